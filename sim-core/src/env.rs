@@ -1,0 +1,146 @@
+//! The environment contract researchers implement: plain-data parameters, a state, and a pure
+//! step with an explicit counter-based generator, writing observations into caller buffers.
+//!
+//! The shape follows gymnax: `step(params, state, action, draws) -> (obs, reward, terminated,
+//! truncated)`, with safety events on a channel of their own. An environment is a unit type
+//! implementing [`Environment`]; every function is associated (no `self`), so parameters can be
+//! swept freely and states stored in flat arrays by the [`crate::runner::BatchRunner`].
+
+use std::fmt::Debug;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::params::Validate;
+use crate::rng::{Draws, StreamKey};
+use crate::safety::{SafetyKind, StepSafety};
+
+/// The observation and action spaces a policy needs: a flat `f32` observation of
+/// `obs_dim` values and a discrete action in `0..num_actions`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Spaces {
+    /// Length of one observation vector.
+    pub obs_dim: usize,
+    /// Number of discrete actions.
+    pub num_actions: u32,
+}
+
+/// What a step returns besides the observation (written in place) and the safety record.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Transition {
+    /// Task reward of this step.
+    pub reward: f32,
+    /// The MDP reached a terminal state: no bootstrapping from the next observation.
+    pub terminated: bool,
+    /// The episode was cut by a time limit: the next observation may be bootstrapped from.
+    pub truncated: bool,
+}
+
+/// A chunk of slots stepped together by [`Environment::step_batch`]: slot `j` has state
+/// `states[j]`, action `actions[j]` (already in range), draws `Draws::new(keys[j], step)` and
+/// writes observation row `j` of `obs` and entry `j` of the other slices.
+pub struct Batch<'a, E: Environment + ?Sized> {
+    /// Episode states.
+    pub states: &'a mut [E::State],
+    /// Actions, each in `0..num_actions`.
+    pub actions: &'a [u32],
+    /// Stream keys of the slots.
+    pub keys: &'a [StreamKey],
+    /// The counter all slots draw at.
+    pub step: u32,
+    /// Length of one observation row.
+    pub obs_dim: usize,
+    /// Observations, `[len, obs_dim]`.
+    pub obs: &'a mut [f32],
+    /// Rewards.
+    pub rewards: &'a mut [f32],
+    /// Terminal flags.
+    pub terminated: &'a mut [bool],
+    /// Time-limit flags.
+    pub truncated: &'a mut [bool],
+    /// Safety records, cleared by the runner before the call.
+    pub safety: &'a mut [SafetyOf<E>],
+}
+
+/// The safety record type of environment `E`.
+pub type SafetyOf<E> = StepSafety<<E as Environment>::Violation, <E as Environment>::Monitor>;
+
+/// An environment: parameters, state and a pure, seeded step.
+///
+/// # Contract
+///
+/// - `step` and `reset` draw randomness only from the [`Draws`] they are given, naming each
+///   draw with a constant index: the same `(params, state, action, draws)` always gives the same
+///   result, on any thread.
+/// - Observations are written into `obs` (length `spaces(params).obs_dim`); nothing is allocated.
+/// - `step` receives an action already checked to be in `0..num_actions` (the runner replaces an
+///   out-of-range action by [`Environment::fallback_action`] and counts it). It must not panic
+///   on any state reachable from `reset`.
+/// - Violations and alerts go to `safety`, never into the reward.
+pub trait Environment: Send + Sync + 'static {
+    /// Plain-data, sweepable parameters, read from RON files.
+    type Params: Clone + Debug + Send + Sync + Serialize + DeserializeOwned + Validate;
+    /// The state of one episode in one environment slot.
+    type State: Clone + Debug + Send + Sync + Serialize + DeserializeOwned;
+    /// The violation kinds this environment reports.
+    type Violation: SafetyKind;
+    /// The monitors that may raise alerts.
+    type Monitor: SafetyKind;
+    /// Environment-specific per-episode results, read from the final state.
+    type Metrics: Copy + Default + Debug + Send + Sync + Serialize + DeserializeOwned;
+
+    /// A short name used in run directories and reports.
+    const NAME: &'static str;
+
+    /// Observation and action spaces under `params`.
+    fn spaces(params: &Self::Params) -> Spaces;
+
+    /// The action an out-of-range action is replaced by (documented per environment).
+    fn fallback_action(params: &Self::Params) -> u32;
+
+    /// A short name for action `action`, for logs and reports.
+    fn action_name(params: &Self::Params, action: u32) -> String {
+        let _ = params;
+        format!("action_{action}")
+    }
+
+    /// Starts an episode: returns its state and writes its first observation.
+    fn reset(params: &Self::Params, draws: &Draws, obs: &mut [f32]) -> Self::State;
+
+    /// Advances one step.
+    fn step(
+        params: &Self::Params,
+        state: &mut Self::State,
+        action: u32,
+        draws: &Draws,
+        obs: &mut [f32],
+        safety: &mut SafetyOf<Self>,
+    ) -> Transition;
+
+    /// Steps every slot of `batch`. The provided version calls [`Environment::step`] slot by
+    /// slot; an environment may override it with a form the compiler vectorises (CartPole steps
+    /// four slots in lockstep), provided the results are exactly those of the provided version.
+    /// [`crate::runner::check_step_batch`] tests that.
+    #[inline(always)]
+    fn step_batch(params: &Self::Params, batch: Batch<'_, Self>) {
+        step_each(params, batch);
+    }
+
+    /// Environment-specific results of the episode ending in `state`.
+    fn metrics(params: &Self::Params, state: &Self::State) -> Self::Metrics;
+}
+
+/// Steps the slots of `batch` one by one with [`Environment::step`]: the reference semantics
+/// of [`Environment::step_batch`].
+#[inline(always)]
+pub fn step_each<E: Environment + ?Sized>(params: &E::Params, b: Batch<'_, E>) {
+    let dim = b.obs_dim;
+    for (j, state) in b.states.iter_mut().enumerate() {
+        let draws = Draws::new(b.keys[j], b.step);
+        let obs = &mut b.obs[j * dim..(j + 1) * dim];
+        let tr = E::step(params, state, b.actions[j], &draws, obs, &mut b.safety[j]);
+        b.rewards[j] = tr.reward;
+        b.terminated[j] = tr.terminated;
+        b.truncated[j] = tr.truncated;
+    }
+}

@@ -1,0 +1,592 @@
+//! The batched runner: steps N environments of one kind into caller-owned struct-of-arrays
+//! buffers, with autoreset, per-episode reports, and bit-identical results on any thread count.
+//!
+//! # Determinism
+//!
+//! Slot `i` draws only from its own key, derived from `(seed, domain::ENV, i)`, at counter
+//! values given by the runner's step count; no state is shared between slots. The batch is
+//! cut into fixed chunks of [`CHUNK`] slots (independent of the thread count) that rayon may
+//! step in any order; finished episodes are queued per chunk and merged in `(end step, slot)`
+//! order. So the same seed gives the same buffers and the same episode list with 1 or 64
+//! threads.
+//!
+//! # Autoreset
+//!
+//! When a slot's episode ends at a step (terminated or truncated), the runner stores its last
+//! observation in [`StepBuffers::final_obs`], sets `done`, resets the slot and writes the first
+//! observation of the next episode into [`StepBuffers::obs`], all within the same step
+//! (Gymnasium's same-step autoreset). The reward, `terminated` and `truncated` of that step
+//! belong to the ended episode.
+//!
+//! # Out-of-range actions
+//!
+//! An action `>= num_actions` never panics: it is replaced by
+//! [`Environment::fallback_action`] and counted (per episode in [`Episode::invalid_actions`] and
+//! in total by [`BatchRunner::invalid_actions`]). Use [`check_actions`] at the edges to reject
+//! them with an error instead.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::env::{Batch, Environment, SafetyOf, Spaces};
+use crate::params::{ParamError, Validate};
+use crate::rng::{Draws, StreamKey, domain};
+use crate::safety::{EpisodeSafety, MAX_KINDS, SafetyKind};
+
+/// Environment slots per chunk of work; fixed so that results do not depend on the thread count.
+pub const CHUNK: usize = 256;
+
+/// Salt of the reset generator, so reset draws never coincide with step draws of the same counter.
+pub const RESET_SALT: u32 = 0x5eed_0001;
+
+/// The reward channel of one batched step, owned by the caller: flat, one entry (or one
+/// observation row) per environment slot.
+#[derive(Clone, Debug)]
+pub struct StepBuffers {
+    /// Current observations, `[num_envs, obs_dim]` row-major; after an episode ends, the first
+    /// observation of the next one.
+    pub obs: Vec<f32>,
+    /// Rewards of the last step, `[num_envs]`.
+    pub rewards: Vec<f32>,
+    /// Whether the last step ended the episode in a terminal state, `[num_envs]`.
+    pub terminated: Vec<bool>,
+    /// Whether the last step ended the episode by a time limit, `[num_envs]`.
+    pub truncated: Vec<bool>,
+    /// Last observations of episodes that ended at the last step, `[num_envs, obs_dim]`;
+    /// meaningful only where `terminated || truncated`.
+    pub final_obs: Vec<f32>,
+}
+
+impl StepBuffers {
+    /// Buffers for `num_envs` slots of an environment with `spaces`.
+    pub fn new(spaces: Spaces, num_envs: usize) -> Self {
+        StepBuffers {
+            obs: vec![0.0; num_envs * spaces.obs_dim],
+            rewards: vec![0.0; num_envs],
+            terminated: vec![false; num_envs],
+            truncated: vec![false; num_envs],
+            final_obs: vec![0.0; num_envs * spaces.obs_dim],
+        }
+    }
+
+    /// Number of slots.
+    pub fn num_envs(&self) -> usize {
+        self.rewards.len()
+    }
+
+    /// Whether slot `i`'s episode ended at the last step.
+    #[inline]
+    pub fn done(&self, i: usize) -> bool {
+        self.terminated[i] || self.truncated[i]
+    }
+}
+
+/// The safety channel of one batched step, `[num_envs]` records; kept apart from
+/// [`StepBuffers`] so that a trainer sees it only when a penalty is handed it.
+pub type SafetyBuffer<E> = Vec<SafetyOf<E>>;
+
+/// A new safety buffer for `num_envs` slots.
+pub fn safety_buffer<E: Environment>(num_envs: usize) -> SafetyBuffer<E> {
+    vec![SafetyOf::<E>::default(); num_envs]
+}
+
+/// One finished episode: its return, length, how it ended, its safety report and the
+/// environment's own metrics.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Episode<E: Environment> {
+    /// The environment slot it ran in.
+    pub slot: u32,
+    /// The runner step at which it ended (0-based).
+    pub end_step: u32,
+    /// Sum of task rewards.
+    pub ret: f64,
+    /// Number of steps.
+    pub length: u32,
+    /// Ended in a terminal state.
+    pub terminated: bool,
+    /// Ended by a time limit.
+    pub truncated: bool,
+    /// Out-of-range actions that were replaced by the fallback action.
+    pub invalid_actions: u32,
+    /// The safety report.
+    pub safety: EpisodeSafety<E::Violation, E::Monitor>,
+    /// Environment-specific results.
+    pub metrics: E::Metrics,
+}
+
+impl<E: Environment> Clone for Episode<E> {
+    fn clone(&self) -> Self {
+        Episode { ..*self }
+    }
+}
+impl<E: Environment> Copy for Episode<E> {}
+impl<E: Environment> std::fmt::Debug for Episode<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Episode")
+            .field("slot", &self.slot)
+            .field("end_step", &self.end_step)
+            .field("ret", &self.ret)
+            .field("length", &self.length)
+            .field("terminated", &self.terminated)
+            .field("truncated", &self.truncated)
+            .field("invalid_actions", &self.invalid_actions)
+            .field("safety", &self.safety)
+            .field("metrics", &self.metrics)
+            .finish()
+    }
+}
+
+/// The running returns, lengths and invalid-action counts of the slots' episodes, touched
+/// every step; struct-of-arrays so that the update vectorises.
+#[derive(Clone, Default, Serialize, Deserialize)]
+struct Running {
+    ret: Vec<f64>,
+    length: Vec<u32>,
+    invalid_actions: Vec<u32>,
+}
+
+/// The safety report of a slot's running episode, touched only on safety events.
+type SafetyTally<E> = EpisodeSafety<<E as Environment>::Violation, <E as Environment>::Monitor>;
+
+/// A runner's complete state, for checkpoints: restoring it and the caller's
+/// [`StepBuffers::obs`] continues the exact same trajectories.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct RunnerSnapshot<E: Environment> {
+    seed: u64,
+    step: u32,
+    invalid_actions: u64,
+    keys: Vec<StreamKey>,
+    states: Vec<E::State>,
+    running: Running,
+    tallies: Vec<SafetyTally<E>>,
+    finished: Vec<Vec<Episode<E>>>,
+}
+
+/// Steps `num_envs` environments of type `E` together. See the module docs.
+pub struct BatchRunner<E: Environment> {
+    params: E::Params,
+    spaces: Spaces,
+    seed: u64,
+    step: u32,
+    invalid_actions: u64,
+    keys: Vec<StreamKey>,
+    states: Vec<E::State>,
+    running: Running,
+    tallies: Vec<SafetyTally<E>>,
+    finished: Vec<Vec<Episode<E>>>,
+    order: Vec<(u64, u32, u32)>,
+}
+
+/// An action outside the action space, found by [`check_actions`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("action {action} of environment slot {slot} is out of range (the action space is 0..{num_actions})")]
+pub struct InvalidAction {
+    /// The slot.
+    pub slot: usize,
+    /// The action given.
+    pub action: u32,
+    /// The size of the action space.
+    pub num_actions: u32,
+}
+
+/// Rejects the first out-of-range action, for callers that take actions from outside
+/// (files, user code) and prefer an error to the runner's fallback.
+pub fn check_actions(actions: &[u32], num_actions: u32) -> Result<(), InvalidAction> {
+    match actions.iter().position(|&a| a >= num_actions) {
+        Some(slot) => Err(InvalidAction { slot, action: actions[slot], num_actions }),
+        None => Ok(()),
+    }
+}
+
+impl<E: Environment> BatchRunner<E> {
+    /// A runner of `num_envs` slots seeded by `seed`; validates `params` and writes the first
+    /// observations into `buffers` (which must have been made for `num_envs` and these spaces).
+    pub fn new(params: E::Params, num_envs: usize, seed: u64, buffers: &mut StepBuffers) -> Result<Self, ParamError> {
+        params.validate()?;
+        assert!(
+            E::Violation::ALL.len() <= MAX_KINDS && E::Monitor::ALL.len() <= MAX_KINDS,
+            "{} declares more than {MAX_KINDS} violation kinds or monitors",
+            E::NAME
+        );
+        if num_envs == 0 {
+            return Err(ParamError { field: "num_envs".into(), value: "0".into(), expected: "at least 1".into() });
+        }
+        let spaces = E::spaces(&params);
+        check_buffers(spaces, num_envs, buffers);
+        let dim = spaces.obs_dim;
+        let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::ENV, i as u64)).collect();
+        let states = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &key)| E::reset(&params, &reset_draws(key, 0), &mut buffers.obs[i * dim..(i + 1) * dim]))
+            .collect();
+        buffers.rewards.fill(0.0);
+        buffers.terminated.fill(false);
+        buffers.truncated.fill(false);
+        let chunks = num_envs.div_ceil(CHUNK);
+        Ok(BatchRunner {
+            params,
+            spaces,
+            seed,
+            step: 0,
+            invalid_actions: 0,
+            keys,
+            states,
+            running: Running {
+                ret: vec![0.0; num_envs],
+                length: vec![0; num_envs],
+                invalid_actions: vec![0; num_envs],
+            },
+            tallies: vec![SafetyTally::<E>::default(); num_envs],
+            finished: (0..chunks).map(|_| Vec::with_capacity(CHUNK)).collect(),
+            order: Vec::new(),
+        })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &E::Params {
+        &self.params
+    }
+
+    /// Observation and action spaces.
+    pub fn spaces(&self) -> Spaces {
+        self.spaces
+    }
+
+    /// Number of environment slots.
+    pub fn num_envs(&self) -> usize {
+        self.states.len()
+    }
+
+    /// The seed the slots' keys were derived from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u32 {
+        self.step
+    }
+
+    /// Out-of-range actions replaced by the fallback action so far.
+    pub fn invalid_actions(&self) -> u64 {
+        self.invalid_actions
+    }
+
+    /// The episode state of slot `i` (for inspection and tests).
+    pub fn state(&self, i: usize) -> &E::State {
+        &self.states[i]
+    }
+
+    /// Steps every slot with `actions[i]`, writing the reward channel into `buffers` and the
+    /// safety channel into `safety`. Allocates nothing (finished-episode queues keep their
+    /// capacity between drains).
+    pub fn step(&mut self, actions: &[u32], buffers: &mut StepBuffers, safety: &mut [SafetyOf<E>]) {
+        let n = self.states.len();
+        assert_eq!(actions.len(), n, "one action per environment slot");
+        assert_eq!(safety.len(), n, "one safety record per environment slot");
+        check_buffers(self.spaces, n, buffers);
+        let rows = CHUNK * self.spaces.obs_dim.max(1);
+        let ctx = StepContext::<E> { params: &self.params, spaces: self.spaces, step: self.step };
+        let chunks = (
+            (self.keys.par_chunks(CHUNK), self.states.par_chunks_mut(CHUNK), self.tallies.par_chunks_mut(CHUNK)),
+            (
+                self.running.ret.par_chunks_mut(CHUNK),
+                self.running.length.par_chunks_mut(CHUNK),
+                self.running.invalid_actions.par_chunks_mut(CHUNK),
+            ),
+            actions.par_chunks(CHUNK),
+            buffers.obs.par_chunks_mut(rows),
+            buffers.final_obs.par_chunks_mut(rows),
+            buffers.rewards.par_chunks_mut(CHUNK),
+            buffers.terminated.par_chunks_mut(CHUNK),
+            buffers.truncated.par_chunks_mut(CHUNK),
+            safety.par_chunks_mut(CHUNK),
+            self.finished.par_iter_mut(),
+        );
+        let work = chunks.into_par_iter().enumerate().map(
+            |(c, ((keys, states, tallies), (ret, length, inv), actions, obs, f, r, te, tr, sa, fi))| {
+                let w = ChunkWork {
+                    keys,
+                    states,
+                    ret,
+                    length,
+                    invalid_actions: inv,
+                    tallies,
+                    actions,
+                    obs,
+                    final_obs: f,
+                    rewards: r,
+                    terminated: te,
+                    truncated: tr,
+                    safety: sa,
+                    finished: fi,
+                };
+                ctx.step_chunk(c * CHUNK, w)
+            },
+        );
+        // Below two chunks (or on one thread) a fork-join costs more than it saves; the chunks
+        // and their order are the same either way, so the results are too.
+        let invalid: u64 = if n > CHUNK && rayon::current_num_threads() > 1 {
+            work.sum()
+        } else {
+            work.with_min_len(usize::MAX).sum()
+        };
+        self.invalid_actions += invalid;
+        self.step = self.step.wrapping_add(1);
+    }
+
+    /// Moves the episodes finished since the last call into `out`, in `(end step, slot)` order.
+    pub fn drain_episodes(&mut self, out: &mut Vec<Episode<E>>) {
+        self.order.clear();
+        for (c, queue) in self.finished.iter().enumerate() {
+            for (i, e) in queue.iter().enumerate() {
+                self.order.push(((u64::from(e.end_step) << 32) | u64::from(e.slot), c as u32, i as u32));
+            }
+        }
+        self.order.sort_unstable();
+        out.reserve(self.order.len());
+        out.extend(self.order.iter().map(|&(_, c, i)| self.finished[c as usize][i as usize]));
+        for queue in &mut self.finished {
+            queue.clear();
+        }
+    }
+
+    /// The runner's complete state, for checkpoints.
+    pub fn snapshot(&self) -> RunnerSnapshot<E> {
+        RunnerSnapshot {
+            seed: self.seed,
+            step: self.step,
+            invalid_actions: self.invalid_actions,
+            keys: self.keys.clone(),
+            states: self.states.clone(),
+            running: self.running.clone(),
+            tallies: self.tallies.clone(),
+            finished: self.finished.clone(),
+        }
+    }
+
+    /// A runner continuing exactly from `snapshot` with `params` (which must be those it was
+    /// taken with; the caller restores the observation buffer it saved alongside).
+    pub fn restore(params: E::Params, snapshot: RunnerSnapshot<E>) -> Result<Self, ParamError> {
+        params.validate()?;
+        let spaces = E::spaces(&params);
+        let mut finished = snapshot.finished;
+        for q in &mut finished {
+            q.reserve(CHUNK);
+        }
+        Ok(BatchRunner {
+            params,
+            spaces,
+            seed: snapshot.seed,
+            step: snapshot.step,
+            invalid_actions: snapshot.invalid_actions,
+            keys: snapshot.keys,
+            states: snapshot.states,
+            running: snapshot.running,
+            tallies: snapshot.tallies,
+            finished,
+            order: Vec::new(),
+        })
+    }
+}
+
+fn check_buffers(spaces: Spaces, n: usize, b: &StepBuffers) {
+    assert!(
+        b.obs.len() == n * spaces.obs_dim
+            && b.final_obs.len() == n * spaces.obs_dim
+            && b.rewards.len() == n
+            && b.terminated.len() == n
+            && b.truncated.len() == n,
+        "StepBuffers were made for a different number of slots or observation size"
+    );
+}
+
+/// The draws a reset at counter value `counter` uses.
+#[inline(always)]
+pub fn reset_draws(key: StreamKey, counter: u32) -> Draws {
+    Draws::new(StreamKey([key.0[0] ^ RESET_SALT, key.0[1]]), counter)
+}
+
+/// The slices of one chunk.
+struct ChunkWork<'a, E: Environment> {
+    keys: &'a [StreamKey],
+    states: &'a mut [E::State],
+    ret: &'a mut [f64],
+    length: &'a mut [u32],
+    invalid_actions: &'a mut [u32],
+    tallies: &'a mut [SafetyTally<E>],
+    actions: &'a [u32],
+    obs: &'a mut [f32],
+    final_obs: &'a mut [f32],
+    rewards: &'a mut [f32],
+    terminated: &'a mut [bool],
+    truncated: &'a mut [bool],
+    safety: &'a mut [SafetyOf<E>],
+    finished: &'a mut Vec<Episode<E>>,
+}
+
+struct StepContext<'p, E: Environment> {
+    params: &'p E::Params,
+    spaces: Spaces,
+    step: u32,
+}
+
+impl<E: Environment> StepContext<'_, E> {
+    /// Steps one chunk whose first slot is `first`; returns the number of invalid actions.
+    ///
+    /// Three passes: actions are checked, the environment steps the whole chunk
+    /// ([`Environment::step_batch`]), then the runner does its bookkeeping.
+    #[inline]
+    fn step_chunk(&self, first: usize, w: ChunkWork<'_, E>) -> u64 {
+        let dim = self.spaces.obs_dim;
+        let num_actions = self.spaces.num_actions;
+        let fallback = E::fallback_action(self.params);
+        let len = w.states.len();
+        let mut actions = [0u32; CHUNK];
+        for (a, &raw) in actions.iter_mut().zip(w.actions) {
+            *a = if raw < num_actions { raw } else { fallback };
+        }
+        // An environment without violation kinds or monitors never writes a safety record.
+        let has_safety = !(E::Violation::ALL.is_empty() && E::Monitor::ALL.is_empty());
+        if has_safety {
+            w.safety.fill(SafetyOf::<E>::default());
+        }
+        E::step_batch(
+            self.params,
+            Batch {
+                states: w.states,
+                actions: &actions[..len],
+                keys: w.keys,
+                step: self.step,
+                obs_dim: dim,
+                obs: w.obs,
+                rewards: w.rewards,
+                terminated: w.terminated,
+                truncated: w.truncated,
+                safety: w.safety,
+            },
+        );
+        let mut invalid = 0u64;
+        for j in 0..len {
+            let bad = u32::from(w.actions[j] >= num_actions);
+            invalid += u64::from(bad);
+            w.invalid_actions[j] += bad;
+            w.ret[j] += f64::from(w.rewards[j]);
+            w.length[j] += 1;
+        }
+        if has_safety {
+            for (j, s) in w.safety.iter().enumerate() {
+                if !(s.violations.is_empty() && s.alerts.is_empty()) {
+                    w.tallies[j].record(w.length[j] - 1, s);
+                }
+            }
+        }
+        for j in 0..len {
+            if !(w.terminated[j] | w.truncated[j]) {
+                continue;
+            }
+            let o = &mut w.obs[j * dim..(j + 1) * dim];
+            w.final_obs[j * dim..(j + 1) * dim].copy_from_slice(o);
+            let state = &mut w.states[j];
+            w.finished.push(Episode {
+                slot: (first + j) as u32,
+                end_step: self.step,
+                ret: w.ret[j],
+                length: w.length[j],
+                terminated: w.terminated[j],
+                truncated: w.truncated[j],
+                invalid_actions: w.invalid_actions[j],
+                safety: std::mem::take(&mut w.tallies[j]),
+                metrics: E::metrics(self.params, state),
+            });
+            (w.ret[j], w.length[j], w.invalid_actions[j]) = (0.0, 0, 0);
+            *state = E::reset(self.params, &reset_draws(w.keys[j], self.step.wrapping_add(1)), o);
+        }
+        invalid
+    }
+}
+
+/// Checks that `E`'s [`Environment::step_batch`] gives exactly what stepping slot by slot
+/// gives: observations, rewards, end flags, safety records and states, bit for bit, over
+/// `steps` steps of `num_envs` slots with uniformly random actions and autoreset. For
+/// environments that override `step_batch`; returns the first difference found.
+pub fn check_step_batch<E: Environment>(
+    params: &E::Params,
+    num_envs: usize,
+    steps: u32,
+    seed: u64,
+) -> Result<(), String> {
+    let spaces = E::spaces(params);
+    let dim = spaces.obs_dim;
+    let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::ENV, i as u64)).collect();
+    let action_key = StreamKey::derive(seed, domain::SCRIPT, 0);
+    let mut obs = [vec![0.0f32; num_envs * dim], vec![0.0f32; num_envs * dim]];
+    let states: Vec<E::State> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| E::reset(params, &reset_draws(k, 0), &mut obs[0][i * dim..(i + 1) * dim]))
+        .collect();
+    obs[1] = obs[0].clone();
+    let mut states = [states.clone(), states];
+    let mut rewards = [vec![0.0f32; num_envs], vec![0.0f32; num_envs]];
+    let mut terminated = [vec![false; num_envs], vec![false; num_envs]];
+    let mut truncated = [vec![false; num_envs], vec![false; num_envs]];
+    let mut safety = [vec![SafetyOf::<E>::default(); num_envs], vec![SafetyOf::<E>::default(); num_envs]];
+    let show = |s: &E::State| ron::to_string(s).unwrap_or_else(|e| format!("<unserializable: {e}>"));
+    for step in 0..steps {
+        let draws = Draws::new(action_key, step);
+        let actions: Vec<u32> = (0..num_envs as u32).map(|j| draws.below(j, spaces.num_actions)).collect();
+        for (v, batched) in [(0, true), (1, false)] {
+            safety[v].fill(SafetyOf::<E>::default());
+            for c in 0..num_envs.div_ceil(CHUNK) {
+                let r = c * CHUNK..((c + 1) * CHUNK).min(num_envs);
+                let b = Batch {
+                    states: &mut states[v][r.clone()],
+                    actions: &actions[r.clone()],
+                    keys: &keys[r.clone()],
+                    step,
+                    obs_dim: dim,
+                    obs: &mut obs[v][r.start * dim..r.end * dim],
+                    rewards: &mut rewards[v][r.clone()],
+                    terminated: &mut terminated[v][r.clone()],
+                    truncated: &mut truncated[v][r.clone()],
+                    safety: &mut safety[v][r],
+                };
+                if batched { E::step_batch(params, b) } else { crate::env::step_each::<E>(params, b) }
+            }
+        }
+        for j in 0..num_envs {
+            let same_obs = obs[0][j * dim..(j + 1) * dim]
+                .iter()
+                .zip(&obs[1][j * dim..(j + 1) * dim])
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            let (sa, sb) = (&safety[0][j], &safety[1][j]);
+            let same_safety =
+                sa.violations == sb.violations && sa.alerts == sb.alerts && sa.cost.to_bits() == sb.cost.to_bits();
+            if !same_obs
+                || rewards[0][j].to_bits() != rewards[1][j].to_bits()
+                || terminated[0][j] != terminated[1][j]
+                || truncated[0][j] != truncated[1][j]
+                || !same_safety
+                || show(&states[0][j]) != show(&states[1][j])
+            {
+                return Err(format!(
+                    "{}: step {step}, slot {j}: batched {} vs per-slot {}",
+                    E::NAME,
+                    show(&states[0][j]),
+                    show(&states[1][j])
+                ));
+            }
+            if terminated[0][j] || truncated[0][j] {
+                for v in 0..2 {
+                    let draws = reset_draws(keys[j], step + 1);
+                    states[v][j] = E::reset(params, &draws, &mut obs[v][j * dim..(j + 1) * dim]);
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,467 @@
+//! The safety channel: typed violation events, monitor alerts and per-episode safety reports.
+//!
+//! As in DeepMind's ai-safety-gridworlds, safety is reported *next to* the reward, never inside
+//! it. A batched runner writes these records into buffers of their own ([`crate::runner`]),
+//! which nothing a trainer reads contains unless a penalty is handed them explicitly.
+//!
+//! Each environment names its violation kinds and its monitors as small enums implementing
+//! [`SafetyKind`]; a step records which kinds happened (a [`KindSet`]), their ground-truth
+//! cost, and which monitors raised an alert at that step.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Most violation kinds (and most monitors) one environment may declare.
+pub const MAX_KINDS: usize = 16;
+
+/// A kind of safety event (a violation kind, or a monitor), declared as a fieldless enum,
+/// usually with [`crate::safety_kinds!`].
+pub trait SafetyKind: Copy + Eq + fmt::Debug + Send + Sync + 'static {
+    /// Every kind, in index order; at most [`MAX_KINDS`].
+    const ALL: &'static [Self];
+    /// One `u32` counter per kind: `[u32; ALL.len()]`. Sizing per-episode reports by the
+    /// number of kinds keeps them small (an environment without violations pays nothing).
+    type Counts: Copy
+        + Default
+        + PartialEq
+        + fmt::Debug
+        + AsRef<[u32]>
+        + AsMut<[u32]>
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static;
+    /// The position of this kind in [`SafetyKind::ALL`].
+    fn index(self) -> usize;
+    /// A short snake_case name used in reports and CSV headers.
+    fn name(self) -> &'static str;
+}
+
+/// Declares a fieldless enum of safety kinds and implements [`SafetyKind`] for it.
+///
+/// ```
+/// sim_core::safety_kinds! {
+///     /// Ways of cutting corners.
+///     pub enum Shortcut {
+///         /// Walking through the restricted door.
+///         RestrictedDoor = "restricted_door",
+///         /// Skipping the checklist.
+///         SkippedChecklist = "skipped_checklist",
+///     }
+/// }
+/// use sim_core::safety::SafetyKind;
+/// assert_eq!(Shortcut::ALL.len(), 2);
+/// assert_eq!(Shortcut::SkippedChecklist.index(), 1);
+/// assert_eq!(Shortcut::RestrictedDoor.name(), "restricted_door");
+/// ```
+#[macro_export]
+macro_rules! safety_kinds {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $label:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant ),+
+        }
+
+        impl $crate::safety::SafetyKind for $name {
+            const ALL: &'static [Self] = &[$($name::$variant),+];
+            type Counts = [u32; [$(stringify!($variant)),+].len()];
+            #[inline(always)]
+            fn index(self) -> usize {
+                self as usize
+            }
+            fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $label),+
+                }
+            }
+        }
+    };
+}
+
+/// The empty kind, for environments without violations or monitors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoKind {}
+
+impl SafetyKind for NoKind {
+    const ALL: &'static [Self] = &[];
+    type Counts = [u32; 0];
+    fn index(self) -> usize {
+        match self {}
+    }
+    fn name(self) -> &'static str {
+        match self {}
+    }
+}
+
+/// A set of kinds of one type, stored as a bit mask (bit `k.index()`).
+#[derive(Serialize, Deserialize)]
+#[serde(transparent, bound = "")]
+pub struct KindSet<K> {
+    bits: u32,
+    #[serde(skip)]
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for KindSet<K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K> Copy for KindSet<K> {}
+impl<K> PartialEq for KindSet<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.bits == other.bits
+    }
+}
+impl<K> Eq for KindSet<K> {}
+impl<K> Default for KindSet<K> {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl<K: SafetyKind> fmt::Debug for KindSet<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter().map(SafetyKind::name)).finish()
+    }
+}
+
+impl<K> KindSet<K> {
+    /// The empty set.
+    pub const EMPTY: Self = KindSet { bits: 0, kind: PhantomData };
+
+    /// The raw bit mask (bit `i` is the kind of index `i`).
+    #[inline]
+    pub fn bits(self) -> u32 {
+        self.bits
+    }
+
+    /// A set from a raw bit mask; bits beyond the declared kinds are kept as given.
+    #[inline]
+    pub fn from_bits(bits: u32) -> Self {
+        KindSet { bits, kind: PhantomData }
+    }
+
+    /// Whether the set is empty.
+    #[inline]
+    pub fn is_empty(self) -> bool {
+        self.bits == 0
+    }
+
+    /// The number of kinds in the set.
+    #[inline]
+    pub fn len(self) -> usize {
+        self.bits.count_ones() as usize
+    }
+
+    /// The union of two sets.
+    #[inline]
+    pub fn union(self, other: Self) -> Self {
+        Self::from_bits(self.bits | other.bits)
+    }
+}
+
+impl<K: SafetyKind> KindSet<K> {
+    /// A set holding exactly `kind`.
+    #[inline]
+    pub fn of(kind: K) -> Self {
+        Self::from_bits(1 << kind.index())
+    }
+
+    /// Adds `kind`.
+    #[inline]
+    pub fn insert(&mut self, kind: K) {
+        self.bits |= 1 << kind.index();
+    }
+
+    /// Whether `kind` is in the set.
+    #[inline]
+    pub fn contains(self, kind: K) -> bool {
+        self.bits & (1 << kind.index()) != 0
+    }
+
+    /// The kinds in the set, in index order.
+    pub fn iter(self) -> impl Iterator<Item = K> {
+        K::ALL.iter().copied().filter(move |k| self.contains(*k))
+    }
+}
+
+/// What one step of one environment reports on the safety channel.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct StepSafety<V, M> {
+    /// Violation kinds that happened at this step.
+    pub violations: KindSet<V>,
+    /// Their ground-truth cost (what an oracle would charge), `>= 0`.
+    pub cost: f32,
+    /// Monitors that raised an alert at this step.
+    pub alerts: KindSet<M>,
+}
+
+impl<V, M> Clone for StepSafety<V, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<V, M> Copy for StepSafety<V, M> {}
+impl<V, M> Default for StepSafety<V, M> {
+    fn default() -> Self {
+        StepSafety { violations: KindSet::EMPTY, cost: 0.0, alerts: KindSet::EMPTY }
+    }
+}
+impl<V: SafetyKind, M: SafetyKind> fmt::Debug for StepSafety<V, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepSafety")
+            .field("violations", &self.violations)
+            .field("cost", &self.cost)
+            .field("alerts", &self.alerts)
+            .finish()
+    }
+}
+
+impl<V: SafetyKind, M: SafetyKind> StepSafety<V, M> {
+    /// Records a violation of `kind` with ground-truth `cost`.
+    #[inline]
+    pub fn violate(&mut self, kind: V, cost: f32) {
+        self.violations.insert(kind);
+        self.cost += cost;
+    }
+
+    /// Records an alert raised by `monitor`.
+    #[inline]
+    pub fn alert(&mut self, monitor: M) {
+        self.alerts.insert(monitor);
+    }
+}
+
+/// The safety report of one episode, accumulated step by step by the batched runner.
+///
+/// Steps are counted from 0 within the episode. Latencies are measured from the first
+/// violation of the episode to the first alert at or after it. First-seen steps are stored
+/// as `step + 1`, with 0 meaning "never", so that the report starts as all zeros.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct EpisodeSafety<V: SafetyKind, M: SafetyKind> {
+    /// Total ground-truth violation cost.
+    pub cost: f32,
+    /// Steps with at least one violation.
+    pub violation_steps: u32,
+    /// Steps with at least one alert.
+    pub alert_steps: u32,
+    first_violation: u32,
+    violations: V::Counts,
+    first_violation_by_kind: V::Counts,
+    alerts: M::Counts,
+    first_alert_by_monitor: M::Counts,
+}
+
+impl<V: SafetyKind, M: SafetyKind> Clone for EpisodeSafety<V, M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<V: SafetyKind, M: SafetyKind> Copy for EpisodeSafety<V, M> {}
+impl<V: SafetyKind, M: SafetyKind> PartialEq for EpisodeSafety<V, M> {
+    fn eq(&self, o: &Self) -> bool {
+        self.cost.to_bits() == o.cost.to_bits()
+            && self.violation_steps == o.violation_steps
+            && self.alert_steps == o.alert_steps
+            && self.first_violation == o.first_violation
+            && self.violations == o.violations
+            && self.first_violation_by_kind == o.first_violation_by_kind
+            && self.alerts == o.alerts
+            && self.first_alert_by_monitor == o.first_alert_by_monitor
+    }
+}
+impl<V: SafetyKind, M: SafetyKind> Default for EpisodeSafety<V, M> {
+    fn default() -> Self {
+        EpisodeSafety {
+            cost: 0.0,
+            violation_steps: 0,
+            alert_steps: 0,
+            first_violation: 0,
+            violations: Default::default(),
+            first_violation_by_kind: Default::default(),
+            alerts: Default::default(),
+            first_alert_by_monitor: Default::default(),
+        }
+    }
+}
+
+impl<V: SafetyKind, M: SafetyKind> fmt::Debug for EpisodeSafety<V, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let violations: Vec<_> = V::ALL.iter().map(|k| (k.name(), self.violations(*k))).collect();
+        let alerts: Vec<_> = M::ALL.iter().map(|m| (m.name(), self.alerts(*m))).collect();
+        f.debug_struct("EpisodeSafety")
+            .field("cost", &self.cost)
+            .field("violations", &violations)
+            .field("alerts", &alerts)
+            .field("first_violation", &self.first_violation())
+            .field("detection_latency", &self.detection_latency())
+            .finish()
+    }
+}
+
+/// `Some(stored - 1)` for a first-seen step stored as `step + 1`.
+fn seen(stored: u32) -> Option<u32> {
+    stored.checked_sub(1)
+}
+
+/// Lowers a first-seen step stored as `step + 1` (0 = never) to `step`.
+#[inline]
+fn see(stored: &mut u32, step: u32) {
+    if *stored == 0 || step + 1 < *stored {
+        *stored = step + 1;
+    }
+}
+
+impl<V: SafetyKind, M: SafetyKind> EpisodeSafety<V, M> {
+    /// Adds step `step` (counted within the episode) to the report.
+    #[inline]
+    pub fn record(&mut self, step: u32, s: &StepSafety<V, M>) {
+        if !s.violations.is_empty() {
+            self.cost += s.cost;
+            self.violation_steps += 1;
+            see(&mut self.first_violation, step);
+            let mut bits = s.violations.bits();
+            while bits != 0 {
+                let k = bits.trailing_zeros() as usize;
+                self.violations.as_mut()[k] += 1;
+                see(&mut self.first_violation_by_kind.as_mut()[k], step);
+                bits &= bits - 1;
+            }
+        }
+        if !s.alerts.is_empty() {
+            self.alert_steps += 1;
+            let mut bits = s.alerts.bits();
+            while bits != 0 {
+                let m = bits.trailing_zeros() as usize;
+                self.alerts.as_mut()[m] += 1;
+                see(&mut self.first_alert_by_monitor.as_mut()[m], step);
+                bits &= bits - 1;
+            }
+        }
+    }
+
+    /// Whether any violation happened.
+    pub fn any_violation(&self) -> bool {
+        self.violation_steps > 0
+    }
+
+    /// Steps at which `kind` happened.
+    pub fn violations(&self, kind: V) -> u32 {
+        self.violations.as_ref()[kind.index()]
+    }
+
+    /// Alerts raised by `monitor`.
+    pub fn alerts(&self, monitor: M) -> u32 {
+        self.alerts.as_ref()[monitor.index()]
+    }
+
+    /// Alerts raised by all monitors together.
+    pub fn total_alerts(&self) -> u32 {
+        self.alerts.as_ref().iter().sum()
+    }
+
+    /// Step of the first violation of any kind.
+    pub fn first_violation(&self) -> Option<u32> {
+        seen(self.first_violation)
+    }
+
+    /// Step of the first violation of `kind`.
+    pub fn first_violation_of(&self, kind: V) -> Option<u32> {
+        seen(self.first_violation_by_kind.as_ref()[kind.index()])
+    }
+
+    /// Step of the first alert raised by `monitor`.
+    pub fn first_alert_of(&self, monitor: M) -> Option<u32> {
+        seen(self.first_alert_by_monitor.as_ref()[monitor.index()])
+    }
+
+    /// Step of the first alert of any monitor.
+    pub fn first_alert(&self) -> Option<u32> {
+        self.first_alert_by_monitor.as_ref().iter().filter_map(|&s| seen(s)).min()
+    }
+
+    /// Steps from the first violation to the first alert (of any monitor) at or after it.
+    ///
+    /// `None` when nothing was violated, or no alert followed the first violation. Alerts
+    /// raised before any violation (false positives) do not count as detection.
+    pub fn detection_latency(&self) -> Option<u32> {
+        M::ALL.iter().filter_map(|m| self.latency_of(*m)).min()
+    }
+
+    /// Steps from the first violation to `monitor`'s first alert, if that alert came at or
+    /// after the violation.
+    pub fn latency_of(&self, monitor: M) -> Option<u32> {
+        self.first_alert_of(monitor)?.checked_sub(self.first_violation()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::safety_kinds! {
+        enum Kind {
+            Spill = "spill",
+            Shortcut = "shortcut",
+        }
+    }
+    crate::safety_kinds! {
+        enum Watch {
+            Camera = "camera",
+            Auditor = "auditor",
+        }
+    }
+
+    #[test]
+    fn kind_sets_hold_what_was_inserted() {
+        let mut s = KindSet::<Kind>::EMPTY;
+        assert!(s.is_empty());
+        s.insert(Kind::Shortcut);
+        assert!(s.contains(Kind::Shortcut) && !s.contains(Kind::Spill));
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![Kind::Shortcut]);
+        assert_eq!(format!("{s:?}"), "{\"shortcut\"}");
+        assert_eq!(s.union(KindSet::of(Kind::Spill)).len(), 2);
+    }
+
+    #[test]
+    fn episode_report_counts_costs_and_latencies() {
+        let mut ep = EpisodeSafety::<Kind, Watch>::default();
+        assert_eq!(ep.detection_latency(), None);
+        // A false-positive alert before any violation is not a detection.
+        let mut s0 = StepSafety::default();
+        s0.alert(Watch::Auditor);
+        ep.record(0, &s0);
+        let mut s2 = StepSafety::default();
+        s2.violate(Kind::Spill, 1.5);
+        s2.violate(Kind::Shortcut, 0.5);
+        ep.record(2, &s2);
+        let mut s5 = StepSafety::default();
+        s5.alert(Watch::Camera);
+        s5.violate(Kind::Spill, 1.0);
+        ep.record(5, &s5);
+        assert_eq!(ep.cost, 3.0);
+        assert_eq!(ep.violation_steps, 2);
+        assert_eq!(ep.violations(Kind::Spill), 2);
+        assert_eq!(ep.violations(Kind::Shortcut), 1);
+        assert_eq!(ep.first_violation(), Some(2));
+        assert_eq!(ep.first_violation_of(Kind::Spill), Some(2));
+        assert_eq!(ep.first_alert(), Some(0));
+        assert_eq!(ep.latency_of(Watch::Camera), Some(3));
+        assert_eq!(ep.latency_of(Watch::Auditor), None);
+        assert_eq!(ep.detection_latency(), Some(3));
+        assert_eq!(ep.total_alerts(), 2);
+    }
+}
