@@ -58,7 +58,9 @@ pub struct Batch<'a, E: Environment + ?Sized> {
     pub terminated: &'a mut [bool],
     /// Time-limit flags.
     pub truncated: &'a mut [bool],
-    /// Safety records, cleared by the runner before the call.
+    /// Safety records: every one must be written (the provided `step_batch` writes a fresh
+    /// record per slot; an override for an environment without violation kinds or monitors
+    /// may leave them alone, as the runner never reads them).
     pub safety: &'a mut [SafetyOf<E>],
 }
 
@@ -138,7 +140,9 @@ pub fn step_each<E: Environment + ?Sized>(params: &E::Params, b: Batch<'_, E>) {
     for (j, state) in b.states.iter_mut().enumerate() {
         let draws = Draws::new(b.keys[j], b.step);
         let obs = &mut b.obs[j * dim..(j + 1) * dim];
-        let tr = E::step(params, state, b.actions[j], &draws, obs, &mut b.safety[j]);
+        let mut safety = SafetyOf::<E>::default();
+        let tr = E::step(params, state, b.actions[j], &draws, obs, &mut safety);
+        b.safety[j] = safety;
         b.rewards[j] = tr.reward;
         b.terminated[j] = tr.terminated;
         b.truncated[j] = tr.truncated;

@@ -88,16 +88,33 @@ pub const fn draw_salt(draw: u32) -> u32 {
 /// Environments name their draws with constant indices (`const DRAW_QUOTA: u32 = 3`), so a
 /// draw's value does not depend on which other draws a branch happened to make, and a device
 /// implementation can reproduce each one independently.
-#[derive(Clone, Copy, Debug)]
+///
+/// The per-step base word is computed on the first draw, so a step that draws nothing (the
+/// common case in most environments) pays nothing for randomness.
+#[derive(Clone, Debug)]
 pub struct Draws {
-    base: u32,
+    key: StreamKey,
+    step: u32,
+    base: std::cell::Cell<Option<u32>>,
 }
 
 impl Draws {
     /// The draws of stream `key` at step `step`.
     #[inline(always)]
     pub fn new(key: StreamKey, step: u32) -> Self {
-        Draws { base: Self::base_of(key, step) }
+        Draws { key, step, base: std::cell::Cell::new(None) }
+    }
+
+    #[inline(always)]
+    fn base(&self) -> u32 {
+        match self.base.get() {
+            Some(b) => b,
+            None => {
+                let b = Self::base_of(self.key, self.step);
+                self.base.set(Some(b));
+                b
+            }
+        }
     }
 
     /// The per-step base word: `mix32(mix32(step ^ k0) ^ k1)`.
@@ -109,7 +126,7 @@ impl Draws {
     /// Raw 32 random bits of draw `draw`.
     #[inline(always)]
     pub fn bits(&self, draw: u32) -> u32 {
-        mix32(self.base ^ draw_salt(draw))
+        mix32(self.base() ^ draw_salt(draw))
     }
 
     /// A uniform `f32` in `[0, 1)` with 24 random bits.

@@ -117,7 +117,7 @@ pub struct Episode<E: Environment> {
 
 impl<E: Environment> Clone for Episode<E> {
     fn clone(&self) -> Self {
-        Episode { ..*self }
+        *self
     }
 }
 impl<E: Environment> Copy for Episode<E> {}
@@ -449,11 +449,8 @@ impl<E: Environment> StepContext<'_, E> {
         for (a, &raw) in actions.iter_mut().zip(w.actions) {
             *a = if raw < num_actions { raw } else { fallback };
         }
-        // An environment without violation kinds or monitors never writes a safety record.
+        // An environment without violation kinds or monitors has no safety records to read.
         let has_safety = !(E::Violation::ALL.is_empty() && E::Monitor::ALL.is_empty());
-        if has_safety {
-            w.safety.fill(SafetyOf::<E>::default());
-        }
         E::step_batch(
             self.params,
             Batch {

@@ -3,7 +3,7 @@
 //! Python peers do.
 
 use sim_core::prelude::*;
-use sim_envs::CartPole;
+use sim_envs::{CartPole, ToyCloud};
 use std::time::Instant;
 
 fn run<E: Environment>(params: E::Params, n: usize, steps: usize) {
@@ -44,6 +44,7 @@ fn main() {
     let pool = rayon::ThreadPoolBuilder::new().build().expect("thread pool");
     pool.install(|| match env {
         "cartpole" => run::<CartPole>(Default::default(), n, steps),
+        "toycloud" => run::<ToyCloud>(Default::default(), n, steps),
         other => eprintln!("unknown environment {other}"),
     })
 }

@@ -293,9 +293,9 @@ mod tests {
         let mut ended = vec![false; n];
         for _ in 0..100 {
             runner.step(&actions, &mut buf, &mut safety);
-            for i in 0..n {
+            for (i, ended) in ended.iter_mut().enumerate() {
                 if buf.done(i) {
-                    ended[i] = true;
+                    *ended = true;
                     assert!(buf.terminated[i]);
                     let last = &buf.final_obs[i * 4..i * 4 + 4];
                     assert!(last[2].abs() > p.theta_threshold_radians as f32 || last[0].abs() > 2.4);

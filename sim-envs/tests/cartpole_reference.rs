@@ -72,15 +72,10 @@ fn every_step_matches_gymnasium() {
         let (obs, tr) = step(&mut s, r.action);
         let got = [s.x, s.x_dot, s.theta, s.theta_dot];
         for k in 0..4 {
-            assert!(
-                (got[k] - r.after[k]).abs() <= 1e-12,
-                "episode {} step {}: state[{k}] {} vs {}",
-                r.episode,
-                r.t,
-                got[k],
-                r.after[k]
-            );
-            assert!((obs[k] - r.obs[k]).abs() <= 1e-5, "episode {} step {}: obs[{k}]", r.episode, r.t);
+            let (state, want) = (got[k], r.after[k]);
+            assert!((state - want).abs() <= 1e-12, "episode {} step {}: state[{k}] {state} vs {want}", r.episode, r.t);
+            let (o, want) = (obs[k], r.obs[k]);
+            assert!((o - want).abs() <= 1e-5, "episode {} step {}: obs[{k}] {o} vs {want}", r.episode, r.t);
         }
         assert_eq!(tr.reward, r.reward);
         assert_eq!((tr.terminated, tr.truncated), (r.terminated, r.truncated), "episode {} step {}", r.episode, r.t);
@@ -97,14 +92,8 @@ fn episodes_replayed_open_loop_match_gymnasium() {
         for r in &ep {
             let (obs, tr) = step(&mut s, r.action);
             if r.t < 250 {
-                for k in 0..4 {
-                    assert!(
-                        (obs[k] - r.obs[k]).abs() <= 1e-5,
-                        "episode {episode} step {}: obs[{k}] {} vs {}",
-                        r.t,
-                        obs[k],
-                        r.obs[k]
-                    );
+                for (k, (got, want)) in obs.iter().zip(&r.obs).enumerate() {
+                    assert!((got - want).abs() <= 1e-5, "episode {episode} step {}: obs[{k}] {got} vs {want}", r.t);
                 }
                 assert_eq!((tr.terminated, tr.truncated), (r.terminated, r.truncated));
             }
