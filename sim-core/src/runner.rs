@@ -288,51 +288,74 @@ impl<E: Environment> BatchRunner<E> {
         assert_eq!(actions.len(), n, "one action per environment slot");
         assert_eq!(safety.len(), n, "one safety record per environment slot");
         check_buffers(self.spaces, n, buffers);
-        let rows = CHUNK * self.spaces.obs_dim.max(1);
+        let dim = self.spaces.obs_dim;
         let ctx = StepContext::<E> { params: &self.params, spaces: self.spaces, step: self.step };
-        let chunks = (
-            (self.keys.par_chunks(CHUNK), self.states.par_chunks_mut(CHUNK), self.tallies.par_chunks_mut(CHUNK)),
-            (
-                self.running.ret.par_chunks_mut(CHUNK),
-                self.running.length.par_chunks_mut(CHUNK),
-                self.running.invalid_actions.par_chunks_mut(CHUNK),
-            ),
-            actions.par_chunks(CHUNK),
-            buffers.obs.par_chunks_mut(rows),
-            buffers.final_obs.par_chunks_mut(rows),
-            buffers.rewards.par_chunks_mut(CHUNK),
-            buffers.terminated.par_chunks_mut(CHUNK),
-            buffers.truncated.par_chunks_mut(CHUNK),
-            safety.par_chunks_mut(CHUNK),
-            self.finished.par_iter_mut(),
-        );
-        let work = chunks.into_par_iter().enumerate().map(
-            |(c, ((keys, states, tallies), (ret, length, inv), actions, obs, f, r, te, tr, sa, fi))| {
-                let w = ChunkWork {
-                    keys,
-                    states,
-                    ret,
-                    length,
-                    invalid_actions: inv,
-                    tallies,
-                    actions,
-                    obs,
-                    final_obs: f,
-                    rewards: r,
-                    terminated: te,
-                    truncated: tr,
-                    safety: sa,
-                    finished: fi,
-                };
-                ctx.step_chunk(c * CHUNK, w)
-            },
-        );
-        // Below two chunks (or on one thread) a fork-join costs more than it saves; the chunks
-        // and their order are the same either way, so the results are too.
         let invalid: u64 = if n > CHUNK && rayon::current_num_threads() > 1 {
-            work.sum()
+            let rows = CHUNK * dim.max(1);
+            let chunks = (
+                (self.keys.par_chunks(CHUNK), self.states.par_chunks_mut(CHUNK), self.tallies.par_chunks_mut(CHUNK)),
+                (
+                    self.running.ret.par_chunks_mut(CHUNK),
+                    self.running.length.par_chunks_mut(CHUNK),
+                    self.running.invalid_actions.par_chunks_mut(CHUNK),
+                ),
+                actions.par_chunks(CHUNK),
+                buffers.obs.par_chunks_mut(rows),
+                buffers.final_obs.par_chunks_mut(rows),
+                buffers.rewards.par_chunks_mut(CHUNK),
+                buffers.terminated.par_chunks_mut(CHUNK),
+                buffers.truncated.par_chunks_mut(CHUNK),
+                safety.par_chunks_mut(CHUNK),
+                self.finished.par_iter_mut(),
+            );
+            chunks
+                .into_par_iter()
+                .enumerate()
+                .map(|(c, ((keys, states, tallies), (ret, length, inv), actions, obs, f, r, te, tr, sa, fi))| {
+                    let w = ChunkWork {
+                        keys,
+                        states,
+                        ret,
+                        length,
+                        invalid_actions: inv,
+                        tallies,
+                        actions,
+                        obs,
+                        final_obs: f,
+                        rewards: r,
+                        terminated: te,
+                        truncated: tr,
+                        safety: sa,
+                        finished: fi,
+                    };
+                    ctx.step_chunk(c * CHUNK, w)
+                })
+                .sum()
         } else {
-            work.with_min_len(usize::MAX).sum()
+            // The same chunks, in order, on this thread: identical results without the cost
+            // of a fork-join (which dominates small batches).
+            let mut invalid = 0;
+            for (c, finished) in self.finished.iter_mut().enumerate() {
+                let r = c * CHUNK..n.min((c + 1) * CHUNK);
+                let w = ChunkWork {
+                    keys: &self.keys[r.clone()],
+                    states: &mut self.states[r.clone()],
+                    ret: &mut self.running.ret[r.clone()],
+                    length: &mut self.running.length[r.clone()],
+                    invalid_actions: &mut self.running.invalid_actions[r.clone()],
+                    tallies: &mut self.tallies[r.clone()],
+                    actions: &actions[r.clone()],
+                    obs: &mut buffers.obs[r.start * dim..r.end * dim],
+                    final_obs: &mut buffers.final_obs[r.start * dim..r.end * dim],
+                    rewards: &mut buffers.rewards[r.clone()],
+                    terminated: &mut buffers.terminated[r.clone()],
+                    truncated: &mut buffers.truncated[r.clone()],
+                    safety: &mut safety[r.clone()],
+                    finished,
+                };
+                invalid += ctx.step_chunk(r.start, w);
+            }
+            invalid
         };
         self.invalid_actions += invalid;
         self.step = self.step.wrapping_add(1);

@@ -1,0 +1,7 @@
+//! Experiments: what composes environments, policies and trainers into runs a researcher reads:
+//! the `rollout`, `train` and `rome_repro` binaries, and their checksums, summaries, statistics,
+//! plots and reports.
+
+pub mod checksum;
+pub mod describe;
+pub mod rollout;
