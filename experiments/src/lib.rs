@@ -2,6 +2,7 @@
 //! the `rollout`, `train` and `rome_repro` binaries, and their checksums, summaries, statistics,
 //! plots and reports.
 
-pub mod checksum;
+pub mod config;
 pub mod describe;
 pub mod rollout;
+pub mod train;

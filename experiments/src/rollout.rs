@@ -7,8 +7,8 @@ use sim_core::prelude::*;
 use sim_core::rng::domain;
 use sim_envs::scripted::{RandomPolicy, ScriptedPolicy};
 
-use crate::checksum::Checksum;
 use crate::describe::{Describe, mean, safety_rows};
+use sim_core::checksum::Checksum;
 
 /// What a rollout produced.
 pub struct RolloutReport<E: Environment> {

@@ -87,7 +87,9 @@
 //! assert!(caught > n / 2 && caught < n); // 1 - 0.5^2 = 75% expected
 //! ```
 
+pub mod checksum;
 pub mod env;
+pub mod io;
 pub mod params;
 pub mod rng;
 pub mod runner;

@@ -1,4 +1,5 @@
-//! An order-sensitive 64-bit checksum of everything a run produced, to compare runs bit for bit.
+//! An order-sensitive 64-bit checksum of everything a run produced (observations, rewards,
+//! safety records, network weights), to compare runs bit for bit.
 
 /// Accumulates 32-bit words in four independent lanes (fast), finalised with SplitMix64.
 #[derive(Clone, Debug)]

@@ -1,0 +1,74 @@
+//! Trains a PPO agent and writes a run directory: resolved config, per-update metrics CSV
+//! (CleanRL's names), checkpoints. Ends by printing `final_return`, `sps` and
+//! `weights_checksum`.
+//!
+//! `cargo run --release -p experiments --bin train -- --config experiments/configs/cartpole_ppo.ron --seed 1 --out runs/cp1`
+//! `cargo run --release -p experiments --bin train -- --resume runs/cp1`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use experiments::config::TrainConfig;
+use experiments::train::{TrainOutcome, resume, start};
+use sim_agents::backend::CpuAutodiff;
+
+/// PPO training run.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Training configuration (RON).
+    #[arg(long, required_unless_present = "resume")]
+    config: Option<PathBuf>,
+    /// Seed of every stream of the run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Run directory (default: runs/{env}__{config}__{seed}__{unix time}).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint.
+    #[arg(long, conflicts_with_all = ["config", "out"])]
+    resume: Option<PathBuf>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result =
+        rayon::ThreadPoolBuilder::new().build().map_err(|e| e.to_string()).and_then(|pool| pool.install(|| run(&args)));
+    match result {
+        Ok(o) => {
+            match o.final_return {
+                Some(r) => println!("final_return: {r:.2}"),
+                None => println!("final_return: none (no episode finished)"),
+            }
+            println!("wall_seconds: {:.2}", o.seconds);
+            println!("sps: {:.0}", o.sps);
+            println!("weights_checksum: {}", o.weights_checksum);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<TrainOutcome, String> {
+    let device = Default::default();
+    if let Some(dir) = &args.resume {
+        eprintln!("resuming {}", dir.display());
+        return resume::<CpuAutodiff>(dir, device, !args.quiet).map_err(|e| e.to_string());
+    }
+    let path = args.config.as_ref().expect("clap requires --config without --resume");
+    let config = TrainConfig::load(path).map_err(|e| e.to_string())?;
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        PathBuf::from(format!("runs/{}__{stem}__{}__{time}", config.env.name(), args.seed))
+    });
+    eprintln!("run directory: {}", out.display());
+    start::<CpuAutodiff>(&config, args.seed, &out, device, !args.quiet).map_err(|e| e.to_string())
+}

@@ -1,0 +1,201 @@
+//! Running a training job in a run directory: the resolved configuration, a metrics CSV, a
+//! checkpoint, and resumption after a crash or a kill.
+//!
+//! Files in the run directory are only ever replaced atomically. The CSV is rewritten before each
+//! checkpoint, so after a kill it holds at least the rows the checkpoint has; on resume it is cut
+//! back to them and the run continues from the checkpoint, recomputing the same rows.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sim_agents::backend::PolicyBackend;
+use sim_agents::{Trainer, UpdateMetrics};
+use sim_core::env::Environment;
+use sim_core::io::write_atomic;
+use sim_core::params::parse_ron;
+
+use crate::config::{EnvConfig, TrainConfig};
+
+/// File names inside a run directory.
+pub mod files {
+    /// The resolved configuration (everything needed to rerun or resume).
+    pub const CONFIG: &str = "config.ron";
+    /// The seed of the run.
+    pub const SEED: &str = "seed.txt";
+    /// One row per update, CleanRL's metric names.
+    pub const METRICS: &str = "metrics.csv";
+    /// The last checkpoint.
+    pub const CHECKPOINT: &str = "checkpoint.bin";
+}
+
+/// Why a run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration could not be read or is invalid.
+    #[error(transparent)]
+    Config(#[from] sim_core::params::ConfigError),
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] sim_agents::TrainError),
+    /// A file could not be written.
+    #[error(transparent)]
+    Write(#[from] sim_core::io::WriteError),
+    /// Something else about the run directory.
+    #[error("{0}")]
+    Run(String),
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct TrainOutcome {
+    /// Mean return of the last 100 finished episodes.
+    pub final_return: Option<f64>,
+    /// Environment steps per second over the updates this process ran.
+    pub sps: f64,
+    /// Checksum of the final weights.
+    pub weights_checksum: String,
+    /// Wall-clock seconds of this process's training loop.
+    pub seconds: f64,
+}
+
+/// Starts a new run of `config` with `seed` in `out` (created if needed; it must not already
+/// hold a run).
+pub fn start<B: PolicyBackend + burn::tensor::backend::AutodiffBackend>(
+    config: &TrainConfig,
+    seed: u64,
+    out: &Path,
+    device: B::Device,
+    progress: bool,
+) -> Result<TrainOutcome, RunError> {
+    if out.join(files::CHECKPOINT).exists() || out.join(files::CONFIG).exists() {
+        return Err(RunError::Run(format!(
+            "{} already holds a run; use --resume {} to continue it, or choose another --out",
+            out.display(),
+            out.display()
+        )));
+    }
+    std::fs::create_dir_all(out).map_err(|e| RunError::Run(format!("cannot create {}: {e}", out.display())))?;
+    let env = config.env.resolve().map_err(RunError::Run)?;
+    let resolved = TrainConfig { env, ..config.clone() };
+    let text = ron::ser::to_string_pretty(&resolved, ron::ser::PrettyConfig::default())
+        .map_err(|e| RunError::Run(e.to_string()))?;
+    write_atomic(&out.join(files::CONFIG), text.as_bytes())?;
+    write_atomic(&out.join(files::SEED), format!("{seed}\n").as_bytes())?;
+    dispatch::<B>(&resolved, seed, out, None, device, progress)
+}
+
+/// Continues the run in `out` from its last checkpoint.
+pub fn resume<B: PolicyBackend + burn::tensor::backend::AutodiffBackend>(
+    out: &Path,
+    device: B::Device,
+    progress: bool,
+) -> Result<TrainOutcome, RunError> {
+    let config_path = out.join(files::CONFIG);
+    if !config_path.is_file() {
+        return Err(RunError::Run(format!("{}: no run to resume (no {})", out.display(), files::CONFIG)));
+    }
+    let text =
+        std::fs::read_to_string(&config_path).map_err(|e| RunError::Run(format!("{}: {e}", config_path.display())))?;
+    let config: TrainConfig = parse_ron(&text, &config_path.display().to_string())?;
+    let seed_path = out.join(files::SEED);
+    let seed = std::fs::read_to_string(&seed_path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| RunError::Run(format!("{}: missing or unreadable seed", seed_path.display())))?;
+    let checkpoint = out.join(files::CHECKPOINT);
+    let from = checkpoint.is_file().then_some(checkpoint);
+    dispatch::<B>(&config, seed, out, from, device, progress)
+}
+
+fn dispatch<B: PolicyBackend + burn::tensor::backend::AutodiffBackend>(
+    config: &TrainConfig,
+    seed: u64,
+    out: &Path,
+    from: Option<PathBuf>,
+    device: B::Device,
+    progress: bool,
+) -> Result<TrainOutcome, RunError> {
+    match &config.env {
+        EnvConfig::CartPole(p) => run::<sim_envs::CartPole, B>(p.clone(), config, seed, out, from, device, progress),
+        EnvConfig::ToyCloud(p) => run::<sim_envs::ToyCloud, B>(p.clone(), config, seed, out, from, device, progress),
+        EnvConfig::ToyCloudScenario(s) => Err(RunError::Run(format!("unresolved scenario `{s}`"))),
+    }
+}
+
+fn run<E: Environment, B: PolicyBackend + burn::tensor::backend::AutodiffBackend>(
+    params: E::Params,
+    config: &TrainConfig,
+    seed: u64,
+    out: &Path,
+    from: Option<PathBuf>,
+    device: B::Device,
+    progress: bool,
+) -> Result<TrainOutcome, RunError> {
+    let mut trainer = match &from {
+        Some(path) => Trainer::<E, B>::resume(path, params, None, device)?,
+        None => Trainer::<E, B>::new(params, config.ppo.clone(), seed, None, device)?,
+    };
+    let metrics_path = out.join(files::METRICS);
+    let mut rows: Vec<String> = match &from {
+        Some(_) => std::fs::read_to_string(&metrics_path)
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .take(trainer.updates_done())
+            .map(str::to_string)
+            .collect(),
+        None => Vec::new(),
+    };
+    if rows.len() != trainer.updates_done() {
+        return Err(RunError::Run(format!(
+            "{} has {} rows but the checkpoint is at update {}",
+            metrics_path.display(),
+            rows.len(),
+            trainer.updates_done()
+        )));
+    }
+    let total = trainer.num_updates();
+    let bar = if progress { ProgressBar::new(config.ppo.total_timesteps) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} samples ({per_sec}) {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_position(trainer.global_step());
+    bar.reset_eta();
+    let start = Instant::now();
+    let first_step = trainer.global_step();
+    let write_csv = |rows: &[String]| -> Result<(), RunError> {
+        let mut text = String::from(UpdateMetrics::CSV_HEADER);
+        text.push('\n');
+        for r in rows {
+            text.push_str(r);
+            text.push('\n');
+        }
+        Ok(write_atomic(&metrics_path, text.as_bytes())?)
+    };
+    while trainer.updates_done() < total {
+        let report = trainer.train_update()?;
+        rows.push(report.metrics.csv_row());
+        bar.set_position(trainer.global_step());
+        if let Some(r) = trainer.final_return() {
+            bar.set_message(format!("return {r:.1}"));
+        }
+        let update = trainer.updates_done();
+        if update % config.checkpoint_every == 0 || update == total {
+            write_csv(&rows)?;
+            trainer.save_checkpoint(&out.join(files::CHECKPOINT))?;
+        }
+    }
+    write_csv(&rows)?;
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(TrainOutcome {
+        final_return: trainer.final_return(),
+        sps: (trainer.global_step() - first_step) as f64 / seconds.max(1e-9),
+        weights_checksum: trainer.weights_checksum(),
+        seconds,
+    })
+}

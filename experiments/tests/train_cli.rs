@@ -1,0 +1,121 @@
+//! The train binary: a run killed with SIGKILL and resumed ends exactly like an uninterrupted
+//! one (on another thread count), and bad input is named.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn train(threads: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_train"))
+        .env("RAYON_NUM_THREADS", threads)
+        .args(args)
+        .arg("--quiet")
+        .output()
+        .expect("the train binary runs")
+}
+
+fn line(out: &Output, key: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no `{key}:` in {stdout} / {}", String::from_utf8_lossy(&out.stderr)))
+        .to_string()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("train-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn config(dir: &Path, text: &str) -> String {
+    let path = dir.join("config.in.ron");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The metrics CSV without the wall-clock columns (SPS, rollout and optimisation seconds).
+fn deterministic_metrics(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    text.lines()
+        .map(|l| {
+            l.split(',').enumerate().filter(|(i, _)| !(6..=8).contains(i)).map(|(_, c)| c).collect::<Vec<_>>().join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn killed_and_resumed_equals_uninterrupted() {
+    let dir = scratch("resume");
+    // 240 updates of 512 samples with a checkpoint every 5: long enough to kill mid-way.
+    let cfg = config(&dir, "(env: CartPole(()), ppo: (total_timesteps: 122880), checkpoint_every: 5)");
+    let straight = dir.join("straight");
+    let out = train("1", &["--config", &cfg, "--seed", "3", "--out", straight.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let killed = dir.join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_train"))
+        .env("RAYON_NUM_THREADS", "2")
+        .args(["--config", &cfg, "--seed", "3", "--out", killed.to_str().unwrap(), "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let rows =
+            std::fs::read_to_string(killed.join("metrics.csv")).map_or(0, |t| t.lines().count().saturating_sub(1));
+        if rows >= 10 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "no checkpoint after a minute");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let rows_at_kill = std::fs::read_to_string(killed.join("metrics.csv")).unwrap().lines().count() - 1;
+    assert!(rows_at_kill < 240, "the run finished before it was killed");
+
+    let resumed = train("2", &["--resume", killed.to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert_eq!(line(&resumed, "weights_checksum"), line(&out, "weights_checksum"));
+    assert_eq!(line(&resumed, "final_return"), line(&out, "final_return"));
+    assert_eq!(deterministic_metrics(&killed), deterministic_metrics(&straight));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_named() {
+    let dir = scratch("bad");
+    let out_dir = dir.join("run");
+    let run = |text: &str| {
+        let cfg = config(&dir, text);
+        let out = train("1", &["--config", &cfg, "--out", out_dir.to_str().unwrap()]);
+        assert!(!out.status.success(), "{text} was accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run("(\n  env: CartPole(()),\n  ppo: (learning_rat: 0.001),\n)");
+    assert!(err.contains("config.in.ron:3:") && err.contains("ppo.learning_rat"), "{err}");
+    let err = run("(env: CartPole(()), ppo: (learning_rate: -1.0))");
+    assert!(err.contains("ppo.learning_rate") && err.contains("-1"), "{err}");
+    let err = run("(env: ToyCloud((horizon: 0)))");
+    assert!(err.contains("env.horizon") && err.contains("at least 1"), "{err}");
+    let err = run("(env: ToyCloudScenario(\"incidnet\"))");
+    assert!(err.contains("unknown scenario `incidnet`") && err.contains("hardened"), "{err}");
+    let err = run("(env: CartPole(()), ppo: (num_minibatches: 3))");
+    assert!(err.contains("ppo.num_minibatches") && err.contains("divisor"), "{err}");
+    assert!(!out_dir.join("checkpoint.bin").exists(), "nothing trained on bad input");
+
+    let missing = train("1", &["--resume", dir.join("nowhere").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(!missing.status.success() && err.contains("nowhere") && err.contains("no run to resume"), "{err}");
+
+    let cfg = config(&dir, "(env: CartPole(()), ppo: (total_timesteps: 1024))");
+    assert!(train("1", &["--config", &cfg, "--out", out_dir.to_str().unwrap()]).status.success());
+    let again = train("1", &["--config", &cfg, "--out", out_dir.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && err.contains("already holds a run") && err.contains("--resume"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

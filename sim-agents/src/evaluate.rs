@@ -1,0 +1,38 @@
+//! Evaluating a policy: finished episodes of the host policy, greedy or sampled, on
+//! environment and policy streams kept apart from training's.
+
+use sim_core::env::Environment;
+use sim_core::params::ParamError;
+use sim_core::rng::{StreamKey, domain};
+use sim_core::runner::{BatchRunner, Episode, StepBuffers, safety_buffer};
+
+use crate::inference::{ActMode, ActOutput, InferencePolicy};
+
+/// Runs `policy` in `num_envs` slots until `episodes` episodes have finished and returns the
+/// first `episodes` of them, in `(end step, slot)` order. The environment seed is derived from
+/// `seed` in the evaluation domain, so evaluation never replays training's episodes.
+pub fn evaluate<E: Environment>(
+    params: &E::Params,
+    policy: &InferencePolicy,
+    mode: ActMode,
+    num_envs: usize,
+    episodes: usize,
+    seed: u64,
+) -> Result<Vec<Episode<E>>, ParamError> {
+    let spaces = E::spaces(params);
+    let env_key = StreamKey::derive(seed, domain::EVAL, 0);
+    let env_seed = u64::from(env_key.0[0]) | (u64::from(env_key.0[1]) << 32);
+    let mut buffers = StepBuffers::new(spaces, num_envs);
+    let mut safety = safety_buffer::<E>(num_envs);
+    let mut runner = BatchRunner::<E>::new(params.clone(), num_envs, env_seed, &mut buffers)?;
+    let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::EVAL, 1 + i as u64)).collect();
+    let mut act = ActOutput::new(num_envs);
+    let mut done = Vec::with_capacity(episodes + num_envs);
+    while done.len() < episodes {
+        policy.act(&buffers.obs, &keys, runner.steps(), mode, &mut act);
+        runner.step(&act.actions, &mut buffers, &mut safety);
+        runner.drain_episodes(&mut done);
+    }
+    done.truncate(episodes);
+    Ok(done)
+}

@@ -1,0 +1,383 @@
+//! The policy's forward pass on the host, for collecting rollouts and evaluating: plain Rust
+//! over a copy of the weights, no autodiff, no allocation per call.
+//!
+//! Rollouts call the policy once per environment step on small batches, where burn's per-op
+//! cost (a few microseconds each, about 30 operations) would dominate; this path costs about
+//! one microsecond per observation on one core. Weights are copied out of the burn model after
+//! every update ([`crate::policy::ActorCritic::to_inference`]).
+
+use rayon::prelude::*;
+use sim_core::rng::{Draws, StreamKey};
+
+use crate::math::tanh;
+
+/// The widest layer the host path supports.
+pub const MAX_WIDTH: usize = 512;
+
+/// One dense layer: `weight` is `[inputs, outputs]` row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense {
+    /// Input width.
+    pub inputs: usize,
+    /// Output width.
+    pub outputs: usize,
+    /// `[inputs, outputs]` row-major.
+    pub weight: Vec<f32>,
+    /// `[outputs]`.
+    pub bias: Vec<f32>,
+}
+
+/// Rows evaluated together: a tile of [`TILE`] outputs of [`BLOCK`] rows lives in registers
+/// while the inputs stream past, so each weight load serves every row of the block.
+pub const BLOCK: usize = 8;
+/// Outputs per register tile (one 8-wide vector).
+const TILE: usize = 8;
+
+impl Dense {
+    /// `out[r] = x[r] W + b` for the rows of a block; row `r` of `x` and of `out` start at
+    /// `r * MAX_WIDTH`. All [`BLOCK`] rows are computed (rows past the caller's are ignored).
+    #[inline]
+    fn apply_block(&self, x: &[f32], out: &mut [f32]) {
+        let n_out = self.outputs;
+        let full = n_out - n_out % TILE;
+        for o in (0..full).step_by(TILE) {
+            let mut acc = [[0.0f32; TILE]; BLOCK];
+            for i in 0..self.inputs {
+                let w: &[f32; TILE] = self.weight[i * n_out + o..i * n_out + o + TILE].try_into().expect("tile");
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let xv = x[r * MAX_WIDTH + i];
+                    for k in 0..TILE {
+                        acc[k] += xv * w[k];
+                    }
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                for k in 0..TILE {
+                    out[r * MAX_WIDTH + o + k] = acc[k] + self.bias[o + k];
+                }
+            }
+        }
+        for o in full..n_out {
+            for r in 0..BLOCK {
+                let mut acc = 0.0f32;
+                for i in 0..self.inputs {
+                    acc += x[r * MAX_WIDTH + i] * self.weight[i * n_out + o];
+                }
+                out[r * MAX_WIDTH + o] = acc + self.bias[o];
+            }
+        }
+    }
+}
+
+/// A multilayer perceptron with tanh between layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseMlp {
+    /// The layers, input first.
+    pub layers: Vec<Dense>,
+}
+
+impl DenseMlp {
+    /// The output of one row `x`, written to the start of `out` (length of the last layer).
+    pub fn forward_row(&self, x: &[f32], out: &mut [f32]) {
+        let mut scratch = BlockScratch::default();
+        let mut block = vec![0.0f32; BLOCK * MAX_WIDTH];
+        self.forward_block(x, x.len(), 1, &mut scratch, &mut block);
+        let n = self.outputs();
+        out[..n].copy_from_slice(&block[..n]);
+    }
+
+    /// The outputs of a block of `rows <= BLOCK` rows (row `r` of `x` starts at
+    /// `r * x_stride`) into `out` (row `r` at `r * MAX_WIDTH`), using `scratch`.
+    #[inline]
+    pub fn forward_block(&self, x: &[f32], x_stride: usize, rows: usize, scratch: &mut BlockScratch, out: &mut [f32]) {
+        let width = self.layers[0].inputs;
+        for r in 0..rows {
+            scratch.a[r * MAX_WIDTH..r * MAX_WIDTH + width].copy_from_slice(&x[r * x_stride..r * x_stride + width]);
+        }
+        let (last, hidden) = self.layers.split_last().expect("at least one layer");
+        let (mut cur, mut next) = (&mut scratch.a, &mut scratch.b);
+        for layer in hidden {
+            layer.apply_block(&cur[..], &mut next[..]);
+            for r in 0..rows {
+                for v in &mut next[r * MAX_WIDTH..r * MAX_WIDTH + layer.outputs] {
+                    *v = tanh(*v);
+                }
+            }
+            std::mem::swap(&mut cur, &mut next);
+        }
+        last.apply_block(&cur[..], out);
+    }
+
+    /// Width of the output.
+    pub fn outputs(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.outputs)
+    }
+}
+
+/// Activation buffers for [`DenseMlp::forward_block`].
+pub struct BlockScratch {
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl Default for BlockScratch {
+    fn default() -> Self {
+        BlockScratch { a: vec![0.0; BLOCK * MAX_WIDTH], b: vec![0.0; BLOCK * MAX_WIDTH] }
+    }
+}
+
+/// How actions are chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActMode {
+    /// Sampled from the policy's distribution (training rollouts).
+    Sample,
+    /// The most probable action (evaluation).
+    Greedy,
+}
+
+/// What the policy produced for a batch of observations.
+#[derive(Clone, Debug, Default)]
+pub struct ActOutput {
+    /// Chosen actions.
+    pub actions: Vec<u32>,
+    /// Log-probabilities of the chosen actions.
+    pub logprobs: Vec<f32>,
+    /// State values.
+    pub values: Vec<f32>,
+    /// Cost values (zeros without a cost critic).
+    pub cost_values: Vec<f32>,
+}
+
+impl ActOutput {
+    /// Buffers for `n` rows.
+    pub fn new(n: usize) -> Self {
+        ActOutput { actions: vec![0; n], logprobs: vec![0.0; n], values: vec![0.0; n], cost_values: vec![0.0; n] }
+    }
+}
+
+/// The actor-critic's weights on the host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InferencePolicy {
+    actor: DenseMlp,
+    critic: DenseMlp,
+    cost_critic: Option<DenseMlp>,
+}
+
+const ROWS_PER_TASK: usize = 256;
+
+impl InferencePolicy {
+    /// A policy from its three networks.
+    pub fn new(actor: DenseMlp, critic: DenseMlp, cost_critic: Option<DenseMlp>) -> Self {
+        for mlp in [Some(&actor), Some(&critic), cost_critic.as_ref()].into_iter().flatten() {
+            assert!(mlp.layers.iter().all(|l| l.outputs <= MAX_WIDTH), "layers wider than {MAX_WIDTH}");
+        }
+        InferencePolicy { actor, critic, cost_critic }
+    }
+
+    /// Number of actions.
+    pub fn num_actions(&self) -> usize {
+        self.actor.outputs()
+    }
+
+    /// Observation width.
+    pub fn obs_dim(&self) -> usize {
+        self.actor.layers[0].inputs
+    }
+
+    /// Actions, their log-probabilities and the values of `n` observations (`obs` is
+    /// `[n, obs_dim]`). Sampling for row `i` draws from `Draws::new(keys[i], step)`, so the
+    /// result does not depend on the thread count.
+    pub fn act(&self, obs: &[f32], keys: &[StreamKey], step: u32, mode: ActMode, out: &mut ActOutput) {
+        let dim = self.obs_dim();
+        let n = keys.len();
+        assert!(obs.len() == n * dim && out.actions.len() >= n, "act: batch sizes disagree");
+        let work = (
+            obs.par_chunks(ROWS_PER_TASK * dim),
+            keys.par_chunks(ROWS_PER_TASK),
+            out.actions[..n].par_chunks_mut(ROWS_PER_TASK),
+            out.logprobs[..n].par_chunks_mut(ROWS_PER_TASK),
+            out.values[..n].par_chunks_mut(ROWS_PER_TASK),
+            out.cost_values[..n].par_chunks_mut(ROWS_PER_TASK),
+        );
+        work.into_par_iter().with_min_len(if n > ROWS_PER_TASK { 1 } else { usize::MAX }).for_each(
+            |(obs, keys, actions, logprobs, values, cost_values)| {
+                let mut scratch = BlockScratch::default();
+                let mut logits = vec![0.0f32; BLOCK * MAX_WIDTH];
+                let mut v = vec![0.0f32; BLOCK * MAX_WIDTH];
+                let num_actions = self.num_actions();
+                for start in (0..keys.len()).step_by(BLOCK) {
+                    let rows = BLOCK.min(keys.len() - start);
+                    let x = &obs[start * dim..];
+                    self.actor.forward_block(x, dim, rows, &mut scratch, &mut logits);
+                    for r in 0..rows {
+                        let row = &logits[r * MAX_WIDTH..r * MAX_WIDTH + num_actions];
+                        (actions[start + r], logprobs[start + r]) =
+                            choose(row, &Draws::new(keys[start + r], step), mode);
+                    }
+                    self.critic.forward_block(x, dim, rows, &mut scratch, &mut v);
+                    for r in 0..rows {
+                        values[start + r] = v[r * MAX_WIDTH];
+                    }
+                    match &self.cost_critic {
+                        Some(c) => {
+                            c.forward_block(x, dim, rows, &mut scratch, &mut v);
+                            for r in 0..rows {
+                                cost_values[start + r] = v[r * MAX_WIDTH];
+                            }
+                        }
+                        None => cost_values[start..start + rows].fill(0.0),
+                    }
+                }
+            },
+        );
+    }
+
+    /// State values of `[n, obs_dim]` observations into `values`.
+    pub fn values(&self, obs: &[f32], values: &mut [f32]) {
+        Self::head(&self.critic, obs, values);
+    }
+
+    /// Cost values of `[n, obs_dim]` observations (zeros without a cost critic).
+    pub fn cost_values(&self, obs: &[f32], values: &mut [f32]) {
+        match &self.cost_critic {
+            Some(c) => Self::head(c, obs, values),
+            None => values.fill(0.0),
+        }
+    }
+
+    /// Action logits of one observation.
+    pub fn logits(&self, obs: &[f32]) -> Vec<f32> {
+        let mut logits = [0.0f32; MAX_WIDTH];
+        self.actor.forward_row(obs, &mut logits);
+        logits[..self.num_actions()].to_vec()
+    }
+
+    fn head(mlp: &DenseMlp, obs: &[f32], values: &mut [f32]) {
+        let dim = mlp.layers[0].inputs;
+        values.par_iter_mut().zip(obs.par_chunks(dim)).with_min_len(ROWS_PER_TASK).for_each(|(v, x)| {
+            let mut out = [0.0f32; 1];
+            mlp.forward_row(x, &mut out);
+            *v = out[0];
+        });
+    }
+}
+
+/// Picks an action from `logits` and returns it with its log-probability.
+#[inline]
+fn choose(logits: &[f32], draws: &Draws, mode: ActMode) -> (u32, f32) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for &l in logits {
+        sum += (l - max).exp();
+    }
+    let log_norm = max + sum.ln();
+    let action = match mode {
+        ActMode::Greedy => logits.iter().enumerate().fold(0, |best, (i, &l)| if l > logits[best] { i } else { best }),
+        ActMode::Sample => {
+            let target = draws.uniform(0) * sum;
+            let mut acc = 0.0f32;
+            let mut chosen = logits.len() - 1;
+            for (i, &l) in logits.iter().enumerate() {
+                acc += (l - max).exp();
+                if target < acc {
+                    chosen = i;
+                    break;
+                }
+            }
+            chosen
+        }
+    };
+    (action as u32, logits[action] - log_norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::rng::domain;
+
+    fn layer(inputs: usize, outputs: usize, seed: u32) -> Dense {
+        let draws = Draws::new(StreamKey([seed, 1]), 0);
+        Dense {
+            inputs,
+            outputs,
+            weight: (0..inputs * outputs).map(|i| draws.uniform(i as u32) - 0.5).collect(),
+            bias: (0..outputs).map(|i| draws.uniform(10_000 + i as u32) - 0.5).collect(),
+        }
+    }
+
+    #[test]
+    fn forward_matches_a_plain_f64_reference() {
+        let mlp = DenseMlp { layers: vec![layer(5, 8, 1), layer(8, 8, 2), layer(8, 3, 3)] };
+        let x = [0.3f32, -1.2, 0.5, 2.0, -0.1];
+        let mut out = [0.0f32; 3];
+        mlp.forward_row(&x, &mut out);
+        let mut h: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        for (k, l) in mlp.layers.iter().enumerate() {
+            let mut next: Vec<f64> = l.bias.iter().map(|&b| f64::from(b)).collect();
+            for i in 0..l.inputs {
+                for o in 0..l.outputs {
+                    next[o] += h[i] * f64::from(l.weight[i * l.outputs + o]);
+                }
+            }
+            h = if k + 1 < mlp.layers.len() { next.iter().map(|v| v.tanh()).collect() } else { next };
+        }
+        for o in 0..3 {
+            assert!((f64::from(out[o]) - h[o]).abs() < 1e-5, "{o}: {} vs {}", out[o], h[o]);
+        }
+    }
+
+    #[test]
+    fn blocks_compute_exactly_what_rows_compute() {
+        let mlp = DenseMlp { layers: vec![layer(5, 8, 1), layer(8, 8, 2), layer(8, 3, 3)] };
+        let x: Vec<f32> = (0..5 * 7).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut scratch = BlockScratch::default();
+        let mut out = vec![0.0f32; BLOCK * MAX_WIDTH];
+        mlp.forward_block(&x, 5, 7, &mut scratch, &mut out);
+        for r in 0..7 {
+            let mut row = [0.0f32; 3];
+            mlp.forward_row(&x[r * 5..r * 5 + 5], &mut row);
+            assert_eq!(&out[r * MAX_WIDTH..r * MAX_WIDTH + 3], &row[..], "row {r}");
+        }
+    }
+
+    #[test]
+    fn sampling_follows_the_softmax_and_log_probs_are_right() {
+        let logits = [1.0f32, 0.0, -1.0];
+        let z: f32 = logits.iter().map(|l| l.exp()).sum();
+        let mut counts = [0u32; 3];
+        let key = StreamKey::derive(0, domain::POLICY, 0);
+        for step in 0..60_000 {
+            let (a, lp) = choose(&logits, &Draws::new(key, step), ActMode::Sample);
+            counts[a as usize] += 1;
+            assert!((lp - (logits[a as usize] - z.ln())).abs() < 1e-6);
+        }
+        for i in 0..3 {
+            let p = logits[i].exp() / z;
+            let freq = f64::from(counts[i]) / 60_000.0;
+            assert!((freq - f64::from(p)).abs() < 0.01, "action {i}: {freq} vs {p}");
+        }
+        assert_eq!(choose(&logits, &Draws::new(key, 0), ActMode::Greedy).0, 0);
+    }
+
+    #[test]
+    fn batched_act_is_independent_of_the_thread_count() {
+        let policy = InferencePolicy::new(
+            DenseMlp { layers: vec![layer(4, 16, 1), layer(16, 3, 2)] },
+            DenseMlp { layers: vec![layer(4, 16, 3), layer(16, 1, 4)] },
+            None,
+        );
+        let n = 1000;
+        let obs: Vec<f32> = (0..n * 4).map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0).collect();
+        let keys: Vec<StreamKey> = (0..n).map(|i| StreamKey::derive(9, domain::POLICY, i as u64)).collect();
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let mut out = ActOutput::new(n);
+            pool.install(|| policy.act(&obs, &keys, 3, ActMode::Sample, &mut out));
+            out
+        };
+        let (a, b) = (run(1), run(3));
+        assert_eq!(a.actions, b.actions);
+        assert_eq!(a.logprobs, b.logprobs);
+        assert_eq!(a.values, b.values);
+    }
+}

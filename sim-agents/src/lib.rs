@@ -1,0 +1,20 @@
+//! Learning on burn: the actor-critic policy and its host inference path, PPO with penalties
+//! and PPO-Lagrangian, and checkpoints that resume exactly.
+//!
+//! `sim-agents` knows learning, not any particular experiment: it trains any
+//! [`sim_core::env::Environment`], and reads the safety channel only through a
+//! [`penalty::Penalty`].
+
+pub mod backend;
+pub mod checkpoint;
+pub mod error;
+pub mod evaluate;
+pub mod inference;
+pub mod math;
+pub mod penalty;
+pub mod policy;
+pub mod ppo;
+pub mod rollout;
+
+pub use error::TrainError;
+pub use ppo::{PpoConfig, Trainer, UpdateMetrics, UpdateReport};

@@ -1,0 +1,285 @@
+//! The actor-critic policy: separate actor and critic MLPs (64×64 tanh by default) with
+//! CleanRL's orthogonal initialisation, an optional cost critic for PPO-Lagrangian, and an
+//! optional prior on the initial action distribution.
+//!
+//! Initialisation runs on the host from a ChaCha stream, so the same seed gives the same
+//! weights on every backend; parameter ids are fixed too, so optimiser records and
+//! checkpoints line up across runs.
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, Param, ParamId};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use rand_core::Rng;
+use serde::{Deserialize, Serialize};
+use sim_core::checksum::Checksum;
+use sim_core::env::Spaces;
+use sim_core::rng::StreamKey;
+
+use crate::backend::{PolicyBackend, tanh};
+use crate::inference::{Dense, DenseMlp, InferencePolicy};
+
+/// The network's shape and initialisation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Widths of the hidden layers of the actor and of each critic.
+    pub hidden: Vec<usize>,
+    /// Initial logit of named actions (the actor's output bias; other actions start at 0).
+    /// With the 0.01-gain policy head the initial policy is almost exactly
+    /// `softmax(bias)` in every state: a prior over actions, such as an instruction-following
+    /// agent's habit of working on its task.
+    pub initial_logits: BTreeMap<String, f32>,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig { hidden: vec![64, 64], initial_logits: BTreeMap::new() }
+    }
+}
+
+/// A multilayer perceptron: tanh after every layer but the last.
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    layers: Vec<Linear<B>>,
+}
+
+impl<B: PolicyBackend> Mlp<B> {
+    /// `[batch, in] -> [batch, out]`.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let last = self.layers.len() - 1;
+        self.layers.iter().enumerate().fold(x, |h, (i, layer)| {
+            let z = layer.forward(h);
+            if i < last { tanh(z) } else { z }
+        })
+    }
+}
+
+impl<B: Backend> Mlp<B> {
+    fn to_dense(&self) -> DenseMlp {
+        DenseMlp {
+            layers: self
+                .layers
+                .iter()
+                .map(|l| {
+                    let [inputs, outputs] = l.weight.dims();
+                    let weight = l.weight.val().into_data().to_vec::<f32>().expect("f32 weights");
+                    let bias =
+                        l.bias.as_ref().expect("layers have biases").val().into_data().to_vec::<f32>().expect("f32");
+                    Dense { inputs, outputs, weight, bias }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The actor-critic network.
+#[derive(Module, Debug)]
+pub struct ActorCritic<B: Backend> {
+    actor: Mlp<B>,
+    critic: Mlp<B>,
+    cost_critic: Option<Mlp<B>>,
+}
+
+/// Outputs of a forward pass.
+pub struct PolicyOutput<B: Backend> {
+    /// Action logits, `[batch, num_actions]`.
+    pub logits: Tensor<B, 2>,
+    /// State values, `[batch]`.
+    pub values: Tensor<B, 1>,
+    /// Cost values, `[batch]`, when the network has a cost critic.
+    pub cost_values: Option<Tensor<B, 1>>,
+}
+
+impl<B: PolicyBackend> ActorCritic<B> {
+    /// A freshly initialised network for `spaces` (orthogonal weights: gain √2 for hidden
+    /// layers, 0.01 for the policy head, 1 for value heads; zero biases, except the policy
+    /// head's, which holds `initial_logits`).
+    pub fn init(
+        spaces: Spaces,
+        config: &PolicyConfig,
+        initial_logits: &[f32],
+        cost_critic: bool,
+        key: StreamKey,
+        device: &B::Device,
+    ) -> Self {
+        assert_eq!(initial_logits.len(), spaces.num_actions as usize);
+        let mut rng = key.chacha();
+        let mut next_id = 0u64;
+        let mut mlp = |outputs: usize, head_gain: f64, head_bias: &[f32]| -> Mlp<B> {
+            let mut sizes = vec![spaces.obs_dim];
+            sizes.extend(&config.hidden);
+            sizes.push(outputs);
+            let n = sizes.len() - 1;
+            let layers = (0..n)
+                .map(|i| {
+                    let (inputs, outputs) = (sizes[i], sizes[i + 1]);
+                    let gain = if i + 1 == n { head_gain } else { std::f64::consts::SQRT_2 };
+                    let weight = orthogonal(&mut rng, inputs, outputs, gain);
+                    let bias = if i + 1 == n { head_bias.to_vec() } else { vec![0.0; outputs] };
+                    let mut layer = LinearConfig::new(inputs, outputs).init::<B>(device);
+                    let w = Tensor::<B, 2>::from_data(TensorData::new(weight, [inputs, outputs]), device);
+                    let b = Tensor::<B, 1>::from_data(TensorData::new(bias, [outputs]), device);
+                    layer.weight = Param::initialized(ParamId::from(next_id), w.require_grad());
+                    layer.bias = Some(Param::initialized(ParamId::from(next_id + 1), b.require_grad()));
+                    next_id += 2;
+                    layer
+                })
+                .collect();
+            Mlp { layers }
+        };
+        let actor = mlp(spaces.num_actions as usize, 0.01, initial_logits);
+        let critic = mlp(1, 1.0, &[0.0]);
+        let cost_critic = cost_critic.then(|| mlp(1, 1.0, &[0.0]));
+        ActorCritic { actor, critic, cost_critic }
+    }
+
+    /// `[batch, obs_dim]` observations to logits, values and cost values.
+    pub fn forward(&self, obs: Tensor<B, 2>) -> PolicyOutput<B> {
+        let [batch, _] = obs.dims();
+        let logits = self.actor.forward(obs.clone());
+        let values = self.critic.forward(obs.clone()).reshape([batch]);
+        let cost_values = self.cost_critic.as_ref().map(|c| c.forward(obs).reshape([batch]));
+        PolicyOutput { logits, values, cost_values }
+    }
+}
+
+impl<B: Backend> ActorCritic<B> {
+    /// Whether the network has a cost critic.
+    pub fn has_cost_critic(&self) -> bool {
+        self.cost_critic.is_some()
+    }
+
+    /// A copy of the weights for the host inference path.
+    pub fn to_inference(&self) -> InferencePolicy {
+        InferencePolicy::new(
+            self.actor.to_dense(),
+            self.critic.to_dense(),
+            self.cost_critic.as_ref().map(Mlp::to_dense),
+        )
+    }
+
+    /// A checksum of every weight, in module order (16 hex digits).
+    pub fn weights_checksum(&self) -> String {
+        let mut sum = Checksum::default();
+        for mlp in [Some(&self.actor), Some(&self.critic), self.cost_critic.as_ref()].into_iter().flatten() {
+            for d in &mlp.to_dense().layers {
+                sum.add_f32(&d.weight);
+                sum.add_f32(&d.bias);
+            }
+        }
+        sum.hex()
+    }
+}
+
+/// A `[inputs, outputs]` row-major matrix whose `[outputs, inputs]` transpose is (semi-)
+/// orthogonal with gain `gain`, as `torch.nn.init.orthogonal_` makes it: QR of a standard
+/// normal matrix, with the signs of R's diagonal folded into Q.
+pub fn orthogonal(rng: &mut impl Rng, inputs: usize, outputs: usize, gain: f64) -> Vec<f32> {
+    // Torch's weight is [rows = outputs, cols = inputs]; it orthogonalises the taller of the
+    // matrix and its transpose.
+    let (rows, cols) = (outputs, inputs);
+    let (m, n) = if rows < cols { (cols, rows) } else { (rows, cols) }; // m >= n
+    let mut a: Vec<f64> = (0..m * n).map(|_| standard_normal(rng)).collect(); // [m, n] row-major
+    // Modified Gram-Schmidt on the columns of `a`: Q is [m, n], R's diagonal in `diag`.
+    for j in 0..n {
+        for k in 0..j {
+            let dot: f64 = (0..m).map(|i| a[i * n + j] * a[i * n + k]).sum();
+            for i in 0..m {
+                a[i * n + j] -= dot * a[i * n + k];
+            }
+        }
+        let norm = (0..m).map(|i| a[i * n + j] * a[i * n + j]).sum::<f64>().sqrt();
+        // Dividing by the norm makes R's diagonal positive: the sign correction of torch.
+        for i in 0..m {
+            a[i * n + j] /= norm;
+        }
+    }
+    // q is [m, n]; torch's tensor is q ([rows, cols]) or q^T when rows < cols.
+    let torch_at = |r: usize, c: usize| if rows < cols { a[c * n + r] } else { a[r * n + c] };
+    let mut w = vec![0.0f32; inputs * outputs];
+    for o in 0..outputs {
+        for i in 0..inputs {
+            w[i * outputs + o] = (gain * torch_at(o, i)) as f32;
+        }
+    }
+    w
+}
+
+/// A standard normal draw (Box–Muller).
+fn standard_normal(rng: &mut impl Rng) -> f64 {
+    let u1 = ((rng.next_u64() >> 11) as f64 + 1.0) * (1.0 / (1u64 << 53) as f64); // (0, 1]
+    let u2 = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Cpu;
+    use sim_core::rng::domain;
+
+    fn gram(w: &[f32], inputs: usize, outputs: usize) -> Vec<f64> {
+        // W^T W for the [outputs, inputs] torch matrix: rows of length `inputs`.
+        let mut g = vec![0.0; outputs * outputs];
+        for a in 0..outputs {
+            for b in 0..outputs {
+                g[a * outputs + b] =
+                    (0..inputs).map(|i| f64::from(w[i * outputs + a]) * f64::from(w[i * outputs + b])).sum();
+            }
+        }
+        g
+    }
+
+    #[test]
+    fn orthogonal_rows_or_columns_are_orthonormal_times_gain() {
+        let mut rng = StreamKey::derive(1, domain::INIT, 0).chacha();
+        // Square and tall (outputs >= inputs): columns of the torch matrix are orthonormal.
+        for (inputs, outputs) in [(64, 64), (4, 64)] {
+            let w = orthogonal(&mut rng, inputs, outputs, 2.0);
+            for a in 0..inputs {
+                for b in 0..inputs {
+                    let dot: f64 =
+                        (0..outputs).map(|o| f64::from(w[a * outputs + o]) * f64::from(w[b * outputs + o])).sum();
+                    let want = if a == b { 4.0 } else { 0.0 };
+                    assert!((dot - want).abs() < 1e-4, "({inputs}, {outputs}) [{a},{b}] = {dot}");
+                }
+            }
+        }
+        // Wide (outputs < inputs): rows are orthonormal.
+        let w = orthogonal(&mut rng, 64, 2, 0.01);
+        let g = gram(&w, 64, 2);
+        assert!((g[0] - 1e-4).abs() < 1e-8 && (g[3] - 1e-4).abs() < 1e-8 && g[1].abs() < 1e-8);
+    }
+
+    #[test]
+    fn init_is_deterministic_and_the_prior_is_the_initial_policy() {
+        let spaces = Spaces { obs_dim: 16, num_actions: 3 };
+        let config = PolicyConfig::default();
+        let key = StreamKey::derive(5, domain::INIT, 0);
+        let device = Default::default();
+        let a = ActorCritic::<Cpu>::init(spaces, &config, &[2.0, 0.0, 0.0], false, key, &device);
+        let b = ActorCritic::<Cpu>::init(spaces, &config, &[2.0, 0.0, 0.0], false, key, &device);
+        assert_eq!(a.weights_checksum(), b.weights_checksum());
+        let c = ActorCritic::<Cpu>::init(
+            spaces,
+            &config,
+            &[2.0, 0.0, 0.0],
+            false,
+            StreamKey::derive(6, domain::INIT, 0),
+            &device,
+        );
+        assert_ne!(a.weights_checksum(), c.weights_checksum());
+        // With a 0.01-gain head, the initial action distribution is softmax(prior) in any state.
+        let obs = Tensor::<Cpu, 2>::from_data(
+            TensorData::new((0..32).map(|i| i as f32 * 0.1).collect::<Vec<_>>(), [2, 16]),
+            &device,
+        );
+        let logits = a.forward(obs).logits.into_data().to_vec::<f32>().unwrap();
+        for row in logits.chunks(3) {
+            assert!((row[0] - 2.0).abs() < 0.2 && row[1].abs() < 0.2 && row[2].abs() < 0.2, "{row:?}");
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! A run resumed from a checkpoint continues exactly: same metrics, same final weights, as the
+//! uninterrupted run (including PPO-Lagrangian's cost critic and multiplier).
+
+use sim_agents::backend::CpuAutodiff;
+use sim_agents::penalty::PenaltyConfig;
+use sim_agents::ppo::LagrangianConfig;
+use sim_agents::{PpoConfig, Trainer, UpdateMetrics};
+use sim_core::env::Environment;
+use sim_envs::{CartPole, CloudParams, ToyCloud};
+
+fn metrics<E: Environment>(t: &mut Trainer<E, CpuAutodiff>, until: usize) -> Vec<UpdateMetrics> {
+    let mut rows = Vec::new();
+    while t.updates_done() < until {
+        let mut m = t.train_update().unwrap().metrics;
+        (m.sps, m.rollout_seconds, m.optimize_seconds) = (0.0, 0.0, 0.0);
+        rows.push(m);
+    }
+    rows
+}
+
+fn check<E: Environment>(params: E::Params, config: PpoConfig, split: usize) {
+    let total = config.num_updates();
+    let mut straight =
+        Trainer::<E, CpuAutodiff>::new(params.clone(), config.clone(), 5, None, Default::default()).unwrap();
+    let all = metrics(&mut straight, total);
+
+    let dir = std::env::temp_dir().join(format!("resume-{}-{}", E::NAME, std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("checkpoint.bin");
+    let mut first = Trainer::<E, CpuAutodiff>::new(params.clone(), config, 5, None, Default::default()).unwrap();
+    let mut rows = metrics(&mut first, split);
+    first.save_checkpoint(&path).unwrap();
+    drop(first); // as if the process had died here
+    let mut resumed = Trainer::<E, CpuAutodiff>::resume(&path, params, None, Default::default()).unwrap();
+    assert_eq!(resumed.updates_done(), split);
+    rows.extend(metrics(&mut resumed, total));
+    assert_eq!(rows, all, "{}: metrics after resume differ", E::NAME);
+    assert_eq!(resumed.weights_checksum(), straight.weights_checksum());
+    assert_eq!(resumed.final_return(), straight.final_return());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn cartpole_resumes_exactly() {
+    let config = PpoConfig { total_timesteps: 512 * 9, ..PpoConfig::default() };
+    check::<CartPole>(Default::default(), config, 4);
+}
+
+#[test]
+fn toycloud_with_ppo_lagrangian_resumes_exactly() {
+    let config = PpoConfig {
+        total_timesteps: 16 * 32 * 8,
+        num_envs: 16,
+        num_steps: 32,
+        penalty: PenaltyConfig::CostSignal,
+        lagrangian: Some(LagrangianConfig { cost_limit: 0.5, lambda_init: 0.1, lambda_lr: 0.05 }),
+        ..PpoConfig::default()
+    };
+    check::<ToyCloud>(CloudParams::default(), config, 3);
+}
