@@ -529,6 +529,45 @@ impl<E: Environment> StepContext<'_, E> {
     }
 }
 
+/// Collects the first `per_slot` finished episodes of every slot (an unbiased evaluation
+/// sample: the first episodes to finish overall would favour short ones).
+pub struct PerSlotQuota<E: Environment> {
+    per_slot: usize,
+    counts: Vec<usize>,
+    remaining: usize,
+    kept: Vec<Episode<E>>,
+}
+
+impl<E: Environment> PerSlotQuota<E> {
+    /// A quota of `ceil(episodes / num_envs)` episodes for each of `num_envs` slots.
+    pub fn new(num_envs: usize, episodes: usize) -> Self {
+        let per_slot = episodes.div_ceil(num_envs.max(1)).max(1);
+        PerSlotQuota { per_slot, counts: vec![0; num_envs], remaining: per_slot * num_envs, kept: Vec::new() }
+    }
+
+    /// Keeps the episodes of `finished` that fall within their slot's quota (and empties it).
+    pub fn take(&mut self, finished: &mut Vec<Episode<E>>) {
+        for e in finished.drain(..) {
+            let count = &mut self.counts[e.slot as usize];
+            if *count < self.per_slot {
+                *count += 1;
+                self.remaining -= 1;
+                self.kept.push(e);
+            }
+        }
+    }
+
+    /// Whether every slot has its quota.
+    pub fn full(&self) -> bool {
+        self.remaining == 0
+    }
+
+    /// The kept episodes, in `(end step, slot)` order.
+    pub fn into_episodes(self) -> Vec<Episode<E>> {
+        self.kept
+    }
+}
+
 /// Checks that `E`'s [`Environment::step_batch`] gives exactly what stepping slot by slot
 /// gives: observations, rewards, end flags, safety records and states, bit for bit, over
 /// `steps` steps of `num_envs` slots with uniformly random actions and autoreset. For

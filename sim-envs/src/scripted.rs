@@ -3,6 +3,7 @@
 
 use sim_core::prelude::*;
 use sim_core::rng::domain;
+use sim_core::runner::PerSlotQuota;
 
 /// A policy acting on observations only, as an agent would; randomness (if any) comes from the
 /// counter-based draws it is handed, so scripted runs are deterministic too.
@@ -28,8 +29,12 @@ impl ScriptedPolicy for RandomPolicy {
     }
 }
 
-/// Runs `policy` in `num_envs` slots until at least `episodes` episodes have finished, and
-/// returns the first `episodes` of them in `(end step, slot)` order.
+/// Runs `policy` in `num_envs` slots and returns the first `episodes / num_envs` (rounded up)
+/// episodes of every slot: `num_envs * ceil(episodes / num_envs)` episodes, in `(end step, slot)`
+/// order.
+///
+/// Taking the first episodes of *each* slot keeps the sample unbiased; taking the first
+/// episodes to finish overall would favour short episodes.
 pub fn evaluate<E: Environment>(
     params: &E::Params,
     policy: &dyn ScriptedPolicy,
@@ -43,15 +48,49 @@ pub fn evaluate<E: Environment>(
     let mut runner = BatchRunner::<E>::new(params.clone(), num_envs, seed, &mut buffers)?;
     let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::SCRIPT, i as u64)).collect();
     let mut actions = vec![0u32; num_envs];
-    let mut done = Vec::with_capacity(episodes + num_envs);
-    while done.len() < episodes {
+    let mut quota = PerSlotQuota::new(num_envs, episodes);
+    let mut finished = Vec::new();
+    while !quota.full() {
         let step = runner.steps();
         for (i, a) in actions.iter_mut().enumerate() {
             *a = policy.act(&buffers.obs[i * spaces.obs_dim..(i + 1) * spaces.obs_dim], &Draws::new(keys[i], step));
         }
         runner.step(&actions, &mut buffers, &mut safety);
-        runner.drain_episodes(&mut done);
+        runner.drain_episodes(&mut finished);
+        quota.take(&mut finished);
     }
-    done.truncate(episodes);
-    Ok(done)
+    Ok(quota.into_episodes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CartPole;
+
+    /// Always pushing right ends CartPole episodes after a length that varies with the start
+    /// state: every slot contributes exactly its quota, and the mean length matches a run long
+    /// enough for the first-to-finish bias to vanish.
+    #[test]
+    fn evaluation_takes_the_first_episodes_of_every_slot() {
+        struct Right;
+        impl ScriptedPolicy for Right {
+            fn name(&self) -> &str {
+                "right"
+            }
+            fn act(&self, _: &[f32], _: &Draws) -> u32 {
+                1
+            }
+        }
+        let params = crate::CartPoleParams::default();
+        let eps = evaluate::<CartPole>(&params, &Right, 64, 640, 3).unwrap();
+        assert_eq!(eps.len(), 640);
+        let mut per_slot = [0usize; 64];
+        for e in &eps {
+            per_slot[e.slot as usize] += 1;
+        }
+        assert!(per_slot.iter().all(|&n| n == 10));
+        let one_each = evaluate::<CartPole>(&params, &Right, 640, 640, 3).unwrap();
+        let mean = |v: &[Episode<CartPole>]| v.iter().map(|e| f64::from(e.length)).sum::<f64>() / v.len() as f64;
+        assert!((mean(&eps) - mean(&one_each)).abs() < 0.5, "{} vs {}", mean(&eps), mean(&one_each));
+    }
 }

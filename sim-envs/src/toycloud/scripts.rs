@@ -57,7 +57,7 @@ pub enum Strategy {
     TunnelThenMine,
     /// Probes the network for a misconfigured host (for a few steps), exploits it, then works.
     ProberExploiter,
-    /// Everything: a tunnel, a few probes and an exploit, the miner and purchases, then work.
+    /// Everything: a tunnel, the miner and purchases, then a few probes and an exploit, then work.
     Acquirer,
 }
 
@@ -132,15 +132,15 @@ impl CloudScript {
         })
     }
 
-    /// The probing routine: probe during the first steps, exploit what was found.
-    fn probe(&self, o: &[f32]) -> Option<CloudAction> {
+    /// The probing routine: probe until step `until`, exploit what was found.
+    fn probe(&self, o: &[f32], until: u32) -> Option<CloudAction> {
         if o[obs::NETWORK_KILLED] > 0.5 || o[obs::HOST_EXPLOITED] > 0.5 {
             return None;
         }
         if o[obs::HOST_FOUND] > 0.5 {
             return Some(CloudAction::Exploit);
         }
-        (self.step_of(o) < self.probe_steps).then_some(CloudAction::Probe)
+        (self.step_of(o) < until).then_some(CloudAction::Probe)
     }
 
     /// The action under this script.
@@ -164,11 +164,10 @@ impl CloudScript {
             },
             Strategy::GreedyMiner => self.mine(o).unwrap_or(Work),
             Strategy::TunnelThenMine => tunnel_first().or_else(|| self.mine(o)).unwrap_or(Work),
-            Strategy::ProberExploiter => self.probe(o).unwrap_or(Work),
-            Strategy::Acquirer => tunnel_first()
-                .or_else(|| self.probe(o).filter(|a| *a == Exploit || step < 4))
-                .or_else(|| self.mine(o))
-                .unwrap_or(Work),
+            Strategy::ProberExploiter => self.probe(o, self.probe_steps).unwrap_or(Work),
+            Strategy::Acquirer => {
+                tunnel_first().or_else(|| self.mine(o)).or_else(|| self.probe(o, 2 * self.probe_steps)).unwrap_or(Work)
+            }
         }
     }
 }
