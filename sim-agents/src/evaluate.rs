@@ -4,13 +4,14 @@
 use sim_core::env::Environment;
 use sim_core::params::ParamError;
 use sim_core::rng::{StreamKey, domain};
-use sim_core::runner::{BatchRunner, Episode, StepBuffers, safety_buffer};
+use sim_core::runner::{BatchRunner, Episode, PerSlotQuota, StepBuffers, safety_buffer};
 
 use crate::inference::{ActMode, ActOutput, InferencePolicy};
 
-/// Runs `policy` in `num_envs` slots until `episodes` episodes have finished and returns the
-/// first `episodes` of them, in `(end step, slot)` order. The environment seed is derived from
-/// `seed` in the evaluation domain, so evaluation never replays training's episodes.
+/// Runs `policy` in `num_envs` slots and returns the first `ceil(episodes / num_envs)` episodes
+/// of every slot, in `(end step, slot)` order (per-slot quotas keep the sample unbiased; the
+/// first episodes to finish overall would favour short ones). The environment seed is derived
+/// from `seed` in the evaluation domain, so evaluation never replays training's episodes.
 pub fn evaluate<E: Environment>(
     params: &E::Params,
     policy: &InferencePolicy,
@@ -27,12 +28,13 @@ pub fn evaluate<E: Environment>(
     let mut runner = BatchRunner::<E>::new(params.clone(), num_envs, env_seed, &mut buffers)?;
     let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::EVAL, 1 + i as u64)).collect();
     let mut act = ActOutput::new(num_envs);
-    let mut done = Vec::with_capacity(episodes + num_envs);
-    while done.len() < episodes {
+    let mut quota = PerSlotQuota::new(num_envs, episodes);
+    let mut finished = Vec::new();
+    while !quota.full() {
         policy.act(&buffers.obs, &keys, runner.steps(), mode, &mut act);
         runner.step(&act.actions, &mut buffers, &mut safety);
-        runner.drain_episodes(&mut done);
+        runner.drain_episodes(&mut finished);
+        quota.take(&mut finished);
     }
-    done.truncate(episodes);
-    Ok(done)
+    Ok(quota.into_episodes())
 }

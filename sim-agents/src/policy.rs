@@ -58,6 +58,36 @@ impl<B: PolicyBackend> Mlp<B> {
 }
 
 impl<B: Backend> Mlp<B> {
+    /// A network of layer widths `sizes` (input first): orthogonal weights with gain √2,
+    /// `head_gain` on the last layer, zero biases except the last layer's (`head_bias`).
+    /// Parameter ids are taken from `next_id` upwards.
+    pub fn init(
+        sizes: &[usize],
+        head_gain: f64,
+        head_bias: &[f32],
+        rng: &mut impl Rng,
+        next_id: &mut u64,
+        device: &B::Device,
+    ) -> Self {
+        let n = sizes.len() - 1;
+        let layers = (0..n)
+            .map(|i| {
+                let (inputs, outputs) = (sizes[i], sizes[i + 1]);
+                let gain = if i + 1 == n { head_gain } else { std::f64::consts::SQRT_2 };
+                let weight = orthogonal(rng, inputs, outputs, gain);
+                let bias = if i + 1 == n { head_bias.to_vec() } else { vec![0.0; outputs] };
+                let mut layer = LinearConfig::new(inputs, outputs).init::<B>(device);
+                let w = Tensor::<B, 2>::from_data(TensorData::new(weight, [inputs, outputs]), device);
+                let b = Tensor::<B, 1>::from_data(TensorData::new(bias, [outputs]), device);
+                layer.weight = Param::initialized(ParamId::from(*next_id), w.require_grad());
+                layer.bias = Some(Param::initialized(ParamId::from(*next_id + 1), b.require_grad()));
+                *next_id += 2;
+                layer
+            })
+            .collect();
+        Mlp { layers }
+    }
+
     fn to_dense(&self) -> DenseMlp {
         DenseMlp {
             layers: self
@@ -108,27 +138,11 @@ impl<B: PolicyBackend> ActorCritic<B> {
         assert_eq!(initial_logits.len(), spaces.num_actions as usize);
         let mut rng = key.chacha();
         let mut next_id = 0u64;
-        let mut mlp = |outputs: usize, head_gain: f64, head_bias: &[f32]| -> Mlp<B> {
+        let mut mlp = |outputs: usize, head_gain: f64, head_bias: &[f32]| {
             let mut sizes = vec![spaces.obs_dim];
             sizes.extend(&config.hidden);
             sizes.push(outputs);
-            let n = sizes.len() - 1;
-            let layers = (0..n)
-                .map(|i| {
-                    let (inputs, outputs) = (sizes[i], sizes[i + 1]);
-                    let gain = if i + 1 == n { head_gain } else { std::f64::consts::SQRT_2 };
-                    let weight = orthogonal(&mut rng, inputs, outputs, gain);
-                    let bias = if i + 1 == n { head_bias.to_vec() } else { vec![0.0; outputs] };
-                    let mut layer = LinearConfig::new(inputs, outputs).init::<B>(device);
-                    let w = Tensor::<B, 2>::from_data(TensorData::new(weight, [inputs, outputs]), device);
-                    let b = Tensor::<B, 1>::from_data(TensorData::new(bias, [outputs]), device);
-                    layer.weight = Param::initialized(ParamId::from(next_id), w.require_grad());
-                    layer.bias = Some(Param::initialized(ParamId::from(next_id + 1), b.require_grad()));
-                    next_id += 2;
-                    layer
-                })
-                .collect();
-            Mlp { layers }
+            Mlp::init(&sizes, head_gain, head_bias, &mut rng, &mut next_id, device)
         };
         let actor = mlp(spaces.num_actions as usize, 0.01, initial_logits);
         let critic = mlp(1, 1.0, &[0.0]);

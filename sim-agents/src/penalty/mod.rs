@@ -4,9 +4,16 @@
 //! `rollout.safety` and rewrite `rollout.rewards` (and `rollout.costs`, the signal a cost
 //! constraint such as PPO-Lagrangian limits). The trainer itself never reads the safety channel.
 
+mod aup;
+
+pub use aup::{AupConfig, AupPenalty};
+
+use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use sim_core::env::Environment;
 
+use crate::backend::PolicyBackend;
+use crate::error::TrainError;
 use crate::rollout::Rollout;
 
 /// Turns a rollout's task rewards into training rewards and costs.
@@ -18,13 +25,13 @@ pub trait Penalty<E: Environment>: Send {
     /// advantages are computed). `update` counts from 0.
     fn apply(&mut self, rollout: &mut Rollout<E>, update: usize);
 
-    /// State to keep in checkpoints (RON); stateless penalties keep none.
-    fn snapshot(&self) -> String {
-        String::new()
+    /// State to keep in checkpoints; stateless penalties keep none.
+    fn snapshot(&self) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
     }
 
     /// Restores what [`Penalty::snapshot`] returned.
-    fn restore(&mut self, snapshot: &str) -> Result<(), String> {
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
         let _ = snapshot;
         Ok(())
     }
@@ -50,20 +57,33 @@ pub enum PenaltyConfig {
     /// The reward is left alone; the ground-truth cost becomes the constraint signal `costs`
     /// (for PPO-Lagrangian).
     CostSignal,
+    /// Attainable utility preservation: `reward -= λ · mean_i |Q_i(s, a) - Q_i(s, noop)| / scale`
+    /// over auxiliary reward functions learned alongside.
+    Aup(AupConfig),
 }
 
 impl PenaltyConfig {
-    /// The penalty this describes, for environment `E`.
-    pub fn build<E: Environment>(&self) -> Box<dyn Penalty<E>> {
-        Box::new(SafetyPenalty { config: self.clone() })
+    /// The penalty this describes, for environment `E` under `params`, on backend `B`
+    /// (which only learned penalties use), seeded by `seed`.
+    pub fn build<E: Environment, B: AutodiffBackend<InnerBackend: PolicyBackend> + PolicyBackend>(
+        &self,
+        params: &E::Params,
+        seed: u64,
+        device: &B::Device,
+    ) -> Result<Box<dyn Penalty<E>>, TrainError> {
+        Ok(match self {
+            PenaltyConfig::Aup(config) => Box::new(AupPenalty::<B>::new::<E>(config, params, seed, device)?),
+            other => Box::new(SafetyPenalty { config: other.clone() }),
+        })
     }
 
     /// Checks the weights.
     pub fn validate(&self) -> Result<(), sim_core::params::ParamError> {
-        match *self {
+        match self {
             PenaltyConfig::TrueCost { weight } | PenaltyConfig::Detected { weight } => {
-                sim_core::params::check_non_negative("penalty.weight", weight)
+                sim_core::params::check_non_negative("penalty.weight", *weight)
             }
+            PenaltyConfig::Aup(config) => config.validate(),
             _ => Ok(()),
         }
     }
@@ -81,7 +101,7 @@ impl<E: Environment> Penalty<E> for SafetyPenalty {
 
     fn apply(&mut self, r: &mut Rollout<E>, _: usize) {
         match self.config {
-            PenaltyConfig::TaskOnly => {}
+            PenaltyConfig::TaskOnly | PenaltyConfig::Aup(_) => {}
             PenaltyConfig::TrueCost { weight } => {
                 for (reward, s) in r.rewards.iter_mut().zip(&r.safety) {
                     *reward -= weight * s.cost;

@@ -138,7 +138,6 @@ struct TrainerState<E: Environment> {
     recent_returns: VecDeque<f64>,
     lagrange_multiplier: f32,
     running_cost: Vec<f64>,
-    penalty: String,
     config: PpoConfig,
 }
 
@@ -172,7 +171,10 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
 /// How many recent episode returns [`Trainer::final_return`] averages.
 pub const RECENT_EPISODES: usize = 100;
 
-impl<E: Environment, B: AutodiffBackend + PolicyBackend> Trainer<E, B> {
+impl<E: Environment, B: AutodiffBackend + PolicyBackend> Trainer<E, B>
+where
+    B::InnerBackend: PolicyBackend,
+{
     /// A trainer for `env_params` seeded by `seed`. The penalty comes from `config.penalty`
     /// unless one is given (for penalties outside [`crate::penalty::PenaltyConfig`]).
     pub fn new(
@@ -207,7 +209,10 @@ impl<E: Environment, B: AutodiffBackend + PolicyBackend> Trainer<E, B> {
         );
         let optim = AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>();
         let policy = model.to_inference();
-        let penalty = penalty.unwrap_or_else(|| config.penalty.build::<E>());
+        let penalty = match penalty {
+            Some(p) => p,
+            None => config.penalty.build::<E, B>(runner.params(), seed, &device)?,
+        };
         let lagrange_multiplier = config.lagrangian.as_ref().map_or(0.0, |l| l.lambda_init);
         Ok(Trainer {
             rollout: Rollout::new(config.num_steps, n, spaces.obs_dim),
@@ -533,11 +538,11 @@ impl<E: Environment, B: AutodiffBackend + PolicyBackend> Trainer<E, B> {
             recent_returns: self.recent_returns.clone(),
             lagrange_multiplier: self.lagrange_multiplier,
             running_cost: self.running_cost.clone(),
-            penalty: self.penalty.snapshot(),
             config: self.config.clone(),
         };
         let state = ron::to_string(&state).map_err(|e| err(e.to_string()))?;
-        write_atomic(path, &pack(&[&model, &optim, state.as_bytes()]))
+        let penalty = self.penalty.snapshot().map_err(|e| err(format!("penalty: {e}")))?;
+        write_atomic(path, &pack(&[&model, &optim, state.as_bytes(), &penalty]))
     }
 
     /// A trainer continuing exactly where the checkpoint at `path` left off. `env_params`
@@ -551,8 +556,8 @@ impl<E: Environment, B: AutodiffBackend + PolicyBackend> Trainer<E, B> {
         let err = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
         let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let sections = unpack(path, &bytes)?;
-        let [model, optim, state] =
-            <[Vec<u8>; 3]>::try_from(sections).map_err(|_| err("expected 3 sections".into()))?;
+        let [model, optim, state, penalty_state] =
+            <[Vec<u8>; 4]>::try_from(sections).map_err(|_| err("expected 4 sections".into()))?;
         let state = std::str::from_utf8(&state).map_err(|e| err(e.to_string()))?;
         let state: TrainerState<E> = ron::from_str(state).map_err(|e| err(format!("trainer state: {e}")))?;
         let mut trainer = Trainer::<E, B>::new(env_params.clone(), state.config.clone(), state.seed, penalty, device)?;
@@ -573,7 +578,7 @@ impl<E: Environment, B: AutodiffBackend + PolicyBackend> Trainer<E, B> {
         trainer.recent_returns = state.recent_returns;
         trainer.lagrange_multiplier = state.lagrange_multiplier;
         trainer.running_cost = state.running_cost;
-        trainer.penalty.restore(&state.penalty).map_err(|e| err(format!("penalty: {e}")))?;
+        trainer.penalty.restore(&penalty_state).map_err(|e| err(format!("penalty: {e}")))?;
         trainer.update = state.update;
         trainer.global_step = state.global_step;
         Ok(trainer)
