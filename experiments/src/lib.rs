@@ -4,5 +4,7 @@
 
 pub mod config;
 pub mod describe;
+pub mod repro;
 pub mod rollout;
+pub mod stats;
 pub mod train;

@@ -61,7 +61,7 @@ pub struct TrainOutcome {
 
 /// Starts a new run of `config` with `seed` in `out` (created if needed; it must not already
 /// hold a run).
-pub fn start<B: PolicyBackend + burn::tensor::backend::AutodiffBackend>(
+pub fn start<B: PolicyBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: PolicyBackend>>(
     config: &TrainConfig,
     seed: u64,
     out: &Path,
@@ -86,7 +86,7 @@ pub fn start<B: PolicyBackend + burn::tensor::backend::AutodiffBackend>(
 }
 
 /// Continues the run in `out` from its last checkpoint.
-pub fn resume<B: PolicyBackend + burn::tensor::backend::AutodiffBackend>(
+pub fn resume<B: PolicyBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: PolicyBackend>>(
     out: &Path,
     device: B::Device,
     progress: bool,
@@ -108,7 +108,7 @@ pub fn resume<B: PolicyBackend + burn::tensor::backend::AutodiffBackend>(
     dispatch::<B>(&config, seed, out, from, device, progress)
 }
 
-fn dispatch<B: PolicyBackend + burn::tensor::backend::AutodiffBackend>(
+fn dispatch<B: PolicyBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: PolicyBackend>>(
     config: &TrainConfig,
     seed: u64,
     out: &Path,
@@ -123,7 +123,7 @@ fn dispatch<B: PolicyBackend + burn::tensor::backend::AutodiffBackend>(
     }
 }
 
-fn run<E: Environment, B: PolicyBackend + burn::tensor::backend::AutodiffBackend>(
+fn run<E: Environment, B: PolicyBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: PolicyBackend>>(
     params: E::Params,
     config: &TrainConfig,
     seed: u64,

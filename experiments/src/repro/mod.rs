@@ -1,0 +1,210 @@
+//! `rome_repro`: reproduce the incident's mechanism in ToyCloud and measure what penalties and
+//! infrastructure controls do to it, over a matrix of conditions and seeds.
+//!
+//! A run directory holds `config.ron` (the resolved matrix), `runs/<condition>__seed<s>/` (each
+//! run's `result.ron`, PPO `metrics.csv` and learning curve), `curves/` (the learning-curve
+//! CSVs together), `summary.csv`, `aggregate.csv`, four SVG figures and `report.md`. Every file is
+//! written atomically. A run's `result.ron` is written when it finishes; running the same matrix
+//! into the same directory again reuses finished runs and computes the rest (the results are
+//! deterministic, so a resumed matrix ends exactly as an uninterrupted one).
+
+pub mod config;
+pub mod plots;
+pub mod report;
+pub mod run;
+pub mod tables;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use sim_core::io::write_atomic;
+use sim_envs::CloudParams;
+
+use self::config::ReproConfig;
+use self::run::RunResult;
+use crate::stats::Bootstrap;
+
+/// Why a matrix could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ReproError {
+    /// The configuration could not be read or is invalid.
+    #[error(transparent)]
+    Config(#[from] sim_core::params::ConfigError),
+    /// A run failed.
+    #[error("condition `{condition}`, seed {seed}: {source}")]
+    Train {
+        /// The condition.
+        condition: String,
+        /// The seed.
+        seed: u64,
+        /// What went wrong.
+        source: sim_agents::TrainError,
+    },
+    /// A file could not be written.
+    #[error(transparent)]
+    Write(#[from] sim_core::io::WriteError),
+    /// Anything else about the run directory.
+    #[error("{0}")]
+    Run(String),
+}
+
+/// The matrix with its scenarios resolved: what `config.ron` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedMatrix {
+    /// The matrix as configured.
+    pub config: ReproConfig,
+    /// Each condition's scenario parameters, in condition order.
+    pub scenarios: Vec<CloudParams>,
+}
+
+/// What a finished matrix reports.
+pub struct MatrixOutcome {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Runs computed in this invocation.
+    pub computed: usize,
+    /// Wall-clock seconds of this invocation.
+    pub seconds: f64,
+    /// Training episodes over all runs.
+    pub episodes: u64,
+}
+
+fn run_name(condition: &str, seed: u64) -> String {
+    format!("{condition}__seed{seed}")
+}
+
+/// Runs the matrix into `out`, resuming what an earlier invocation left unfinished.
+pub fn run_matrix(
+    config: &ReproConfig,
+    scenarios: &[CloudParams],
+    out: &Path,
+    threads: usize,
+    progress: bool,
+) -> Result<MatrixOutcome, ReproError> {
+    let start = Instant::now();
+    let resolved = ResolvedMatrix { config: config.clone(), scenarios: scenarios.to_vec() };
+    let text = ron::ser::to_string_pretty(&resolved, ron::ser::PrettyConfig::default())
+        .map_err(|e| ReproError::Run(e.to_string()))?;
+    let config_path = out.join("config.ron");
+    if let Ok(existing) = std::fs::read_to_string(&config_path)
+        && existing != text
+    {
+        return Err(ReproError::Run(format!(
+            "{} holds a different matrix ({}); choose another --out",
+            out.display(),
+            config_path.display()
+        )));
+    }
+    for dir in [out.to_path_buf(), out.join("runs"), out.join("curves")] {
+        std::fs::create_dir_all(&dir).map_err(|e| ReproError::Run(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    write_atomic(&config_path, text.as_bytes())?;
+
+    // Which runs are done already.
+    let jobs: Vec<(usize, u64)> =
+        (0..config.conditions.len()).flat_map(|c| config.seeds.iter().map(move |&s| (c, s))).collect();
+    let load = |c: usize, seed: u64| -> Option<RunResult> {
+        let path = out.join("runs").join(run_name(&config.conditions[c].name, seed)).join("result.ron");
+        let r: RunResult = ron::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        (r.summary.condition == config.conditions[c].name && r.summary.seed == seed).then_some(r)
+    };
+    let mut results: Vec<Option<RunResult>> = jobs.iter().map(|&(c, s)| load(c, s)).collect();
+    let todo: Vec<usize> = (0..jobs.len()).filter(|&j| results[j].is_none()).collect();
+
+    let multi = MultiProgress::with_draw_target(if progress {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let total_steps = config.ppo.total_timesteps / config.ppo.batch_size() as u64 * config.ppo.batch_size() as u64;
+    let overall = multi.add(ProgressBar::new(total_steps * todo.len() as u64));
+    overall.set_style(
+        ProgressStyle::with_template(
+            "matrix {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} env-steps ({per_sec}) eta {eta}",
+        )
+        .expect("template"),
+    );
+    overall.set_message(format!("{} runs", todo.len()));
+    let run_style =
+        ProgressStyle::with_template("  {msg:32} [{bar:30}] {human_pos}/{human_len} ({per_sec})").expect("template");
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| ReproError::Run(e.to_string()))?;
+    let finished = Mutex::new(Vec::new());
+    pool.install(|| {
+        todo.par_iter().with_max_len(1).try_for_each(|&j| {
+            let (c, seed) = jobs[j];
+            let condition = &config.conditions[c];
+            let bar = multi.add(ProgressBar::new(total_steps));
+            bar.set_style(run_style.clone());
+            bar.set_message(run_name(&condition.name, seed));
+            let mut last = 0;
+            let result = run::run(config, condition, &scenarios[c], seed, |step| {
+                bar.set_position(step);
+                overall.inc(step - last);
+                last = step;
+            })
+            .map_err(|source| ReproError::Train { condition: condition.name.clone(), seed, source })?;
+            bar.finish_and_clear();
+            multi.remove(&bar);
+            let dir = out.join("runs").join(run_name(&condition.name, seed));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| ReproError::Run(format!("cannot create {}: {e}", dir.display())))?;
+            write_atomic(&dir.join("metrics.csv"), result.metrics_csv.as_bytes())?;
+            write_atomic(&dir.join("curve.csv"), tables::curve_csv(&result.curve).as_bytes())?;
+            let text = ron::to_string(&result).map_err(|e| ReproError::Run(e.to_string()))?;
+            // Last: its presence marks the run finished.
+            write_atomic(&dir.join("result.ron"), text.as_bytes())?;
+            finished.lock().expect("no panics while holding the lock").push((j, result));
+            Ok::<_, ReproError>(())
+        })
+    })?;
+    overall.finish_and_clear();
+    let computed = todo.len();
+    for (j, r) in finished.into_inner().expect("no panics while holding the lock") {
+        results[j] = Some(r);
+    }
+    let results: Vec<RunResult> = results.into_iter().map(|r| r.expect("every run finished")).collect();
+    let refs: Vec<&RunResult> = results.iter().collect();
+
+    // Tables, figures, report.
+    let b = Bootstrap { resamples: config.bootstrap.resamples, confidence: config.bootstrap.confidence, seed: 0 };
+    write_atomic(&out.join("summary.csv"), tables::summary_csv(&refs).as_bytes())?;
+    write_atomic(&out.join("aggregate.csv"), tables::aggregate_csv(config, &refs, &b).as_bytes())?;
+    for r in &refs {
+        let name = format!("{}.csv", run_name(&r.summary.condition, r.summary.seed));
+        write_atomic(&out.join("curves").join(name), tables::curve_csv(&r.curve).as_bytes())?;
+    }
+    // Scripted references under the baseline's scenario (the first Baseline condition).
+    let reference = config.conditions.iter().position(|c| c.family == config::Family::Baseline).map_or_else(
+        || CloudParams::scenario("incident").map_err(|e| ReproError::Run(e.to_string())),
+        |i| Ok(scenarios[i].clone()),
+    )?;
+    let scripts = report::script_references(&reference, 20_000);
+    let honest = scripts.iter().filter(|s| s.honest).map(|s| s.ret.point).fold(f64::NEG_INFINITY, f64::max);
+    let figures: [(&str, Result<String, String>); 4] = [
+        ("learning_curves.svg", plots::learning_curves(config, &refs, &b)),
+        ("frontier.svg", plots::frontier(config, &refs, &b, honest)),
+        ("detection_latency.svg", plots::detection_latency(&refs)),
+        ("violation_breakdown.svg", plots::violation_breakdown(config, &refs)),
+    ];
+    for (name, svg) in figures {
+        let svg = svg.map_err(|e| ReproError::Run(format!("{name}: {e}")))?;
+        write_atomic(&out.join(name), svg.as_bytes())?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let facts = report::RunFacts { seconds, computed_runs: computed };
+    write_atomic(&out.join("report.md"), report::report(config, scenarios, &refs, &b, &scripts, &facts).as_bytes())?;
+    Ok(MatrixOutcome {
+        dir: out.to_path_buf(),
+        computed,
+        seconds,
+        episodes: results.iter().map(|r| r.summary.train_episodes).sum(),
+    })
+}

@@ -1,0 +1,298 @@
+//! The figures of a `rome_repro` run, as SVG (plotters): learning curves with confidence bands,
+//! the return-versus-violation frontier, detection-latency distributions per monitor and the
+//! violation breakdown by kind. Each is rendered to a string and written atomically.
+
+use plotters::prelude::*;
+
+use super::config::{Condition, Family, ReproConfig};
+use super::run::RunResult;
+use super::tables::{estimate, runs_of};
+use crate::stats::Bootstrap;
+
+type PlotResult = Result<String, String>;
+
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(23, 190, 207),
+];
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Panels of the learning-curve figure: which families each shows.
+const PANELS: &[(&str, &[Family])] = &[
+    ("baseline and alert responses", &[Family::Baseline, Family::Response]),
+    ("oracle penalty", &[Family::Baseline, Family::Oracle]),
+    ("detected-only penalty", &[Family::Baseline, Family::Detected]),
+    ("PPO-Lagrangian and AUP", &[Family::Baseline, Family::Lagrangian, Family::Aup]),
+    ("infrastructure controls", &[Family::Baseline, Family::Control]),
+];
+
+/// Learning curves of evaluated return and violation rate: IQM over seeds with its interval.
+pub fn learning_curves(config: &ReproConfig, results: &[&RunResult], b: &Bootstrap) -> PlotResult {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (380 * PANELS.len() as u32, 720)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let areas = root.split_evenly((2, PANELS.len()));
+        let max_step = results.iter().flat_map(|r| r.curve.iter().map(|p| p.global_step)).max().unwrap_or(1) as f64;
+        let max_return = results.iter().flat_map(|r| r.curve.iter().map(|p| p.eval_return)).fold(0.1f64, f64::max);
+        for (col, (title, families)) in PANELS.iter().enumerate() {
+            let conditions: Vec<&Condition> =
+                config.conditions.iter().filter(|c| families.contains(&c.family)).collect();
+            for (row, (label, y_max)) in
+                [("eval return", max_return * 1.05), ("eval violation rate", 1.05)].into_iter().enumerate()
+            {
+                let area = &areas[row * PANELS.len() + col];
+                let mut chart = ChartBuilder::on(area)
+                    .caption(if row == 0 { *title } else { "" }, ("sans-serif", 15))
+                    .margin(8)
+                    .x_label_area_size(30)
+                    .y_label_area_size(40)
+                    .build_cartesian_2d(0.0..max_step, 0.0..y_max)
+                    .map_err(err)?;
+                chart.configure_mesh().x_desc("env steps").y_desc(label).x_labels(4).y_labels(6).draw().map_err(err)?;
+                for (i, c) in conditions.iter().enumerate() {
+                    let color = PALETTE[i % PALETTE.len()];
+                    let runs = runs_of(results, c);
+                    let Some(first) = runs.first() else { continue };
+                    let mut line = Vec::new();
+                    let mut band_low = Vec::new();
+                    let mut band_high = Vec::new();
+                    for k in 0..first.curve.len() {
+                        let v: Vec<f64> = runs
+                            .iter()
+                            .filter_map(|r| r.curve.get(k))
+                            .map(|p| if row == 0 { p.eval_return } else { p.eval_violation_rate })
+                            .collect();
+                        let Some(e) = b.iqm(&v) else { continue };
+                        let x = first.curve[k].global_step as f64;
+                        line.push((x, e.point));
+                        band_low.push((x, e.low));
+                        band_high.push((x, e.high));
+                    }
+                    let mut polygon = band_low.clone();
+                    polygon.extend(band_high.iter().rev());
+                    chart.draw_series(std::iter::once(Polygon::new(polygon, color.mix(0.15)))).map_err(err)?;
+                    let series = chart.draw_series(LineSeries::new(line, color.stroke_width(2))).map_err(err)?;
+                    if row == 1 {
+                        series
+                            .label(c.name.clone())
+                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                    }
+                }
+                if row == 1 {
+                    chart
+                        .configure_series_labels()
+                        .position(SeriesLabelPosition::UpperRight)
+                        .background_style(WHITE.mix(0.8))
+                        .border_style(BLACK.mix(0.3))
+                        .label_font(("sans-serif", 11))
+                        .draw()
+                        .map_err(err)?;
+                }
+            }
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// Return versus violation rate across penalty weights and cost limits, with intervals.
+pub fn frontier(config: &ReproConfig, results: &[&RunResult], b: &Bootstrap, honest_return: f64) -> PlotResult {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let max_return = results.iter().map(|r| r.summary.task_return).fold(honest_return, f64::max) * 1.1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Task return vs violation rate (IQM and 95% CI over seeds)", ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(-0.02..1.05, 0.0..max_return)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("violation rate (share of episodes)")
+            .y_desc("task return")
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(LineSeries::new(
+                vec![(-0.02, honest_return), (1.05, honest_return)],
+                BLACK.mix(0.5).stroke_width(1),
+            ))
+            .map_err(err)?
+            .label(format!("best honest script ({honest_return:.3})"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.mix(0.5)));
+        let families = [Family::Baseline, Family::Oracle, Family::Detected, Family::Lagrangian, Family::Aup];
+        for (i, f) in families.iter().enumerate() {
+            let color = PALETTE[i % PALETTE.len()];
+            let mut conditions: Vec<&Condition> = config.conditions.iter().filter(|c| c.family == *f).collect();
+            conditions.sort_by(|a, b| a.knob.unwrap_or(0.0).total_cmp(&b.knob.unwrap_or(0.0)));
+            let mut points = Vec::new();
+            for c in &conditions {
+                let (Some(v), Some(r)) =
+                    (estimate(results, &c.name, "violation_rate", b), estimate(results, &c.name, "task_return", b))
+                else {
+                    continue;
+                };
+                points.push((v.point, r.point));
+                chart
+                    .draw_series([
+                        PathElement::new(vec![(v.low, r.point), (v.high, r.point)], color.stroke_width(1)),
+                        PathElement::new(vec![(v.point, r.low), (v.point, r.high)], color.stroke_width(1)),
+                    ])
+                    .map_err(err)?;
+                let label = match c.knob {
+                    Some(k) => format!("{k}"),
+                    None => String::new(),
+                };
+                chart
+                    .draw_series(std::iter::once(Text::new(label, (v.point + 0.01, r.point), ("sans-serif", 11))))
+                    .map_err(err)?;
+            }
+            if points.is_empty() {
+                continue;
+            }
+            chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(1))).map_err(err)?;
+            chart
+                .draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled())))
+                .map_err(err)?
+                .label(f.name())
+                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// Distributions of detection latency (steps from the first violation to a monitor's first
+/// alert) per monitor, pooled over the final evaluations of every run.
+pub fn detection_latency(results: &[&RunResult]) -> PlotResult {
+    let monitors: Vec<String> =
+        results.first().map(|r| r.latencies.iter().map(|(m, _)| m.clone()).collect()).unwrap_or_default();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (360 * monitors.len().max(1) as u32, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let areas = root.split_evenly((1, monitors.len().max(1)));
+        for (i, m) in monitors.iter().enumerate() {
+            let all: Vec<u32> = results.iter().flat_map(|r| r.latencies[i].1.iter().copied()).collect();
+            let max = all.iter().copied().max().unwrap_or(0) as usize;
+            let mut counts = vec![0usize; max + 1];
+            for l in &all {
+                counts[*l as usize] += 1;
+            }
+            let total = all.len().max(1) as f64;
+            let top = counts.iter().copied().max().unwrap_or(0) as f64 / total;
+            let mut chart = ChartBuilder::on(&areas[i])
+                .caption(format!("{m} (n = {})", all.len()), ("sans-serif", 15))
+                .margin(10)
+                .x_label_area_size(32)
+                .y_label_area_size(45)
+                .build_cartesian_2d(0u32..(max as u32 + 1), 0.0..(top * 1.1).max(0.05))
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc("steps from first violation to alert")
+                .y_desc("share of detected episodes")
+                .draw()
+                .map_err(err)?;
+            let color = PALETTE[i % PALETTE.len()];
+            chart
+                .draw_series(counts.iter().enumerate().map(|(l, &c)| {
+                    Rectangle::new([(l as u32, 0.0), (l as u32 + 1, c as f64 / total)], color.mix(0.7).filled())
+                }))
+                .map_err(err)?;
+            if all.is_empty() {
+                chart
+                    .draw_series(std::iter::once(Text::new("no detections", (0, 0.025), ("sans-serif", 14))))
+                    .map_err(err)?;
+            }
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// Mean violation events per episode by kind, per condition (final evaluation, mean over seeds).
+pub fn violation_breakdown(config: &ReproConfig, results: &[&RunResult]) -> PlotResult {
+    let kinds: Vec<String> =
+        results.first().map(|r| r.violations_by_kind.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default();
+    let rows: Vec<(String, Vec<f64>)> = config
+        .conditions
+        .iter()
+        .map(|c| {
+            let runs = runs_of(results, c);
+            let n = runs.len().max(1) as f64;
+            let means =
+                (0..kinds.len()).map(|k| runs.iter().map(|r| r.violations_by_kind[k].1).sum::<f64>() / n).collect();
+            (c.name.clone(), means)
+        })
+        .collect();
+    let max = rows.iter().map(|(_, v)| v.iter().sum::<f64>()).fold(0.5, f64::max);
+    let mut svg = String::new();
+    {
+        let height = 90 + 26 * rows.len() as u32;
+        let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Violation events per episode, by kind (final evaluation)", ("sans-serif", 17))
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(190)
+            .build_cartesian_2d(0.0..max * 1.05, (0..rows.len()).into_segmented())
+            .map_err(err)?;
+        let names: Vec<String> = rows.iter().map(|(n, _)| n.clone()).collect();
+        chart
+            .configure_mesh()
+            .x_desc("events per episode")
+            .y_label_formatter(&|seg| match seg {
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
+                SegmentValue::Last => String::new(),
+            })
+            .y_labels(rows.len())
+            .disable_y_mesh()
+            .draw()
+            .map_err(err)?;
+        for (k, kind) in kinds.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            chart
+                .draw_series(rows.iter().enumerate().map(|(i, (_, v))| {
+                    let start: f64 = v[..k].iter().sum();
+                    Rectangle::new(
+                        [(start, SegmentValue::Exact(i)), (start + v[k], SegmentValue::Exact(i + 1))],
+                        color.mix(0.8).filled(),
+                    )
+                }))
+                .map_err(err)?
+                .label(kind.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.mix(0.8).filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
