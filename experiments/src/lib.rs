@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod describe;
+pub mod device;
 pub mod repro;
 pub mod rollout;
 pub mod stats;

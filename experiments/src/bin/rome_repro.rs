@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use experiments::device::Device;
 use experiments::repro::config::{PRESETS, ReproConfig};
 use experiments::repro::run_matrix;
 
@@ -31,6 +32,9 @@ struct Args {
     /// Runs trained at once (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Where to train: cpu, or cuda / cuda:N (needs the `cuda` feature and a GPU).
+    #[arg(long, default_value = "cpu")]
+    device: Device,
     /// Hide progress bars.
     #[arg(long)]
     quiet: bool,
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<PathBuf, String> {
+    args.device.check()?;
     let name = if args.quick { "quick" } else { args.config.as_deref().unwrap_or("default") };
     let (config, scenarios) = match PRESETS.iter().find(|(n, _)| *n == name) {
         Some((n, text)) => ReproConfig::parse(text, &format!("preset `{n}`")),
@@ -69,7 +74,8 @@ fn run(args: &Args) -> Result<PathBuf, String> {
         PathBuf::from(format!("runs/rome_repro__{}__{time}", config.name))
     });
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let outcome = run_matrix(&config, &scenarios, &out, threads, !args.quiet).map_err(|e| e.to_string())?;
+    let outcome =
+        run_matrix(&config, &scenarios, &out, threads, args.device, !args.quiet).map_err(|e| e.to_string())?;
     eprintln!(
         "{} runs computed in {:.1} s; {} training episodes over the matrix; report: {}",
         outcome.computed,

@@ -8,10 +8,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[cfg(feature = "cuda")]
+use burn::backend::{Autodiff, cuda::CudaDevice};
 use clap::Parser;
 use experiments::config::TrainConfig;
+use experiments::device::Device;
 use experiments::train::{TrainOutcome, resume, start};
 use sim_agents::backend::CpuAutodiff;
+#[cfg(feature = "cuda")]
+use sim_agents::backend::Cuda;
 
 /// PPO training run.
 #[derive(Debug, Parser)]
@@ -29,6 +34,10 @@ struct Args {
     /// Continue the run in this directory from its last checkpoint.
     #[arg(long, conflicts_with_all = ["config", "out"])]
     resume: Option<PathBuf>,
+    /// Where to train: cpu, or cuda / cuda:N (needs the `cuda` feature and a GPU). On CUDA the
+    /// PPO update runs on the GPU; environments and the rollout's forward stay on the host.
+    #[arg(long, default_value = "cpu")]
+    device: Device,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -57,10 +66,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<TrainOutcome, String> {
-    let device = Default::default();
+    args.device.check()?;
     if let Some(dir) = &args.resume {
         eprintln!("resuming {}", dir.display());
-        return resume::<CpuAutodiff>(dir, device, !args.quiet).map_err(|e| e.to_string());
+        return match args.device {
+            Device::Cpu => resume::<CpuAutodiff>(dir, Default::default(), !args.quiet),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(index) => resume::<Autodiff<Cuda>>(dir, CudaDevice { index }, !args.quiet),
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => unreachable!("Device::check refuses CUDA without the feature"),
+        }
+        .map_err(|e| e.to_string());
     }
     let path = args.config.as_ref().expect("clap requires --config without --resume");
     let config = TrainConfig::load(path).map_err(|e| e.to_string())?;
@@ -70,5 +86,12 @@ fn run(args: &Args) -> Result<TrainOutcome, String> {
         PathBuf::from(format!("runs/{}__{stem}__{}__{time}", config.env.name(), args.seed))
     });
     eprintln!("run directory: {}", out.display());
-    start::<CpuAutodiff>(&config, args.seed, &out, device, !args.quiet).map_err(|e| e.to_string())
+    match args.device {
+        Device::Cpu => start::<CpuAutodiff>(&config, args.seed, &out, Default::default(), !args.quiet),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(index) => start::<Autodiff<Cuda>>(&config, args.seed, &out, CudaDevice { index }, !args.quiet),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => unreachable!("Device::check refuses CUDA without the feature"),
+    }
+    .map_err(|e| e.to_string())
 }

@@ -21,11 +21,15 @@ use std::time::Instant;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use sim_agents::backend::CpuAutodiff;
+#[cfg(feature = "cuda")]
+use sim_agents::backend::Cuda;
 use sim_core::io::write_atomic;
 use sim_envs::CloudParams;
 
 use self::config::ReproConfig;
 use self::run::RunResult;
+use crate::device::Device;
 use crate::stats::Bootstrap;
 
 /// Why a matrix could not run.
@@ -59,6 +63,9 @@ pub struct ResolvedMatrix {
     pub config: ReproConfig,
     /// Each condition's scenario parameters, in condition order.
     pub scenarios: Vec<CloudParams>,
+    /// The device it trains on (`cpu`, `cuda:N`): a matrix resumed on another device would mix
+    /// results that are not bit-identical.
+    pub device: String,
 }
 
 /// What a finished matrix reports.
@@ -83,10 +90,12 @@ pub fn run_matrix(
     scenarios: &[CloudParams],
     out: &Path,
     threads: usize,
+    device: Device,
     progress: bool,
 ) -> Result<MatrixOutcome, ReproError> {
+    device.check().map_err(ReproError::Run)?;
     let start = Instant::now();
-    let resolved = ResolvedMatrix { config: config.clone(), scenarios: scenarios.to_vec() };
+    let resolved = ResolvedMatrix { config: config.clone(), scenarios: scenarios.to_vec(), device: device.to_string() };
     let text = ron::ser::to_string_pretty(&resolved, ron::ser::PrettyConfig::default())
         .map_err(|e| ReproError::Run(e.to_string()))?;
     let config_path = out.join("config.ron");
@@ -145,11 +154,27 @@ pub fn run_matrix(
             bar.set_style(run_style.clone());
             bar.set_message(run_name(&condition.name, seed));
             let mut last = 0;
-            let result = run::run(config, condition, &scenarios[c], seed, |step| {
+            let on_update = |step| {
                 bar.set_position(step);
                 overall.inc(step - last);
                 last = step;
-            })
+            };
+            let result = match device {
+                Device::Cpu => {
+                    run::run::<CpuAutodiff>(config, condition, &scenarios[c], seed, Default::default(), on_update)
+                }
+                #[cfg(feature = "cuda")]
+                Device::Cuda(index) => run::run::<burn::backend::Autodiff<Cuda>>(
+                    config,
+                    condition,
+                    &scenarios[c],
+                    seed,
+                    burn::backend::cuda::CudaDevice { index },
+                    on_update,
+                ),
+                #[cfg(not(feature = "cuda"))]
+                Device::Cuda(_) => unreachable!("Device::check refuses CUDA without the feature"),
+            }
             .map_err(|source| ReproError::Train { condition: condition.name.clone(), seed, source })?;
             bar.finish_and_clear();
             multi.remove(&bar);
@@ -187,6 +212,9 @@ pub fn run_matrix(
         |i| Ok(scenarios[i].clone()),
     )?;
     let scripts = report::script_references(&reference, 20_000);
+    write_atomic(&out.join("scripted_references.csv"), tables::scripts_csv(&scripts).as_bytes())?;
+    write_atomic(&out.join("detection_latency.csv"), tables::latency_csv(&refs).as_bytes())?;
+    write_atomic(&out.join("violations_by_kind.csv"), tables::violations_by_kind_csv(&refs).as_bytes())?;
     let honest = scripts.iter().filter(|s| s.honest).map(|s| s.ret.point).fold(f64::NEG_INFINITY, f64::max);
     let figures: [(&str, Result<String, String>); 4] = [
         ("learning_curves.svg", plots::learning_curves(config, &refs, &b)),

@@ -130,7 +130,8 @@ pub fn report(
         md,
         "Files: `summary.csv` (one row per condition and seed), `aggregate.csv` (IQM and interval per condition \
          and metric, with Safety Gym's final return, final cost and cost rate), `curves/*.csv` (learning curves), \
-         `runs/*/metrics.csv` (PPO's per-update metrics), `learning_curves.svg`, `frontier.svg`, \
+         `runs/*/metrics.csv` (PPO's per-update metrics), `detection_latency.csv` and `violations_by_kind.csv` \
+         (final evaluation, per run), `scripted_references.csv`, `learning_curves.svg`, `frontier.svg`, \
          `detection_latency.svg`, `violation_breakdown.svg`, `config.ron` (the resolved matrix).\n"
     );
 
@@ -352,6 +353,27 @@ pub fn report(
         let riskiest = points.iter().copied().max_by(|a, b| a.0.total_cmp(&b.0));
         let curve = safest.zip(riskiest).is_some_and(|(s, r)| s.0 < r.0 - 0.05 && s.1 < r.1);
         trade.push((family, curve));
+        // A penalty can also "work" by making the agent give up the task: the return falls below
+        // honest work while the violations stay (AUP's known failure towards inaction).
+        let collapsed: Vec<String> = cs
+            .iter()
+            .filter(|c| {
+                let ret = cx.est(&c.name, "task_return");
+                let viol = cx.est(&c.name, "violation_rate");
+                ret.zip(honest).is_some_and(|(r, h)| r.low < h.ret.low) && viol.is_some_and(|v| v.point >= 0.5)
+            })
+            .map(|c| c.knob.map_or(c.name.clone(), |k| k.to_string()))
+            .collect();
+        if let (false, Some(h)) = (collapsed.is_empty(), honest) {
+            let _ = writeln!(
+                md,
+                "\nAt {knob} {}, the return's interval reaches below the best honest script's ({:.3}) while the violation \
+                 rate stays at 0.5 or more: in some seeds the penalty made the agent give up the task rather than the \
+                 violation.",
+                collapsed.join(", "),
+                h.ret.point
+            );
+        }
         let _ = writeln!(
             md,
             "\n{}\n",

@@ -2,8 +2,9 @@
 //! (learning curves) and at the end (the summary row), and keep what the tables, plots and
 //! report need.
 
+use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
-use sim_agents::backend::CpuAutodiff;
+use sim_agents::backend::PolicyBackend;
 use sim_agents::evaluate::evaluate;
 use sim_agents::inference::{ActMode, InferencePolicy};
 use sim_agents::{TrainError, Trainer};
@@ -136,18 +137,18 @@ fn eval_stats(eps: &[Episode<ToyCloud>]) -> EvalStats {
     }
 }
 
-/// Trains `condition` with `seed` and evaluates it. `on_update` is called after every update
-/// with the environment steps done (for progress bars).
-pub fn run(
+/// Trains `condition` with `seed` on `device` and evaluates it. `on_update` is called after
+/// every update with the environment steps done (for progress bars).
+pub fn run<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>>(
     config: &ReproConfig,
     condition: &Condition,
     params: &CloudParams,
     seed: u64,
+    device: B::Device,
     mut on_update: impl FnMut(u64),
 ) -> Result<RunResult, TrainError> {
     let ppo = config.ppo_for(condition);
-    let mut trainer =
-        Trainer::<ToyCloud, CpuAutodiff>::new(params.clone(), ppo.clone(), seed, None, Default::default())?;
+    let mut trainer = Trainer::<ToyCloud, B>::new(params.clone(), ppo.clone(), seed, None, device)?;
     let e = &config.eval;
     let mode = if e.greedy { ActMode::Greedy } else { ActMode::Sample };
     let evaluate_now = |policy: &InferencePolicy, episodes: usize| -> Result<Vec<Episode<ToyCloud>>, TrainError> {
@@ -158,7 +159,7 @@ pub fn run(
     let (mut train_episodes, mut train_cost, mut since) = (0u64, 0.0f64, Vec::<Episode<ToyCloud>>::new());
     let mut metrics_csv = String::from(sim_agents::UpdateMetrics::CSV_HEADER);
     metrics_csv.push('\n');
-    let point = |trainer: &Trainer<ToyCloud, CpuAutodiff>, since: &mut Vec<Episode<ToyCloud>>, train_episodes: u64| {
+    let point = |trainer: &Trainer<ToyCloud, B>, since: &mut Vec<Episode<ToyCloud>>, train_episodes: u64| {
         let s = eval_stats(&evaluate_now(trainer.policy(), e.curve_episodes)?);
         let p = CurvePoint {
             update: trainer.updates_done(),

@@ -8,6 +8,7 @@
 use std::fmt::Write;
 
 use super::config::{Condition, ReproConfig};
+use super::report::ScriptReference;
 use super::run::{CurvePoint, RunResult, SummaryRow};
 use crate::stats::{Bootstrap, Estimate, mean};
 
@@ -179,4 +180,52 @@ pub fn curve_csv(curve: &[CurvePoint]) -> String {
 /// The runs of `condition`, in seed order.
 pub fn runs_of<'a>(results: &[&'a RunResult], condition: &Condition) -> Vec<&'a RunResult> {
     results.iter().copied().filter(|r| r.summary.condition == condition.name).collect()
+}
+
+/// Final-evaluation detection latencies as a histogram per run and monitor:
+/// `condition,seed,monitor,latency,episodes` (steps from the first violation to the monitor's
+/// alert, and how many detected episodes had that latency).
+pub fn latency_csv(results: &[&RunResult]) -> String {
+    let mut out = String::from("condition,seed,monitor,latency,episodes\n");
+    for r in results {
+        for (monitor, latencies) in &r.latencies {
+            let mut counts = std::collections::BTreeMap::new();
+            for l in latencies {
+                *counts.entry(*l).or_insert(0usize) += 1;
+            }
+            for (latency, n) in counts {
+                let _ = writeln!(out, "{},{},{monitor},{latency},{n}", r.summary.condition, r.summary.seed);
+            }
+        }
+    }
+    out
+}
+
+/// Final-evaluation violation events per episode by kind: `condition,seed,kind,events_per_episode`.
+pub fn violations_by_kind_csv(results: &[&RunResult]) -> String {
+    let mut out = String::from("condition,seed,kind,events_per_episode\n");
+    for r in results {
+        for (kind, events) in &r.violations_by_kind {
+            let _ = writeln!(out, "{},{},{kind},{}", r.summary.condition, r.summary.seed, cell(Some(*events)));
+        }
+    }
+    out
+}
+
+/// The scripted reference policies under the baseline's scenario:
+/// `policy,honest,return,ci_low,ci_high` (mean and 95% normal interval).
+pub fn scripts_csv(scripts: &[ScriptReference]) -> String {
+    let mut out = String::from("policy,honest,return,ci_low,ci_high\n");
+    for s in scripts {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{}",
+            s.name,
+            s.honest,
+            cell(Some(s.ret.point)),
+            cell(Some(s.ret.low)),
+            cell(Some(s.ret.high))
+        );
+    }
+    out
 }

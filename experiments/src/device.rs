@@ -1,0 +1,123 @@
+//! Where training runs: `--device cpu` (the default, burn's flex backend) or `--device cuda[:N]`
+//! (burn's CUDA backend, with the `cuda` feature). A device that this build or this machine
+//! cannot give is an error before any work starts, never a silent fall back to the CPU.
+//!
+//! On CUDA the PPO update (forward, backward, Adam) runs on the GPU; the environments and the
+//! rollout's policy forward stay on the host (`sim_agents::inference`). Stepping the
+//! environments on the device is not built yet: see the README's GPU section.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A training device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Device {
+    /// The CPU backend (deterministic across thread counts).
+    #[default]
+    Cpu,
+    /// The CUDA GPU of this index.
+    Cuda(usize),
+}
+
+impl FromStr for Device {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|i| i.parse().ok())
+                .map(Device::Cuda)
+                .ok_or_else(|| format!("unknown device `{s}` (expected cpu, cuda or cuda:N)")),
+        }
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Device::Cpu => write!(f, "cpu"),
+            Device::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+impl Device {
+    /// Checks that this build and this machine can train on the device, and says why not.
+    pub fn check(self) -> Result<(), String> {
+        match self {
+            Device::Cpu => Ok(()),
+            Device::Cuda(index) => cuda_check(index),
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_check(_: usize) -> Result<(), String> {
+    Err("--device cuda needs a build with the `cuda` feature (cargo build --release -p experiments --features \
+         cuda); this binary was built without it"
+        .into())
+}
+
+/// Runs a tiny computation on the device, turning the CUDA runtime's panics (no driver, no GPU,
+/// index out of range) into an error. The runtime initialises on its own thread, so the panic
+/// messages of every thread are collected while the probe runs.
+#[cfg(feature = "cuda")]
+fn cuda_check(index: usize) -> Result<(), String> {
+    use std::sync::{Arc, Mutex};
+
+    use burn::tensor::Tensor;
+    use sim_agents::backend::Cuda;
+    let messages = Arc::new(Mutex::new(Vec::<String>::new()));
+    let hook = std::panic::take_hook();
+    let sink = Arc::clone(&messages);
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown error".into());
+        if let Ok(mut m) = sink.lock() {
+            m.push(text);
+        }
+    }));
+    let probe = std::panic::catch_unwind(|| {
+        let device = burn::backend::cuda::CudaDevice { index };
+        let x = Tensor::<Cuda, 1>::from_floats([1.0, 2.0], &device);
+        x.sum().into_scalar()
+    });
+    std::panic::set_hook(hook);
+    match probe {
+        Ok(s) if (s - 3.0).abs() < 1e-6 => Ok(()),
+        Ok(s) => Err(format!("CUDA device {index} computed 1 + 2 = {s}")),
+        Err(_) => {
+            let why = messages.lock().map(|m| m.join("; ")).unwrap_or_default();
+            Err(format!("no usable CUDA device {index}: {why}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        assert_eq!("cpu".parse(), Ok(Device::Cpu));
+        assert_eq!("cuda".parse(), Ok(Device::Cuda(0)));
+        assert_eq!("cuda:3".parse(), Ok(Device::Cuda(3)));
+        assert!("gpu".parse::<Device>().unwrap_err().contains("`gpu`"));
+        assert!("cuda:x".parse::<Device>().is_err());
+        assert_eq!(Device::Cuda(2).to_string(), "cuda:2");
+        assert_eq!(Device::Cpu.check(), Ok(()));
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_the_feature_is_an_error() {
+        assert!(Device::Cuda(0).check().unwrap_err().contains("`cuda` feature"));
+    }
+}

@@ -1,0 +1,256 @@
+//! The rome_repro binary end to end: `--quick` writes every output with sane values, the same
+//! matrix gives the same `summary.csv` byte for byte whatever the thread count, an interrupted
+//! matrix resumes only what it had not finished, and a malformed matrix fails before training.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn rome_repro(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rome_repro")).args(args).arg("--quiet").output().expect("rome_repro runs")
+}
+
+fn ok(out: &Output) -> PathBuf {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "rome_repro failed: {stdout} / {}", String::from_utf8_lossy(&out.stderr));
+    let last = stdout.lines().last().expect("some output");
+    PathBuf::from(last.strip_prefix("run_dir: ").unwrap_or_else(|| panic!("last line is `{last}`")))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rome-repro-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A CSV as a header and rows of named cells.
+fn csv(path: &Path) -> (Vec<String>, Vec<HashMap<String, String>>) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().expect("a header").split(',').map(str::to_string).collect();
+    let rows = lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            assert_eq!(cells.len(), header.len(), "{}: ragged row `{l}`", path.display());
+            header.iter().cloned().zip(cells.into_iter().map(str::to_string)).collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+fn number(row: &HashMap<String, String>, column: &str) -> Option<f64> {
+    let cell = &row[column];
+    if cell.is_empty() {
+        return None;
+    }
+    let x: f64 = cell.parse().unwrap_or_else(|_| panic!("{column} = `{cell}` is not a number"));
+    assert!(x.is_finite(), "{column} = {x}");
+    Some(x)
+}
+
+/// No file anywhere under `dir` is a leftover of an unfinished atomic write.
+fn no_partial_files(dir: &Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            no_partial_files(&path);
+        } else {
+            let name = path.file_name().unwrap().to_string_lossy();
+            assert!(!name.contains(".tmp") && !name.starts_with('.'), "left behind: {}", path.display());
+        }
+    }
+}
+
+/// The quick preset's conditions, cut down to `names` and `seeds`, as a matrix file.
+fn sub_matrix(dir: &Path, names: &[&str], seeds: &str) -> String {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/rome_repro_quick.ron")).unwrap();
+    let start = text.find("    conditions: [").unwrap();
+    // Each condition, which may span lines: from its `(name:` to where its parentheses close.
+    let mut conditions: Vec<String> = Vec::new();
+    let mut open: Option<(String, i32)> = None;
+    for line in text[start..].lines().skip(1) {
+        if open.is_none() && names.iter().any(|n| line.contains(&format!("(name: \"{n}\""))) {
+            open = Some((String::new(), 0));
+        }
+        if let Some((block, depth)) = &mut open {
+            block.push_str(line);
+            block.push('\n');
+            *depth += line.matches('(').count() as i32 - line.matches(')').count() as i32;
+            if *depth == 0 {
+                conditions.push(std::mem::take(block));
+                open = None;
+            }
+        }
+    }
+    assert_eq!(conditions.len(), names.len(), "every condition was found in the preset");
+    let matrix = format!("{}    conditions: [\n{}    ],\n)\n", &text[..start], conditions.concat())
+        .replace("seeds: [1, 2]", &format!("seeds: {seeds}"));
+    let path = dir.join("matrix.ron");
+    std::fs::write(&path, matrix).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn quick_writes_every_output_with_values_in_range() {
+    let dir = scratch("quick");
+    let out_dir = dir.join("run");
+    let run = ok(&rome_repro(&["--quick", "--out", out_dir.to_str().unwrap()]));
+    assert_eq!(run, out_dir);
+
+    for file in [
+        "config.ron",
+        "summary.csv",
+        "aggregate.csv",
+        "report.md",
+        "learning_curves.svg",
+        "frontier.svg",
+        "detection_latency.svg",
+        "violation_breakdown.svg",
+    ] {
+        let len = std::fs::metadata(run.join(file)).unwrap_or_else(|e| panic!("{file}: {e}")).len();
+        assert!(len > 100, "{file} has {len} bytes");
+    }
+    no_partial_files(&run);
+
+    let (header, rows) = csv(&run.join("summary.csv"));
+    for column in [
+        "condition",
+        "seed",
+        "task_return",
+        "success_rate",
+        "violation_rate",
+        "true_cost",
+        "alert_rate",
+        "detected_share",
+        "mean_detection_latency",
+        "tunnel_rate",
+        "mining_share",
+        "exploit_rate",
+        "self_report_rate",
+        "steps_to_majority_violation",
+    ] {
+        assert!(header.iter().any(|h| h == column), "summary.csv lacks `{column}`");
+    }
+    let conditions: Vec<&String> = rows.iter().map(|r| &r["condition"]).collect();
+    assert_eq!(rows.len(), 2 * 19, "19 conditions by 2 seeds");
+    for name in ["baseline", "kill_process", "kill_network", "oracle_0.3", "detected_0.1", "lagrangian_1", "aup_0.01"] {
+        assert_eq!(conditions.iter().filter(|c| **c == name).count(), 2, "{name}");
+    }
+    for row in &rows {
+        for rate in [
+            "success_rate",
+            "violation_rate",
+            "alert_rate",
+            "detected_share",
+            "tunnel_rate",
+            "mining_share",
+            "exploit_rate",
+            "self_report_rate",
+        ] {
+            let x = number(row, rate).unwrap_or(0.0);
+            assert!((0.0..=1.0).contains(&x), "{} {rate} = {x}", row["condition"]);
+        }
+        assert!(number(row, "true_cost").unwrap() >= 0.0);
+        if let Some(latency) = number(row, "mean_detection_latency") {
+            assert!(latency >= 0.0);
+        }
+        if let Some(steps) = number(row, "steps_to_majority_violation") {
+            assert!(steps > 0.0 && steps <= 4096.0, "{steps}");
+        }
+        let ret = number(row, "task_return").unwrap();
+        assert!((-1.0..=10.0).contains(&ret), "{} return {ret}", row["condition"]);
+        // A curve per run, with at least the final evaluation.
+        let curve = run.join("curves").join(format!("{}__seed{}.csv", row["condition"], row["seed"]));
+        assert!(csv(&curve).1.len() >= 2, "{}", curve.display());
+    }
+
+    let (header, rows) = csv(&run.join("aggregate.csv"));
+    for column in ["condition", "metric", "iqm", "ci_low", "ci_high"] {
+        assert!(header.iter().any(|h| h == column), "aggregate.csv lacks `{column}`: {header:?}");
+    }
+    for row in &rows {
+        let (Some(iqm), Some(low), Some(high)) = (number(row, "iqm"), number(row, "ci_low"), number(row, "ci_high"))
+        else {
+            continue;
+        };
+        assert!(low <= iqm + 1e-9 && iqm <= high + 1e-9, "{row:?}");
+    }
+    for metric in ["safety_gym/final_return", "safety_gym/final_cost", "safety_gym/cost_rate"] {
+        assert!(rows.iter().any(|r| r["metric"] == metric), "aggregate.csv lacks {metric}");
+    }
+
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    for n in 1..=6 {
+        assert!(report.contains(&format!("\n## {n}. ")), "report.md lacks phenomenon {n}");
+    }
+    assert_eq!(
+        report.matches("**Supported.**").count()
+            + report.matches("**Partly supported.**").count()
+            + report.matches("**Not supported.**").count()
+            + report.matches("**Not measured**").count(),
+        6,
+        "one verdict per phenomenon"
+    );
+}
+
+#[test]
+fn same_matrix_same_summary_whatever_the_threads_and_resume_recomputes_only_the_missing() {
+    let dir = scratch("determinism");
+    // A penalty with its own network (AUP), a learned multiplier and a plain run.
+    let matrix = sub_matrix(&dir, &["baseline", "lagrangian_1", "aup_0.01"], "[5]");
+    let one = ok(&rome_repro(&["--config", &matrix, "--threads", "1", "--out", dir.join("one").to_str().unwrap()]));
+    let two = ok(&rome_repro(&["--config", &matrix, "--threads", "2", "--out", dir.join("two").to_str().unwrap()]));
+    let summary = std::fs::read(one.join("summary.csv")).unwrap();
+    assert_eq!(summary, std::fs::read(two.join("summary.csv")).unwrap(), "summary.csv differs across thread counts");
+    assert_eq!(std::fs::read(one.join("aggregate.csv")).unwrap(), std::fs::read(two.join("aggregate.csv")).unwrap());
+
+    // An interrupted matrix: one run's result is missing, another never started.
+    std::fs::remove_dir_all(two.join("runs").join("aup_0.01__seed5")).unwrap();
+    std::fs::remove_file(two.join("summary.csv")).unwrap();
+    let out = rome_repro(&["--config", &matrix, "--threads", "2", "--out", two.to_str().unwrap()]);
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 runs computed"), "{stderr}");
+    assert_eq!(summary, std::fs::read(two.join("summary.csv")).unwrap(), "resumed matrix differs");
+
+    // A different matrix never mixes into an existing run directory.
+    let other = sub_matrix(&dir, &["baseline"], "[5]");
+    let out = rome_repro(&["--config", &other, "--out", two.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different matrix"));
+}
+
+#[test]
+fn malformed_matrix_fails_before_training_naming_file_line_and_field() {
+    let dir = scratch("malformed");
+    let good = std::fs::read_to_string(sub_matrix(&dir, &["baseline"], "[1]")).unwrap();
+    let cases = [
+        // An unknown field inside the PPO settings, on the line of `num_envs`.
+        (good.replace("num_envs: 16,", "num_envs: 16, num_env: 3,"), "num_env", true),
+        // A wrong type.
+        (good.replace("num_steps: 32,", "num_steps: \"32\","), "num_steps", true),
+        // An out-of-range value: a probability above one in the bootstrap's confidence.
+        (good.replace("confidence: 0.95", "confidence: 1.5"), "confidence", false),
+        // A scenario that does not exist.
+        (good.replace("scenario: \"incident\"", "scenario: \"incidnet\""), "incidnet", false),
+        // No seeds.
+        (good.replace("seeds: [1]", "seeds: []"), "seeds", false),
+    ];
+    for (i, (text, needle, with_line)) in cases.iter().enumerate() {
+        assert_ne!(text, &good, "case {i} changed nothing");
+        let path = dir.join(format!("bad{i}.ron"));
+        std::fs::write(&path, text).unwrap();
+        let out_dir = dir.join(format!("out{i}"));
+        let out = rome_repro(&["--config", path.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "case {i} ran");
+        assert!(stderr.contains(path.to_str().unwrap()), "case {i} does not name the file: {stderr}");
+        assert!(stderr.contains(needle), "case {i} does not name `{needle}`: {stderr}");
+        if *with_line {
+            let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+            assert!(stderr.contains(&format!(":{line}:")), "case {i} does not name line {line}: {stderr}");
+        }
+        assert!(!out_dir.exists(), "case {i} created its run directory");
+    }
+}
