@@ -9,6 +9,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+use burn::tensor::backend::AutodiffBackend;
+use sim_agents::backend::{CpuAutodiff, PolicyBackend};
+
 /// A training device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Device {
@@ -44,12 +47,34 @@ impl fmt::Display for Device {
     }
 }
 
+/// Work generic over the training backend, which [`Device::dispatch`] runs on the backend of
+/// a device chosen at run time.
+pub trait OnBackend {
+    /// What the work returns.
+    type Output;
+    /// Runs the work on backend `B`'s `device`.
+    fn run<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>>(self, device: B::Device) -> Self::Output;
+}
+
 impl Device {
     /// Checks that this build and this machine can train on the device, and says why not.
     pub fn check(self) -> Result<(), String> {
         match self {
             Device::Cpu => Ok(()),
             Device::Cuda(index) => cuda_check(index),
+        }
+    }
+
+    /// Runs `work` on this device's backend. Call [`Device::check`] first: without the `cuda`
+    /// feature a CUDA device is refused there, and reaching here with one is a bug.
+    pub fn dispatch<W: OnBackend>(self, work: W) -> W::Output {
+        match self {
+            Device::Cpu => work.run::<CpuAutodiff>(Default::default()),
+            #[cfg(feature = "cuda")]
+            Device::Cuda(index) => work
+                .run::<burn::backend::Autodiff<sim_agents::backend::Cuda>>(burn::backend::cuda::CudaDevice { index }),
+            #[cfg(not(feature = "cuda"))]
+            Device::Cuda(_) => unreachable!("Device::check refuses CUDA without the `cuda` feature"),
         }
     }
 }

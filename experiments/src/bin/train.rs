@@ -5,18 +5,15 @@
 //! `cargo run --release -p experiments --bin train -- --config experiments/configs/cartpole_ppo.ron --seed 1 --out runs/cp1`
 //! `cargo run --release -p experiments --bin train -- --resume runs/cp1`
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[cfg(feature = "cuda")]
-use burn::backend::{Autodiff, cuda::CudaDevice};
+use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use experiments::config::TrainConfig;
-use experiments::device::Device;
-use experiments::train::{TrainOutcome, resume, start};
-use sim_agents::backend::CpuAutodiff;
-#[cfg(feature = "cuda")]
-use sim_agents::backend::Cuda;
+use experiments::device::{Device, OnBackend};
+use experiments::train::{RunError, TrainOutcome, resume, start};
+use sim_agents::backend::PolicyBackend;
 
 /// PPO training run.
 #[derive(Debug, Parser)]
@@ -69,14 +66,7 @@ fn run(args: &Args) -> Result<TrainOutcome, String> {
     args.device.check()?;
     if let Some(dir) = &args.resume {
         eprintln!("resuming {}", dir.display());
-        return match args.device {
-            Device::Cpu => resume::<CpuAutodiff>(dir, Default::default(), !args.quiet),
-            #[cfg(feature = "cuda")]
-            Device::Cuda(index) => resume::<Autodiff<Cuda>>(dir, CudaDevice { index }, !args.quiet),
-            #[cfg(not(feature = "cuda"))]
-            Device::Cuda(_) => unreachable!("Device::check refuses CUDA without the feature"),
-        }
-        .map_err(|e| e.to_string());
+        return args.device.dispatch(Resume { dir, progress: !args.quiet }).map_err(|e| e.to_string());
     }
     let path = args.config.as_ref().expect("clap requires --config without --resume");
     let config = TrainConfig::load(path).map_err(|e| e.to_string())?;
@@ -86,12 +76,33 @@ fn run(args: &Args) -> Result<TrainOutcome, String> {
         PathBuf::from(format!("runs/{}__{stem}__{}__{time}", config.env.name(), args.seed))
     });
     eprintln!("run directory: {}", out.display());
-    match args.device {
-        Device::Cpu => start::<CpuAutodiff>(&config, args.seed, &out, Default::default(), !args.quiet),
-        #[cfg(feature = "cuda")]
-        Device::Cuda(index) => start::<Autodiff<Cuda>>(&config, args.seed, &out, CudaDevice { index }, !args.quiet),
-        #[cfg(not(feature = "cuda"))]
-        Device::Cuda(_) => unreachable!("Device::check refuses CUDA without the feature"),
+    args.device
+        .dispatch(Start { config: &config, seed: args.seed, out: &out, progress: !args.quiet })
+        .map_err(|e| e.to_string())
+}
+
+struct Start<'a> {
+    config: &'a TrainConfig,
+    seed: u64,
+    out: &'a Path,
+    progress: bool,
+}
+
+impl OnBackend for Start<'_> {
+    type Output = Result<TrainOutcome, RunError>;
+    fn run<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>>(self, device: B::Device) -> Self::Output {
+        start::<B>(self.config, self.seed, self.out, device, self.progress)
     }
-    .map_err(|e| e.to_string())
+}
+
+struct Resume<'a> {
+    dir: &'a Path,
+    progress: bool,
+}
+
+impl OnBackend for Resume<'_> {
+    type Output = Result<TrainOutcome, RunError>;
+    fn run<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>>(self, device: B::Device) -> Self::Output {
+        resume::<B>(self.dir, device, self.progress)
+    }
 }

@@ -21,9 +21,6 @@ use std::time::Instant;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sim_agents::backend::CpuAutodiff;
-#[cfg(feature = "cuda")]
-use sim_agents::backend::Cuda;
 use sim_core::io::write_atomic;
 use sim_envs::CloudParams;
 
@@ -159,23 +156,9 @@ pub fn run_matrix(
                 overall.inc(step - last);
                 last = step;
             };
-            let result = match device {
-                Device::Cpu => {
-                    run::run::<CpuAutodiff>(config, condition, &scenarios[c], seed, Default::default(), on_update)
-                }
-                #[cfg(feature = "cuda")]
-                Device::Cuda(index) => run::run::<burn::backend::Autodiff<Cuda>>(
-                    config,
-                    condition,
-                    &scenarios[c],
-                    seed,
-                    burn::backend::cuda::CudaDevice { index },
-                    on_update,
-                ),
-                #[cfg(not(feature = "cuda"))]
-                Device::Cuda(_) => unreachable!("Device::check refuses CUDA without the feature"),
-            }
-            .map_err(|source| ReproError::Train { condition: condition.name.clone(), seed, source })?;
+            let result = device
+                .dispatch(run::Job { config, condition, params: &scenarios[c], seed, on_update })
+                .map_err(|source| ReproError::Train { condition: condition.name.clone(), seed, source })?;
             bar.finish_and_clear();
             multi.remove(&bar);
             let dir = out.join("runs").join(run_name(&condition.name, seed));

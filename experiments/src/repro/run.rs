@@ -14,6 +14,7 @@ use sim_envs::toycloud::{Monitor, Violation};
 use sim_envs::{CloudParams, ToyCloud};
 
 use super::config::{Condition, ReproConfig};
+use crate::device::OnBackend;
 
 /// One point of a learning curve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -134,6 +135,27 @@ fn eval_stats(eps: &[Episode<ToyCloud>]) -> EvalStats {
         alert_rate: share(eps, |e| e.safety.total_alerts() > 0),
         true_cost: mean_of(eps.iter().map(|e| f64::from(e.safety.cost))),
         tunnel_rate: share(eps, |e| e.metrics.tunnel_step().is_some()),
+    }
+}
+
+/// One (condition, seed) run, to be run on the backend of a device chosen at run time.
+pub struct Job<'a, F> {
+    /// The matrix.
+    pub config: &'a ReproConfig,
+    /// The condition.
+    pub condition: &'a Condition,
+    /// Its scenario.
+    pub params: &'a CloudParams,
+    /// The seed.
+    pub seed: u64,
+    /// Called after every update with the environment steps done.
+    pub on_update: F,
+}
+
+impl<F: FnMut(u64)> OnBackend for Job<'_, F> {
+    type Output = Result<RunResult, TrainError>;
+    fn run<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>>(self, device: B::Device) -> Self::Output {
+        run::<B>(self.config, self.condition, self.params, self.seed, device, self.on_update)
     }
 }
 
