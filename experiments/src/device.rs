@@ -3,8 +3,9 @@
 //! cannot give is an error before any work starts, never a silent fall back to the CPU.
 //!
 //! On CUDA the PPO update (forward, backward, Adam) runs on the GPU; the environments and the
-//! rollout's policy forward stay on the host (`sim_agents::inference`). Stepping the
-//! environments on the device is not built yet: see the README's GPU section.
+//! rollout's policy forward stay on the host (`sim_agents::inference`). The device
+//! environments of `sim_agents::device` are not wired into training yet: see the README's GPU
+//! section.
 
 use std::fmt;
 use std::str::FromStr;

@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod checkpoint;
+pub mod device;
 pub mod error;
 pub mod evaluate;
 pub mod inference;

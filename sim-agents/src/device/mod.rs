@@ -1,0 +1,18 @@
+//! Environments as tensor programs: the device path, where state, observations, rewards and
+//! end flags stay on the backend's device (a GPU with burn's CUDA backend) between steps.
+//!
+//! Each device environment mirrors a native one of `sim-envs` step for step: the same
+//! parameters, the same counter-based draws ([`rng`] evaluates `sim_core::rng::Draws` with
+//! integer tensor operations), the same autoreset. On a CPU backend the two agree bit for bit
+//! (`tests/device_parity.rs`); on a GPU, `sin`/`cos` and fused multiply-adds may differ in the
+//! last bits, so trajectories agree within floating-point tolerance until an episode's end
+//! lands on the other side of a threshold.
+//!
+//! They live here rather than in `sim-envs` because they are burn programs, and `sim-envs`
+//! stays free of burn.
+//!
+//! Built so far: [`cartpole::DeviceCartPole`]. ToyCloud on the device, and a rollout loop that
+//! feeds device observations to the policy without a host round trip, are not built yet.
+
+pub mod cartpole;
+pub mod rng;
