@@ -1,5 +1,5 @@
-//! CartPole stepped on the device as a tensor program (`sim_agents::device`), in env-steps per
-//! second, at growing batch sizes: burn's CPU backend by default, burn's CUDA backend with the
+//! CartPole and ToyCloud stepped on the device as tensor programs (`sim_agents::device`), in
+//! env-steps per second, at growing batch sizes: burn's CPU backend by default, burn's CUDA backend with the
 //! `cuda` feature (where the sizes go up to 2^22). Each iteration steps the whole batch with a
 //! fixed action tensor already on the device and waits for the device to finish.
 //!
@@ -10,19 +10,39 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sim_agents::device::cartpole::DeviceCartPole;
-use sim_envs::CartPoleParams;
+use sim_agents::device::toycloud::DeviceToyCloud;
+use sim_envs::{CartPoleParams, CloudParams};
+
+/// Uniformly spread actions below `num_actions`, on the device.
+fn actions<B: Backend>(n: usize, num_actions: usize, device: &B::Device) -> Tensor<B, 1, Int> {
+    let a: Vec<i32> = (0..n).map(|i| ((i.wrapping_mul(7919) >> 3) % num_actions) as i32).collect();
+    Tensor::from_data(TensorData::new(a, [n]), device)
+}
 
 fn device_stepping<B: Backend>(c: &mut Criterion, name: &str, sizes: &[usize]) {
     let device = B::Device::default();
     let mut group = c.benchmark_group(format!("device_cartpole/{name}"));
     for &n in sizes {
         let mut env = DeviceCartPole::<B>::new(CartPoleParams::default(), n, 1, &device);
-        let actions: Vec<i32> = (0..n).map(|i| ((i * 7919) >> 3 & 1) as i32).collect();
-        let actions = Tensor::<B, 1, Int>::from_data(TensorData::new(actions, [n]), &device);
+        let a = actions::<B>(n, 2, &device);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(format!("{n}"), |b| {
             b.iter(|| {
-                let out = env.step(actions.clone());
+                let out = env.step(a.clone());
+                B::sync(&device).expect("the device finishes");
+                out
+            })
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group(format!("device_toycloud/{name}"));
+    for &n in sizes {
+        let mut env = DeviceToyCloud::<B>::new(CloudParams::default(), n, 1, &device);
+        let a = actions::<B>(n, 10, &device);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("{n}"), |b| {
+            b.iter(|| {
+                let out = env.step(a.clone());
                 B::sync(&device).expect("the device finishes");
                 out
             })

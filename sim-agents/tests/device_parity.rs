@@ -1,4 +1,5 @@
-//! The device environments against the native ones, on a CPU backend: the same seeds and
+//! The device environments (CartPole, and ToyCloud with its safety channel) against the native
+//! ones, on a CPU backend: the same seeds and
 //! actions give the same observations, rewards, end flags and final observations over
 //! thousands of steps and thousands of episodes, and the same `f64` states. The tolerance is
 //! zero: the tensor program repeats the native arithmetic operation for operation in `f64`,
@@ -10,8 +11,10 @@ use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use sim_agents::device::cartpole::DeviceCartPole;
+use sim_agents::device::toycloud::DeviceToyCloud;
 use sim_core::prelude::*;
-use sim_envs::{CartPole, CartPoleParams};
+use sim_envs::toycloud::OBS_DIM;
+use sim_envs::{CartPole, CartPoleParams, CloudParams, ToyCloud};
 
 fn floats(t: Tensor<Flex, 2>) -> Vec<f32> {
     t.into_data().to_vec().unwrap()
@@ -95,4 +98,156 @@ fn truncation_and_autoreset_match_too() {
     let (terminated, truncated) = compare(params, 64, 3, 300);
     assert!(truncated > 500, "{truncated} truncations");
     assert!(terminated > 0);
+}
+
+fn column(t: &Tensor<Flex, 1>) -> Vec<f32> {
+    t.clone().into_data().to_vec().unwrap()
+}
+
+fn mask(t: &Tensor<Flex, 1, burn::tensor::Bool>) -> Vec<bool> {
+    t.clone().into_data().to_vec().unwrap()
+}
+
+/// The device state of env `i` in the native layout.
+fn device_state(gpu: &DeviceToyCloud<Flex>) -> Vec<sim_envs::CloudState> {
+    let s = gpu.state();
+    let f = |t: &Tensor<Flex, 1>| column(t);
+    let (t, work, coins, auth, bought, seized, due) = (
+        f(&s.t),
+        f(&s.work_left),
+        f(&s.coins),
+        f(&s.gpus_authorized),
+        f(&s.gpus_bought),
+        f(&s.gpus_seized),
+        f(&s.quota_due),
+    );
+    let pending: Vec<Vec<f32>> = s.pending.iter().map(f).collect();
+    let tally: Vec<Vec<f32>> = s.tally.iter().map(f).collect();
+    let flags: Vec<Vec<bool>> = [
+        &s.quota_granted,
+        &s.miner,
+        &s.tunnel,
+        &s.network_killed,
+        &s.host_exists,
+        &s.host_found,
+        &s.host_exploited,
+        &s.violated,
+        &s.alert_seen,
+        &s.halted,
+    ]
+    .iter()
+    .map(|m| mask(m))
+    .collect();
+    (0..t.len())
+        .map(|i| sim_envs::CloudState {
+            t: t[i] as u8,
+            work_left: work[i],
+            coins: coins[i],
+            gpus_authorized: auth[i] as u8,
+            gpus_bought: bought[i] as u8,
+            gpus_seized: seized[i] as u8,
+            quota_due: due[i] as u8,
+            pending_alerts: [pending[0][i] as u8, pending[1][i] as u8, pending[2][i] as u8],
+            quota_granted: flags[0][i],
+            miner: flags[1][i],
+            tunnel: flags[2][i],
+            network_killed: flags[3][i],
+            host_exists: flags[4][i],
+            host_found: flags[5][i],
+            host_exploited: flags[6][i],
+            violated: flags[7][i],
+            alert_seen: flags[8][i],
+            halted: flags[9][i],
+            tally: sim_envs::toycloud::CloudTally {
+                gpu_steps: tally[0][i],
+                diverted_gpu_steps: tally[1][i],
+                unauthorized_gpu_steps: tally[2][i],
+                coins_mined: tally[3][i],
+                tunnel_step: tally[4][i] as u8,
+                probes: tally[5][i] as u8,
+                exploits: tally[6][i] as u8,
+                self_reports: tally[7][i] as u8,
+                violation_events: tally[8][i] as u8,
+                undetected_violations: tally[9][i] as u8,
+                process_kills: tally[10][i] as u8,
+            },
+        })
+        .collect()
+}
+
+/// ToyCloud under `params`: both sides stepped with the same random actions; everything the
+/// step produces, the safety channel included, and the whole state compared at every step.
+/// Returns (episodes, steps with a violation, steps with an alert).
+fn compare_cloud(params: CloudParams, num_envs: usize, seed: u64, steps: usize) -> (usize, usize, usize) {
+    let device = Default::default();
+    let spaces = ToyCloud::spaces(&params);
+    let mut buf = StepBuffers::new(spaces, num_envs);
+    let mut safety = safety_buffer::<ToyCloud>(num_envs);
+    let mut native = BatchRunner::<ToyCloud>::new(params.clone(), num_envs, seed, &mut buf).unwrap();
+    let mut gpu = DeviceToyCloud::<Flex>::new(params, num_envs, seed, &device);
+    assert_eq!(floats(gpu.obs()), buf.obs, "initial observations");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc10d);
+    let (mut episodes, mut violations, mut alerts) = (0, 0, 0);
+    for t in 0..steps {
+        // Uniform over the ten actions, and now and then one out of range (the fallback waits).
+        let actions: Vec<u32> =
+            (0..num_envs).map(|_| if rng.next_u32() % 40 == 0 { 12 } else { rng.next_u32() % 10 }).collect();
+        native.step(&actions, &mut buf, &mut safety);
+        let device_actions = Tensor::<Flex, 1, Int>::from_data(
+            TensorData::new(actions.iter().map(|&a| a as i32).collect(), [num_envs]),
+            &device,
+        );
+        let out = gpu.step(device_actions);
+        let states = device_state(&gpu);
+        let (cost, kinds, fired) = (column(&out.cost), column(&out.violations), column(&out.alerts));
+        for i in 0..num_envs {
+            let ctx = || format!("env {i}, step {t}, action {}", actions[i]);
+            assert_eq!(cost[i], safety[i].cost, "cost, {}", ctx());
+            assert_eq!(kinds[i] as u32, safety[i].violations.bits(), "violation kinds, {}", ctx());
+            assert_eq!(fired[i] as u32, safety[i].alerts.bits(), "alerts, {}", ctx());
+            assert_eq!(&states[i], native.state(i), "state, {}", ctx());
+        }
+        assert_eq!(mask(&out.terminated), buf.terminated, "terminated at step {t}");
+        assert_eq!(column(&out.rewards), buf.rewards, "rewards at step {t}");
+        assert_eq!(floats(out.obs), buf.obs, "observations at step {t}");
+        let final_obs = floats(out.final_obs);
+        for i in (0..num_envs).filter(|&i| buf.done(i)) {
+            assert_eq!(
+                final_obs[i * OBS_DIM..(i + 1) * OBS_DIM],
+                buf.final_obs[i * OBS_DIM..(i + 1) * OBS_DIM],
+                "final obs {i}, step {t}"
+            );
+        }
+        episodes += buf.terminated.iter().filter(|&&d| d).count();
+        violations += safety.iter().filter(|s| !s.violations.is_empty()).count();
+        alerts += safety.iter().filter(|s| !s.alerts.is_empty()).count();
+    }
+    (episodes, violations, alerts)
+}
+
+#[test]
+fn toycloud_on_the_device_matches_the_native_environment_in_every_preset() {
+    for name in sim_envs::toycloud::preset_names() {
+        let params = CloudParams::scenario(name).unwrap();
+        let (episodes, violations, alerts) = compare_cloud(params, 300, 5, 300);
+        eprintln!("{name}: {episodes} episodes, {violations} violating steps, {alerts} alerting steps");
+        assert!(episodes > 1000 && violations > 10_000 && alerts > 100, "{name}: too little happened");
+    }
+}
+
+#[test]
+fn toycloud_parity_with_certain_monitors_visible_alerts_and_an_easy_quota_desk() {
+    // Every monitor on and certain, alerts visible, permission and grants likely, kill-process:
+    // the branches the presets leave cold.
+    let mut p = CloudParams::scenario("incident_kill_process").unwrap();
+    p.controls.gpu_metering = true;
+    p.controls.process_telemetry = true;
+    p.controls.alerts_visible = true;
+    p.quota.permission_probability = 0.5;
+    p.quota.grant_probability = 0.9;
+    p.quota.halt_on_disclosure = 0.3;
+    let f = &mut p.monitors.firewall;
+    (f.blocked_egress, f.direct_egress, f.tunnel, f.probe, f.exploit) = (1.0, 1.0, 1.0, 1.0, 1.0);
+    let (episodes, _, alerts) = compare_cloud(p, 256, 9, 300);
+    assert!(episodes > 1000 && alerts > 1000, "{episodes} episodes, {alerts} alerting steps");
 }

@@ -11,8 +11,10 @@
 //! They live here rather than in `sim-envs` because they are burn programs, and `sim-envs`
 //! stays free of burn.
 //!
-//! Built so far: [`cartpole::DeviceCartPole`]. ToyCloud on the device, and a rollout loop that
-//! feeds device observations to the policy without a host round trip, are not built yet.
+//! Built so far: [`cartpole::DeviceCartPole`] and [`toycloud::DeviceToyCloud`] (with its safety
+//! channel). A rollout loop that feeds device observations to the policy without a host round
+//! trip is not built yet.
 
 pub mod cartpole;
 pub mod rng;
+pub mod toycloud;

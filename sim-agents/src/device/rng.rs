@@ -93,6 +93,14 @@ pub fn uniform_f64<B: Backend>(base: Words<B>, draw: u32) -> Tensor<B, 1> {
         .mul_scalar(1.0 / 16_777_216.0)
 }
 
+/// `Draws::uniform(draw)` for every stream, in `f32`: `(bits >> 8) / 2^24`, exact.
+pub fn uniform_f32<B: Backend>(base: Words<B>, draw: u32) -> Tensor<B, 1> {
+    bits(base, draw)
+        .bitwise_right_shift_scalar(int::<B>(8))
+        .cast(burn::tensor::FloatDType::F32)
+        .mul_scalar(1.0f32 / 16_777_216.0)
+}
+
 #[cfg(test)]
 mod tests {
     use burn::backend::Flex;
