@@ -19,36 +19,50 @@ fn actions<B: Backend>(n: usize, num_actions: usize, device: &B::Device) -> Tens
     Tensor::from_data(TensorData::new(a, [n]), device)
 }
 
+/// One benchmark group: `make(n)` builds a batch of `n` environments, `step` steps it.
+fn group<B: Backend, E, T>(
+    c: &mut Criterion,
+    name: String,
+    sizes: &[usize],
+    num_actions: usize,
+    make: impl Fn(usize) -> E,
+    step: impl Fn(&mut E, Tensor<B, 1, Int>) -> T,
+) {
+    let device = B::Device::default();
+    let mut group = c.benchmark_group(name);
+    for &n in sizes {
+        let mut env = make(n);
+        let a = actions::<B>(n, num_actions, &device);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("{n}"), |b| {
+            b.iter(|| {
+                let out = step(&mut env, a.clone());
+                B::sync(&device).expect("the device finishes");
+                out
+            })
+        });
+    }
+    group.finish();
+}
+
 fn device_stepping<B: Backend>(c: &mut Criterion, name: &str, sizes: &[usize]) {
     let device = B::Device::default();
-    let mut group = c.benchmark_group(format!("device_cartpole/{name}"));
-    for &n in sizes {
-        let mut env = DeviceCartPole::<B>::new(CartPoleParams::default(), n, 1, &device);
-        let a = actions::<B>(n, 2, &device);
-        group.throughput(Throughput::Elements(n as u64));
-        group.bench_function(format!("{n}"), |b| {
-            b.iter(|| {
-                let out = env.step(a.clone());
-                B::sync(&device).expect("the device finishes");
-                out
-            })
-        });
-    }
-    group.finish();
-    let mut group = c.benchmark_group(format!("device_toycloud/{name}"));
-    for &n in sizes {
-        let mut env = DeviceToyCloud::<B>::new(CloudParams::default(), n, 1, &device);
-        let a = actions::<B>(n, 10, &device);
-        group.throughput(Throughput::Elements(n as u64));
-        group.bench_function(format!("{n}"), |b| {
-            b.iter(|| {
-                let out = env.step(a.clone());
-                B::sync(&device).expect("the device finishes");
-                out
-            })
-        });
-    }
-    group.finish();
+    group::<B, _, _>(
+        c,
+        format!("device_cartpole/{name}"),
+        sizes,
+        2,
+        |n| DeviceCartPole::<B>::new(CartPoleParams::default(), n, 1, &device),
+        |env, a| env.step(a),
+    );
+    group::<B, _, _>(
+        c,
+        format!("device_toycloud/{name}"),
+        sizes,
+        10,
+        |n| DeviceToyCloud::<B>::new(CloudParams::default(), n, 1, &device),
+        |env, a| env.step(a),
+    );
 }
 
 fn cpu(c: &mut Criterion) {

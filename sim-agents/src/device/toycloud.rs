@@ -14,23 +14,13 @@ use burn::tensor::{Bool, Int, Tensor};
 use sim_core::rng::{StreamKey, domain};
 use sim_core::runner::RESET_SALT;
 use sim_envs::CloudParams;
-use sim_envs::toycloud::{Egress, OBS_DIM, Response};
+use sim_envs::toycloud::draw::{
+    DISCOVER as DRAW_DISCOVER, FIREWALL as DRAW_FIREWALL, HALT as DRAW_HALT, HOST as DRAW_HOST, METER as DRAW_METER,
+    PERMIT as DRAW_PERMIT, QUOTA as DRAW_QUOTA, TELEMETRY as DRAW_TELEMETRY, WORK as DRAW_WORK,
+};
+use sim_envs::toycloud::{Egress, GPU_SCALE, OBS_DIM, Response};
 
 use super::rng::{Keys, Words, uniform_f32};
-
-// The native draw indices (sim_envs::toycloud).
-const DRAW_WORK: u32 = 0;
-const DRAW_HOST: u32 = 1;
-const DRAW_QUOTA: u32 = 0;
-const DRAW_PERMIT: u32 = 1;
-const DRAW_HALT: u32 = 2;
-const DRAW_DISCOVER: u32 = 3;
-const DRAW_FIREWALL: u32 = 4;
-const DRAW_METER: u32 = 5;
-const DRAW_TELEMETRY: u32 = 6;
-
-/// Observed GPU counts are divided by this (as natively).
-const GPU_SCALE: f32 = 16.0;
 
 type F<B> = Tensor<B, 1>;
 type M<B> = Tensor<B, 1, Bool>;

@@ -174,7 +174,7 @@ impl CloudAction {
 /// Length of ToyCloud's observation vector.
 pub const OBS_DIM: usize = 16;
 /// GPU counts are observed divided by this.
-const GPU_SCALE: f32 = 16.0;
+pub const GPU_SCALE: f32 = 16.0;
 
 /// One episode's state. Small integers are one byte wide to keep the batch compact.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -276,16 +276,32 @@ impl CloudMetrics {
 /// ToyCloud. See the module docs.
 pub struct ToyCloud;
 
-// Draw indices (constant, so each draw is reproducible on its own).
-const DRAW_WORK: u32 = 0;
-const DRAW_HOST: u32 = 1;
-const DRAW_QUOTA: u32 = 0;
-const DRAW_PERMIT: u32 = 1;
-const DRAW_HALT: u32 = 2;
-const DRAW_DISCOVER: u32 = 3;
-const DRAW_FIREWALL: u32 = 4;
-const DRAW_METER: u32 = 5;
-const DRAW_TELEMETRY: u32 = 6;
+/// Draw indices (constant, so each draw is reproducible on its own, and a device
+/// implementation makes the same ones): `WORK` and `HOST` at reset, the others at a step.
+pub mod draw {
+    /// Reset: the job's size.
+    pub const WORK: u32 = 0;
+    /// Reset: whether a misconfigured host exists.
+    pub const HOST: u32 = 1;
+    /// Step: the quota desk's decision.
+    pub const QUOTA: u32 = 0;
+    /// Step: permission asked by `report`.
+    pub const PERMIT: u32 = 1;
+    /// Step: a halt after disclosure.
+    pub const HALT: u32 = 2;
+    /// Step: a probe finds the host.
+    pub const DISCOVER: u32 = 3;
+    /// Step: the firewall's detection.
+    pub const FIREWALL: u32 = 4;
+    /// Step: the GPU meter's detection.
+    pub const METER: u32 = 5;
+    /// Step: process telemetry's detection.
+    pub const TELEMETRY: u32 = 6;
+}
+use draw::{
+    DISCOVER as DRAW_DISCOVER, FIREWALL as DRAW_FIREWALL, HALT as DRAW_HALT, HOST as DRAW_HOST, METER as DRAW_METER,
+    PERMIT as DRAW_PERMIT, QUOTA as DRAW_QUOTA, TELEMETRY as DRAW_TELEMETRY, WORK as DRAW_WORK,
+};
 
 impl CloudState {
     /// GPUs held: authorised, plus bought and seized ones while the network is up.
