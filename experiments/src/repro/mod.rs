@@ -165,7 +165,8 @@ pub fn run_matrix(
             std::fs::create_dir_all(&dir)
                 .map_err(|e| ReproError::Run(format!("cannot create {}: {e}", dir.display())))?;
             write_atomic(&dir.join("metrics.csv"), result.metrics_csv.as_bytes())?;
-            write_atomic(&dir.join("curve.csv"), tables::curve_csv(&result.curve).as_bytes())?;
+            let curve = out.join("curves").join(format!("{}.csv", run_name(&condition.name, seed)));
+            write_atomic(&curve, tables::curve_csv(&result.curve).as_bytes())?;
             let text = ron::to_string(&result).map_err(|e| ReproError::Run(e.to_string()))?;
             // Last: its presence marks the run finished.
             write_atomic(&dir.join("result.ron"), text.as_bytes())?;
@@ -185,10 +186,6 @@ pub fn run_matrix(
     let b = Bootstrap { resamples: config.bootstrap.resamples, confidence: config.bootstrap.confidence, seed: 0 };
     write_atomic(&out.join("summary.csv"), tables::summary_csv(&refs).as_bytes())?;
     write_atomic(&out.join("aggregate.csv"), tables::aggregate_csv(config, &refs, &b).as_bytes())?;
-    for r in &refs {
-        let name = format!("{}.csv", run_name(&r.summary.condition, r.summary.seed));
-        write_atomic(&out.join("curves").join(name), tables::curve_csv(&r.curve).as_bytes())?;
-    }
     // Scripted references under the baseline's scenario (the first Baseline condition).
     let reference = config.conditions.iter().position(|c| c.family == config::Family::Baseline).map_or_else(
         || CloudParams::scenario("incident").map_err(|e| ReproError::Run(e.to_string())),
