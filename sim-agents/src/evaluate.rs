@@ -4,7 +4,7 @@
 use sim_core::env::Environment;
 use sim_core::params::ParamError;
 use sim_core::rng::{StreamKey, domain};
-use sim_core::runner::{BatchRunner, Episode, PerSlotQuota, StepBuffers, safety_buffer};
+use sim_core::runner::{Episode, collect_episodes};
 
 use crate::inference::{ActMode, ActOutput, InferencePolicy};
 
@@ -20,21 +20,12 @@ pub fn evaluate<E: Environment>(
     episodes: usize,
     seed: u64,
 ) -> Result<Vec<Episode<E>>, ParamError> {
-    let spaces = E::spaces(params);
     let env_key = StreamKey::derive(seed, domain::EVAL, 0);
     let env_seed = u64::from(env_key.0[0]) | (u64::from(env_key.0[1]) << 32);
-    let mut buffers = StepBuffers::new(spaces, num_envs);
-    let mut safety = safety_buffer::<E>(num_envs);
-    let mut runner = BatchRunner::<E>::new(params.clone(), num_envs, env_seed, &mut buffers)?;
     let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::EVAL, 1 + i as u64)).collect();
-    let mut act = ActOutput::new(num_envs);
-    let mut quota = PerSlotQuota::new(num_envs, episodes);
-    let mut finished = Vec::new();
-    while !quota.full() {
-        policy.act(&buffers.obs, &keys, runner.steps(), mode, &mut act);
-        runner.step(&act.actions, &mut buffers, &mut safety);
-        runner.drain_episodes(&mut finished);
-        quota.take(&mut finished);
-    }
-    Ok(quota.into_episodes())
+    let mut out = ActOutput::new(num_envs);
+    collect_episodes::<E>(params, num_envs, env_seed, episodes, |obs, step, actions| {
+        policy.act(obs, &keys, step, mode, &mut out);
+        actions.copy_from_slice(&out.actions);
+    })
 }

@@ -568,6 +568,32 @@ impl<E: Environment> PerSlotQuota<E> {
     }
 }
 
+/// Runs `num_envs` slots of `params` seeded by `seed` until each has finished
+/// `ceil(episodes / num_envs)` episodes, and returns those (see [`PerSlotQuota`]), in
+/// `(end step, slot)` order. `act(obs, step, actions)` writes one action per slot for the
+/// current observations at runner step `step`: the evaluation loop of any policy.
+pub fn collect_episodes<E: Environment>(
+    params: &E::Params,
+    num_envs: usize,
+    seed: u64,
+    episodes: usize,
+    mut act: impl FnMut(&[f32], u32, &mut [u32]),
+) -> Result<Vec<Episode<E>>, ParamError> {
+    let mut buffers = StepBuffers::new(E::spaces(params), num_envs);
+    let mut safety = safety_buffer::<E>(num_envs);
+    let mut runner = BatchRunner::<E>::new(params.clone(), num_envs, seed, &mut buffers)?;
+    let mut actions = vec![0u32; num_envs];
+    let mut quota = PerSlotQuota::new(num_envs, episodes);
+    let mut finished = Vec::new();
+    while !quota.full() {
+        act(&buffers.obs, runner.steps(), &mut actions);
+        runner.step(&actions, &mut buffers, &mut safety);
+        runner.drain_episodes(&mut finished);
+        quota.take(&mut finished);
+    }
+    Ok(quota.into_episodes())
+}
+
 /// Checks that `E`'s [`Environment::step_batch`] gives exactly what stepping slot by slot
 /// gives: observations, rewards, end flags, safety records and states, bit for bit, over
 /// `steps` steps of `num_envs` slots with uniformly random actions and autoreset. For

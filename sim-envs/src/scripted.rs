@@ -3,7 +3,7 @@
 
 use sim_core::prelude::*;
 use sim_core::rng::domain;
-use sim_core::runner::PerSlotQuota;
+use sim_core::runner::collect_episodes;
 
 /// A policy acting on observations only, as an agent would; randomness (if any) comes from the
 /// counter-based draws it is handed, so scripted runs are deterministic too.
@@ -42,24 +42,13 @@ pub fn evaluate<E: Environment>(
     episodes: usize,
     seed: u64,
 ) -> Result<Vec<Episode<E>>, ParamError> {
-    let spaces = E::spaces(params);
-    let mut buffers = StepBuffers::new(spaces, num_envs);
-    let mut safety = safety_buffer::<E>(num_envs);
-    let mut runner = BatchRunner::<E>::new(params.clone(), num_envs, seed, &mut buffers)?;
+    let dim = E::spaces(params).obs_dim;
     let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::SCRIPT, i as u64)).collect();
-    let mut actions = vec![0u32; num_envs];
-    let mut quota = PerSlotQuota::new(num_envs, episodes);
-    let mut finished = Vec::new();
-    while !quota.full() {
-        let step = runner.steps();
+    collect_episodes::<E>(params, num_envs, seed, episodes, |obs, step, actions| {
         for (i, a) in actions.iter_mut().enumerate() {
-            *a = policy.act(&buffers.obs[i * spaces.obs_dim..(i + 1) * spaces.obs_dim], &Draws::new(keys[i], step));
+            *a = policy.act(&obs[i * dim..(i + 1) * dim], &Draws::new(keys[i], step));
         }
-        runner.step(&actions, &mut buffers, &mut safety);
-        runner.drain_episodes(&mut finished);
-        quota.take(&mut finished);
-    }
-    Ok(quota.into_episodes())
+    })
 }
 
 #[cfg(test)]
