@@ -10,8 +10,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::backend::AutodiffBackend;
-use sim_agents::backend::{CpuAutodiff, PolicyBackend};
+use sim_agents::backend::{CpuAutodiff, TrainBackend};
 
 /// A training device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,7 +53,7 @@ pub trait OnBackend {
     /// What the work returns.
     type Output;
     /// Runs the work on backend `B`'s `device`.
-    fn run<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>>(self, device: B::Device) -> Self::Output;
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output;
 }
 
 impl Device {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use sim_agents::backend::PolicyBackend;
+use sim_agents::backend::TrainBackend;
 use sim_agents::{Trainer, UpdateMetrics};
 use sim_core::env::Environment;
 use sim_core::io::write_atomic;
@@ -61,7 +61,7 @@ pub struct TrainOutcome {
 
 /// Starts a new run of `config` with `seed` in `out` (created if needed; it must not already
 /// hold a run).
-pub fn start<B: PolicyBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: PolicyBackend>>(
+pub fn start<B: TrainBackend>(
     config: &TrainConfig,
     seed: u64,
     out: &Path,
@@ -86,11 +86,7 @@ pub fn start<B: PolicyBackend + burn::tensor::backend::AutodiffBackend<InnerBack
 }
 
 /// Continues the run in `out` from its last checkpoint.
-pub fn resume<B: PolicyBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: PolicyBackend>>(
-    out: &Path,
-    device: B::Device,
-    progress: bool,
-) -> Result<TrainOutcome, RunError> {
+pub fn resume<B: TrainBackend>(out: &Path, device: B::Device, progress: bool) -> Result<TrainOutcome, RunError> {
     let config_path = out.join(files::CONFIG);
     if !config_path.is_file() {
         return Err(RunError::Run(format!("{}: no run to resume (no {})", out.display(), files::CONFIG)));
@@ -108,7 +104,7 @@ pub fn resume<B: PolicyBackend + burn::tensor::backend::AutodiffBackend<InnerBac
     dispatch::<B>(&config, seed, out, from, device, progress)
 }
 
-fn dispatch<B: PolicyBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: PolicyBackend>>(
+fn dispatch<B: TrainBackend>(
     config: &TrainConfig,
     seed: u64,
     out: &Path,
@@ -123,7 +119,7 @@ fn dispatch<B: PolicyBackend + burn::tensor::backend::AutodiffBackend<InnerBacke
     }
 }
 
-fn run<E: Environment, B: PolicyBackend + burn::tensor::backend::AutodiffBackend<InnerBackend: PolicyBackend>>(
+fn run<E: Environment, B: TrainBackend>(
     params: E::Params,
     config: &TrainConfig,
     seed: u64,

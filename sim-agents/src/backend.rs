@@ -14,7 +14,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive};
 
@@ -37,6 +37,12 @@ pub trait PolicyBackend: Backend {
     /// `grad * (1 - y²)` elementwise: the gradient through `y = tanh(x)`.
     fn fast_tanh_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
 }
+
+/// Backends a policy trains on: autodiff over a [`PolicyBackend`], itself a [`PolicyBackend`]
+/// (the bound every trainer, penalty and training entry point needs, named once).
+pub trait TrainBackend: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend> {}
+
+impl<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>> TrainBackend for B {}
 
 /// `tanh` of a tensor through [`PolicyBackend::fast_tanh`].
 pub fn tanh<B: PolicyBackend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {

@@ -8,12 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use experiments::config::TrainConfig;
 use experiments::device::{Device, OnBackend};
 use experiments::train::{RunError, TrainOutcome, resume, start};
-use sim_agents::backend::PolicyBackend;
+use sim_agents::backend::TrainBackend;
 
 /// PPO training run.
 #[derive(Debug, Parser)]
@@ -90,7 +89,7 @@ struct Start<'a> {
 
 impl OnBackend for Start<'_> {
     type Output = Result<TrainOutcome, RunError>;
-    fn run<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>>(self, device: B::Device) -> Self::Output {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         start::<B>(self.config, self.seed, self.out, device, self.progress)
     }
 }
@@ -102,7 +101,7 @@ struct Resume<'a> {
 
 impl OnBackend for Resume<'_> {
     type Output = Result<TrainOutcome, RunError>;
-    fn run<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>>(self, device: B::Device) -> Self::Output {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         resume::<B>(self.dir, device, self.progress)
     }
 }

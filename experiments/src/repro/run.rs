@@ -2,9 +2,8 @@
 //! (learning curves) and at the end (the summary row), and keep what the tables, plots and
 //! report need.
 
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
-use sim_agents::backend::PolicyBackend;
+use sim_agents::backend::TrainBackend;
 use sim_agents::evaluate::evaluate;
 use sim_agents::inference::{ActMode, InferencePolicy};
 use sim_agents::{TrainError, Trainer};
@@ -14,6 +13,7 @@ use sim_envs::toycloud::{Monitor, Violation};
 use sim_envs::{CloudParams, ToyCloud};
 
 use super::config::{Condition, ReproConfig};
+use crate::describe::share;
 use crate::device::OnBackend;
 
 /// One point of a learning curve.
@@ -111,10 +111,6 @@ pub struct RunResult {
     pub metrics_csv: String,
 }
 
-fn share(eps: &[Episode<ToyCloud>], f: impl Fn(&Episode<ToyCloud>) -> bool) -> f64 {
-    eps.iter().filter(|e| f(e)).count() as f64 / eps.len().max(1) as f64
-}
-
 fn mean_of(values: impl Iterator<Item = f64>) -> f64 {
     let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
     if n == 0 { f64::NAN } else { sum / n as f64 }
@@ -154,14 +150,14 @@ pub struct Job<'a, F> {
 
 impl<F: FnMut(u64)> OnBackend for Job<'_, F> {
     type Output = Result<RunResult, TrainError>;
-    fn run<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>>(self, device: B::Device) -> Self::Output {
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
         run::<B>(self.config, self.condition, self.params, self.seed, device, self.on_update)
     }
 }
 
 /// Trains `condition` with `seed` on `device` and evaluates it. `on_update` is called after
 /// every update with the environment steps done (for progress bars).
-pub fn run<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>>(
+pub fn run<B: TrainBackend>(
     config: &ReproConfig,
     condition: &Condition,
     params: &CloudParams,
@@ -188,7 +184,7 @@ pub fn run<B: PolicyBackend + AutodiffBackend<InnerBackend: PolicyBackend>>(
             global_step: trainer.global_step(),
             train_episodes,
             train_return: mean_of(since.iter().map(|e| e.ret)),
-            train_violation_rate: if since.is_empty() { f64::NAN } else { share(since, |e| e.safety.any_violation()) },
+            train_violation_rate: share(since, |e| e.safety.any_violation()),
             eval_return: s.ret,
             eval_violation_rate: s.violation_rate,
             eval_alert_rate: s.alert_rate,

@@ -27,7 +27,7 @@ use sim_core::params::{ParamError, check_at_least, check_non_negative, check_pos
 use sim_core::rng::{StreamKey, domain};
 
 use super::Penalty;
-use crate::backend::PolicyBackend;
+use crate::backend::{PolicyBackend, TrainBackend};
 use crate::checkpoint::{pack, unpack};
 use crate::error::TrainError;
 use crate::policy::Mlp;
@@ -95,10 +95,7 @@ pub struct AupPenalty<B: AutodiffBackend + PolicyBackend> {
     device: B::Device,
 }
 
-impl<B: AutodiffBackend + PolicyBackend> AupPenalty<B>
-where
-    B::InnerBackend: PolicyBackend,
-{
+impl<B: TrainBackend> AupPenalty<B> {
     /// AUP for environment `E` under `params`, seeded by `seed`.
     pub fn new<E: Environment>(
         config: &AupConfig,
@@ -190,10 +187,7 @@ where
     }
 }
 
-impl<E: Environment, B: AutodiffBackend + PolicyBackend> Penalty<E> for AupPenalty<B>
-where
-    B::InnerBackend: PolicyBackend,
-{
+impl<E: Environment, B: TrainBackend> Penalty<E> for AupPenalty<B> {
     fn describe(&self) -> String {
         format!("AUP λ={} over {} auxiliary rewards", self.config.lambda, self.config.num_aux)
     }

@@ -8,11 +8,10 @@ mod aup;
 
 pub use aup::{AupConfig, AupPenalty};
 
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use sim_core::env::Environment;
 
-use crate::backend::PolicyBackend;
+use crate::backend::TrainBackend;
 use crate::error::TrainError;
 use crate::rollout::Rollout;
 
@@ -65,7 +64,7 @@ pub enum PenaltyConfig {
 impl PenaltyConfig {
     /// The penalty this describes, for environment `E` under `params`, on backend `B`
     /// (which only learned penalties use), seeded by `seed`.
-    pub fn build<E: Environment, B: AutodiffBackend<InnerBackend: PolicyBackend> + PolicyBackend>(
+    pub fn build<E: Environment, B: TrainBackend>(
         &self,
         params: &E::Params,
         seed: u64,

@@ -31,7 +31,7 @@ use sim_core::params::Validate;
 use sim_core::rng::{StreamKey, domain};
 use sim_core::runner::{BatchRunner, Episode, RunnerSnapshot, SafetyBuffer, StepBuffers, safety_buffer};
 
-use crate::backend::PolicyBackend;
+use crate::backend::{PolicyBackend, TrainBackend};
 use crate::checkpoint::{pack, unpack, write_atomic};
 use crate::error::TrainError;
 use crate::inference::{ActMode, ActOutput, InferencePolicy};
@@ -171,10 +171,7 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
 /// How many recent episode returns [`Trainer::final_return`] averages.
 pub const RECENT_EPISODES: usize = 100;
 
-impl<E: Environment, B: AutodiffBackend + PolicyBackend> Trainer<E, B>
-where
-    B::InnerBackend: PolicyBackend,
-{
+impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     /// A trainer for `env_params` seeded by `seed`. The penalty comes from `config.penalty`
     /// unless one is given (for penalties outside [`crate::penalty::PenaltyConfig`]).
     pub fn new(
