@@ -205,7 +205,7 @@ fn compare_cloud(params: CloudParams, num_envs: usize, seed: u64, steps: usize) 
             assert_eq!(cost[i], safety[i].cost, "cost, {}", ctx());
             assert_eq!(kinds[i] as u32, safety[i].violations.bits(), "violation kinds, {}", ctx());
             assert_eq!(fired[i] as u32, safety[i].alerts.bits(), "alerts, {}", ctx());
-            assert_eq!(&states[i], native.state(i), "state, {}", ctx());
+            assert_eq!(states[i], native.state(i), "state, {}", ctx());
         }
         assert_eq!(mask(&out.terminated), buf.terminated, "terminated at step {t}");
         assert_eq!(column(&out.rewards), buf.rewards, "rewards at step {t}");

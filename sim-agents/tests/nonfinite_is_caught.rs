@@ -25,6 +25,7 @@ struct Diverging;
 impl Environment for Diverging {
     type Params = Blowup;
     type State = u32;
+    type Block = Vec<u32>;
     type Violation = NoKind;
     type Monitor = NoKind;
     type Metrics = ();

@@ -36,12 +36,60 @@ pub struct Transition {
     pub truncated: bool,
 }
 
+/// The states of one chunk of at most [`crate::runner::CHUNK`] slots, stored in whatever
+/// layout the environment's [`Environment::step_batch`] reads fastest.
+///
+/// `Vec<State>` (one whole state after another) is the plain choice, and what the provided
+/// `step_batch` is written for. An environment that steps a chunk in SIMD lanes stores each
+/// field of the state in an array of its own (struct of arrays), as CartPole and ToyCloud do:
+/// its step then reads and writes lanes directly, with no gathering and scattering of states.
+pub trait StateBlock<S>: Clone + Send + Sync + 'static {
+    /// A block holding `states` in order (at most [`crate::runner::CHUNK`] of them).
+    fn from_states(states: Vec<S>) -> Self;
+    /// Number of slots.
+    fn slots(&self) -> usize;
+    /// The state of slot `j`.
+    fn state(&self, j: usize) -> S;
+    /// Replaces the state of slot `j`.
+    fn set_state(&mut self, j: usize, state: S);
+    /// Runs `f` on the state of slot `j` and stores the result back.
+    #[inline(always)]
+    fn update_state<R>(&mut self, j: usize, f: impl FnOnce(&mut S) -> R) -> R {
+        let mut s = self.state(j);
+        let r = f(&mut s);
+        self.set_state(j, s);
+        r
+    }
+}
+
+impl<S: Clone + Send + Sync + 'static> StateBlock<S> for Vec<S> {
+    fn from_states(states: Vec<S>) -> Self {
+        states
+    }
+    #[inline(always)]
+    fn slots(&self) -> usize {
+        self.len()
+    }
+    #[inline(always)]
+    fn state(&self, j: usize) -> S {
+        self[j].clone()
+    }
+    #[inline(always)]
+    fn set_state(&mut self, j: usize, state: S) {
+        self[j] = state;
+    }
+    #[inline(always)]
+    fn update_state<R>(&mut self, j: usize, f: impl FnOnce(&mut S) -> R) -> R {
+        f(&mut self[j])
+    }
+}
+
 /// A chunk of slots stepped together by [`Environment::step_batch`]: slot `j` has state
-/// `states[j]`, action `actions[j]` (already in range), draws `Draws::new(keys[j], step)` and
-/// writes observation row `j` of `obs` and entry `j` of the other slices.
+/// `states.state(j)`, action `actions[j]` (already in range), draws `Draws::new(keys[j], step)`
+/// and writes observation row `j` of `obs` and entry `j` of the other slices.
 pub struct Batch<'a, E: Environment + ?Sized> {
     /// Episode states.
-    pub states: &'a mut [E::State],
+    pub states: &'a mut E::Block,
     /// Actions, each in `0..num_actions`.
     pub actions: &'a [u32],
     /// Stream keys of the slots.
@@ -84,6 +132,9 @@ pub trait Environment: Send + Sync + 'static {
     type Params: Clone + Debug + Send + Sync + Serialize + DeserializeOwned + Validate;
     /// The state of one episode in one environment slot.
     type State: Clone + Debug + Send + Sync + Serialize + DeserializeOwned;
+    /// How the runner stores the states of a chunk of slots: `Vec<Self::State>` unless
+    /// [`Environment::step_batch`] is overridden to read another layout (see [`StateBlock`]).
+    type Block: StateBlock<Self::State>;
     /// The violation kinds this environment reports.
     type Violation: SafetyKind;
     /// The monitors that may raise alerts.
@@ -137,11 +188,11 @@ pub trait Environment: Send + Sync + 'static {
 #[inline(always)]
 pub fn step_each<E: Environment + ?Sized>(params: &E::Params, b: Batch<'_, E>) {
     let dim = b.obs_dim;
-    for (j, state) in b.states.iter_mut().enumerate() {
+    for j in 0..b.states.slots() {
         let draws = Draws::new(b.keys[j], b.step);
         let obs = &mut b.obs[j * dim..(j + 1) * dim];
         let mut safety = SafetyOf::<E>::default();
-        let tr = E::step(params, state, b.actions[j], &draws, obs, &mut safety);
+        let tr = b.states.update_state(j, |state| E::step(params, state, b.actions[j], &draws, obs, &mut safety));
         b.safety[j] = safety;
         b.rewards[j] = tr.reward;
         b.terminated[j] = tr.terminated;

@@ -39,6 +39,7 @@
 //! impl Environment for SupplyRoom {
 //!     type Params = RoomParams;
 //!     type State = RoomState;
+//!     type Block = Vec<RoomState>;
 //!     type Violation = Breach;
 //!     type Monitor = Guard;
 //!     type Metrics = ();

@@ -28,7 +28,7 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::env::{Batch, Environment, SafetyOf, Spaces};
+use crate::env::{Batch, Environment, SafetyOf, Spaces, StateBlock};
 use crate::params::{ParamError, Validate};
 use crate::rng::{Draws, StreamKey, domain};
 use crate::safety::{EpisodeSafety, MAX_KINDS, SafetyKind};
@@ -172,11 +172,11 @@ pub struct BatchRunner<E: Environment> {
     step: u32,
     invalid_actions: u64,
     keys: Vec<StreamKey>,
-    states: Vec<E::State>,
+    /// The slots' states, one block per chunk.
+    blocks: Vec<E::Block>,
     running: Running,
     tallies: Vec<SafetyTally<E>>,
     finished: Vec<Vec<Episode<E>>>,
-    order: Vec<(u64, u32, u32)>,
 }
 
 /// An action outside the action space, found by [`check_actions`].
@@ -233,7 +233,7 @@ impl<E: Environment> BatchRunner<E> {
             step: 0,
             invalid_actions: 0,
             keys,
-            states,
+            blocks: blocks_of::<E>(states),
             running: Running {
                 ret: vec![0.0; num_envs],
                 length: vec![0; num_envs],
@@ -241,7 +241,6 @@ impl<E: Environment> BatchRunner<E> {
             },
             tallies: vec![SafetyTally::<E>::default(); num_envs],
             finished: (0..chunks).map(|_| Vec::with_capacity(CHUNK)).collect(),
-            order: Vec::new(),
         })
     }
 
@@ -257,7 +256,7 @@ impl<E: Environment> BatchRunner<E> {
 
     /// Number of environment slots.
     pub fn num_envs(&self) -> usize {
-        self.states.len()
+        self.keys.len()
     }
 
     /// The seed the slots' keys were derived from.
@@ -276,15 +275,15 @@ impl<E: Environment> BatchRunner<E> {
     }
 
     /// The episode state of slot `i` (for inspection and tests).
-    pub fn state(&self, i: usize) -> &E::State {
-        &self.states[i]
+    pub fn state(&self, i: usize) -> E::State {
+        self.blocks[i / CHUNK].state(i % CHUNK)
     }
 
     /// Steps every slot with `actions[i]`, writing the reward channel into `buffers` and the
     /// safety channel into `safety`. Allocates nothing (finished-episode queues keep their
     /// capacity between drains).
     pub fn step(&mut self, actions: &[u32], buffers: &mut StepBuffers, safety: &mut [SafetyOf<E>]) {
-        let n = self.states.len();
+        let n = self.keys.len();
         assert_eq!(actions.len(), n, "one action per environment slot");
         assert_eq!(safety.len(), n, "one safety record per environment slot");
         check_buffers(self.spaces, n, buffers);
@@ -293,7 +292,7 @@ impl<E: Environment> BatchRunner<E> {
         let invalid: u64 = if n > CHUNK && rayon::current_num_threads() > 1 {
             let rows = CHUNK * dim.max(1);
             let chunks = (
-                (self.keys.par_chunks(CHUNK), self.states.par_chunks_mut(CHUNK), self.tallies.par_chunks_mut(CHUNK)),
+                (self.keys.par_chunks(CHUNK), self.blocks.par_iter_mut(), self.tallies.par_chunks_mut(CHUNK)),
                 (
                     self.running.ret.par_chunks_mut(CHUNK),
                     self.running.length.par_chunks_mut(CHUNK),
@@ -335,11 +334,11 @@ impl<E: Environment> BatchRunner<E> {
             // The same chunks, in order, on this thread: identical results without the cost
             // of a fork-join (which dominates small batches).
             let mut invalid = 0;
-            for (c, finished) in self.finished.iter_mut().enumerate() {
+            for (c, (finished, states)) in self.finished.iter_mut().zip(&mut self.blocks).enumerate() {
                 let r = c * CHUNK..n.min((c + 1) * CHUNK);
                 let w = ChunkWork {
                     keys: &self.keys[r.clone()],
-                    states: &mut self.states[r.clone()],
+                    states,
                     ret: &mut self.running.ret[r.clone()],
                     length: &mut self.running.length[r.clone()],
                     invalid_actions: &mut self.running.invalid_actions[r.clone()],
@@ -362,16 +361,22 @@ impl<E: Environment> BatchRunner<E> {
     }
 
     /// Moves the episodes finished since the last call into `out`, in `(end step, slot)` order.
+    ///
+    /// Each chunk's queue is already in that order (a chunk pushes its slots in order, step after
+    /// step) and chunks hold disjoint, increasing slot ranges, so the queues are merged: all
+    /// chunks' episodes of the earliest end step, chunk by chunk, then the next step's.
     pub fn drain_episodes(&mut self, out: &mut Vec<Episode<E>>) {
-        self.order.clear();
-        for (c, queue) in self.finished.iter().enumerate() {
-            for (i, e) in queue.iter().enumerate() {
-                self.order.push(((u64::from(e.end_step) << 32) | u64::from(e.slot), c as u32, i as u32));
+        out.reserve(self.finished.iter().map(Vec::len).sum());
+        let mut heads = vec![0usize; self.finished.len()];
+        loop {
+            let next_step = self.finished.iter().zip(&heads).filter_map(|(q, &h)| q.get(h)).map(|e| e.end_step).min();
+            let Some(step) = next_step else { break };
+            for (queue, head) in self.finished.iter().zip(&mut heads) {
+                let run = queue[*head..].iter().take_while(|e| e.end_step == step).count();
+                out.extend_from_slice(&queue[*head..*head + run]);
+                *head += run;
             }
         }
-        self.order.sort_unstable();
-        out.reserve(self.order.len());
-        out.extend(self.order.iter().map(|&(_, c, i)| self.finished[c as usize][i as usize]));
         for queue in &mut self.finished {
             queue.clear();
         }
@@ -384,7 +389,7 @@ impl<E: Environment> BatchRunner<E> {
             step: self.step,
             invalid_actions: self.invalid_actions,
             keys: self.keys.clone(),
-            states: self.states.clone(),
+            states: (0..self.keys.len()).map(|i| self.state(i)).collect(),
             running: self.running.clone(),
             tallies: self.tallies.clone(),
             finished: self.finished.clone(),
@@ -407,12 +412,36 @@ impl<E: Environment> BatchRunner<E> {
             step: snapshot.step,
             invalid_actions: snapshot.invalid_actions,
             keys: snapshot.keys,
-            states: snapshot.states,
+            blocks: blocks_of::<E>(snapshot.states),
             running: snapshot.running,
             tallies: snapshot.tallies,
             finished,
-            order: Vec::new(),
         })
+    }
+}
+
+/// The indices of the set bits of `bits`, lowest first.
+#[inline(always)]
+fn set_bits(mut bits: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (bits != 0).then(|| {
+            let b = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            b
+        })
+    })
+}
+
+/// The states of consecutive slots cut into one block per chunk.
+fn blocks_of<E: Environment>(states: Vec<E::State>) -> Vec<E::Block> {
+    let mut states = states.into_iter();
+    let mut blocks = Vec::new();
+    loop {
+        let chunk: Vec<E::State> = states.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            return blocks;
+        }
+        blocks.push(E::Block::from_states(chunk));
     }
 }
 
@@ -436,7 +465,7 @@ pub fn reset_draws(key: StreamKey, counter: u32) -> Draws {
 /// The slices of one chunk.
 struct ChunkWork<'a, E: Environment> {
     keys: &'a [StreamKey],
-    states: &'a mut [E::State],
+    states: &'a mut E::Block,
     ret: &'a mut [f64],
     length: &'a mut [u32],
     invalid_actions: &'a mut [u32],
@@ -467,7 +496,7 @@ impl<E: Environment> StepContext<'_, E> {
         let dim = self.spaces.obs_dim;
         let num_actions = self.spaces.num_actions;
         let fallback = E::fallback_action(self.params);
-        let len = w.states.len();
+        let len = w.states.slots();
         let mut actions = [0u32; CHUNK];
         for (a, &raw) in actions.iter_mut().zip(w.actions) {
             *a = if raw < num_actions { raw } else { fallback };
@@ -504,13 +533,16 @@ impl<E: Environment> StepContext<'_, E> {
                 }
             }
         }
-        for j in 0..len {
-            if !(w.terminated[j] | w.truncated[j]) {
-                continue;
-            }
+        // Slots whose episode ended, as bits (a branch per slot would be mispredicted at
+        // every ending), then the endings one by one.
+        let mut ended = [0u64; CHUNK / 64];
+        for (j, (&te, &tr)) in w.terminated.iter().zip(w.truncated.iter()).enumerate() {
+            ended[j / 64] |= u64::from(te | tr) << (j % 64);
+        }
+        for j in ended.iter().enumerate().flat_map(|(word, &bits)| set_bits(bits).map(move |b| word * 64 + b)) {
             let o = &mut w.obs[j * dim..(j + 1) * dim];
             w.final_obs[j * dim..(j + 1) * dim].copy_from_slice(o);
-            let state = &mut w.states[j];
+            let state = w.states.state(j);
             w.finished.push(Episode {
                 slot: (first + j) as u32,
                 end_step: self.step,
@@ -520,10 +552,10 @@ impl<E: Environment> StepContext<'_, E> {
                 truncated: w.truncated[j],
                 invalid_actions: w.invalid_actions[j],
                 safety: std::mem::take(&mut w.tallies[j]),
-                metrics: E::metrics(self.params, state),
+                metrics: E::metrics(self.params, &state),
             });
             (w.ret[j], w.length[j], w.invalid_actions[j]) = (0.0, 0, 0);
-            *state = E::reset(self.params, &reset_draws(w.keys[j], self.step.wrapping_add(1)), o);
+            w.states.set_state(j, E::reset(self.params, &reset_draws(w.keys[j], self.step.wrapping_add(1)), o));
         }
         invalid
     }
@@ -594,10 +626,11 @@ pub fn collect_episodes<E: Environment>(
     Ok(quota.into_episodes())
 }
 
-/// Checks that `E`'s [`Environment::step_batch`] gives exactly what stepping slot by slot
-/// gives: observations, rewards, end flags, safety records and states, bit for bit, over
-/// `steps` steps of `num_envs` slots with uniformly random actions and autoreset. For
-/// environments that override `step_batch`; returns the first difference found.
+/// Checks that `E`'s [`Environment::step_batch`] on its [`Environment::Block`] gives exactly
+/// what [`Environment::step`] gives slot by slot on plain states: observations, rewards, end
+/// flags, safety records and states, bit for bit, over `steps` steps of `num_envs` slots with
+/// uniformly random actions and autoreset. For environments that override `step_batch` or
+/// store states in a layout of their own; returns the first difference found.
 pub fn check_step_batch<E: Environment>(
     params: &E::Params,
     num_envs: usize,
@@ -615,7 +648,8 @@ pub fn check_step_batch<E: Environment>(
         .map(|(i, &k)| E::reset(params, &reset_draws(k, 0), &mut obs[0][i * dim..(i + 1) * dim]))
         .collect();
     obs[1] = obs[0].clone();
-    let mut states = [states.clone(), states];
+    let mut blocks = blocks_of::<E>(states.clone());
+    let mut states = states;
     let mut rewards = [vec![0.0f32; num_envs], vec![0.0f32; num_envs]];
     let mut terminated = [vec![false; num_envs], vec![false; num_envs]];
     let mut truncated = [vec![false; num_envs], vec![false; num_envs]];
@@ -624,26 +658,34 @@ pub fn check_step_batch<E: Environment>(
     for step in 0..steps {
         let draws = Draws::new(action_key, step);
         let actions: Vec<u32> = (0..num_envs as u32).map(|j| draws.below(j, spaces.num_actions)).collect();
-        for (v, batched) in [(0, true), (1, false)] {
-            safety[v].fill(SafetyOf::<E>::default());
-            for c in 0..num_envs.div_ceil(CHUNK) {
-                let r = c * CHUNK..((c + 1) * CHUNK).min(num_envs);
-                let b = Batch {
-                    states: &mut states[v][r.clone()],
+        safety[0].fill(SafetyOf::<E>::default());
+        for (c, block) in blocks.iter_mut().enumerate() {
+            let r = c * CHUNK..((c + 1) * CHUNK).min(num_envs);
+            E::step_batch(
+                params,
+                Batch {
+                    states: block,
                     actions: &actions[r.clone()],
                     keys: &keys[r.clone()],
                     step,
                     obs_dim: dim,
-                    obs: &mut obs[v][r.start * dim..r.end * dim],
-                    rewards: &mut rewards[v][r.clone()],
-                    terminated: &mut terminated[v][r.clone()],
-                    truncated: &mut truncated[v][r.clone()],
-                    safety: &mut safety[v][r],
-                };
-                if batched { E::step_batch(params, b) } else { crate::env::step_each::<E>(params, b) }
-            }
+                    obs: &mut obs[0][r.start * dim..r.end * dim],
+                    rewards: &mut rewards[0][r.clone()],
+                    terminated: &mut terminated[0][r.clone()],
+                    truncated: &mut truncated[0][r.clone()],
+                    safety: &mut safety[0][r],
+                },
+            );
+        }
+        for (j, state) in states.iter_mut().enumerate() {
+            let mut record = SafetyOf::<E>::default();
+            let o = &mut obs[1][j * dim..(j + 1) * dim];
+            let tr = E::step(params, state, actions[j], &Draws::new(keys[j], step), o, &mut record);
+            (rewards[1][j], terminated[1][j], truncated[1][j], safety[1][j]) =
+                (tr.reward, tr.terminated, tr.truncated, record);
         }
         for j in 0..num_envs {
+            let batched = blocks[j / CHUNK].state(j % CHUNK);
             let same_obs = obs[0][j * dim..(j + 1) * dim]
                 .iter()
                 .zip(&obs[1][j * dim..(j + 1) * dim])
@@ -656,20 +698,20 @@ pub fn check_step_batch<E: Environment>(
                 || terminated[0][j] != terminated[1][j]
                 || truncated[0][j] != truncated[1][j]
                 || !same_safety
-                || show(&states[0][j]) != show(&states[1][j])
+                || show(&batched) != show(&states[j])
             {
                 return Err(format!(
                     "{}: step {step}, slot {j}: batched {} vs per-slot {}",
                     E::NAME,
-                    show(&states[0][j]),
-                    show(&states[1][j])
+                    show(&batched),
+                    show(&states[j])
                 ));
             }
             if terminated[0][j] || truncated[0][j] {
-                for v in 0..2 {
-                    let draws = reset_draws(keys[j], step + 1);
-                    states[v][j] = E::reset(params, &draws, &mut obs[v][j * dim..(j + 1) * dim]);
-                }
+                let draws = reset_draws(keys[j], step + 1);
+                states[j] = E::reset(params, &draws, &mut obs[1][j * dim..(j + 1) * dim]);
+                let fresh = E::reset(params, &draws, &mut obs[0][j * dim..(j + 1) * dim]);
+                blocks[j / CHUNK].set_state(j % CHUNK, fresh);
             }
         }
     }

@@ -10,9 +10,10 @@
 //! CartPole has no safety events: its violation and monitor kinds are empty.
 
 use serde::{Deserialize, Serialize};
-use sim_core::env::{Batch, step_each};
+use sim_core::env::{Batch, StateBlock};
 use sim_core::params::{ParamError, Validate, check_at_least, check_positive};
 use sim_core::prelude::*;
+use sim_core::runner::CHUNK;
 use sim_core::safety::NoKind;
 
 /// CartPole parameters; the defaults are CartPole-v1's.
@@ -172,6 +173,7 @@ fn sin_cos_poly(x: f64) -> (f64, f64) {
 impl Environment for CartPole {
     type Params = CartPoleParams;
     type State = CartPoleState;
+    type Block = CartPoleBlock;
     type Violation = NoKind;
     type Monitor = NoKind;
     type Metrics = ();
@@ -217,61 +219,115 @@ impl Environment for CartPole {
         Transition { reward: 1.0, terminated: Self::out_of_bounds(p, s.x, s.theta), truncated: s.t >= p.max_steps }
     }
 
-    /// The whole chunk in struct-of-arrays form: the states are gathered into lane arrays,
-    /// the dynamics run as straight loops over them (which LLVM vectorises), and the results
-    /// are scattered back. Lane arithmetic is exactly [`CartPole::integrate`]'s, so the results
-    /// equal the scalar step (`tests::batch_step_equals_scalar_step`).
+    /// The whole chunk at once, on [`CartPoleBlock`]'s lanes: straight loops over the state
+    /// arrays, which LLVM vectorises. Lane arithmetic is exactly [`CartPole::integrate`]'s, so
+    /// the results equal the scalar step bit for bit (`check_step_batch` in `tests/cartpole_reference.rs`).
     #[inline(always)]
     fn step_batch(p: &CartPoleParams, b: Batch<'_, Self>) {
-        const N: usize = sim_core::runner::CHUNK;
-        let n = b.states.len();
-        if n > N {
-            return step_each::<Self>(p, b);
-        }
-        let mut x = [0.0; N];
-        let mut x_dot = [0.0; N];
-        let mut theta = [0.0; N];
-        let mut theta_dot = [0.0; N];
-        for (j, s) in b.states.iter().enumerate() {
-            (x[j], x_dot[j], theta[j], theta_dot[j]) = (s.x, s.x_dot, s.theta, s.theta_dot);
-        }
-        let (mut sintheta, mut costheta) = ([0.0; N], [0.0; N]);
-        let mut wide = false;
-        for j in 0..n {
-            (sintheta[j], costheta[j]) = sin_cos_poly(theta[j]);
-            wide |= theta[j].abs() > std::f64::consts::FRAC_PI_4;
-        }
-        if wide {
-            for j in 0..n {
-                (sintheta[j], costheta[j]) = sin_cos(theta[j]);
-            }
-        }
-        let inv_total_mass = 1.0 / (p.masspole + p.masscart);
-        let polemass_length = p.masspole * p.length;
-        for j in 0..n {
-            let force = if b.actions[j] == 1 { p.force_mag } else { -p.force_mag };
-            let temp = (force + polemass_length * (theta_dot[j] * theta_dot[j]) * sintheta[j]) * inv_total_mass;
-            let thetaacc = (p.gravity * sintheta[j] - costheta[j] * temp)
-                / (p.length * (4.0 / 3.0 - p.masspole * (costheta[j] * costheta[j]) * inv_total_mass));
-            let xacc = temp - polemass_length * thetaacc * costheta[j] * inv_total_mass;
-            x[j] += p.tau * x_dot[j];
-            x_dot[j] += p.tau * xacc;
-            theta[j] += p.tau * theta_dot[j];
-            theta_dot[j] += p.tau * thetaacc;
-        }
-        for (j, s) in b.states.iter_mut().enumerate() {
-            (s.x, s.x_dot, s.theta, s.theta_dot) = (x[j], x_dot[j], theta[j], theta_dot[j]);
-            s.t += 1;
-            b.truncated[j] = s.t >= p.max_steps;
-        }
-        for (j, o) in b.obs.chunks_exact_mut(4).enumerate() {
-            o.copy_from_slice(&[x[j] as f32, x_dot[j] as f32, theta[j] as f32, theta_dot[j] as f32]);
-            b.rewards[j] = 1.0;
-            b.terminated[j] = Self::out_of_bounds(p, x[j], theta[j]);
-        }
+        let wide =
+            b.states.theta[..b.states.len].iter().fold(false, |w, t| w | (t.abs() > std::f64::consts::FRAC_PI_4));
+        if wide { step_lanes(p, b, sin_cos) } else { step_lanes(p, b, sin_cos_poly) }
     }
 
     fn metrics(_: &CartPoleParams, _: &CartPoleState) {}
+}
+
+/// CartPole's states of one chunk in struct-of-arrays form, one lane per slot.
+#[derive(Clone)]
+pub struct CartPoleBlock {
+    len: usize,
+    x: [f64; CHUNK],
+    x_dot: [f64; CHUNK],
+    theta: [f64; CHUNK],
+    theta_dot: [f64; CHUNK],
+    t: [u32; CHUNK],
+}
+
+impl StateBlock<CartPoleState> for CartPoleBlock {
+    fn from_states(states: Vec<CartPoleState>) -> Self {
+        assert!(states.len() <= CHUNK, "a block holds at most {CHUNK} states");
+        let mut b = CartPoleBlock {
+            len: 0,
+            x: [0.0; CHUNK],
+            x_dot: [0.0; CHUNK],
+            theta: [0.0; CHUNK],
+            theta_dot: [0.0; CHUNK],
+            t: [0; CHUNK],
+        };
+        b.len = states.len();
+        for (j, s) in states.into_iter().enumerate() {
+            b.set_state(j, s);
+        }
+        b
+    }
+
+    #[inline(always)]
+    fn slots(&self) -> usize {
+        self.len
+    }
+
+    #[inline(always)]
+    fn state(&self, j: usize) -> CartPoleState {
+        assert!(j < self.len);
+        CartPoleState {
+            x: self.x[j],
+            x_dot: self.x_dot[j],
+            theta: self.theta[j],
+            theta_dot: self.theta_dot[j],
+            t: self.t[j],
+        }
+    }
+
+    #[inline(always)]
+    fn set_state(&mut self, j: usize, s: CartPoleState) {
+        assert!(j < self.len);
+        (self.x[j], self.x_dot[j], self.theta[j], self.theta_dot[j], self.t[j]) =
+            (s.x, s.x_dot, s.theta, s.theta_dot, s.t);
+    }
+}
+
+/// One step of every lane of `b`, with `sin_cos` for the pole's angle: the same operations as
+/// [`CartPole::integrate`] and [`CartPole::step`], lane by lane.
+#[inline(always)]
+fn step_lanes(p: &CartPoleParams, b: Batch<'_, CartPole>, sin_cos: impl Fn(f64) -> (f64, f64)) {
+    let s = b.states;
+    let n = s.len;
+    let (obs, rewards) = (&mut b.obs[..4 * n], &mut b.rewards[..n]);
+    let (terminated, truncated) = (&mut b.terminated[..n], &mut b.truncated[..n]);
+    let inv_total_mass = 1.0 / (p.masspole + p.masscart);
+    let polemass_length = p.masspole * p.length;
+    // Straight passes (sines, dynamics, observations, flags), each simple enough to vectorise,
+    // and short enough that the processor overlaps many iterations of the long chains of
+    // dependent multiplies and adds in the sine polynomial.
+    let (x, x_dot, theta, theta_dot, t) =
+        (&mut s.x[..n], &mut s.x_dot[..n], &mut s.theta[..n], &mut s.theta_dot[..n], &mut s.t[..n]);
+    let (mut sin, mut cos) = ([0.0; CHUNK], [0.0; CHUNK]);
+    let (sin, cos) = (&mut sin[..n], &mut cos[..n]);
+    for j in 0..n {
+        (sin[j], cos[j]) = sin_cos(theta[j]);
+    }
+    let actions = &b.actions[..n];
+    for j in 0..n {
+        let (sintheta, costheta) = (sin[j], cos[j]);
+        let force = if actions[j] == 1 { p.force_mag } else { -p.force_mag };
+        let temp = (force + polemass_length * (theta_dot[j] * theta_dot[j]) * sintheta) * inv_total_mass;
+        let thetaacc = (p.gravity * sintheta - costheta * temp)
+            / (p.length * (4.0 / 3.0 - p.masspole * (costheta * costheta) * inv_total_mass));
+        let xacc = temp - polemass_length * thetaacc * costheta * inv_total_mass;
+        x[j] += p.tau * x_dot[j];
+        x_dot[j] += p.tau * xacc;
+        theta[j] += p.tau * theta_dot[j];
+        theta_dot[j] += p.tau * thetaacc;
+        t[j] += 1;
+    }
+    for (j, o) in obs.chunks_exact_mut(4).enumerate() {
+        o.copy_from_slice(&[x[j] as f32, x_dot[j] as f32, theta[j] as f32, theta_dot[j] as f32]);
+    }
+    for j in 0..n {
+        rewards[j] = 1.0;
+        terminated[j] = CartPole::out_of_bounds(p, x[j], theta[j]);
+        truncated[j] = t[j] >= p.max_steps;
+    }
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ fn replay(params: &CloudParams, actions: &[CloudAction]) -> Replay {
         runner.step(&[a as u32], &mut buf, &mut safety);
         rewards.push(buf.rewards[0]);
         records.push(safety[0]);
-        states.push(*runner.state(0));
+        states.push(runner.state(0));
         if buf.done(0) {
             runner.drain_episodes(&mut episodes);
             break;

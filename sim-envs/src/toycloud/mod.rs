@@ -387,6 +387,7 @@ impl Sighting {
 impl Environment for ToyCloud {
     type Params = CloudParams;
     type State = CloudState;
+    type Block = Vec<CloudState>;
     type Violation = Violation;
     type Monitor = Monitor;
     type Metrics = CloudMetrics;
