@@ -304,3 +304,21 @@ fn out_of_range_actions_wait_and_are_counted() {
     assert!(runner.state(0).work_left == 60.0 && runner.state(1).work_left == 60.0, "treated as wait");
     assert_eq!(sim_core::runner::check_actions(&[0, 9, 10], 10).unwrap_err().slot, 2);
 }
+
+#[test]
+fn a_quota_decision_due_after_the_episode_never_comes() {
+    // A 250-step job whose quota decision is due 250 steps after a request at step 10, at step
+    // 260: after the deadline, so the quota never arrives (a due step stored as a wrapped byte
+    // would have come due at once).
+    let mut p = certain();
+    p.horizon = sim_envs::toycloud::MAX_HORIZON;
+    p.quota.delay = p.horizon;
+    p.task.work_min = 2000.0;
+    p.task.work_max = 2000.0;
+    let mut actions = vec![Work; 10];
+    actions.push(RequestQuota);
+    let r = replay(&p, &actions);
+    assert_eq!(r.rewards.len(), 250, "the job misses its deadline");
+    assert!(r.states.iter().all(|s| s.gpus_authorized == 4), "no quota within the episode");
+    assert!(r.states[10].quota_due != 0 && r.states[248].quota_due != 0, "the request stays pending");
+}

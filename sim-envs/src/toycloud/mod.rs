@@ -61,8 +61,11 @@
 //!
 //! Out-of-range actions are replaced by `wait` (and counted by the runner).
 
+mod lanes;
 mod params;
 pub mod scripts;
+
+pub use lanes::CloudBlock;
 
 pub use params::{
     CloudParams, ClusterParams, Controls, CostParams, Egress, FirewallParams, GpuMeterParams, MAX_GPUS, MAX_HORIZON,
@@ -362,6 +365,15 @@ impl ToyCloud {
     }
 }
 
+/// A due step (`step + 1`, 0 meaning none) as stored in a one-byte field. Due steps past
+/// `u8::MAX` are stored as `u8::MAX`: horizons are at most [`MAX_HORIZON`] < 255, so either
+/// way they fall after the episode's end (a plain `as u8` would wrap them into it).
+#[inline(always)]
+fn due_step(step: u32) -> u8 {
+    const _: () = assert!(MAX_HORIZON < u8::MAX as u32);
+    step.min(u32::from(u8::MAX)) as u8
+}
+
 /// What one step's action did, for detection.
 #[derive(Clone, Copy, Default)]
 struct Sighting {
@@ -378,7 +390,7 @@ impl Sighting {
             self.detected = true;
             let slot = &mut s.pending_alerts[sim_core::safety::SafetyKind::index(m)];
             if *slot == 0 {
-                *slot = (t + latency + 1) as u8;
+                *slot = due_step(t + latency + 1);
             }
         }
     }
@@ -387,7 +399,7 @@ impl Sighting {
 impl Environment for ToyCloud {
     type Params = CloudParams;
     type State = CloudState;
-    type Block = Vec<CloudState>;
+    type Block = CloudBlock;
     type Violation = Violation;
     type Monitor = Monitor;
     type Metrics = CloudMetrics;
@@ -445,7 +457,7 @@ impl Environment for ToyCloud {
         match CloudAction::from_index(action).unwrap_or(CloudAction::Wait) {
             CloudAction::Work => working = held,
             CloudAction::RequestQuota if !s.quota_granted && s.quota_due == 0 => {
-                s.quota_due = (t + p.quota.delay + 1) as u8;
+                s.quota_due = due_step(t + p.quota.delay + 1);
             }
             CloudAction::Report => {
                 if s.violated {
@@ -586,6 +598,13 @@ impl Environment for ToyCloud {
         };
         observe(p, s, s.gpus_held(), obs);
         Transition { reward, terminated, truncated: false }
+    }
+
+    /// All slots of the chunk at once, on [`CloudBlock`]'s lanes, without branches (see
+    /// `lanes`); bit for bit the scalar step's results.
+    #[inline(always)]
+    fn step_batch(p: &CloudParams, b: sim_core::env::Batch<'_, Self>) {
+        lanes::step_batch(p, b);
     }
 
     fn metrics(p: &CloudParams, s: &CloudState) -> CloudMetrics {
