@@ -420,7 +420,8 @@ impl<E: Environment> BatchRunner<E> {
     }
 }
 
-/// The indices of the set bits of `bits`, lowest first.
+/// The indices of the set bits of `bits`, lowest first (in the ended-slot scan, each ended
+/// slot is one byte holding 1, so `b / 8` is its position in the word).
 #[inline(always)]
 fn set_bits(mut bits: u64) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
@@ -533,13 +534,15 @@ impl<E: Environment> StepContext<'_, E> {
                 }
             }
         }
-        // Slots whose episode ended, as bits (a branch per slot would be mispredicted at
-        // every ending), then the endings one by one.
-        let mut ended = [0u64; CHUNK / 64];
-        for (j, (&te, &tr)) in w.terminated.iter().zip(w.truncated.iter()).enumerate() {
-            ended[j / 64] |= u64::from(te | tr) << (j % 64);
+        // Slots whose episode ended, found eight at a time (a branch per slot would be
+        // mispredicted at every ending), then the endings one by one.
+        let mut ended = [0u8; CHUNK];
+        for (e, (&te, &tr)) in ended.iter_mut().zip(w.terminated.iter().zip(w.truncated.iter())) {
+            *e = u8::from(te | tr);
         }
-        for j in ended.iter().enumerate().flat_map(|(word, &bits)| set_bits(bits).map(move |b| word * 64 + b)) {
+        let words = ended.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        let ends = words.enumerate().flat_map(|(word, bits)| set_bits(bits).map(move |b| word * 8 + b / 8));
+        for j in ends {
             let o = &mut w.obs[j * dim..(j + 1) * dim];
             w.final_obs[j * dim..(j + 1) * dim].copy_from_slice(o);
             let state = w.states.state(j);

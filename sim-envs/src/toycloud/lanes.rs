@@ -506,9 +506,16 @@ pub(super) fn step_batch(p: &CloudParams, b: Batch<'_, ToyCloud>) {
     let (rewards, terminated, truncated) = (&mut b.rewards[..n], &mut b.terminated[..n], &mut b.truncated[..n]);
     let mut cost = [0.0f32; CHUNK];
     let mut kinds = [[0u32; CHUNK]; 2];
+    // The slots' base words first, in a loop of their own: with the key pairs' interleaved
+    // load in it, LLVM vectorises the lane loop 4 wide instead of 8 (332 M instructions
+    // instead of 472 M for 400 steps of 4096 slots, cachegrind).
+    let mut bases = [0u32; CHUNK];
+    for j in 0..n {
+        bases[j] = Draws::base_of(keys[j], b.step);
+    }
     for j in 0..n {
         let mut lane = s.lane(j);
-        let out = step_lane(p, &mut lane, actions[j], Draws::base_of(keys[j], b.step));
+        let out = step_lane(p, &mut lane, actions[j], bases[j]);
         s.set_lane(j, lane);
         rewards[j] = out.reward;
         terminated[j] = out.terminated;
