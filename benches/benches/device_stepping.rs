@@ -1,7 +1,9 @@
 //! CartPole and ToyCloud stepped on the device as tensor programs (`sim_agents::device`), in
 //! env-steps per second, at growing batch sizes: burn's CPU backend by default, burn's CUDA backend with the
-//! `cuda` feature (where the sizes go up to 2^22). Each iteration steps the whole batch with a
-//! fixed action tensor already on the device and waits for the device to finish.
+//! `cuda` feature (where the sizes go up to 2^22). Each stepping iteration steps the whole batch
+//! with a fixed action tensor already on the device and waits for the device to finish. Each
+//! rollout iteration collects an 8-step ToyCloud rollout on the device with a 64×64 policy
+//! (forward pass, sampling, stepping, bootstrapping, episode returns: `device::rollout`).
 //!
 //! `cargo bench -p benches --bench device_stepping`
 //! `cargo bench -p benches --features cuda --bench device_stepping` (on a GPU machine)
@@ -9,9 +11,14 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sim_agents::backend::PolicyBackend;
 use sim_agents::device::cartpole::DeviceCartPole;
+use sim_agents::device::rollout::DeviceCollector;
 use sim_agents::device::toycloud::DeviceToyCloud;
-use sim_envs::{CartPoleParams, CloudParams};
+use sim_agents::policy::{ActorCritic, PolicyConfig};
+use sim_core::env::Environment;
+use sim_core::rng::{StreamKey, domain};
+use sim_envs::{CartPoleParams, CloudParams, ToyCloud};
 
 /// Uniformly spread actions below `num_actions`, on the device.
 fn actions<B: Backend>(n: usize, num_actions: usize, device: &B::Device) -> Tensor<B, 1, Int> {
@@ -65,13 +72,42 @@ fn device_stepping<B: Backend>(c: &mut Criterion, name: &str, sizes: &[usize]) {
     );
 }
 
+/// Steps per rollout in the rollout benchmark.
+const ROLLOUT_STEPS: usize = 8;
+
+fn device_rollout<B: PolicyBackend>(c: &mut Criterion, name: &str, sizes: &[usize]) {
+    let device = B::Device::default();
+    let params = CloudParams::default();
+    let spaces = ToyCloud::spaces(&params);
+    let zeros = vec![0.0; spaces.num_actions as usize];
+    let key = StreamKey::derive(1, domain::INIT, 0);
+    let model = ActorCritic::<B>::init(spaces, &PolicyConfig::default(), &zeros, false, key, &device);
+    let mut group = c.benchmark_group(format!("device_rollout_toycloud/{name}"));
+    for &n in sizes {
+        let env = DeviceToyCloud::<B>::new(params.clone(), n, 1, &device);
+        let mut collector = DeviceCollector::new(env, n, 1, 0.99, &device);
+        group.throughput(Throughput::Elements((n * ROLLOUT_STEPS) as u64));
+        group.bench_function(format!("{n}"), |b| {
+            b.iter(|| {
+                let r = collector.collect(&model, ROLLOUT_STEPS);
+                B::sync(&device).expect("the device finishes");
+                r
+            })
+        });
+    }
+    group.finish();
+}
+
 fn cpu(c: &mut Criterion) {
     device_stepping::<sim_agents::backend::Cpu>(c, "flex", &[4096, 65536]);
+    device_rollout::<sim_agents::backend::Cpu>(c, "flex", &[4096]);
 }
 
 #[cfg(feature = "cuda")]
 fn cuda(c: &mut Criterion) {
-    device_stepping::<sim_agents::backend::Cuda>(c, "cuda", &[1 << 16, 1 << 18, 1 << 20, 1 << 22]);
+    let sizes = [1 << 16, 1 << 18, 1 << 20, 1 << 22];
+    device_stepping::<sim_agents::backend::Cuda>(c, "cuda", &sizes);
+    device_rollout::<sim_agents::backend::Cuda>(c, "cuda", &sizes);
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -264,7 +264,7 @@ impl InferencePolicy {
 
 /// Picks an action from `logits` and returns it with its log-probability.
 #[inline]
-fn choose(logits: &[f32], draws: &Draws, mode: ActMode) -> (u32, f32) {
+pub(crate) fn choose(logits: &[f32], draws: &Draws, mode: ActMode) -> (u32, f32) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0f32;
     for &l in logits {

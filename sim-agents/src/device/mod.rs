@@ -12,9 +12,12 @@
 //! stays free of burn.
 //!
 //! Built so far: [`cartpole::DeviceCartPole`] and [`toycloud::DeviceToyCloud`] (with its safety
-//! channel). A rollout loop that feeds device observations to the policy without a host round
-//! trip is not built yet.
+//! channel), and [`rollout`], which collects rollouts from them with the policy on the same
+//! device (forward pass, action sampling, bootstrapping, episode returns, GAE) without a host
+//! round trip. The PPO trainer does not use it yet: it steps the native environments and runs
+//! the rollout's forward pass on the host, and only its update runs on the device.
 
 pub mod cartpole;
 pub mod rng;
+pub mod rollout;
 pub mod toycloud;

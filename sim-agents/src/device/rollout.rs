@@ -1,0 +1,365 @@
+//! Rollouts collected on the device: the policy's forward pass, action sampling, the
+//! environment step and the advantage estimate, with no host round trip inside the loop.
+//!
+//! [`DeviceCollector::collect`] does what the host trainer's rollout does, as tensor
+//! programs: observations go to [`ActorCritic::forward`], actions are sampled from the logits
+//! with the same inverse-CDF rule and the same counter-based draw as the host
+//! ([`sample`]; bit for bit on a CPU backend), the device environment steps, truncated
+//! episodes are bootstrapped from the value of their last observation, and finished episodes'
+//! task returns are summed on the device. [`gae`] computes advantages and returns on the
+//! device. What comes back to the host is what the caller pulls: two numbers per rollout for
+//! the episode statistics.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor};
+use sim_core::env::Spaces;
+use sim_core::rng::{StreamKey, domain};
+
+use super::cartpole::DeviceCartPole;
+use super::rng::{Keys, uniform_f32};
+use super::toycloud::DeviceToyCloud;
+use crate::backend::PolicyBackend;
+use crate::policy::ActorCritic;
+
+/// What one batched step of a device environment produces.
+#[derive(Clone, Debug)]
+pub struct DeviceTransition<B: Backend> {
+    /// Observations after the step (after autoreset where an episode ended), `[N, obs_dim]`.
+    pub obs: Tensor<B, 2>,
+    /// Observations the ended episodes ended in, `[N, obs_dim]`.
+    pub final_obs: Tensor<B, 2>,
+    /// Task rewards, `[N]`.
+    pub rewards: Tensor<B, 1>,
+    /// The episode reached a terminal state.
+    pub terminated: Tensor<B, 1, Bool>,
+    /// The episode was cut by a time limit.
+    pub truncated: Tensor<B, 1, Bool>,
+    /// Ground-truth violation cost of the step (zeros for an environment without violations).
+    pub cost: Tensor<B, 1>,
+}
+
+/// A batch of environments stepped on the device.
+pub trait DeviceEnv<B: Backend> {
+    /// Observation and action spaces.
+    fn spaces(&self) -> Spaces;
+    /// Whether an episode can be truncated (then the collector bootstraps it).
+    const CAN_TRUNCATE: bool;
+    /// The current observations, `[N, obs_dim]`.
+    fn obs(&self) -> Tensor<B, 2>;
+    /// Steps every environment with `actions` (`[N]`).
+    fn step(&mut self, actions: Tensor<B, 1, Int>) -> DeviceTransition<B>;
+}
+
+impl<B: Backend> DeviceEnv<B> for DeviceCartPole<B> {
+    const CAN_TRUNCATE: bool = true;
+
+    fn spaces(&self) -> Spaces {
+        Spaces { obs_dim: 4, num_actions: 2 }
+    }
+
+    fn obs(&self) -> Tensor<B, 2> {
+        DeviceCartPole::obs(self)
+    }
+
+    fn step(&mut self, actions: Tensor<B, 1, Int>) -> DeviceTransition<B> {
+        let s = DeviceCartPole::step(self, actions);
+        let cost = s.rewards.zeros_like();
+        DeviceTransition {
+            obs: s.obs,
+            final_obs: s.final_obs,
+            rewards: s.rewards,
+            terminated: s.terminated,
+            truncated: s.truncated,
+            cost,
+        }
+    }
+}
+
+impl<B: Backend> DeviceEnv<B> for DeviceToyCloud<B> {
+    const CAN_TRUNCATE: bool = false;
+
+    fn spaces(&self) -> Spaces {
+        Spaces { obs_dim: sim_envs::toycloud::OBS_DIM, num_actions: sim_envs::toycloud::CloudAction::ALL.len() as u32 }
+    }
+
+    fn obs(&self) -> Tensor<B, 2> {
+        DeviceToyCloud::obs(self)
+    }
+
+    fn step(&mut self, actions: Tensor<B, 1, Int>) -> DeviceTransition<B> {
+        let s = DeviceToyCloud::step(self, actions);
+        let truncated = s.rewards.zeros_like().not_equal_elem(0.0); // ToyCloud never truncates
+        DeviceTransition {
+            obs: s.obs,
+            final_obs: s.final_obs,
+            rewards: s.rewards,
+            terminated: s.terminated,
+            truncated,
+            cost: s.cost,
+        }
+    }
+}
+
+/// Samples one action per row of `logits` (`[N, A]`) from `uniforms` (`[N]`, in `[0, 1)`) by
+/// the host's rule (`inference::choose`): the first action whose cumulative unnormalised
+/// probability exceeds `u * sum`, the last one if none does. Returns the actions and their
+/// log-probabilities.
+pub fn sample<B: Backend>(logits: Tensor<B, 2>, uniforms: Tensor<B, 1>) -> (Tensor<B, 1, Int>, Tensor<B, 1>) {
+    let [n, a] = logits.dims();
+    let max = logits.clone().max_dim(1);
+    let cumulative = (logits.clone() - max.clone()).exp().cumsum(1);
+    let sum = cumulative.clone().slice([0..n, a - 1..a]);
+    let target = uniforms.reshape([n, 1]) * sum.clone();
+    let below = cumulative.lower_equal(target.expand([n, a])).int().sum_dim(1);
+    let actions = below.clamp_max(a as i64 - 1);
+    let log_norm = max + sum.log();
+    let logprobs = logits.gather(1, actions.clone()) - log_norm;
+    (actions.reshape([n]), logprobs.reshape([n]))
+}
+
+/// A rollout on the device, `[T * N]` rows in step-major order (row `t * N + i` is step `t` of
+/// environment `i`), as the host `Rollout` lays them out.
+#[derive(Clone, Debug)]
+pub struct DeviceRollout<B: Backend> {
+    /// Observations the actions were taken in, `[T * N, obs_dim]`.
+    pub obs: Tensor<B, 2>,
+    /// Actions taken, `[T * N]`.
+    pub actions: Tensor<B, 1, Int>,
+    /// Their log-probabilities under the collecting policy.
+    pub logprobs: Tensor<B, 1>,
+    /// Value estimates of `obs`.
+    pub values: Tensor<B, 1>,
+    /// Training rewards: task rewards, plus `gamma * V(last observation)` where an episode was
+    /// truncated.
+    pub rewards: Tensor<B, 1>,
+    /// Ground-truth violation costs.
+    pub costs: Tensor<B, 1>,
+    /// The episode ended at this step (terminated or truncated).
+    pub ends: Tensor<B, 1, Bool>,
+    /// Values of the observations after the last step, `[N]`.
+    pub last_values: Tensor<B, 1>,
+    /// Summed task returns of the episodes that ended in this rollout, `[1]`.
+    pub ended_returns: Tensor<B, 1>,
+    /// Number of episodes that ended in this rollout, `[1]`.
+    pub ended_episodes: Tensor<B, 1>,
+}
+
+/// Collects rollouts from a device environment with a policy on the same device.
+pub struct DeviceCollector<B: Backend, E: DeviceEnv<B>> {
+    env: E,
+    policy_keys: Keys<B>,
+    step: u32,
+    running_returns: Tensor<B, 1>,
+    gamma: f32,
+}
+
+impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
+    /// A collector for `env` (`num_envs` environments), drawing actions from the streams the
+    /// host trainer uses for seed `seed` (`domain::POLICY`, one per environment).
+    pub fn new(env: E, num_envs: usize, seed: u64, gamma: f32, device: &B::Device) -> Self {
+        let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::POLICY, i as u64)).collect();
+        DeviceCollector {
+            env,
+            policy_keys: Keys::new(&keys, 0, device),
+            step: 0,
+            running_returns: Tensor::zeros([num_envs], device),
+            gamma,
+        }
+    }
+
+    /// The environment.
+    pub fn env(&self) -> &E {
+        &self.env
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u32 {
+        self.step
+    }
+
+    /// Steps the environments `num_steps` times with `model`, all on the device.
+    pub fn collect(&mut self, model: &ActorCritic<B>, num_steps: usize) -> DeviceRollout<B> {
+        let mut rows = Rows::default();
+        let (mut ended_returns, mut ended_episodes) = (None::<Tensor<B, 1>>, None::<Tensor<B, 1>>);
+        for _ in 0..num_steps {
+            let obs = self.env.obs();
+            let out = model.forward(obs.clone());
+            let uniforms = uniform_f32(self.policy_keys.base(self.step), 0);
+            let (actions, logprobs) = sample(out.logits, uniforms);
+            let tr = self.env.step(actions.clone());
+            self.step = self.step.wrapping_add(1);
+            let ends = tr.terminated.clone().bool_or(tr.truncated.clone());
+            let mut rewards = tr.rewards.clone();
+            if E::CAN_TRUNCATE {
+                // A cut episode's next state still has value; a terminated one's has none.
+                let cut = tr.truncated.clone().bool_and(tr.terminated.clone().bool_not());
+                let bootstrap = model.forward(tr.final_obs.clone()).values.mul_scalar(self.gamma);
+                rewards = rewards + bootstrap.mask_fill(cut.bool_not(), 0.0);
+            }
+            let returns = self.running_returns.clone() + tr.rewards;
+            let finished = returns.clone().mask_fill(ends.clone().bool_not(), 0.0).sum();
+            let count = ends.clone().float().sum();
+            ended_returns = Some(ended_returns.map_or(finished.clone(), |s| s + finished));
+            ended_episodes = Some(ended_episodes.map_or(count.clone(), |s| s + count));
+            self.running_returns = returns.mask_fill(ends.clone(), 0.0);
+            rows.push(obs, actions, logprobs, out.values, rewards, tr.cost, ends);
+        }
+        let last_values = model.forward(self.env.obs()).values;
+        let zero = || self.running_returns.zeros_like().narrow(0, 0, 1);
+        DeviceRollout {
+            obs: Tensor::cat(rows.obs, 0),
+            actions: Tensor::cat(rows.actions, 0),
+            logprobs: Tensor::cat(rows.logprobs, 0),
+            values: Tensor::cat(rows.values, 0),
+            rewards: Tensor::cat(rows.rewards, 0),
+            costs: Tensor::cat(rows.costs, 0),
+            ends: Tensor::cat(rows.ends, 0),
+            last_values,
+            ended_returns: ended_returns.unwrap_or_else(zero),
+            ended_episodes: ended_episodes.unwrap_or_else(zero),
+        }
+    }
+}
+
+/// Per-step tensors gathered by [`DeviceCollector::collect`].
+struct Rows<B: Backend> {
+    obs: Vec<Tensor<B, 2>>,
+    actions: Vec<Tensor<B, 1, Int>>,
+    logprobs: Vec<Tensor<B, 1>>,
+    values: Vec<Tensor<B, 1>>,
+    rewards: Vec<Tensor<B, 1>>,
+    costs: Vec<Tensor<B, 1>>,
+    ends: Vec<Tensor<B, 1, Bool>>,
+}
+
+impl<B: Backend> Default for Rows<B> {
+    fn default() -> Self {
+        Rows {
+            obs: vec![],
+            actions: vec![],
+            logprobs: vec![],
+            values: vec![],
+            rewards: vec![],
+            costs: vec![],
+            ends: vec![],
+        }
+    }
+}
+
+impl<B: Backend> Rows<B> {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        obs: Tensor<B, 2>,
+        actions: Tensor<B, 1, Int>,
+        logprobs: Tensor<B, 1>,
+        values: Tensor<B, 1>,
+        rewards: Tensor<B, 1>,
+        costs: Tensor<B, 1>,
+        ends: Tensor<B, 1, Bool>,
+    ) {
+        self.obs.push(obs);
+        self.actions.push(actions);
+        self.logprobs.push(logprobs);
+        self.values.push(values);
+        self.rewards.push(rewards);
+        self.costs.push(costs);
+        self.ends.push(ends);
+    }
+}
+
+/// Generalised advantage estimation on the device: `crate::rollout::gae`'s recursion, one
+/// `[N]`-wide step at a time from the last step back, with its operations in the same order
+/// (so on a CPU backend the two agree bit for bit). Returns `(advantages, returns)`, `[T * N]`.
+pub fn gae<B: Backend>(
+    rewards: Tensor<B, 1>,
+    values: Tensor<B, 1>,
+    ends: Tensor<B, 1, Bool>,
+    last_values: Tensor<B, 1>,
+    num_envs: usize,
+    gamma: f32,
+    lambda: f32,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let steps = rewards.dims()[0] / num_envs;
+    let row = |t: &Tensor<B, 1>, s: usize| t.clone().narrow(0, s * num_envs, num_envs);
+    let mut advantages = Vec::with_capacity(steps);
+    let not_ends = ends.float().neg().add_scalar(1.0);
+    let mut last = last_values.zeros_like();
+    let mut next_value = last_values;
+    for s in (0..steps).rev() {
+        let not_end = row(&not_ends, s);
+        let value = row(&values, s);
+        let delta = row(&rewards, s) + next_value.mul_scalar(gamma) * not_end.clone() - value.clone();
+        last = delta + not_end.mul_scalar(gamma * lambda) * last;
+        advantages.push(last.clone());
+        next_value = value;
+    }
+    advantages.reverse();
+    let advantages = Tensor::cat(advantages, 0);
+    let returns = advantages.clone() + values;
+    (advantages, returns)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+    use burn::tensor::TensorData;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{Rng, SeedableRng};
+    use sim_core::rng::Draws;
+
+    use super::*;
+    use crate::inference::{ActMode, choose};
+
+    /// The device sampler against the host's `choose`, on the same logits and draws: the same
+    /// actions and the same log-probabilities, bit for bit, including near-certain and
+    /// near-uniform rows.
+    #[test]
+    fn sampling_matches_the_host_rule() {
+        let device = Default::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for a in [2usize, 3, 10] {
+            let n = 3000;
+            let scale = |i: usize| [0.01f32, 1.0, 8.0, 40.0][i % 4];
+            let logits: Vec<f32> =
+                (0..n * a).map(|k| (rng.next_u32() as f32 / u32::MAX as f32 - 0.5) * scale(k / a)).collect();
+            let keys: Vec<StreamKey> = (0..n).map(|i| StreamKey::derive(9, domain::POLICY, i as u64)).collect();
+            let step = 17;
+            let uniforms = uniform_f32(Keys::<Flex>::new(&keys, 0, &device).base(step), 0);
+            let t = Tensor::<Flex, 2>::from_data(TensorData::new(logits.clone(), [n, a]), &device);
+            let (actions, logprobs) = sample(t, uniforms);
+            let actions: Vec<i64> = actions.into_data().convert::<i64>().to_vec().unwrap();
+            let logprobs: Vec<f32> = logprobs.into_data().to_vec().unwrap();
+            let mut seen = vec![0usize; a];
+            for i in 0..n {
+                let (want, want_lp) = choose(&logits[i * a..(i + 1) * a], &Draws::new(keys[i], step), ActMode::Sample);
+                assert_eq!(actions[i], i64::from(want), "{a} actions, row {i}");
+                assert_eq!(logprobs[i].to_bits(), want_lp.to_bits(), "{a} actions, row {i}");
+                seen[want as usize] += 1;
+            }
+            assert!(seen.iter().all(|&c| c > 0), "every action drawn somewhere: {seen:?}");
+        }
+    }
+
+    /// GAE on the device against the host recursion, bit for bit.
+    #[test]
+    fn gae_matches_the_host_recursion() {
+        let device = Default::default();
+        let (steps, n, gamma, lambda) = (9usize, 5usize, 0.97f32, 0.9f32);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut uniform = || rng.next_u32() as f32 / u32::MAX as f32;
+        let rewards: Vec<f32> = (0..steps * n).map(|_| uniform() * 2.0 - 0.5).collect();
+        let values: Vec<f32> = (0..steps * n).map(|_| uniform() * 3.0).collect();
+        let ends: Vec<bool> = (0..steps * n).map(|_| uniform() < 0.2).collect();
+        let last: Vec<f32> = (0..n).map(|_| uniform()).collect();
+        let (mut adv, mut ret) = (vec![0.0; steps * n], vec![0.0; steps * n]);
+        crate::rollout::gae(&rewards, &values, &ends, &last, n, gamma, lambda, &mut adv, &mut ret);
+        let f = |v: &[f32]| Tensor::<Flex, 1>::from_data(TensorData::new(v.to_vec(), [v.len()]), &device);
+        let e = Tensor::<Flex, 1, Bool>::from_data(TensorData::new(ends.clone(), [ends.len()]), &device);
+        let (dadv, dret) = gae(f(&rewards), f(&values), e, f(&last), n, gamma, lambda);
+        let bits =
+            |t: Tensor<Flex, 1>| t.into_data().to_vec::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(dadv), adv.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        assert_eq!(bits(dret), ret.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    }
+}
