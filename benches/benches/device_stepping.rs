@@ -4,6 +4,8 @@
 //! with a fixed action tensor already on the device and waits for the device to finish. Each
 //! rollout iteration collects an 8-step ToyCloud rollout on the device with a 64×64 policy
 //! (forward pass, sampling, stepping, bootstrapping, episode returns: `device::rollout`).
+//! Each PPO iteration is one whole update of `ppo::device::DeviceTrainer` (rollout, GAE, four
+//! epochs of four minibatches), in samples per second.
 //!
 //! `cargo bench -p benches --bench device_stepping`
 //! `cargo bench -p benches --features cuda --bench device_stepping` (on a GPU machine)
@@ -11,11 +13,13 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sim_agents::backend::PolicyBackend;
+use sim_agents::PpoConfig;
+use sim_agents::backend::{PolicyBackend, TrainBackend};
 use sim_agents::device::cartpole::DeviceCartPole;
-use sim_agents::device::rollout::DeviceCollector;
+use sim_agents::device::rollout::{DeviceCollector, DeviceEnv};
 use sim_agents::device::toycloud::DeviceToyCloud;
 use sim_agents::policy::{ActorCritic, PolicyConfig};
+use sim_agents::ppo::device::DeviceTrainer;
 use sim_core::env::Environment;
 use sim_core::rng::{StreamKey, domain};
 use sim_envs::{CartPoleParams, CloudParams, ToyCloud};
@@ -98,9 +102,37 @@ fn device_rollout<B: PolicyBackend>(c: &mut Criterion, name: &str, sizes: &[usiz
     group.finish();
 }
 
+/// One PPO update per iteration on the device loop, `envs` environments × `steps` steps.
+fn device_ppo<B: TrainBackend, D: DeviceEnv<B::InnerBackend>>(
+    c: &mut Criterion,
+    name: String,
+    params: &<D::Native as Environment>::Params,
+    runs: &[(usize, usize)],
+) {
+    let mut group = c.benchmark_group(name);
+    group.sample_size(10);
+    for &(envs, steps) in runs {
+        // Enough updates that the learning rate never anneals to zero within the benchmark.
+        let total = (envs * steps * 1000) as u64;
+        let config = PpoConfig { num_envs: envs, num_steps: steps, total_timesteps: total, ..PpoConfig::default() };
+        let mut trainer = DeviceTrainer::<B, D>::new(params, config, 1, B::Device::default()).expect("valid config");
+        group.throughput(Throughput::Elements((envs * steps) as u64));
+        group.bench_function(format!("{envs}x{steps}"), |b| b.iter(|| trainer.train_update().expect("finite")));
+    }
+    group.finish();
+}
+
 fn cpu(c: &mut Criterion) {
     device_stepping::<sim_agents::backend::Cpu>(c, "flex", &[4096, 65536]);
     device_rollout::<sim_agents::backend::Cpu>(c, "flex", &[4096]);
+    type Ad = sim_agents::backend::CpuAutodiff;
+    type Inner = sim_agents::backend::Cpu;
+    device_ppo::<Ad, DeviceCartPole<Inner>>(
+        c,
+        "device_ppo_cartpole/flex".into(),
+        &CartPoleParams::default(),
+        &[(64, 32)],
+    );
 }
 
 #[cfg(feature = "cuda")]
@@ -108,6 +140,11 @@ fn cuda(c: &mut Criterion) {
     let sizes = [1 << 16, 1 << 18, 1 << 20, 1 << 22];
     device_stepping::<sim_agents::backend::Cuda>(c, "cuda", &sizes);
     device_rollout::<sim_agents::backend::Cuda>(c, "cuda", &sizes);
+    type Ad = burn::backend::Autodiff<sim_agents::backend::Cuda>;
+    type Inner = sim_agents::backend::Cuda;
+    let runs = [(1 << 12, 128), (1 << 14, 128), (1 << 16, 128)];
+    device_ppo::<Ad, DeviceCartPole<Inner>>(c, "device_ppo_cartpole/cuda".into(), &CartPoleParams::default(), &runs);
+    device_ppo::<Ad, DeviceToyCloud<Inner>>(c, "device_ppo_toycloud/cuda".into(), &CloudParams::default(), &runs);
 }
 
 #[cfg(not(feature = "cuda"))]

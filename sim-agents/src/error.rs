@@ -48,6 +48,14 @@ pub enum TrainError {
         /// The value.
         value: f32,
     },
+    /// The configuration asks for something this trainer does not do.
+    #[error("{trainer} does not support {what}")]
+    Unsupported {
+        /// The trainer.
+        trainer: &'static str,
+        /// What was asked for.
+        what: String,
+    },
     /// Reading or writing a checkpoint failed.
     #[error("checkpoint {path}: {message}")]
     Checkpoint {

@@ -12,7 +12,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
-use sim_core::env::Spaces;
+use sim_core::env::{Environment, Spaces};
 use sim_core::rng::{StreamKey, domain};
 
 use super::cartpole::DeviceCartPole;
@@ -39,7 +39,12 @@ pub struct DeviceTransition<B: Backend> {
 }
 
 /// A batch of environments stepped on the device.
-pub trait DeviceEnv<B: Backend> {
+pub trait DeviceEnv<B: Backend>: Sized {
+    /// The native environment it mirrors (parameters, action names, seeding).
+    type Native: Environment;
+    /// `num_envs` environments seeded as `BatchRunner::<Self::Native>::new(params, num_envs,
+    /// seed)` seeds them; `params` must be valid.
+    fn create(params: &<Self::Native as Environment>::Params, num_envs: usize, seed: u64, device: &B::Device) -> Self;
     /// Observation and action spaces.
     fn spaces(&self) -> Spaces;
     /// Whether an episode can be truncated (then the collector bootstraps it).
@@ -51,7 +56,12 @@ pub trait DeviceEnv<B: Backend> {
 }
 
 impl<B: Backend> DeviceEnv<B> for DeviceCartPole<B> {
+    type Native = sim_envs::CartPole;
     const CAN_TRUNCATE: bool = true;
+
+    fn create(params: &sim_envs::CartPoleParams, num_envs: usize, seed: u64, device: &B::Device) -> Self {
+        DeviceCartPole::new(params.clone(), num_envs, seed, device)
+    }
 
     fn spaces(&self) -> Spaces {
         Spaces { obs_dim: 4, num_actions: 2 }
@@ -76,7 +86,12 @@ impl<B: Backend> DeviceEnv<B> for DeviceCartPole<B> {
 }
 
 impl<B: Backend> DeviceEnv<B> for DeviceToyCloud<B> {
+    type Native = sim_envs::ToyCloud;
     const CAN_TRUNCATE: bool = false;
+
+    fn create(params: &sim_envs::CloudParams, num_envs: usize, seed: u64, device: &B::Device) -> Self {
+        DeviceToyCloud::new(params.clone(), num_envs, seed, device)
+    }
 
     fn spaces(&self) -> Spaces {
         Spaces { obs_dim: sim_envs::toycloud::OBS_DIM, num_actions: sim_envs::toycloud::CloudAction::ALL.len() as u32 }
@@ -142,6 +157,8 @@ pub struct DeviceRollout<B: Backend> {
     pub ended_returns: Tensor<B, 1>,
     /// Number of episodes that ended in this rollout, `[1]`.
     pub ended_episodes: Tensor<B, 1>,
+    /// Summed lengths of the episodes that ended in this rollout, `[1]`.
+    pub ended_lengths: Tensor<B, 1>,
 }
 
 /// Collects rollouts from a device environment with a policy on the same device.
@@ -150,6 +167,7 @@ pub struct DeviceCollector<B: Backend, E: DeviceEnv<B>> {
     policy_keys: Keys<B>,
     step: u32,
     running_returns: Tensor<B, 1>,
+    running_lengths: Tensor<B, 1>,
     gamma: f32,
 }
 
@@ -163,6 +181,7 @@ impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
             policy_keys: Keys::new(&keys, 0, device),
             step: 0,
             running_returns: Tensor::zeros([num_envs], device),
+            running_lengths: Tensor::zeros([num_envs], device),
             gamma,
         }
     }
@@ -180,7 +199,8 @@ impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
     /// Steps the environments `num_steps` times with `model`, all on the device.
     pub fn collect(&mut self, model: &ActorCritic<B>, num_steps: usize) -> DeviceRollout<B> {
         let mut rows = Rows::default();
-        let (mut ended_returns, mut ended_episodes) = (None::<Tensor<B, 1>>, None::<Tensor<B, 1>>);
+        let (mut ended_returns, mut ended_episodes, mut ended_lengths) = (None, None, None);
+        let add = |sum: Option<Tensor<B, 1>>, x: Tensor<B, 1>| Some(sum.map_or(x.clone(), |s| s + x));
         for _ in 0..num_steps {
             let obs = self.env.obs();
             let out = model.forward(obs.clone());
@@ -197,11 +217,13 @@ impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
                 rewards = rewards + bootstrap.mask_fill(cut.bool_not(), 0.0);
             }
             let returns = self.running_returns.clone() + tr.rewards;
-            let finished = returns.clone().mask_fill(ends.clone().bool_not(), 0.0).sum();
-            let count = ends.clone().float().sum();
-            ended_returns = Some(ended_returns.map_or(finished.clone(), |s| s + finished));
-            ended_episodes = Some(ended_episodes.map_or(count.clone(), |s| s + count));
+            let lengths = self.running_lengths.clone().add_scalar(1.0);
+            let running = ends.clone().bool_not();
+            ended_returns = add(ended_returns, returns.clone().mask_fill(running.clone(), 0.0).sum());
+            ended_lengths = add(ended_lengths, lengths.clone().mask_fill(running, 0.0).sum());
+            ended_episodes = add(ended_episodes, ends.clone().float().sum());
             self.running_returns = returns.mask_fill(ends.clone(), 0.0);
+            self.running_lengths = lengths.mask_fill(ends.clone(), 0.0);
             rows.push(obs, actions, logprobs, out.values, rewards, tr.cost, ends);
         }
         let last_values = model.forward(self.env.obs()).values;
@@ -217,6 +239,7 @@ impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
             last_values,
             ended_returns: ended_returns.unwrap_or_else(zero),
             ended_episodes: ended_episodes.unwrap_or_else(zero),
+            ended_lengths: ended_lengths.unwrap_or_else(zero),
         }
     }
 }

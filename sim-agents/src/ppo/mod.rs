@@ -10,6 +10,7 @@
 //! rewards, computes advantages, and runs the epochs on burn.
 
 mod config;
+pub mod device;
 
 pub use config::{LagrangianConfig, PpoConfig};
 
@@ -183,16 +184,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     ) -> Result<Self, TrainError> {
         config.validate()?;
         let spaces = E::spaces(&env_params);
-        let names: Vec<String> = (0..spaces.num_actions).map(|a| E::action_name(&env_params, a)).collect();
-        let mut logits = vec![0.0f32; spaces.num_actions as usize];
-        for (name, &logit) in &config.policy.initial_logits {
-            let a = names.iter().position(|n| n == name).ok_or_else(|| TrainError::UnknownAction {
-                name: name.clone(),
-                env: E::NAME,
-                known: names.join(", "),
-            })?;
-            logits[a] = logit;
-        }
+        let logits = initial_logits::<E>(&env_params, &config)?;
         let n = config.num_envs;
         let mut buffers = StepBuffers::new(spaces, n);
         let runner = BatchRunner::<E>::new(env_params, n, seed, &mut buffers)?;
@@ -723,6 +715,22 @@ fn clip_global_norm<B: AutodiffBackend>(
         }
     }
     (grads, norm)
+}
+
+/// The policy head's initial bias: `config.policy.initial_logits` by action name, 0 elsewhere.
+fn initial_logits<E: Environment>(params: &E::Params, config: &PpoConfig) -> Result<Vec<f32>, TrainError> {
+    let spaces = E::spaces(params);
+    let names: Vec<String> = (0..spaces.num_actions).map(|a| E::action_name(params, a)).collect();
+    let mut logits = vec![0.0f32; spaces.num_actions as usize];
+    for (name, &logit) in &config.policy.initial_logits {
+        let a = names.iter().position(|n| n == name).ok_or_else(|| TrainError::UnknownAction {
+            name: name.clone(),
+            env: E::NAME,
+            known: names.join(", "),
+        })?;
+        logits[a] = logit;
+    }
+    Ok(logits)
 }
 
 trait ToF32 {
