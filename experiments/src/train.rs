@@ -10,6 +10,10 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sim_agents::backend::TrainBackend;
+use sim_agents::device::cartpole::DeviceCartPole;
+use sim_agents::device::rollout::DeviceEnv;
+use sim_agents::device::toycloud::DeviceToyCloud;
+use sim_agents::ppo::device::DeviceTrainer;
 use sim_agents::{Trainer, UpdateMetrics};
 use sim_core::env::Environment;
 use sim_core::io::write_atomic;
@@ -27,6 +31,9 @@ pub mod files {
     pub const METRICS: &str = "metrics.csv";
     /// The last checkpoint.
     pub const CHECKPOINT: &str = "checkpoint.bin";
+    /// Present when the run trains on the device loop (`--loop device`), which writes no
+    /// checkpoint.
+    pub const DEVICE_LOOP: &str = "device_loop.txt";
 }
 
 /// Why a run could not start or finish.
@@ -68,6 +75,34 @@ pub fn start<B: TrainBackend>(
     device: B::Device,
     progress: bool,
 ) -> Result<TrainOutcome, RunError> {
+    let resolved = prepare(config, seed, out)?;
+    dispatch::<B>(&resolved, seed, out, None, device, progress)
+}
+
+/// Starts a new run as [`start`] does, but with the whole loop on the device
+/// (`sim_agents::ppo::device::DeviceTrainer`): environments, rollout, advantages and update.
+/// It writes the configuration and the metrics CSV (rewritten every `checkpoint_every`
+/// updates) but no checkpoint, so it cannot be resumed.
+pub fn start_device<B: TrainBackend>(
+    config: &TrainConfig,
+    seed: u64,
+    out: &Path,
+    device: B::Device,
+    progress: bool,
+) -> Result<TrainOutcome, RunError> {
+    match config.env.resolve().map_err(RunError::Run)? {
+        EnvConfig::CartPole(p) => {
+            run_device::<B, DeviceCartPole<B::InnerBackend>>(&p, config, seed, out, device, progress)
+        }
+        EnvConfig::ToyCloud(p) => {
+            run_device::<B, DeviceToyCloud<B::InnerBackend>>(&p, config, seed, out, device, progress)
+        }
+        EnvConfig::ToyCloudScenario(s) => Err(RunError::Run(format!("unresolved scenario `{s}`"))),
+    }
+}
+
+/// Checks that `out` holds no run, creates it, and writes the resolved configuration and seed.
+fn prepare(config: &TrainConfig, seed: u64, out: &Path) -> Result<TrainConfig, RunError> {
     if out.join(files::CHECKPOINT).exists() || out.join(files::CONFIG).exists() {
         return Err(RunError::Run(format!(
             "{} already holds a run; use --resume {} to continue it, or choose another --out",
@@ -82,11 +117,18 @@ pub fn start<B: TrainBackend>(
         .map_err(|e| RunError::Run(e.to_string()))?;
     write_atomic(&out.join(files::CONFIG), text.as_bytes())?;
     write_atomic(&out.join(files::SEED), format!("{seed}\n").as_bytes())?;
-    dispatch::<B>(&resolved, seed, out, None, device, progress)
+    Ok(resolved)
 }
 
 /// Continues the run in `out` from its last checkpoint.
 pub fn resume<B: TrainBackend>(out: &Path, device: B::Device, progress: bool) -> Result<TrainOutcome, RunError> {
+    if out.join(files::DEVICE_LOOP).is_file() {
+        return Err(RunError::Run(format!(
+            "{} was trained with --loop device, which writes no checkpoint: it cannot be resumed \
+             (start it again, or train with --loop host to be able to resume)",
+            out.display()
+        )));
+    }
     let config_path = out.join(files::CONFIG);
     if !config_path.is_file() {
         return Err(RunError::Run(format!("{}: no run to resume (no {})", out.display(), files::CONFIG)));
@@ -152,26 +194,12 @@ fn run<E: Environment, B: TrainBackend>(
         )));
     }
     let total = trainer.num_updates();
-    let bar = if progress { ProgressBar::new(config.ppo.total_timesteps) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} samples ({per_sec}) {msg}",
-        )
-        .expect("valid template"),
-    );
+    let bar = progress_bar(config.ppo.total_timesteps, progress);
     bar.set_position(trainer.global_step());
     bar.reset_eta();
     let start = Instant::now();
     let first_step = trainer.global_step();
-    let write_csv = |rows: &[String]| -> Result<(), RunError> {
-        let mut text = String::from(UpdateMetrics::CSV_HEADER);
-        text.push('\n');
-        for r in rows {
-            text.push_str(r);
-            text.push('\n');
-        }
-        Ok(write_atomic(&metrics_path, text.as_bytes())?)
-    };
+    let write_csv = |rows: &[String]| write_metrics(&metrics_path, rows);
     while trainer.updates_done() < total {
         let report = trainer.train_update()?;
         rows.push(report.metrics.csv_row());
@@ -194,4 +222,85 @@ fn run<E: Environment, B: TrainBackend>(
         weights_checksum: trainer.weights_checksum(),
         seconds,
     })
+}
+
+/// A progress bar over `total` samples, with samples per second (hidden unless `progress`).
+fn progress_bar(total: u64, progress: bool) -> ProgressBar {
+    let bar = if progress { ProgressBar::new(total) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} samples ({per_sec}) {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// Writes the metrics CSV (header and `rows`) atomically.
+fn write_metrics(path: &Path, rows: &[String]) -> Result<(), RunError> {
+    let mut text = String::from(UpdateMetrics::CSV_HEADER);
+    text.push('\n');
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    Ok(write_atomic(path, text.as_bytes())?)
+}
+
+/// Trains on the device loop; see [`start_device`].
+fn run_device<B: TrainBackend, D: DeviceEnv<B::InnerBackend>>(
+    params: &<D::Native as Environment>::Params,
+    config: &TrainConfig,
+    seed: u64,
+    out: &Path,
+    device: B::Device,
+    progress: bool,
+) -> Result<TrainOutcome, RunError> {
+    // The trainer first: a configuration it refuses leaves no run directory behind.
+    let mut trainer = DeviceTrainer::<B, D>::new(params, config.ppo.clone(), seed, device)?;
+    prepare(config, seed, out)?;
+    write_atomic(&out.join(files::DEVICE_LOOP), b"the whole loop ran on the device; no checkpoint is written\n")?;
+    let metrics_path = out.join(files::METRICS);
+    let total = trainer.num_updates();
+    let bar = progress_bar(config.ppo.total_timesteps, progress);
+    let start = Instant::now();
+    let (mut rows, mut returns) = (Vec::new(), Vec::new());
+    while trainer.updates_done() < total {
+        let m = trainer.train_update()?;
+        rows.push(m.csv_row());
+        if let Some(r) = m.episodic_return {
+            returns.push((r, m.episodes));
+        }
+        bar.set_position(m.global_step);
+        if let Some(r) = recent_return(&returns) {
+            bar.set_message(format!("return {r:.1}"));
+        }
+        if trainer.updates_done() % config.checkpoint_every == 0 {
+            write_metrics(&metrics_path, &rows)?;
+        }
+    }
+    write_metrics(&metrics_path, &rows)?;
+    bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(TrainOutcome {
+        final_return: recent_return(&returns),
+        sps: trainer.global_step() as f64 / seconds.max(1e-9),
+        weights_checksum: trainer.weights_checksum(),
+        seconds,
+    })
+}
+
+/// The mean return of the most recent episodes, from per-update `(mean return, episodes)`:
+/// the trailing updates that together hold at least `RECENT_EPISODES` episodes (the device
+/// loop reads back per-update sums, not single episodes).
+fn recent_return(updates: &[(f64, usize)]) -> Option<f64> {
+    let (mut sum, mut count) = (0.0, 0usize);
+    for &(mean, episodes) in updates.iter().rev() {
+        sum += mean * episodes as f64;
+        count += episodes;
+        if count >= sim_agents::ppo::RECENT_EPISODES {
+            break;
+        }
+    }
+    (count > 0).then(|| sum / count as f64)
 }

@@ -119,3 +119,36 @@ fn bad_input_is_named() {
     assert!(!again.status.success() && err.contains("already holds a run") && err.contains("--resume"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_device_loop_trains_deterministically_and_refuses_to_resume() {
+    let dir = scratch("device-loop");
+    // 24 updates of 512 samples, the whole loop on the device (burn's CPU backend here).
+    let cfg = config(&dir, "(env: CartPole(()), ppo: (total_timesteps: 12288), checkpoint_every: 5)");
+    let run = |name: &str, threads: &str| {
+        let out = dir.join(name);
+        let o = train(threads, &["--config", &cfg, "--seed", "5", "--loop", "device", "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        (o, out)
+    };
+    let (a, out_a) = run("a", "1");
+    let (b, out_b) = run("b", "2");
+    assert_eq!(line(&a, "weights_checksum"), line(&b, "weights_checksum"));
+    let rows = deterministic_metrics(&out_a);
+    assert_eq!(rows.len(), 25, "a header and one row per update");
+    assert_eq!(rows, deterministic_metrics(&out_b));
+    assert!(!out_a.join("checkpoint.bin").exists());
+
+    let resumed = train("1", &["--resume", out_a.to_str().unwrap()]);
+    assert!(!resumed.status.success());
+    assert!(String::from_utf8_lossy(&resumed.stderr).contains("--loop device"), "{resumed:?}");
+
+    // A penalty the device loop cannot apply is refused before anything is written.
+    let cfg = config(&dir, "(env: ToyCloud(()), ppo: (penalty: Detected(weight: 0.1)))");
+    let out = dir.join("refused");
+    let o = train("1", &["--config", &cfg, "--loop", "device", "--out", out.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("device trainer does not support") && err.contains("Detected"), "{err}");
+    assert!(!out.exists(), "nothing written for a refused configuration");
+}

@@ -4,6 +4,7 @@
 //!
 //! `cargo run --release -p experiments --bin train -- --config experiments/configs/cartpole_ppo.ron --seed 1 --out runs/cp1`
 //! `cargo run --release -p experiments --bin train -- --resume runs/cp1`
+//! `cargo run --release -p experiments --bin train -- --config experiments/configs/cartpole_ppo.ron --loop device --device cuda`
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use experiments::config::TrainConfig;
 use experiments::device::{Device, OnBackend};
-use experiments::train::{RunError, TrainOutcome, resume, start};
+use experiments::train::{RunError, TrainOutcome, resume, start, start_device};
 use sim_agents::backend::TrainBackend;
 
 /// PPO training run.
@@ -30,13 +31,27 @@ struct Args {
     /// Continue the run in this directory from its last checkpoint.
     #[arg(long, conflicts_with_all = ["config", "out"])]
     resume: Option<PathBuf>,
-    /// Where to train: cpu, or cuda / cuda:N (needs the `cuda` feature and a GPU). On CUDA the
-    /// PPO update runs on the GPU; environments and the rollout's forward stay on the host.
+    /// Where to train: cpu, or cuda / cuda:N (needs the `cuda` feature and a GPU).
     #[arg(long, default_value = "cpu")]
     device: Device,
+    /// Which loop: `host` steps the native environments and runs the rollout's forward on the
+    /// host, and only the PPO update on `--device` (checkpointed, resumable); `device` runs the
+    /// whole loop on `--device` (environments, rollout, advantages, update; task-only or
+    /// true-cost reward; no checkpoint, not resumable).
+    #[arg(long = "loop", value_enum, default_value_t = Loop::Host)]
+    train_loop: Loop,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+}
+
+/// Where the rollout runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Loop {
+    /// Native environments and rollout on the host; the update on the device.
+    Host,
+    /// Everything on the device.
+    Device,
 }
 
 fn main() -> ExitCode {
@@ -76,7 +91,13 @@ fn run(args: &Args) -> Result<TrainOutcome, String> {
     });
     eprintln!("run directory: {}", out.display());
     args.device
-        .dispatch(Start { config: &config, seed: args.seed, out: &out, progress: !args.quiet })
+        .dispatch(Start {
+            config: &config,
+            seed: args.seed,
+            out: &out,
+            progress: !args.quiet,
+            train_loop: args.train_loop,
+        })
         .map_err(|e| e.to_string())
 }
 
@@ -85,12 +106,16 @@ struct Start<'a> {
     seed: u64,
     out: &'a Path,
     progress: bool,
+    train_loop: Loop,
 }
 
 impl OnBackend for Start<'_> {
     type Output = Result<TrainOutcome, RunError>;
     fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
-        start::<B>(self.config, self.seed, self.out, device, self.progress)
+        match self.train_loop {
+            Loop::Host => start::<B>(self.config, self.seed, self.out, device, self.progress),
+            Loop::Device => start_device::<B>(self.config, self.seed, self.out, device, self.progress),
+        }
     }
 }
 

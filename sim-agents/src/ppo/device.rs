@@ -94,6 +94,11 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
         self.config.num_updates()
     }
 
+    /// Environment steps so far.
+    pub fn global_step(&self) -> u64 {
+        self.global_step
+    }
+
     /// The burn model.
     pub fn model(&self) -> &ActorCritic<B> {
         &self.model
