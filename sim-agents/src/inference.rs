@@ -27,7 +27,7 @@ pub struct Dense {
     pub bias: Vec<f32>,
 }
 
-/// Rows evaluated together: a tile of [`TILE`] outputs of [`BLOCK`] rows lives in registers
+/// Rows evaluated together: a tile of `TILE` outputs of [`BLOCK`] rows lives in registers
 /// while the inputs stream past, so each weight load serves every row of the block.
 pub const BLOCK: usize = 8;
 /// Outputs per register tile (one 8-wide vector).

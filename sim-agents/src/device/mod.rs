@@ -14,8 +14,9 @@
 //! Built so far: [`cartpole::DeviceCartPole`] and [`toycloud::DeviceToyCloud`] (with its safety
 //! channel), and [`rollout`], which collects rollouts from them with the policy on the same
 //! device (forward pass, action sampling, bootstrapping, episode returns, GAE) without a host
-//! round trip. The PPO trainer does not use it yet: it steps the native environments and runs
-//! the rollout's forward pass on the host, and only its update runs on the device.
+//! round trip. `crate::ppo::device::DeviceTrainer` trains on it (`train --loop device`); the
+//! host `crate::Trainer` steps the native environments and runs the rollout's forward pass on
+//! the host, and only its update runs on the device.
 
 pub mod cartpole;
 pub mod rng;

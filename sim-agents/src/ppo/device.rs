@@ -16,14 +16,14 @@
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::AdamConfig;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use sim_core::env::Environment;
 use sim_core::params::Validate;
 use sim_core::rng::{StreamKey, domain};
 
-use super::{Adapter, Minibatch, PpoConfig, UpdateMetrics, clip_global_norm, initial_logits, ppo_loss, shuffle};
+use super::{Adapter, Learner, Minibatch, PpoConfig, UpdateMetrics, initial_logits};
 use crate::backend::TrainBackend;
 use crate::device::rollout::{DeviceCollector, DeviceEnv, DeviceRollout, gae};
 use crate::error::TrainError;
@@ -175,64 +175,31 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
         learning_rate: f64,
     ) -> Result<super::EpochStats, TrainError> {
         let c = &self.config;
-        let (batch, mb) = (c.batch_size(), c.minibatch_size());
-        let mut order: Vec<usize> = (0..batch).collect();
-        let mut stats = super::EpochStats::default();
-        let mut clipfracs = Vec::new();
-        'epochs: for epoch in 0..c.update_epochs {
-            shuffle(&mut order, &mut self.shuffle);
-            for (minibatch, idx) in order.chunks(mb).enumerate() {
-                let indices: Vec<i64> = idx.iter().map(|&k| k as i64).collect();
-                let idx =
-                    Tensor::<B::InnerBackend, 1, Int>::from_data(TensorData::new(indices, [idx.len()]), &self.device);
-                let pick = |t: &Tensor<B::InnerBackend, 1>| Tensor::from_inner(t.clone().select(0, idx.clone()));
-                let mut adv = advantages.clone().select(0, idx.clone());
-                if c.norm_adv && idx.dims()[0] > 1 {
-                    // As the host trainer normalises: sample standard deviation, plus 1e-8.
-                    let n = idx.dims()[0] as f32;
-                    let centred = adv.clone() - adv.mean().unsqueeze();
-                    let std = centred.clone().powi_scalar(2).sum().div_scalar(n - 1.0).sqrt();
-                    adv = centred / std.add_scalar(1e-8).unsqueeze();
-                }
-                let batch = Minibatch {
-                    obs: Tensor::from_inner(r.obs.clone().select(0, idx.clone())),
-                    actions: Tensor::from_inner(r.actions.clone().select(0, idx.clone())),
-                    old_logprobs: pick(&r.logprobs),
-                    advantages: Tensor::from_inner(adv),
-                    returns: pick(&returns),
-                    old_values: pick(&r.values),
-                    cost_returns: None,
-                };
-                let (loss, s) = ppo_loss(&self.model, batch, c);
-                let fail = |term: &'static str, value: f32| TrainError::NonFiniteLoss {
-                    update,
-                    epoch,
-                    minibatch,
-                    term,
-                    value,
-                };
-                for (term, value) in
-                    [("policy_loss", s.policy_loss), ("value_loss", s.value_loss), ("entropy", s.entropy)]
-                {
-                    if !value.is_finite() {
-                        return Err(fail(term, value));
-                    }
-                }
-                let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-                let (grads, norm) = clip_global_norm::<B>(&self.model, grads, c.max_grad_norm);
-                if !norm.is_finite() {
-                    return Err(fail("grad_norm", norm));
-                }
-                self.model = self.optim.step(learning_rate, self.model.clone(), grads);
-                clipfracs.push(s.clipfrac);
-                stats = s;
+        let device = &self.device;
+        let minibatch = |idx: &[usize]| {
+            let indices: Vec<i64> = idx.iter().map(|&k| k as i64).collect();
+            let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(TensorData::new(indices, [idx.len()]), device);
+            let pick = |t: &Tensor<B::InnerBackend, 1>| Tensor::from_inner(t.clone().select(0, idx.clone()));
+            let mut adv = advantages.clone().select(0, idx.clone());
+            if c.norm_adv && idx.dims()[0] > 1 {
+                // As the host trainer normalises: sample standard deviation, plus 1e-8.
+                let n = idx.dims()[0] as f32;
+                let centred = adv.clone() - adv.mean().unsqueeze();
+                let std = centred.clone().powi_scalar(2).sum().div_scalar(n - 1.0).sqrt();
+                adv = centred / std.add_scalar(1e-8).unsqueeze();
             }
-            if c.target_kl.is_some_and(|kl| stats.approx_kl > kl) {
-                break 'epochs;
+            Minibatch {
+                obs: Tensor::from_inner(r.obs.clone().select(0, idx.clone())),
+                actions: Tensor::from_inner(r.actions.clone().select(0, idx.clone())),
+                old_logprobs: pick(&r.logprobs),
+                advantages: Tensor::from_inner(adv),
+                returns: pick(&returns),
+                old_values: pick(&r.values),
+                cost_returns: None,
             }
-        }
-        stats.clipfrac = clipfracs.iter().sum::<f32>() / clipfracs.len().max(1) as f32;
-        Ok(stats)
+        };
+        let learner = Learner { model: &mut self.model, optim: &mut self.optim, shuffle: &mut self.shuffle };
+        learner.epochs(c, update, learning_rate, minibatch)
     }
 }
 

@@ -7,7 +7,8 @@
 //!
 //! One [`Trainer::train_update`] collects a rollout with the host copy of the policy
 //! ([`crate::inference`]), lets the [`crate::penalty::Penalty`] turn task rewards into training
-//! rewards, computes advantages, and runs the epochs on burn.
+//! rewards, computes advantages, and runs the epochs on burn. [`device::DeviceTrainer`] runs the
+//! same update with the environments and the rollout on the device as well.
 
 mod config;
 pub mod device;
@@ -434,79 +435,41 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         Ok(())
     }
 
-    /// The PPO epochs over shuffled minibatches.
+    /// The PPO epochs over shuffled minibatches, gathered from the host rollout.
     fn optimize(&mut self, update: usize, learning_rate: f64) -> Result<EpochStats, TrainError> {
         let c = &self.config;
-        let (batch, mb) = (c.batch_size(), c.minibatch_size());
         let dim = self.rollout.obs_dim;
         let lagrangian = c.lagrangian.is_some();
         let lambda = self.lagrange_multiplier;
-        let mut order: Vec<usize> = (0..batch).collect();
-        let mut stats = EpochStats::default();
-        let mut clipfracs = Vec::new();
         let r = &self.rollout;
-        'epochs: for epoch in 0..c.update_epochs {
-            shuffle(&mut order, &mut self.shuffle);
-            for (minibatch, idx) in order.chunks(mb).enumerate() {
-                let mut adv: Vec<f32> = idx.iter().map(|&k| r.advantages[k]).collect();
-                if lagrangian {
-                    // PPO-Lagrangian: ascend (A_r - λ A_c) / (1 + λ).
-                    for (a, &k) in adv.iter_mut().zip(idx) {
-                        *a = (*a - lambda * r.cost_advantages[k]) / (1.0 + lambda);
-                    }
+        let dev = &self.device;
+        let minibatch = |idx: &[usize]| {
+            let mut adv: Vec<f32> = idx.iter().map(|&k| r.advantages[k]).collect();
+            if lagrangian {
+                // PPO-Lagrangian: ascend (A_r - λ A_c) / (1 + λ).
+                for (a, &k) in adv.iter_mut().zip(idx) {
+                    *a = (*a - lambda * r.cost_advantages[k]) / (1.0 + lambda);
                 }
-                if c.norm_adv {
-                    normalize(&mut adv);
-                }
-                let obs: Vec<f32> = idx.iter().flat_map(|&k| r.obs[k * dim..(k + 1) * dim].iter().copied()).collect();
-                let gather = |v: &[f32]| -> Vec<f32> { idx.iter().map(|&k| v[k]).collect() };
-                let dev = &self.device;
-                let t1 = |v: Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v, [idx.len()]), dev);
-                let obs = Tensor::<B, 2>::from_data(TensorData::new(obs, [idx.len(), dim]), dev);
-                let actions: Vec<i64> = idx.iter().map(|&k| i64::from(r.actions[k])).collect();
-                let actions = Tensor::<B, 1, Int>::from_data(TensorData::new(actions, [idx.len()]), dev);
-                let batch = Minibatch {
-                    obs,
-                    actions,
-                    old_logprobs: t1(gather(&r.logprobs)),
-                    advantages: t1(adv),
-                    returns: t1(gather(&r.returns)),
-                    old_values: t1(gather(&r.values)),
-                    cost_returns: lagrangian.then(|| t1(gather(&r.cost_returns))),
-                };
-                let (loss, s) = ppo_loss(&self.model, batch, c);
-                let fail = |term: &'static str, value: f32| TrainError::NonFiniteLoss {
-                    update,
-                    epoch,
-                    minibatch,
-                    term,
-                    value,
-                };
-                for (term, value) in [
-                    ("policy_loss", s.policy_loss),
-                    ("value_loss", s.value_loss),
-                    ("entropy", s.entropy),
-                    ("cost_value_loss", s.cost_value_loss),
-                ] {
-                    if !value.is_finite() {
-                        return Err(fail(term, value));
-                    }
-                }
-                let grads = GradientsParams::from_grads(loss.backward(), &self.model);
-                let (grads, norm) = clip_global_norm::<B>(&self.model, grads, c.max_grad_norm);
-                if !norm.is_finite() {
-                    return Err(fail("grad_norm", norm));
-                }
-                self.model = self.optim.step(learning_rate, self.model.clone(), grads);
-                clipfracs.push(s.clipfrac);
-                stats = s;
             }
-            if c.target_kl.is_some_and(|kl| stats.approx_kl > kl) {
-                break 'epochs;
+            if c.norm_adv {
+                normalize(&mut adv);
             }
-        }
-        stats.clipfrac = clipfracs.iter().sum::<f32>() / clipfracs.len().max(1) as f32;
-        Ok(stats)
+            let obs: Vec<f32> = idx.iter().flat_map(|&k| r.obs[k * dim..(k + 1) * dim].iter().copied()).collect();
+            let gather = |v: &[f32]| -> Vec<f32> { idx.iter().map(|&k| v[k]).collect() };
+            let t1 = |v: Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v, [idx.len()]), dev);
+            let actions: Vec<i64> = idx.iter().map(|&k| i64::from(r.actions[k])).collect();
+            Minibatch {
+                obs: Tensor::<B, 2>::from_data(TensorData::new(obs, [idx.len(), dim]), dev),
+                actions: Tensor::<B, 1, Int>::from_data(TensorData::new(actions, [idx.len()]), dev),
+                old_logprobs: t1(gather(&r.logprobs)),
+                advantages: t1(adv),
+                returns: t1(gather(&r.returns)),
+                old_values: t1(gather(&r.values)),
+                cost_returns: lagrangian.then(|| t1(gather(&r.cost_returns))),
+            }
+        };
+        let learner = Learner { model: &mut self.model, optim: &mut self.optim, shuffle: &mut self.shuffle };
+        learner.epochs(c, update, learning_rate, minibatch)
     }
 
     /// Writes a checkpoint of everything needed to continue exactly (model, optimiser, runner,
@@ -583,6 +546,69 @@ struct Minibatch<B: AutodiffBackend> {
     returns: Tensor<B, 1>,
     old_values: Tensor<B, 1>,
     cost_returns: Option<Tensor<B, 1>>,
+}
+
+/// What the PPO epochs change: the model, the optimiser and the minibatch permutation's
+/// generator. Both trainers run their epochs through it, each with its own way of gathering a
+/// minibatch.
+struct Learner<'a, B: TrainBackend> {
+    model: &'a mut ActorCritic<B>,
+    optim: &'a mut Adapter<B>,
+    shuffle: &'a mut ChaCha8Rng,
+}
+
+impl<B: TrainBackend> Learner<'_, B> {
+    /// `c.update_epochs` epochs over the batch in shuffled minibatches built by `minibatch`
+    /// from their row indices: loss, finiteness checks, backward pass, global-norm clipping and
+    /// an Adam step each, stopping early past `c.target_kl`. Returns the last minibatch's
+    /// scalars, with the clip fraction averaged over all of them.
+    fn epochs(
+        self,
+        c: &PpoConfig,
+        update: usize,
+        learning_rate: f64,
+        mut minibatch: impl FnMut(&[usize]) -> Minibatch<B>,
+    ) -> Result<EpochStats, TrainError> {
+        let mut order: Vec<usize> = (0..c.batch_size()).collect();
+        let mut stats = EpochStats::default();
+        let mut clipfracs = Vec::new();
+        'epochs: for epoch in 0..c.update_epochs {
+            shuffle(&mut order, self.shuffle);
+            for (index, idx) in order.chunks(c.minibatch_size()).enumerate() {
+                let (loss, s) = ppo_loss(self.model, minibatch(idx), c);
+                let fail = |term: &'static str, value: f32| TrainError::NonFiniteLoss {
+                    update,
+                    epoch,
+                    minibatch: index,
+                    term,
+                    value,
+                };
+                for (term, value) in [
+                    ("policy_loss", s.policy_loss),
+                    ("value_loss", s.value_loss),
+                    ("entropy", s.entropy),
+                    ("cost_value_loss", s.cost_value_loss),
+                ] {
+                    if !value.is_finite() {
+                        return Err(fail(term, value));
+                    }
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &*self.model);
+                let (grads, norm) = clip_global_norm::<B>(self.model, grads, c.max_grad_norm);
+                if !norm.is_finite() {
+                    return Err(fail("grad_norm", norm));
+                }
+                *self.model = self.optim.step(learning_rate, self.model.clone(), grads);
+                clipfracs.push(s.clipfrac);
+                stats = s;
+            }
+            if c.target_kl.is_some_and(|kl| stats.approx_kl > kl) {
+                break 'epochs;
+            }
+        }
+        stats.clipfrac = clipfracs.iter().sum::<f32>() / clipfracs.len().max(1) as f32;
+        Ok(stats)
+    }
 }
 
 /// Scalars of the last minibatch.
