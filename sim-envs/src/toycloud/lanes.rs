@@ -8,7 +8,7 @@
 //! in `sim_agents::device::toycloud` does it. Every draw is evaluated: a counter-based draw's
 //! value does not depend on whether the scalar step makes it. `f32` operations follow the
 //! scalar step's order, so the two agree bit for bit; `check_step_batch` (in
-//! `tests/toycloud_trajectories.rs`) compares them on every preset.
+//! `tests/toycloud_lanes.rs`) compares them on every preset.
 //!
 //! The loop over lanes is plain scalar code with selects, which LLVM turns into 8-wide vector
 //! code; observations and safety records are written in a second pass, row by row.
