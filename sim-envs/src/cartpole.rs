@@ -120,21 +120,32 @@ impl CartPole {
     /// One Euler step of the dynamics under `action`, without the episode bookkeeping.
     #[inline(always)]
     pub fn integrate(p: &CartPoleParams, s: &mut CartPoleState, action: u32) {
-        let force = if action == 1 { p.force_mag } else { -p.force_mag };
-        let inv_total_mass = 1.0 / (p.masspole + p.masscart);
-        let polemass_length = p.masspole * p.length;
         let (sintheta, costheta) = sin_cos(s.theta);
-        // Gymnasium's operation order, with its divisions by the total mass as multiplications
-        // by the reciprocal (at most an ulp apart; two fewer divisions on the critical path).
-        let temp = (force + polemass_length * (s.theta_dot * s.theta_dot) * sintheta) * inv_total_mass;
-        let thetaacc = (p.gravity * sintheta - costheta * temp)
-            / (p.length * (4.0 / 3.0 - p.masspole * (costheta * costheta) * inv_total_mass));
-        let xacc = temp - polemass_length * thetaacc * costheta * inv_total_mass;
-        s.x += p.tau * s.x_dot;
-        s.x_dot += p.tau * xacc;
-        s.theta += p.tau * s.theta_dot;
-        s.theta_dot += p.tau * thetaacc;
+        [s.x, s.x_dot, s.theta, s.theta_dot] =
+            euler(p, [s.x, s.x_dot, s.theta, s.theta_dot], sintheta, costheta, action);
     }
+}
+
+/// The Euler step of `[x, x_dot, theta, theta_dot]` under `action`, given the angle's sine and
+/// cosine: the one definition of the dynamics, used by the scalar step and by the lanes.
+#[inline(always)]
+fn euler(
+    p: &CartPoleParams,
+    [x, x_dot, theta, theta_dot]: [f64; 4],
+    sintheta: f64,
+    costheta: f64,
+    action: u32,
+) -> [f64; 4] {
+    let force = if action == 1 { p.force_mag } else { -p.force_mag };
+    let inv_total_mass = 1.0 / (p.masspole + p.masscart);
+    let polemass_length = p.masspole * p.length;
+    // Gymnasium's operation order, with its divisions by the total mass as multiplications
+    // by the reciprocal (at most an ulp apart; two fewer divisions on the critical path).
+    let temp = (force + polemass_length * (theta_dot * theta_dot) * sintheta) * inv_total_mass;
+    let thetaacc = (p.gravity * sintheta - costheta * temp)
+        / (p.length * (4.0 / 3.0 - p.masspole * (costheta * costheta) * inv_total_mass));
+    let xacc = temp - polemass_length * thetaacc * costheta * inv_total_mass;
+    [x + p.tau * x_dot, x_dot + p.tau * xacc, theta + p.tau * theta_dot, theta_dot + p.tau * thetaacc]
 }
 
 /// `(sin x, cos x)`: Taylor polynomials of degree 15 and 16 for `|x| <= π/4` (truncation error
@@ -247,14 +258,13 @@ impl StateBlock<CartPoleState> for CartPoleBlock {
     fn from_states(states: Vec<CartPoleState>) -> Self {
         assert!(states.len() <= CHUNK, "a block holds at most {CHUNK} states");
         let mut b = CartPoleBlock {
-            len: 0,
+            len: states.len(),
             x: [0.0; CHUNK],
             x_dot: [0.0; CHUNK],
             theta: [0.0; CHUNK],
             theta_dot: [0.0; CHUNK],
             t: [0; CHUNK],
         };
-        b.len = states.len();
         for (j, s) in states.into_iter().enumerate() {
             b.set_state(j, s);
         }
@@ -286,16 +296,14 @@ impl StateBlock<CartPoleState> for CartPoleBlock {
     }
 }
 
-/// One step of every lane of `b`, with `sin_cos` for the pole's angle: the same operations as
-/// [`CartPole::integrate`] and [`CartPole::step`], lane by lane.
+/// One step of every lane of `b`, with `sin_cos` for the pole's angle: [`euler`] and
+/// [`CartPole::step`]'s bookkeeping, lane by lane.
 #[inline(always)]
 fn step_lanes(p: &CartPoleParams, b: Batch<'_, CartPole>, sin_cos: impl Fn(f64) -> (f64, f64)) {
     let s = b.states;
     let n = s.len;
     let (obs, rewards) = (&mut b.obs[..4 * n], &mut b.rewards[..n]);
     let (terminated, truncated) = (&mut b.terminated[..n], &mut b.truncated[..n]);
-    let inv_total_mass = 1.0 / (p.masspole + p.masscart);
-    let polemass_length = p.masspole * p.length;
     // Straight passes (sines, dynamics, observations, flags), each simple enough to vectorise,
     // and short enough that the processor overlaps many iterations of the long chains of
     // dependent multiplies and adds in the sine polynomial.
@@ -308,16 +316,8 @@ fn step_lanes(p: &CartPoleParams, b: Batch<'_, CartPole>, sin_cos: impl Fn(f64) 
     }
     let actions = &b.actions[..n];
     for j in 0..n {
-        let (sintheta, costheta) = (sin[j], cos[j]);
-        let force = if actions[j] == 1 { p.force_mag } else { -p.force_mag };
-        let temp = (force + polemass_length * (theta_dot[j] * theta_dot[j]) * sintheta) * inv_total_mass;
-        let thetaacc = (p.gravity * sintheta - costheta * temp)
-            / (p.length * (4.0 / 3.0 - p.masspole * (costheta * costheta) * inv_total_mass));
-        let xacc = temp - polemass_length * thetaacc * costheta * inv_total_mass;
-        x[j] += p.tau * x_dot[j];
-        x_dot[j] += p.tau * xacc;
-        theta[j] += p.tau * theta_dot[j];
-        theta_dot[j] += p.tau * thetaacc;
+        let state = [x[j], x_dot[j], theta[j], theta_dot[j]];
+        [x[j], x_dot[j], theta[j], theta_dot[j]] = euler(p, state, sin[j], cos[j], actions[j]);
         t[j] += 1;
     }
     for (j, o) in obs.chunks_exact_mut(4).enumerate() {
