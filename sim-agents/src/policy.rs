@@ -154,9 +154,15 @@ impl<B: PolicyBackend> ActorCritic<B> {
     pub fn forward(&self, obs: Tensor<B, 2>) -> PolicyOutput<B> {
         let [batch, _] = obs.dims();
         let logits = self.actor.forward(obs.clone());
-        let values = self.critic.forward(obs.clone()).reshape([batch]);
+        let values = self.values(obs.clone());
         let cost_values = self.cost_critic.as_ref().map(|c| c.forward(obs).reshape([batch]));
         PolicyOutput { logits, values, cost_values }
+    }
+
+    /// State values of `[batch, obs_dim]` observations, `[batch]`: the critic alone.
+    pub fn values(&self, obs: Tensor<B, 2>) -> Tensor<B, 1> {
+        let [batch, _] = obs.dims();
+        self.critic.forward(obs).reshape([batch])
     }
 }
 

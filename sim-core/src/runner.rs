@@ -420,8 +420,7 @@ impl<E: Environment> BatchRunner<E> {
     }
 }
 
-/// The indices of the set bits of `bits`, lowest first (in the ended-slot scan, each ended
-/// slot is one byte holding 1, so `b / 8` is its position in the word).
+/// The indices of the set bits of `bits`, lowest first.
 #[inline(always)]
 fn set_bits(mut bits: u64) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
@@ -540,6 +539,7 @@ impl<E: Environment> StepContext<'_, E> {
         for (e, (&te, &tr)) in ended.iter_mut().zip(w.terminated.iter().zip(w.truncated.iter())) {
             *e = u8::from(te | tr);
         }
+        // A word holds eight slots, one byte each, so set bit `b` is the word's slot `b / 8`.
         let words = ended.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
         let ends = words.enumerate().flat_map(|(word, bits)| set_bits(bits).map(move |b| word * 8 + b / 8));
         for j in ends {
@@ -711,10 +711,11 @@ pub fn check_step_batch<E: Environment>(
                 ));
             }
             if terminated[0][j] || truncated[0][j] {
-                let draws = reset_draws(keys[j], step + 1);
-                states[j] = E::reset(params, &draws, &mut obs[1][j * dim..(j + 1) * dim]);
-                let fresh = E::reset(params, &draws, &mut obs[0][j * dim..(j + 1) * dim]);
-                blocks[j / CHUNK].set_state(j % CHUNK, fresh);
+                let row = j * dim..(j + 1) * dim;
+                states[j] = E::reset(params, &reset_draws(keys[j], step + 1), &mut obs[1][row.clone()]);
+                blocks[j / CHUNK].set_state(j % CHUNK, states[j].clone());
+                let [batched, reference] = &mut obs;
+                batched[row.clone()].copy_from_slice(&reference[row]);
             }
         }
     }

@@ -199,8 +199,8 @@ impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
     /// Steps the environments `num_steps` times with `model`, all on the device.
     pub fn collect(&mut self, model: &ActorCritic<B>, num_steps: usize) -> DeviceRollout<B> {
         let mut rows = Rows::default();
-        let (mut ended_returns, mut ended_episodes, mut ended_lengths) = (None, None, None);
-        let add = |sum: Option<Tensor<B, 1>>, x: Tensor<B, 1>| Some(sum.map_or(x.clone(), |s| s + x));
+        let zero = || self.running_returns.zeros_like().narrow(0, 0, 1);
+        let (mut ended_returns, mut ended_episodes, mut ended_lengths) = (zero(), zero(), zero());
         for _ in 0..num_steps {
             let obs = self.env.obs();
             let out = model.forward(obs.clone());
@@ -213,21 +213,20 @@ impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
             if E::CAN_TRUNCATE {
                 // A cut episode's next state still has value; a terminated one's has none.
                 let cut = tr.truncated.clone().bool_and(tr.terminated.clone().bool_not());
-                let bootstrap = model.forward(tr.final_obs.clone()).values.mul_scalar(self.gamma);
+                let bootstrap = model.values(tr.final_obs.clone()).mul_scalar(self.gamma);
                 rewards = rewards + bootstrap.mask_fill(cut.bool_not(), 0.0);
             }
             let returns = self.running_returns.clone() + tr.rewards;
             let lengths = self.running_lengths.clone().add_scalar(1.0);
             let running = ends.clone().bool_not();
-            ended_returns = add(ended_returns, returns.clone().mask_fill(running.clone(), 0.0).sum());
-            ended_lengths = add(ended_lengths, lengths.clone().mask_fill(running, 0.0).sum());
-            ended_episodes = add(ended_episodes, ends.clone().float().sum());
+            ended_returns = ended_returns + returns.clone().mask_fill(running.clone(), 0.0).sum();
+            ended_lengths = ended_lengths + lengths.clone().mask_fill(running, 0.0).sum();
+            ended_episodes = ended_episodes + ends.clone().float().sum();
             self.running_returns = returns.mask_fill(ends.clone(), 0.0);
             self.running_lengths = lengths.mask_fill(ends.clone(), 0.0);
             rows.push(obs, actions, logprobs, out.values, rewards, tr.cost, ends);
         }
-        let last_values = model.forward(self.env.obs()).values;
-        let zero = || self.running_returns.zeros_like().narrow(0, 0, 1);
+        let last_values = model.values(self.env.obs());
         DeviceRollout {
             obs: Tensor::cat(rows.obs, 0),
             actions: Tensor::cat(rows.actions, 0),
@@ -237,9 +236,9 @@ impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
             costs: Tensor::cat(rows.costs, 0),
             ends: Tensor::cat(rows.ends, 0),
             last_values,
-            ended_returns: ended_returns.unwrap_or_else(zero),
-            ended_episodes: ended_episodes.unwrap_or_else(zero),
-            ended_lengths: ended_lengths.unwrap_or_else(zero),
+            ended_returns,
+            ended_episodes,
+            ended_lengths,
         }
     }
 }
