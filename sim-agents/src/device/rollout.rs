@@ -12,7 +12,7 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
-use sim_core::env::{Environment, Spaces};
+use sim_core::env::Environment;
 use sim_core::rng::{StreamKey, domain};
 
 use super::cartpole::DeviceCartPole;
@@ -45,8 +45,6 @@ pub trait DeviceEnv<B: Backend>: Sized {
     /// `num_envs` environments seeded as `BatchRunner::<Self::Native>::new(params, num_envs,
     /// seed)` seeds them; `params` must be valid.
     fn create(params: &<Self::Native as Environment>::Params, num_envs: usize, seed: u64, device: &B::Device) -> Self;
-    /// Observation and action spaces.
-    fn spaces(&self) -> Spaces;
     /// Whether an episode can be truncated (then the collector bootstraps it).
     const CAN_TRUNCATE: bool;
     /// The current observations, `[N, obs_dim]`.
@@ -61,10 +59,6 @@ impl<B: Backend> DeviceEnv<B> for DeviceCartPole<B> {
 
     fn create(params: &sim_envs::CartPoleParams, num_envs: usize, seed: u64, device: &B::Device) -> Self {
         DeviceCartPole::new(params.clone(), num_envs, seed, device)
-    }
-
-    fn spaces(&self) -> Spaces {
-        Spaces { obs_dim: 4, num_actions: 2 }
     }
 
     fn obs(&self) -> Tensor<B, 2> {
@@ -91,10 +85,6 @@ impl<B: Backend> DeviceEnv<B> for DeviceToyCloud<B> {
 
     fn create(params: &sim_envs::CloudParams, num_envs: usize, seed: u64, device: &B::Device) -> Self {
         DeviceToyCloud::new(params.clone(), num_envs, seed, device)
-    }
-
-    fn spaces(&self) -> Spaces {
-        Spaces { obs_dim: sim_envs::toycloud::OBS_DIM, num_actions: sim_envs::toycloud::CloudAction::ALL.len() as u32 }
     }
 
     fn obs(&self) -> Tensor<B, 2> {
