@@ -432,6 +432,14 @@ fn set_bits(mut bits: u64) -> impl Iterator<Item = usize> {
     })
 }
 
+/// The indices of the nonzero bytes of `marks` (each 0 or 1), lowest first, found eight bytes
+/// at a time: a word holds eight slots, one byte each, so its set bit `b` is its slot `b / 8`.
+#[inline(always)]
+fn marked(marks: &[u8; CHUNK]) -> impl Iterator<Item = usize> + '_ {
+    let words = marks.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    words.enumerate().flat_map(|(word, bits)| set_bits(bits).map(move |b| word * 8 + b / 8))
+}
+
 /// The states of consecutive slots cut into one block per chunk.
 fn blocks_of<E: Environment>(states: Vec<E::State>) -> Vec<E::Block> {
     let mut states = states.into_iter();
@@ -497,17 +505,30 @@ impl<E: Environment> StepContext<'_, E> {
         let num_actions = self.spaces.num_actions;
         let fallback = E::fallback_action(self.params);
         let len = w.states.slots();
-        let mut actions = [0u32; CHUNK];
-        for (a, &raw) in actions.iter_mut().zip(w.actions) {
-            *a = if raw < num_actions { raw } else { fallback };
-        }
+        // Actions are nearly always valid: then the environment reads the caller's slice, and
+        // only a chunk with an invalid action pays for a corrected copy and per-slot counts.
+        let valid = w.actions.iter().fold(true, |ok, &a| ok & (a < num_actions));
+        let mut corrected: [u32; CHUNK];
+        let (actions, invalid) = if valid {
+            (w.actions, 0)
+        } else {
+            corrected = [fallback; CHUNK];
+            let mut invalid = 0u64;
+            for (j, &raw) in w.actions.iter().enumerate() {
+                let bad = raw >= num_actions;
+                corrected[j] = if bad { fallback } else { raw };
+                invalid += u64::from(bad);
+                w.invalid_actions[j] += u32::from(bad);
+            }
+            (&corrected[..len], invalid)
+        };
         // An environment without violation kinds or monitors has no safety records to read.
         let has_safety = !(E::Violation::ALL.is_empty() && E::Monitor::ALL.is_empty());
         E::step_batch(
             self.params,
             Batch {
                 states: w.states,
-                actions: &actions[..len],
+                actions,
                 keys: w.keys,
                 step: self.step,
                 obs_dim: dim,
@@ -518,31 +539,26 @@ impl<E: Environment> StepContext<'_, E> {
                 safety: w.safety,
             },
         );
-        let mut invalid = 0u64;
         for j in 0..len {
-            let bad = u32::from(w.actions[j] >= num_actions);
-            invalid += u64::from(bad);
-            w.invalid_actions[j] += bad;
             w.ret[j] += f64::from(w.rewards[j]);
             w.length[j] += 1;
         }
+        // Slots with safety events and slots whose episode ended are found eight at a time
+        // (a branch per slot would be mispredicted at every event), then visited one by one.
         if has_safety {
-            for (j, s) in w.safety.iter().enumerate() {
-                if !(s.violations.is_empty() && s.alerts.is_empty()) {
-                    w.tallies[j].record(w.length[j] - 1, s);
-                }
+            let mut events = [0u8; CHUNK];
+            for (e, s) in events.iter_mut().zip(w.safety.iter()) {
+                *e = u8::from((s.violations.bits() | s.alerts.bits()) != 0);
+            }
+            for j in marked(&events) {
+                w.tallies[j].record(w.length[j] - 1, &w.safety[j]);
             }
         }
-        // Slots whose episode ended, found eight at a time (a branch per slot would be
-        // mispredicted at every ending), then the endings one by one.
         let mut ended = [0u8; CHUNK];
         for (e, (&te, &tr)) in ended.iter_mut().zip(w.terminated.iter().zip(w.truncated.iter())) {
             *e = u8::from(te | tr);
         }
-        // A word holds eight slots, one byte each, so set bit `b` is the word's slot `b / 8`.
-        let words = ended.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-        let ends = words.enumerate().flat_map(|(word, bits)| set_bits(bits).map(move |b| word * 8 + b / 8));
-        for j in ends {
+        for j in marked(&ended) {
             let o = &mut w.obs[j * dim..(j + 1) * dim];
             w.final_obs[j * dim..(j + 1) * dim].copy_from_slice(o);
             let state = w.states.state(j);

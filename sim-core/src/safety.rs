@@ -317,40 +317,53 @@ fn seen(stored: u32) -> Option<u32> {
     stored.checked_sub(1)
 }
 
-/// Lowers a first-seen step stored as `step + 1` (0 = never) to `step`.
-#[inline]
-fn see(stored: &mut u32, step: u32) {
-    if *stored == 0 || step + 1 < *stored {
-        *stored = step + 1;
+/// A first-seen step stored as `step + 1` (0 = never), lowered to `step`. The wrapping
+/// arithmetic makes "never" the largest value, and `step = u32::MAX` a no-op (see [`at_if`]).
+#[inline(always)]
+fn seen_at(stored: u32, step: u32) -> u32 {
+    stored.wrapping_sub(1).min(step).wrapping_add(1)
+}
+
+/// `step` where `on`, else `u32::MAX`, which [`seen_at`] ignores.
+#[inline(always)]
+fn at_if(on: bool, step: u32) -> u32 {
+    step | u32::from(!on).wrapping_neg()
+}
+
+/// Counts the kinds in `bits` at `step`: the lowest without a branch (an empty set leaves the
+/// last kind as it is), any further ones in a loop that is rarely entered.
+#[inline(always)]
+fn count_kinds(counts: &mut [u32], first: &mut [u32], bits: u32, step: u32) {
+    let Some(last) = counts.len().checked_sub(1) else { return };
+    let k = (bits.trailing_zeros() as usize).min(last);
+    counts[k] += u32::from(bits != 0);
+    first[k] = seen_at(first[k], at_if(bits != 0, step));
+    let mut rest = bits & bits.wrapping_sub(1);
+    while rest != 0 {
+        let k = rest.trailing_zeros() as usize;
+        counts[k] += 1;
+        first[k] = seen_at(first[k], step);
+        rest &= rest - 1;
     }
 }
 
 impl<V: SafetyKind, M: SafetyKind> EpisodeSafety<V, M> {
     /// Adds step `step` (counted within the episode) to the report.
+    ///
+    /// Without a branch for the usual step, with at most one violation kind and one monitor:
+    /// the runner records every step with an event, and which kind a step has is unpredictable.
     #[inline]
     pub fn record(&mut self, step: u32, s: &StepSafety<V, M>) {
-        if !s.violations.is_empty() {
-            self.cost += s.cost;
-            self.violation_steps += 1;
-            see(&mut self.first_violation, step);
-            let mut bits = s.violations.bits();
-            while bits != 0 {
-                let k = bits.trailing_zeros() as usize;
-                self.violations.as_mut()[k] += 1;
-                see(&mut self.first_violation_by_kind.as_mut()[k], step);
-                bits &= bits - 1;
-            }
-        }
-        if !s.alerts.is_empty() {
-            self.alert_steps += 1;
-            let mut bits = s.alerts.bits();
-            while bits != 0 {
-                let m = bits.trailing_zeros() as usize;
-                self.alerts.as_mut()[m] += 1;
-                see(&mut self.first_alert_by_monitor.as_mut()[m], step);
-                bits &= bits - 1;
-            }
-        }
+        let (violations, alerts) = (s.violations.bits(), s.alerts.bits());
+        let violated = violations != 0;
+        // The cost, or +0.0 (which leaves any total but -0.0 as it is) without a branch: LLVM
+        // compiles a select here to one.
+        self.cost += f32::from_bits(s.cost.to_bits() & u32::from(violated).wrapping_neg());
+        self.violation_steps += u32::from(violated);
+        self.first_violation = seen_at(self.first_violation, at_if(violated, step));
+        count_kinds(self.violations.as_mut(), self.first_violation_by_kind.as_mut(), violations, step);
+        self.alert_steps += u32::from(alerts != 0);
+        count_kinds(self.alerts.as_mut(), self.first_alert_by_monitor.as_mut(), alerts, step);
     }
 
     /// Whether any violation happened.
@@ -463,5 +476,30 @@ mod tests {
         assert_eq!(ep.latency_of(Watch::Auditor), None);
         assert_eq!(ep.detection_latency(), Some(3));
         assert_eq!(ep.total_alerts(), 2);
+    }
+
+    #[test]
+    fn empty_steps_change_nothing_and_earlier_steps_lower_first_seen() {
+        let mut ep = EpisodeSafety::<Kind, Watch>::default();
+        let mut late = StepSafety::default();
+        late.violate(Kind::Shortcut, 2.0);
+        late.alert(Watch::Auditor);
+        ep.record(7, &late);
+        let before = ep;
+        // The last kind and monitor are where an empty step's branch-free update lands.
+        ep.record(1, &StepSafety::default());
+        ep.record(8, &StepSafety::default());
+        ep.record(u32::MAX - 1, &StepSafety::default());
+        assert_eq!(ep, before);
+        let mut early = StepSafety::default();
+        early.violate(Kind::Shortcut, 0.5);
+        early.violate(Kind::Spill, 0.25);
+        ep.record(3, &early);
+        assert_eq!((ep.cost, ep.violation_steps), (2.75, 2));
+        assert_eq!(ep.first_violation_of(Kind::Shortcut), Some(3));
+        assert_eq!(ep.first_violation_of(Kind::Spill), Some(3));
+        assert_eq!(ep.first_violation(), Some(3));
+        assert_eq!((ep.alerts(Watch::Auditor), ep.alerts(Watch::Camera)), (1, 0));
+        assert_eq!(ep.first_alert(), Some(7));
     }
 }

@@ -366,6 +366,37 @@ mod tests {
     }
 
     #[test]
+    fn invalid_actions_act_as_the_fallback_and_are_counted_per_episode() {
+        // Two chunks: the first with invalid actions in some slots, the second with none.
+        let p = CartPoleParams::default();
+        let n = CHUNK + 3;
+        let run = |actions: &[u32]| {
+            let mut buf = StepBuffers::new(CartPole::spaces(&p), n);
+            let mut safety = safety_buffer::<CartPole>(n);
+            let mut runner = BatchRunner::<CartPole>::new(p.clone(), n, 9, &mut buf).unwrap();
+            let mut episodes = vec![];
+            for _ in 0..120 {
+                runner.step(actions, &mut buf, &mut safety);
+            }
+            runner.drain_episodes(&mut episodes);
+            (buf.obs, episodes, runner.invalid_actions())
+        };
+        let invalid = |j: usize| j < CHUNK && j % 3 == 0;
+        let given: Vec<u32> = (0..n).map(|j| if invalid(j) { 2 + j as u32 } else { (j % 2) as u32 }).collect();
+        let meant: Vec<u32> = (0..n).map(|j| if invalid(j) { 0 } else { given[j] }).collect();
+        let (obs, episodes, count) = run(&given);
+        let (obs_meant, episodes_meant, none) = run(&meant);
+        assert_eq!(obs, obs_meant);
+        assert_eq!((count, none), (120 * (0..n).filter(|&j| invalid(j)).count() as u64, 0));
+        assert_eq!(episodes.len(), episodes_meant.len());
+        for (e, m) in episodes.iter().zip(&episodes_meant) {
+            assert_eq!((e.slot, e.end_step, e.length, m.invalid_actions), (m.slot, m.end_step, m.length, 0));
+            let expected = if invalid(e.slot as usize) { e.length } else { 0 };
+            assert_eq!(e.invalid_actions, expected, "slot {}", e.slot);
+        }
+    }
+
+    #[test]
     fn polynomial_sin_cos_matches_libm() {
         let mut worst = 0.0f64;
         for i in -100_000..=100_000 {
