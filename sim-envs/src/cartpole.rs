@@ -381,7 +381,7 @@ mod tests {
             runner.drain_episodes(&mut episodes);
             (buf.obs, episodes, runner.invalid_actions())
         };
-        let invalid = |j: usize| j < CHUNK && j % 3 == 0;
+        let invalid = |j: usize| j < CHUNK && j.is_multiple_of(3);
         let given: Vec<u32> = (0..n).map(|j| if invalid(j) { 2 + j as u32 } else { (j % 2) as u32 }).collect();
         let meant: Vec<u32> = (0..n).map(|j| if invalid(j) { 0 } else { given[j] }).collect();
         let (obs, episodes, count) = run(&given);
