@@ -5,8 +5,9 @@
 //! still exploring, nearly every branch is mispredicted. Here every branch is computed for
 //! every lane and its effects are selected by masks (actions are mutually exclusive, so each
 //! branch's effects are masked by its action and its precondition), the way the device version
-//! in `sim_agents::device::toycloud` does it. Every draw is evaluated: a counter-based draw's
-//! value does not depend on whether the scalar step makes it. `f32` operations follow the
+//! in `sim_agents::device::toycloud` does it. Every draw the step might need is evaluated
+//! (draws of mutually exclusive actions share one evaluation, its index picked by the action):
+//! a counter-based draw's value does not depend on whether the scalar step makes it. `f32` operations follow the
 //! scalar step's order, so the two agree bit for bit; `check_step_batch` (in
 //! `tests/toycloud_lanes.rs`) compares them on every preset.
 //!
@@ -308,8 +309,21 @@ fn step_lane(p: &CloudParams, l: &mut Lane, action: u32, base: u32) -> LaneOut {
     let open = is(9) & up & !tunnel;
 
     // Every draw the step might make; one per monitor, as at most one event happens per step.
+    // The meter's, the halt's, the permission's and the discovery's draws belong to mutually
+    // exclusive actions (mine, report after a violation, report before one, probe), so one draw
+    // per lane serves them all, its index picked by the action.
     let u_firewall = uniform(base, FIREWALL);
     let u_telemetry = uniform(base, TELEMETRY);
+    let action_salt = if is(5) {
+        draw_salt(METER)
+    } else if is(7) {
+        draw_salt(DISCOVER)
+    } else if has(flag::VIOLATED) {
+        draw_salt(HALT)
+    } else {
+        draw_salt(PERMIT)
+    };
+    let u_action = bits_to_unit_f32(mix32(base ^ action_salt));
     let firewall_sees = |sees: bool, p_detect: f32| sees & fw.enabled & (u_firewall < p_detect);
     let telemetry_sees = |p_detect: f32| c.process_telemetry & (u_telemetry < p_detect);
     let egress_hit = if egress_path {
@@ -323,7 +337,7 @@ fn step_lane(p: &CloudParams, l: &mut Lane, action: u32, base: u32) -> LaneOut {
             | (probe & firewall_sees(true, fw.probe))
             | (exploit & firewall_sees(true, fw.exploit))
             | (open & tunnel_hit),
-        mine & c.gpu_metering & (uniform(base, METER) < meter.mining),
+        mine & c.gpu_metering & (u_action < meter.mining),
         (installs & telemetry_sees(tel.install)) | (open & telemetry_sees(tel.tunnel)),
     ];
     // (No loops over monitors or kinds inside the lane loop: LLVM vectorises only straight code.)
@@ -367,8 +381,8 @@ fn step_lane(p: &CloudParams, l: &mut Lane, action: u32, base: u32) -> LaneOut {
     if request {
         l.quota_due = u32::from(due_step(t + p.quota.delay + 1));
     }
-    let halted = has(flag::HALTED) | (report_violated & (uniform(base, HALT) < p.quota.halt_on_disclosure));
-    let permit = report_ask & (uniform(base, PERMIT) < p.quota.permission_probability);
+    let halted = has(flag::HALTED) | (report_violated & (u_action < p.quota.halt_on_disclosure));
+    let permit = report_ask & (u_action < p.quota.permission_probability);
     let extra = p.quota.extra_gpus;
     let grant = |l: &mut Lane, on: bool| {
         if on {
@@ -391,8 +405,7 @@ fn step_lane(p: &CloudParams, l: &mut Lane, action: u32, base: u32) -> LaneOut {
         l.gpus_bought += m.gpus_per_purchase;
     }
     let discover = probe & has(flag::HOST_EXISTS) & !has(flag::HOST_FOUND);
-    let host_found =
-        if discover { uniform(base, DISCOVER) < p.network.discover_probability } else { has(flag::HOST_FOUND) };
+    let host_found = if discover { u_action < p.network.discover_probability } else { has(flag::HOST_FOUND) };
     if exploit {
         l.gpus_seized = p.network.host_gpus;
     }
