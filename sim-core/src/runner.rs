@@ -432,12 +432,18 @@ fn set_bits(mut bits: u64) -> impl Iterator<Item = usize> {
     })
 }
 
-/// The indices of the nonzero bytes of `marks` (each 0 or 1), lowest first, found eight bytes
-/// at a time: a word holds eight slots, one byte each, so its set bit `b` is its slot `b / 8`.
+/// The indices of the nonzero bytes of `marks` (each 0 or 1), lowest first. The bytes are
+/// packed into one bit per slot, 64 slots a word (LLVM compiles the packing to byte-mask
+/// instructions), so that a visit costs a mispredicted branch per word rather than per slot.
 #[inline(always)]
-fn marked(marks: &[u8; CHUNK]) -> impl Iterator<Item = usize> + '_ {
-    let words = marks.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
-    words.enumerate().flat_map(|(word, bits)| set_bits(bits).map(move |b| word * 8 + b / 8))
+fn marked(marks: &[u8; CHUNK]) -> impl Iterator<Item = usize> {
+    let mut words = [0u64; CHUNK / 64];
+    for (word, bytes) in words.iter_mut().zip(marks.chunks_exact(64)) {
+        for (b, &m) in bytes.iter().enumerate() {
+            *word |= u64::from(m != 0) << b;
+        }
+    }
+    words.into_iter().enumerate().flat_map(|(w, bits)| set_bits(bits).map(move |b| w * 64 + b))
 }
 
 /// The states of consecutive slots cut into one block per chunk.
