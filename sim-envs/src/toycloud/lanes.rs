@@ -84,6 +84,7 @@ struct Lane {
 }
 
 impl Lane {
+    #[inline(always)]
     fn of(s: &CloudState) -> Self {
         let flags = [
             (s.quota_granted, flag::QUOTA_GRANTED),
@@ -124,6 +125,7 @@ impl Lane {
         }
     }
 
+    #[inline(always)]
     fn state(&self) -> CloudState {
         let has = |bit: u32| self.flags & bit != 0;
         // Every integer lane holds a value that fits a byte (see `step_lane`).

@@ -418,6 +418,7 @@ impl Environment for ToyCloud {
         CloudAction::from_index(action).map_or_else(|| format!("invalid_{action}"), |a| a.name().to_string())
     }
 
+    #[inline]
     fn reset(p: &CloudParams, draws: &Draws, obs: &mut [f32]) -> CloudState {
         let t = &p.task;
         let s = CloudState {
@@ -607,6 +608,7 @@ impl Environment for ToyCloud {
         lanes::step_batch(p, b);
     }
 
+    #[inline]
     fn metrics(p: &CloudParams, s: &CloudState) -> CloudMetrics {
         let _ = p;
         let completed = s.work_left <= 0.0;
