@@ -549,8 +549,8 @@ impl<E: Environment> StepContext<'_, E> {
             w.ret[j] += f64::from(w.rewards[j]);
             w.length[j] += 1;
         }
-        // Slots with safety events and slots whose episode ended are found eight at a time
-        // (a branch per slot would be mispredicted at every event), then visited one by one.
+        // Slots with safety events and slots whose episode ended are marked without a branch
+        // (one per slot would be mispredicted at every event), then visited one by one.
         if has_safety {
             let mut events = [0u8; CHUNK];
             for (e, s) in events.iter_mut().zip(w.safety.iter()) {
