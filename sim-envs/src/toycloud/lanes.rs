@@ -7,9 +7,9 @@
 //! branch's effects are masked by its action and its precondition), the way the device version
 //! in `sim_agents::device::toycloud` does it. Every draw the step might need is evaluated
 //! (draws of mutually exclusive actions share one evaluation, its index picked by the action):
-//! a counter-based draw's value does not depend on whether the scalar step makes it. `f32` operations follow the
-//! scalar step's order, so the two agree bit for bit; `check_step_batch` (in
-//! `tests/toycloud_lanes.rs`) compares them on every preset.
+//! a counter-based draw's value does not depend on whether the scalar step makes it. `f32`
+//! operations follow the scalar step's order, so the two agree bit for bit;
+//! `check_step_batch` (in `tests/toycloud_lanes.rs`) compares them on every preset.
 //!
 //! The loop over lanes is plain scalar code with selects, which LLVM turns into 8-wide vector
 //! code; observations and safety records are written in a second pass, row by row.
