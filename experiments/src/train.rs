@@ -90,12 +90,14 @@ pub fn start_device<B: TrainBackend>(
     device: B::Device,
     progress: bool,
 ) -> Result<TrainOutcome, RunError> {
-    match config.env.resolve().map_err(RunError::Run)? {
+    // Resolved once: the configuration written to `out` is the one the trainer was built from.
+    let config = &TrainConfig { env: config.env.resolve().map_err(RunError::Run)?, ..config.clone() };
+    match &config.env {
         EnvConfig::CartPole(p) => {
-            run_device::<B, DeviceCartPole<B::InnerBackend>>(&p, config, seed, out, device, progress)
+            run_device::<B, DeviceCartPole<B::InnerBackend>>(p, config, seed, out, device, progress)
         }
         EnvConfig::ToyCloud(p) => {
-            run_device::<B, DeviceToyCloud<B::InnerBackend>>(&p, config, seed, out, device, progress)
+            run_device::<B, DeviceToyCloud<B::InnerBackend>>(p, config, seed, out, device, progress)
         }
         EnvConfig::ToyCloudScenario(s) => Err(RunError::Run(format!("unresolved scenario `{s}`"))),
     }
