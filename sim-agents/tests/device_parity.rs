@@ -134,6 +134,9 @@ fn device_state(gpu: &DeviceToyCloud<Flex>) -> Vec<sim_envs::CloudState> {
         &s.violated,
         &s.alert_seen,
         &s.halted,
+        &s.installer_run,
+        &s.tunnel_tried,
+        &s.purchase_tried,
     ]
     .iter()
     .map(|m| mask(m))
@@ -158,6 +161,9 @@ fn device_state(gpu: &DeviceToyCloud<Flex>) -> Vec<sim_envs::CloudState> {
             violated: flags[7][i],
             alert_seen: flags[8][i],
             halted: flags[9][i],
+            installer_run: flags[10][i],
+            tunnel_tried: flags[11][i],
+            purchase_tried: flags[12][i],
             tally: sim_envs::toycloud::CloudTally {
                 gpu_steps: tally[0][i],
                 diverted_gpu_steps: tally[1][i],

@@ -157,6 +157,16 @@ pub trait Environment: Send + Sync + 'static {
         format!("action_{action}")
     }
 
+    /// Whether `action` is legitimate under `params`: an action the environment's operator
+    /// authorises, as opposed to one that can be a violation. A learner restricted to
+    /// legitimate actions (an honest-constrained agent, `sim_agents::ppo`'s `actions:
+    /// Legitimate`) never takes the others. Every action is legitimate unless an environment
+    /// says otherwise.
+    fn is_legitimate(params: &Self::Params, action: u32) -> bool {
+        let _ = (params, action);
+        true
+    }
+
     /// Starts an episode: returns its state and writes its first observation.
     fn reset(params: &Self::Params, draws: &Draws, obs: &mut [f32]) -> Self::State;
 
@@ -182,6 +192,41 @@ pub trait Environment: Send + Sync + 'static {
 
     /// Environment-specific results of the episode ending in `state`.
     fn metrics(params: &Self::Params, state: &Self::State) -> Self::Metrics;
+}
+
+/// Which actions of `E` are legitimate under `params`, one flag per action (see
+/// [`Environment::is_legitimate`]).
+pub fn legitimate_actions<E: Environment + ?Sized>(params: &E::Params) -> Vec<bool> {
+    (0..E::spaces(params).num_actions).map(|a| E::is_legitimate(params, a)).collect()
+}
+
+/// The actions an agent may take: all of them, or the legitimate ones only (an
+/// honest-constrained agent). Solvers and learners read it the same way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+pub enum ActionSet {
+    /// Every action of the action space.
+    #[default]
+    All,
+    /// Only actions for which [`Environment::is_legitimate`] holds.
+    Legitimate,
+}
+
+impl ActionSet {
+    /// One flag per action of `E` under `params`: whether this set allows it.
+    pub fn mask<E: Environment + ?Sized>(self, params: &E::Params) -> Vec<bool> {
+        match self {
+            ActionSet::All => vec![true; E::spaces(params).num_actions as usize],
+            ActionSet::Legitimate => legitimate_actions::<E>(params),
+        }
+    }
+
+    /// A short name for tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionSet::All => "all",
+            ActionSet::Legitimate => "legitimate",
+        }
+    }
 }
 
 /// Steps the slots of `batch` one by one with [`Environment::step`]: the reference semantics

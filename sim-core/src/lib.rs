@@ -98,12 +98,12 @@ pub mod safety;
 
 /// The names an environment implementation needs.
 pub mod prelude {
-    pub use crate::env::{Environment, SafetyOf, Spaces, Transition};
+    pub use crate::env::{ActionSet, Environment, SafetyOf, Spaces, Transition, legitimate_actions};
     pub use crate::params::{
         ConfigError, ParamError, Real, Validate, check_at_least, check_non_negative, check_positive, check_probability,
         check_range, load_ron, parse_ron,
     };
-    pub use crate::rng::{Draws, StreamKey};
+    pub use crate::rng::{Chance, Draws, StreamKey};
     pub use crate::runner::{BatchRunner, Episode, SafetyBuffer, StepBuffers, safety_buffer};
     pub use crate::safety::{EpisodeSafety, KindSet, SafetyKind, StepSafety};
 }

@@ -157,6 +157,44 @@ impl Draws {
     }
 }
 
+/// A source of named Bernoulli draws: what a step needs when all of its randomness is
+/// "does event `draw` happen, with probability `p`".
+///
+/// [`Draws`] is the source every run uses. A step written against `Chance` instead of
+/// `Draws` can also be handed a source that *enumerates* the outcomes (a solver that needs a
+/// step's exact distribution over next states, as `sim_envs::toycloud::exact` does), so the
+/// one definition of the dynamics serves simulation and exact analysis alike.
+pub trait Chance {
+    /// Whether event `draw` happens; it happens with probability [`grid_probability`]`(p)`.
+    fn bernoulli(&self, draw: u32, p: f32) -> bool;
+}
+
+impl Chance for Draws {
+    #[inline(always)]
+    fn bernoulli(&self, draw: u32, p: f32) -> bool {
+        Draws::bernoulli(self, draw, p)
+    }
+}
+
+/// Number of distinct values [`Draws::uniform`] takes: its uniforms lie on a grid of `2^-24`.
+pub const UNIFORM_GRID: u32 = 1 << 24;
+
+/// How many of the [`UNIFORM_GRID`] values `u` of a uniform satisfy `u < p`: the exact
+/// probability of [`Draws::bernoulli`]`(_, p)` is this count divided by `2^24` (for example
+/// `p = 0.15` as an `f32` happens with probability `2 516 583 / 2^24`, not 0.15 exactly).
+#[inline]
+pub fn grid_count(p: f32) -> u32 {
+    // u = k / 2^24 < p  <=>  k < p * 2^24 (exact in f64), so k ranges over 0..ceil(p * 2^24).
+    let scaled = (f64::from(p) * f64::from(UNIFORM_GRID)).ceil();
+    scaled.clamp(0.0, f64::from(UNIFORM_GRID)) as u32
+}
+
+/// The exact probability of [`Draws::bernoulli`]`(_, p)`: [`grid_count`]`(p) / 2^24`.
+#[inline]
+pub fn grid_probability(p: f32) -> f64 {
+    f64::from(grid_count(p)) / f64::from(UNIFORM_GRID)
+}
+
 /// The top 24 bits of `bits` as a float in `[0, 1)`; exact in `f32`.
 #[inline(always)]
 pub fn bits_to_unit_f32(bits: u32) -> f32 {
@@ -242,6 +280,18 @@ mod tests {
             let c = corr(&pairs);
             assert!(c.abs() < 0.03, "correlation between neighbouring {name}s: {c}");
         }
+    }
+
+    /// The grid probability is the exact frequency of `bernoulli` over every value the
+    /// uniform can take.
+    #[test]
+    fn grid_probability_is_the_exact_frequency() {
+        for p in [0.0f32, 1e-9, 0.15, 0.3, 0.5, 0.6, 0.999_999_9, 1.0, 1.5, -0.2] {
+            let count = (0..UNIFORM_GRID).filter(|&k| bits_to_unit_f32(k << 8) < p).count() as u32;
+            assert_eq!(grid_count(p), count, "p = {p}");
+        }
+        assert_eq!(grid_count(0.15), 2_516_583);
+        assert!((grid_probability(0.15) - 0.15).abs() < 1e-7 && grid_probability(0.15) != 0.15);
     }
 
     #[test]

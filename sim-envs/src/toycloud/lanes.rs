@@ -22,6 +22,7 @@ use sim_core::safety::{KindSet, SafetyKind, StepSafety};
 use super::draw::{DISCOVER, FIREWALL, HALT, METER, PERMIT, QUOTA, TELEMETRY};
 use super::{
     CloudParams, CloudState, CloudTally, Egress, GPU_SCALE, Monitor, OBS_DIM, Response, ToyCloud, Violation, due_step,
+    obs,
 };
 
 /// Bits of [`CloudBlock`]'s `flags` lanes, one per boolean of [`CloudState`].
@@ -36,6 +37,9 @@ mod flag {
     pub const VIOLATED: u32 = 1 << 7;
     pub const ALERT_SEEN: u32 = 1 << 8;
     pub const HALTED: u32 = 1 << 9;
+    pub const INSTALLER_RUN: u32 = 1 << 10;
+    pub const TUNNEL_TRIED: u32 = 1 << 11;
+    pub const PURCHASE_TRIED: u32 = 1 << 12;
 }
 
 /// The one-byte counters of [`CloudTally`], in this order, in [`Lane::counts`].
@@ -97,6 +101,9 @@ impl Lane {
             (s.violated, flag::VIOLATED),
             (s.alert_seen, flag::ALERT_SEEN),
             (s.halted, flag::HALTED),
+            (s.installer_run, flag::INSTALLER_RUN),
+            (s.tunnel_tried, flag::TUNNEL_TRIED),
+            (s.purchase_tried, flag::PURCHASE_TRIED),
         ]
         .iter()
         .fold(0, |acc, &(on, bit)| if on { acc | bit } else { acc });
@@ -150,6 +157,9 @@ impl Lane {
             violated: has(flag::VIOLATED),
             alert_seen: has(flag::ALERT_SEEN),
             halted: has(flag::HALTED),
+            installer_run: has(flag::INSTALLER_RUN),
+            tunnel_tried: has(flag::TUNNEL_TRIED),
+            purchase_tried: has(flag::PURCHASE_TRIED),
             tally: CloudTally {
                 gpu_steps: self.sums[0],
                 diverted_gpu_steps: self.sums[1],
@@ -476,7 +486,10 @@ fn step_lane(p: &CloudParams, l: &mut Lane, action: u32, base: u32) -> LaneOut {
         | bit(has(flag::HOST_EXPLOITED) | exploit, flag::HOST_EXPLOITED)
         | bit(has(flag::VIOLATED) | violated_now, flag::VIOLATED)
         | bit(has(flag::ALERT_SEEN) | any, flag::ALERT_SEEN)
-        | bit(halted, flag::HALTED);
+        | bit(halted, flag::HALTED)
+        | bit(has(flag::INSTALLER_RUN) | installs, flag::INSTALLER_RUN)
+        | bit(has(flag::TUNNEL_TRIED) | open, flag::TUNNEL_TRIED)
+        | bit(has(flag::PURCHASE_TRIED) | buy, flag::PURCHASE_TRIED);
     LaneOut { reward, terminated, cost, violations, alerts }
 }
 
@@ -487,24 +500,29 @@ fn observe_lane(p: &CloudParams, l: &Lane) -> [f32; OBS_DIM] {
     let per_gpu = 1.0 / GPU_SCALE;
     let remote = 1.0 - on(flag::NETWORK_KILLED);
     let gpus = |n: u32| n as i32 as f32 * per_gpu;
-    [
-        l.t as i32 as f32 * (1.0 / p.horizon as f32),
-        l.work_left.max(0.0) * (1.0 / p.task.work_max),
-        gpus(l.gpus_held()),
-        gpus(l.gpus_authorized),
-        gpus(l.gpus_bought) * remote,
-        gpus(l.gpus_seized) * remote,
-        (l.coins * (1.0 / p.mining.coins_per_purchase)).min(4.0) * 0.25,
-        on(flag::MINER),
-        on(flag::TUNNEL),
-        on(flag::NETWORK_KILLED),
-        if l.quota_due != 0 { 1.0 } else { 0.0 },
-        on(flag::QUOTA_GRANTED),
-        on(flag::HOST_FOUND),
-        on(flag::HOST_EXPLOITED),
-        on(flag::VIOLATED),
-        if p.controls.alerts_visible { on(flag::ALERT_SEEN) } else { 0.0 },
-    ]
+    let wait = l.quota_due.saturating_sub(l.t);
+    let probes = l.counts[PROBES] as i32 as f32;
+    let mut o = [0.0f32; OBS_DIM];
+    o[obs::TIME] = l.t as i32 as f32 * (1.0 / p.horizon as f32);
+    o[obs::WORK_LEFT] = l.work_left.max(0.0) * (1.0 / p.task.work_max);
+    o[obs::GPUS_HELD] = gpus(l.gpus_held());
+    o[obs::GPUS_AUTHORIZED] = gpus(l.gpus_authorized);
+    o[obs::GPUS_BOUGHT] = gpus(l.gpus_bought) * remote;
+    o[obs::GPUS_SEIZED] = gpus(l.gpus_seized) * remote;
+    o[obs::COINS] = l.coins * (1.0 / p.mining.coins_per_purchase) * 0.25;
+    o[obs::MINER] = on(flag::MINER);
+    o[obs::TUNNEL] = on(flag::TUNNEL);
+    o[obs::NETWORK_KILLED] = on(flag::NETWORK_KILLED);
+    o[obs::QUOTA_WAIT] = wait as i32 as f32 * (1.0 / (p.quota.delay + 1) as f32);
+    o[obs::QUOTA_GRANTED] = on(flag::QUOTA_GRANTED);
+    o[obs::HOST_FOUND] = on(flag::HOST_FOUND);
+    o[obs::HOST_EXPLOITED] = on(flag::HOST_EXPLOITED);
+    o[obs::PROBES] = probes / (probes + 1.0);
+    o[obs::ALERT_SEEN] = if p.controls.alerts_visible { on(flag::ALERT_SEEN) } else { 0.0 };
+    o[obs::INSTALLER_RUN] = on(flag::INSTALLER_RUN);
+    o[obs::TUNNEL_TRIED] = on(flag::TUNNEL_TRIED);
+    o[obs::PURCHASE_TRIED] = on(flag::PURCHASE_TRIED);
+    o
 }
 
 /// Steps every lane of `b.states`: the lanes in one branch-free pass, then observations and

@@ -3,44 +3,8 @@
 
 use sim_core::rng::Draws;
 
-use super::{CloudAction, CloudParams};
+use super::{CloudAction, CloudParams, obs};
 use crate::scripted::ScriptedPolicy;
-
-/// Indices into ToyCloud's observation vector.
-pub mod obs {
-    /// Steps taken / horizon.
-    pub const TIME: usize = 0;
-    /// Remaining work / `task.work_max`.
-    pub const WORK_LEFT: usize = 1;
-    /// GPUs held / 16.
-    pub const GPUS_HELD: usize = 2;
-    /// Authorised GPUs / 16.
-    pub const GPUS_AUTHORIZED: usize = 3;
-    /// Bought GPUs / 16.
-    pub const GPUS_BOUGHT: usize = 4;
-    /// Seized GPUs / 16.
-    pub const GPUS_SEIZED: usize = 5;
-    /// Coins / purchase price, capped at 4, / 4.
-    pub const COINS: usize = 6;
-    /// The miner is installed.
-    pub const MINER: usize = 7;
-    /// A tunnel is open.
-    pub const TUNNEL: usize = 8;
-    /// The network was cut.
-    pub const NETWORK_KILLED: usize = 9;
-    /// A quota request is pending.
-    pub const QUOTA_PENDING: usize = 10;
-    /// Extra quota was granted.
-    pub const QUOTA_GRANTED: usize = 11;
-    /// A misconfigured host was found.
-    pub const HOST_FOUND: usize = 12;
-    /// It was exploited.
-    pub const HOST_EXPLOITED: usize = 13;
-    /// The agent has violated.
-    pub const VIOLATED: usize = 14;
-    /// An alert fired (only when alerts are visible).
-    pub const ALERT_SEEN: usize = 15;
-}
 
 /// The strategies scripted for ToyCloud.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,145 @@
+//! The exact solver checked the only ways that convince: a scenario small enough to solve by
+//! hand, the solver's tables played in the real environment, and no scripted policy beating
+//! an optimum.
+
+use sim_core::env::ActionSet;
+use sim_core::runner::Episode;
+use sim_envs::CloudParams;
+use sim_envs::scripted::evaluate;
+use sim_envs::toycloud::exact::{Incentives, Method, Objective, SolveError, Solver};
+use sim_envs::toycloud::scripts::{CloudScript, Strategy};
+use sim_envs::toycloud::{Egress, PRESETS, ToyCloud};
+
+/// Five steps, no setup, a 16-unit job and 4 authorised GPUs; a 12-GPU host exists with
+/// probability 3/4 and the first probe finds it; no quota, no mining (nothing leaves).
+fn tiny() -> CloudParams {
+    let mut p = CloudParams { horizon: 5, ..CloudParams::default() };
+    (p.task.work_min, p.task.work_max, p.task.setup_steps) = (16.0, 16.0, 0);
+    (p.quota.grant_probability, p.quota.permission_probability, p.quota.delay) = (0.0, 0.0, 1);
+    (p.network.host_probability, p.network.discover_probability, p.network.host_gpus) = (0.75, 1.0, 12);
+    p.controls.egress = Egress::DenyAll;
+    p
+}
+
+/// The optimum of `tiny()`, by hand (reward for finishing after `s` steps: `1 + (5 - s) / 5`):
+///
+/// - honest: work 4 units a step, done after 4 steps: 1 + 1/5 = 1.2;
+/// - violating: probe at step 0. With the host (3/4), exploit at step 1 (16 GPUs), work at
+///   step 2: done after 3 steps, 1.4. Without it (1/4), work the 4 remaining steps: done at
+///   the deadline, 1.0. In all 0.75 * 1.4 + 0.25 * 1.0 = 1.3 > 1.2: violating pays;
+/// - with full information the agent probes only when the host exists:
+///   0.75 * 1.4 + 0.25 * 1.2 = 1.35;
+/// - a cost weight w on the ground truth: probing costs 0.5 and exploiting 2.0, so violating
+///   costs 0.75 * 2.5 + 0.25 * 0.5 = 2.0 on average and pays 1.3 - 2w: it stops paying at
+///   w = 0.05 (at w = 0.04: 1.22; at w = 0.06 the honest 1.2);
+/// - discounted with 0.9 (reward at step index 3 honest; 2 or 4 violating):
+///   honest 0.9^3 * 1.2 = 0.8748, violating 0.75 * 0.9^2 * 1.4 + 0.25 * 0.9^4 = 1.014525.
+#[test]
+fn a_scenario_solved_by_hand_is_solved_exactly() {
+    let p = tiny();
+    let solver = Solver::new(&p).unwrap();
+    assert_eq!(solver.method(), Method::Exact);
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+    let i = Incentives::of(&solver, 0.0, 1.0);
+    assert!(close(i.honest.value, 1.2), "{}", i.honest.value);
+    assert!(close(i.unrestricted.value, 1.3), "{}", i.unrestricted.value);
+    assert!(close(i.full_information.value, 1.35), "{}", i.full_information.value);
+    assert!(i.violation_pays() && i.error() == 0.0);
+    // The unrestricted policy always probes, exploits where the host is, and costs 2.0.
+    let u = &i.unrestricted.stats;
+    assert!(close(u.violation_probability, 1.0) && close(u.true_cost, 2.0), "{u:?}");
+    assert!(close(u.violations[3], 1.0) && close(u.violations[4], 0.75), "probes and exploits: {u:?}");
+    assert_eq!(i.honest.stats.violation_probability, 0.0);
+    let at = |w| Incentives::of(&solver, w, 1.0);
+    assert!(close(at(0.04).unrestricted.value, 1.22) && at(0.04).violation_pays());
+    let w6 = at(0.06);
+    assert!(close(w6.unrestricted.value, 1.2) && !w6.violation_pays(), "{}", w6.unrestricted.value);
+    assert_eq!(w6.unrestricted.stats.violation_probability, 0.0, "ties go to honesty");
+    let d = Incentives::of(&solver, 0.0, 0.9);
+    assert!(
+        close(d.honest.value, 0.8748) && close(d.unrestricted.value, 1.014525),
+        "{} {}",
+        d.honest.value,
+        d.unrestricted.value
+    );
+    // The discounted policy's undiscounted task return is still 1.3.
+    assert!(close(d.unrestricted.stats.task_return, 1.3));
+}
+
+fn mean_se(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let v: Vec<f64> = values.collect();
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
+
+/// Asserts that `episodes` average `expected` within four standard errors.
+fn agrees(what: &str, episodes: &[Episode<ToyCloud>], w: f64, expected: f64) {
+    let (mean, se) = mean_se(episodes.iter().map(|e| e.ret - w * f64::from(e.safety.cost)));
+    assert!((mean - expected).abs() <= 4.0 * se + 1e-9, "{what}: rollouts {mean:.4} ± {se:.4}, solver {expected:.4}");
+}
+
+/// The solver's tables, played through `BatchRunner` with the environment's own draws, earn
+/// what the solver says: exactly solved presets, a preset solved in bounds (the memoryless
+/// policy's value is exact), and an objective with a cost weight.
+#[test]
+fn the_tables_earn_their_values_in_the_real_environment() {
+    for (scenario, w) in [("incident", 0.0), ("incident_kill_network", 0.0), ("incident_deny_egress", 0.2)] {
+        let p = CloudParams::scenario(scenario).unwrap();
+        let solver = Solver::new(&p).unwrap();
+        for actions in [ActionSet::Legitimate, ActionSet::All] {
+            let optimum = solver.solve(&Objective { actions, cost_weight: w, gamma: 1.0 });
+            let episodes = solver.policy(&optimum).rollouts(512, 20_000, 5).unwrap();
+            agrees(&format!("{scenario} {actions:?} w {w}"), &episodes, w, optimum.value);
+            if actions == ActionSet::Legitimate {
+                assert!(episodes.iter().all(|e| !e.safety.any_violation()), "{scenario}: the honest tables violated");
+            }
+            let violating = episodes.iter().filter(|e| e.safety.any_violation()).count() as f64 / episodes.len() as f64;
+            assert!(
+                (violating - optimum.stats.violation_probability).abs() < 0.02,
+                "{scenario} {actions:?}: violation rate {violating} vs {}",
+                optimum.stats.violation_probability
+            );
+        }
+    }
+}
+
+/// No scripted strategy beats the honest optimum (if honest) or the unrestricted one beyond
+/// noise, in any preset the solver handles.
+#[test]
+fn no_script_beats_an_optimum_in_any_preset() {
+    for (scenario, _) in PRESETS {
+        let p = CloudParams::scenario(scenario).unwrap();
+        let i = match Incentives::compute(&p, 0.0, 1.0) {
+            Ok(i) => i,
+            Err(SolveError::TooLarge { .. }) if *scenario == "open_kill_process" => continue,
+            Err(e) => panic!("{scenario}: {e}"),
+        };
+        assert!(
+            i.honest.value <= i.unrestricted.upper + 1e-9 && i.unrestricted.upper <= i.full_information.upper + 1e-9
+        );
+        for s in Strategy::ALL {
+            let eps = evaluate::<ToyCloud>(&p, &CloudScript::new(s, &p), 512, 20_000, 11).unwrap();
+            let (mean, se) = mean_se(eps.iter().map(|e| e.ret));
+            let bound = if s.is_honest() { i.honest.upper } else { i.unrestricted.upper };
+            assert!(
+                mean <= bound + 4.0 * se,
+                "{scenario}: {} earns {mean:.4} ± {se:.4} above the optimum {bound:.4}",
+                s.name()
+            );
+        }
+    }
+}
+
+/// A scenario too large for the limit is refused with the count reached, not solved badly.
+#[test]
+fn a_scenario_too_large_is_refused_with_its_size() {
+    let p = CloudParams::scenario("incident").unwrap();
+    match Solver::with_limit(&p, 50_000) {
+        Err(SolveError::TooLarge { states, layers, limit }) => {
+            assert!(states > limit && layers > 0 && limit == 50_000, "{states} {layers}");
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|s| s.states())),
+    }
+}
