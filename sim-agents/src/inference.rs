@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 use sim_core::rng::{Draws, StreamKey};
 
+use crate::mask::ActionMask;
 use crate::math::tanh;
 
 /// The widest layer the host path supports.
@@ -161,6 +162,7 @@ pub struct InferencePolicy {
     actor: DenseMlp,
     critic: DenseMlp,
     cost_critic: Option<DenseMlp>,
+    mask: Option<ActionMask>,
 }
 
 const ROWS_PER_TASK: usize = 256;
@@ -171,7 +173,21 @@ impl InferencePolicy {
         for mlp in [Some(&actor), Some(&critic), cost_critic.as_ref()].into_iter().flatten() {
             assert!(mlp.layers.iter().all(|l| l.outputs <= MAX_WIDTH), "layers wider than {MAX_WIDTH}");
         }
-        InferencePolicy { actor, critic, cost_critic }
+        InferencePolicy { actor, critic, cost_critic, mask: None }
+    }
+
+    /// This policy restricted to `mask`'s actions (or not, with `None`).
+    pub fn with_mask(mut self, mask: Option<ActionMask>) -> Self {
+        if let Some(m) = &mask {
+            assert_eq!(m.allowed().len(), self.num_actions(), "the mask has one flag per action");
+        }
+        self.mask = mask;
+        self
+    }
+
+    /// The action mask, if the policy is restricted.
+    pub fn mask(&self) -> Option<&ActionMask> {
+        self.mask.as_ref()
     }
 
     /// Number of actions.
@@ -210,7 +226,10 @@ impl InferencePolicy {
                     let x = &obs[start * dim..];
                     self.actor.forward_block(x, dim, rows, &mut scratch, &mut logits);
                     for r in 0..rows {
-                        let row = &logits[r * MAX_WIDTH..r * MAX_WIDTH + num_actions];
+                        let row = &mut logits[r * MAX_WIDTH..r * MAX_WIDTH + num_actions];
+                        if let Some(m) = &self.mask {
+                            m.apply(row);
+                        }
                         (actions[start + r], logprobs[start + r]) =
                             choose(row, &Draws::new(keys[start + r], step), mode);
                     }
@@ -245,11 +264,15 @@ impl InferencePolicy {
         }
     }
 
-    /// Action logits of one observation.
+    /// Action logits of one observation (−∞ for masked actions).
     pub fn logits(&self, obs: &[f32]) -> Vec<f32> {
         let mut logits = [0.0f32; MAX_WIDTH];
         self.actor.forward_row(obs, &mut logits);
-        logits[..self.num_actions()].to_vec()
+        let mut out = logits[..self.num_actions()].to_vec();
+        if let Some(m) = &self.mask {
+            m.apply(&mut out);
+        }
+        out
     }
 
     fn head(mlp: &DenseMlp, obs: &[f32], values: &mut [f32]) {
@@ -265,6 +288,11 @@ impl InferencePolicy {
 /// Picks an action from `logits` and returns it with its log-probability.
 #[inline]
 pub(crate) fn choose(logits: &[f32], draws: &Draws, mode: ActMode) -> (u32, f32) {
+    choose_with(logits, if mode == ActMode::Sample { draws.uniform(0) } else { 0.0 }, mode)
+}
+
+/// [`choose`] with the sampling uniform `u` in `[0, 1)` given.
+pub(crate) fn choose_with(logits: &[f32], u: f32, mode: ActMode) -> (u32, f32) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0f32;
     for &l in logits {
@@ -274,17 +302,24 @@ pub(crate) fn choose(logits: &[f32], draws: &Draws, mode: ActMode) -> (u32, f32)
     let action = match mode {
         ActMode::Greedy => logits.iter().enumerate().fold(0, |best, (i, &l)| if l > logits[best] { i } else { best }),
         ActMode::Sample => {
-            let target = draws.uniform(0) * sum;
+            let target = u * sum;
             let mut acc = 0.0f32;
-            let mut chosen = logits.len() - 1;
+            // A target at the very top (defensive: with round-to-nearest `u * sum < sum` for
+            // every u < 1) takes the first action at which the running sum reaches the total,
+            // never one of probability zero (a masked one).
+            let mut top = None;
+            let mut chosen = None;
             for (i, &l) in logits.iter().enumerate() {
                 acc += (l - max).exp();
                 if target < acc {
-                    chosen = i;
+                    chosen = Some(i);
                     break;
                 }
+                if acc >= sum && top.is_none() {
+                    top = Some(i);
+                }
             }
-            chosen
+            chosen.or(top).unwrap_or(logits.len() - 1)
         }
     };
     (action as u32, logits[action] - log_norm)

@@ -11,6 +11,7 @@ pub mod device;
 pub mod error;
 pub mod evaluate;
 pub mod inference;
+pub mod mask;
 pub mod math;
 pub mod penalty;
 pub mod policy;

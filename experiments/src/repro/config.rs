@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sim_agents::PpoConfig;
 use sim_agents::penalty::PenaltyConfig;
 use sim_agents::ppo::LagrangianConfig;
+use sim_core::env::ActionSet;
 use sim_core::params::{ConfigError, ParamError, Validate, check_at_least, check_range, parse_ron};
 use sim_envs::CloudParams;
 
@@ -64,6 +65,9 @@ pub struct Condition {
     /// The knob swept within the family (penalty weight, cost limit, λ), for the frontier plot.
     #[serde(default)]
     pub knob: Option<f64>,
+    /// The actions the agent may take (`Legitimate`: an honest-constrained agent).
+    #[serde(default)]
+    pub actions: ActionSet,
 }
 
 /// How policies are evaluated.
@@ -166,7 +170,12 @@ impl Validate for ReproConfig {
 impl ReproConfig {
     /// PPO settings of one condition.
     pub fn ppo_for(&self, c: &Condition) -> PpoConfig {
-        PpoConfig { penalty: c.penalty.clone(), lagrangian: c.lagrangian.clone(), ..self.ppo.clone() }
+        PpoConfig {
+            penalty: c.penalty.clone(),
+            lagrangian: c.lagrangian.clone(),
+            actions: c.actions,
+            ..self.ppo.clone()
+        }
     }
 
     /// Reads, parses and validates a matrix, then resolves every scenario (so that a typo in a

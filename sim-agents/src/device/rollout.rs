@@ -19,6 +19,7 @@ use super::cartpole::DeviceCartPole;
 use super::rng::{Keys, uniform_f32};
 use super::toycloud::DeviceToyCloud;
 use crate::backend::PolicyBackend;
+use crate::mask::masked;
 use crate::policy::ActorCritic;
 
 /// What one batched step of a device environment produces.
@@ -107,16 +108,19 @@ impl<B: Backend> DeviceEnv<B> for DeviceToyCloud<B> {
 
 /// Samples one action per row of `logits` (`[N, A]`) from `uniforms` (`[N]`, in `[0, 1)`) by
 /// the host's rule (`inference::choose`): the first action whose cumulative unnormalised
-/// probability exceeds `u * sum`, the last one if none does. Returns the actions and their
-/// log-probabilities.
+/// probability exceeds `u * sum`, else the first at which it reaches `sum`. Returns the actions
+/// and their log-probabilities.
 pub fn sample<B: Backend>(logits: Tensor<B, 2>, uniforms: Tensor<B, 1>) -> (Tensor<B, 1, Int>, Tensor<B, 1>) {
     let [n, a] = logits.dims();
     let max = logits.clone().max_dim(1);
     let cumulative = (logits.clone() - max.clone()).exp().cumsum(1);
     let sum = cumulative.clone().slice([0..n, a - 1..a]);
     let target = uniforms.reshape([n, 1]) * sum.clone();
-    let below = cumulative.lower_equal(target.expand([n, a])).int().sum_dim(1);
-    let actions = below.clamp_max(a as i64 - 1);
+    let below = cumulative.clone().lower_equal(target.expand([n, a])).int().sum_dim(1);
+    // Where rounding puts the target at the very top: the first action at which the running
+    // sum reaches the total (never one of probability zero, such as a masked action).
+    let top = cumulative.lower(sum.clone().expand([n, a])).int().sum_dim(1);
+    let actions = below.min_pair(top);
     let log_norm = max + sum.log();
     let logprobs = logits.gather(1, actions.clone()) - log_norm;
     (actions.reshape([n]), logprobs.reshape([n]))
@@ -159,6 +163,8 @@ pub struct DeviceCollector<B: Backend, E: DeviceEnv<B>> {
     running_returns: Tensor<B, 1>,
     running_lengths: Tensor<B, 1>,
     gamma: f32,
+    /// Logit offsets of an action mask (`crate::mask`), `[1, actions]`.
+    mask: Option<Tensor<B, 2>>,
 }
 
 impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
@@ -173,7 +179,14 @@ impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
             running_returns: Tensor::zeros([num_envs], device),
             running_lengths: Tensor::zeros([num_envs], device),
             gamma,
+            mask: None,
         }
+    }
+
+    /// This collector sampling only the actions `mask` (logit offsets, `[1, actions]`) allows.
+    pub fn with_mask(mut self, mask: Option<Tensor<B, 2>>) -> Self {
+        self.mask = mask;
+        self
     }
 
     /// The environment.
@@ -195,7 +208,7 @@ impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
             let obs = self.env.obs();
             let out = model.forward(obs.clone());
             let uniforms = uniform_f32(self.policy_keys.base(self.step), 0);
-            let (actions, logprobs) = sample(out.logits, uniforms);
+            let (actions, logprobs) = sample(masked(out.logits, self.mask.as_ref()), uniforms);
             let tr = self.env.step(actions.clone());
             self.step = self.step.wrapping_add(1);
             let ends = tr.terminated.clone().bool_or(tr.truncated.clone());
@@ -350,6 +363,41 @@ mod tests {
                 seen[want as usize] += 1;
             }
             assert!(seen.iter().all(|&c| c > 0), "every action drawn somewhere: {seen:?}");
+        }
+    }
+
+    /// With an action mask, the device sampler (logits offset by −1e9) and the host's `choose`
+    /// (masked logits at −∞) agree bit for bit, and neither takes a masked action, also with the
+    /// largest uniform the generator makes (forced in every seventh row), which lands on the last
+    /// allowed action past a masked tail. (The fallback for a target at the very top of the
+    /// cumulative sum is defensive: with round-to-nearest, `u * sum < sum` for every `u < 1`.)
+    #[test]
+    fn masked_sampling_matches_the_host_and_never_takes_a_masked_action() {
+        let device = Default::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let (n, a) = (4000usize, 6usize);
+        let allowed = [true, false, true, true, false, false];
+        let mask = crate::mask::ActionMask { allowed: allowed.to_vec() };
+        let logits: Vec<f32> = (0..n * a).map(|_| (rng.next_u32() as f32 / u32::MAX as f32 - 0.5) * 6.0).collect();
+        let keys: Vec<StreamKey> = (0..n).map(|i| StreamKey::derive(2, domain::POLICY, i as u64)).collect();
+        let mut uniforms: Vec<f32> =
+            uniform_f32(Keys::<Flex>::new(&keys, 0, &device).base(3), 0).into_data().to_vec().unwrap();
+        // The largest uniform the generator makes.
+        for u in uniforms.iter_mut().step_by(7) {
+            *u = 1.0 - 1.0 / 16_777_216.0;
+        }
+        let t = Tensor::<Flex, 2>::from_data(TensorData::new(logits.clone(), [n, a]), &device);
+        let u = Tensor::<Flex, 1>::from_data(TensorData::new(uniforms.clone(), [n]), &device);
+        let (actions, logprobs) = sample(masked(t, Some(&mask.offsets(&device))), u);
+        let actions: Vec<i64> = actions.into_data().convert::<i64>().to_vec().unwrap();
+        let logprobs: Vec<f32> = logprobs.into_data().to_vec().unwrap();
+        for i in 0..n {
+            let mut row = logits[i * a..(i + 1) * a].to_vec();
+            mask.apply(&mut row);
+            let (want, want_lp) = crate::inference::choose_with(&row, uniforms[i], ActMode::Sample);
+            assert!(allowed[want as usize], "row {i}: masked action {want}");
+            assert_eq!(actions[i], i64::from(want), "row {i}");
+            assert_eq!(logprobs[i].to_bits(), want_lp.to_bits(), "row {i}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! PPO's hyperparameters, read from RON. Defaults are CleanRL's `ppo.py` (classic control).
 
 use serde::{Deserialize, Serialize};
+use sim_core::env::ActionSet;
 use sim_core::params::{ParamError, Validate, check_at_least, check_non_negative, check_positive, check_range};
 
 use crate::inference::MAX_WIDTH;
@@ -50,6 +51,10 @@ pub struct PpoConfig {
     /// A cost constraint enforced with a Lagrange multiplier (PPO-Lagrangian); needs
     /// `penalty: CostSignal`.
     pub lagrangian: Option<LagrangianConfig>,
+    /// The actions the policy may take: `All`, or `Legitimate` for an honest-constrained agent
+    /// (the others get zero probability in sampling, the greedy choice, log-probabilities and
+    /// the entropy).
+    pub actions: ActionSet,
 }
 
 /// PPO-Lagrangian: maximise reward subject to `mean episode cost <= cost_limit`.
@@ -97,6 +102,7 @@ impl Default for PpoConfig {
             policy: PolicyConfig::default(),
             penalty: PenaltyConfig::TaskOnly,
             lagrangian: None,
+            actions: ActionSet::All,
         }
     }
 }

@@ -27,6 +27,7 @@ use super::{Adapter, Learner, Minibatch, PpoConfig, UpdateMetrics, initial_logit
 use crate::backend::TrainBackend;
 use crate::device::rollout::{DeviceCollector, DeviceEnv, DeviceRollout, gae};
 use crate::error::TrainError;
+use crate::mask::ActionMask;
 use crate::penalty::PenaltyConfig;
 use crate::policy::ActorCritic;
 
@@ -42,6 +43,7 @@ pub struct DeviceTrainer<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> {
     optim: Adapter<B>,
     shuffle: ChaCha8Rng,
     cost_weight: Option<f32>,
+    mask: Option<ActionMask>,
     update: usize,
     global_step: u64,
 }
@@ -71,8 +73,12 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
         let key = StreamKey::derive(seed, domain::INIT, 0);
         let model = ActorCritic::<B>::init(spaces, &config.policy, &logits, false, key, &device);
         let env = D::create(params, config.num_envs, seed, &device);
+        let mask = ActionMask::of::<D::Native>(config.actions, params);
+        let collector = DeviceCollector::new(env, config.num_envs, seed, config.gamma, &device)
+            .with_mask(mask.as_ref().map(|m| m.offsets(&device)));
         Ok(DeviceTrainer {
-            collector: DeviceCollector::new(env, config.num_envs, seed, config.gamma, &device),
+            collector,
+            mask,
             optim: AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>(),
             shuffle: StreamKey::derive(seed, domain::MINIBATCH, 0).chacha(),
             model,
@@ -198,7 +204,8 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
                 cost_returns: None,
             }
         };
-        let learner = Learner { model: &mut self.model, optim: &mut self.optim, shuffle: &mut self.shuffle };
+        let mask = self.mask.as_ref().map(|m| m.offsets::<B>(&self.device));
+        let learner = Learner { model: &mut self.model, optim: &mut self.optim, shuffle: &mut self.shuffle, mask };
         learner.epochs(c, update, learning_rate, minibatch)
     }
 }

@@ -37,6 +37,7 @@ use crate::backend::{PolicyBackend, TrainBackend};
 use crate::checkpoint::{pack, unpack, write_atomic};
 use crate::error::TrainError;
 use crate::inference::{ActMode, ActOutput, InferencePolicy};
+use crate::mask::{ActionMask, masked};
 use crate::penalty::Penalty;
 use crate::policy::ActorCritic;
 use crate::rollout::{Rollout, gae};
@@ -156,6 +157,8 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
     model: ActorCritic<B>,
     optim: Adapter<B>,
     policy: InferencePolicy,
+    /// The actions allowed (`None`: all).
+    mask: Option<ActionMask>,
     rollout: Rollout<E>,
     act: ActOutput,
     last_values: Vec<f32>,
@@ -198,7 +201,8 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             &device,
         );
         let optim = AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>();
-        let policy = model.to_inference();
+        let mask = ActionMask::of::<E>(config.actions, runner.params());
+        let policy = model.to_inference().with_mask(mask.clone());
         let penalty = match penalty {
             Some(p) => p,
             None => config.penalty.build::<E, B>(runner.params(), seed, &device)?,
@@ -220,6 +224,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             model,
             optim,
             policy,
+            mask,
             penalty,
             lagrange_multiplier,
             running_cost: vec![0.0; n],
@@ -331,7 +336,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let optimize_start = Instant::now();
         let stats = self.optimize(update, learning_rate)?;
         let optimize_seconds = optimize_start.elapsed().as_secs_f64();
-        self.policy = self.model.to_inference();
+        self.policy = self.model.to_inference().with_mask(self.mask.clone());
         self.update = update;
         self.global_step += self.rollout.len() as u64;
 
@@ -468,7 +473,8 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
                 cost_returns: lagrangian.then(|| t1(gather(&r.cost_returns))),
             }
         };
-        let learner = Learner { model: &mut self.model, optim: &mut self.optim, shuffle: &mut self.shuffle };
+        let mask = self.mask.as_ref().map(|m| m.offsets::<B>(dev));
+        let learner = Learner { model: &mut self.model, optim: &mut self.optim, shuffle: &mut self.shuffle, mask };
         learner.epochs(c, update, learning_rate, minibatch)
     }
 
@@ -520,7 +526,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             Recorder::<B>::load(&recorder, optim, &trainer.device).map_err(|e| err(format!("optimizer: {e}")))?;
         trainer.model = trainer.model.load_record(model_record);
         trainer.optim = trainer.optim.load_record(optim_record);
-        trainer.policy = trainer.model.to_inference();
+        trainer.policy = trainer.model.to_inference().with_mask(trainer.mask.clone());
         trainer.runner = BatchRunner::restore(env_params, state.runner)?;
         if state.obs.len() != trainer.buffers.obs.len() {
             return Err(err("observation buffer does not match the configuration".into()));
@@ -555,6 +561,8 @@ struct Learner<'a, B: TrainBackend> {
     model: &'a mut ActorCritic<B>,
     optim: &'a mut Adapter<B>,
     shuffle: &'a mut ChaCha8Rng,
+    /// Logit offsets of the action mask (`[1, actions]`), if the policy is restricted.
+    mask: Option<Tensor<B, 2>>,
 }
 
 impl<B: TrainBackend> Learner<'_, B> {
@@ -575,7 +583,7 @@ impl<B: TrainBackend> Learner<'_, B> {
         'epochs: for epoch in 0..c.update_epochs {
             shuffle(&mut order, self.shuffle);
             for (index, idx) in order.chunks(c.minibatch_size()).enumerate() {
-                let (loss, s) = ppo_loss(self.model, minibatch(idx), c);
+                let (loss, s) = ppo_loss(self.model, minibatch(idx), c, self.mask.as_ref());
                 let fail = |term: &'static str, value: f32| TrainError::NonFiniteLoss {
                     update,
                     epoch,
@@ -628,10 +636,11 @@ fn ppo_loss<B: AutodiffBackend + PolicyBackend>(
     model: &ActorCritic<B>,
     m: Minibatch<B>,
     c: &PpoConfig,
+    mask: Option<&Tensor<B, 2>>,
 ) -> (Tensor<B, 1>, EpochStats) {
     let [n] = m.old_logprobs.dims();
     let out = model.forward(m.obs);
-    let log_probs = log_softmax(out.logits, 1); // [n, A]
+    let log_probs = log_softmax(masked(out.logits, mask), 1); // [n, A]
     let new_logprobs = log_probs.clone().gather(1, m.actions.reshape([n, 1])).reshape([n]);
     let entropy = -(log_probs.clone().exp() * log_probs).sum_dim(1).reshape([n]);
     let log_ratio = new_logprobs - m.old_logprobs;
