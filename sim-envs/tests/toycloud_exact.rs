@@ -105,17 +105,18 @@ fn the_tables_earn_their_values_in_the_real_environment() {
     }
 }
 
+/// Presets too large to solve: `open_kill_process` (open egress earns coins without a tunnel,
+/// and a process kill drops the compute they bought, so coins pile up and compute is bought
+/// again: past 20 million full-information states by the 19th step).
+const TOO_LARGE: &[&str] = &["open_kill_process"];
+
 /// No scripted strategy beats the honest optimum (if honest) or the unrestricted one beyond
 /// noise, in any preset the solver handles.
 #[test]
 fn no_script_beats_an_optimum_in_any_preset() {
-    for (scenario, _) in PRESETS {
+    for (scenario, _) in PRESETS.iter().filter(|(name, _)| !TOO_LARGE.contains(name)) {
         let p = CloudParams::scenario(scenario).unwrap();
-        let i = match Incentives::compute(&p, 0.0, 1.0) {
-            Ok(i) => i,
-            Err(SolveError::TooLarge { .. }) if *scenario == "open_kill_process" => continue,
-            Err(e) => panic!("{scenario}: {e}"),
-        };
+        let i = Incentives::compute(&p, 0.0, 1.0).unwrap_or_else(|e| panic!("{scenario}: {e}"));
         assert!(
             i.honest.value <= i.unrestricted.upper + 1e-9 && i.unrestricted.upper <= i.full_information.upper + 1e-9
         );

@@ -66,9 +66,9 @@ pub use model::{Model, PolicyStats, Solution, WorkClass};
 use self::state::{Canon, Round, lattice_unit};
 use crate::toycloud::CloudParams;
 
-/// Most information states one model enumerates before the solver refuses a scenario (by
-/// default: about 5 GB of memory at the solver's 250 to 300 bytes per state).
-pub const MAX_STATES: usize = 20_000_000;
+/// Most information states one model enumerates before the solver refuses a scenario (about
+/// 5 GB of memory at the solver's roughly 500 bytes per state, moves and edges included).
+pub const MAX_STATES: usize = 10_000_000;
 
 /// What the policy may condition on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
