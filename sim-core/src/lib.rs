@@ -91,6 +91,7 @@
 pub mod checksum;
 pub mod env;
 pub mod io;
+pub mod lanes;
 pub mod params;
 pub mod rng;
 pub mod runner;

@@ -61,6 +61,7 @@
 //!
 //! Out-of-range actions are replaced by `wait` (and counted by the runner).
 
+pub mod dynamics;
 pub mod exact;
 mod lanes;
 mod params;
