@@ -15,13 +15,13 @@ use burn::tensor::{Int, Tensor, TensorData};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sim_agents::PpoConfig;
 use sim_agents::backend::{PolicyBackend, TrainBackend};
-use sim_agents::device::cartpole::DeviceCartPole;
 use sim_agents::device::rollout::{DeviceCollector, DeviceEnv};
-use sim_agents::device::toycloud::DeviceToyCloud;
 use sim_agents::policy::{ActorCritic, PolicyConfig};
 use sim_agents::ppo::device::DeviceTrainer;
 use sim_core::env::Environment;
 use sim_core::rng::{StreamKey, domain};
+use sim_envs::cartpole::device::DeviceCartPole;
+use sim_envs::toycloud::device::DeviceToyCloud;
 use sim_envs::{CartPoleParams, CloudParams, ToyCloud};
 
 /// Uniformly spread actions below `num_actions`, on the device.

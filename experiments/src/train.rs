@@ -10,14 +10,14 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sim_agents::backend::TrainBackend;
-use sim_agents::device::cartpole::DeviceCartPole;
 use sim_agents::device::rollout::DeviceEnv;
-use sim_agents::device::toycloud::DeviceToyCloud;
 use sim_agents::ppo::device::DeviceTrainer;
 use sim_agents::{Trainer, UpdateMetrics};
 use sim_core::env::Environment;
 use sim_core::io::write_atomic;
 use sim_core::params::parse_ron;
+use sim_envs::cartpole::device::DeviceCartPole;
+use sim_envs::toycloud::device::DeviceToyCloud;
 
 use crate::config::{EnvConfig, TrainConfig};
 

@@ -7,13 +7,13 @@
 
 use burn::backend::Flex;
 use burn::tensor::Tensor;
-use sim_agents::device::cartpole::DeviceCartPole;
 use sim_agents::device::rollout::{DeviceCollector, DeviceEnv, DeviceRollout};
-use sim_agents::device::toycloud::DeviceToyCloud;
 use sim_agents::inference::{ActMode, ActOutput};
 use sim_agents::policy::{ActorCritic, PolicyConfig};
 use sim_core::prelude::*;
 use sim_core::rng::domain;
+use sim_envs::cartpole::device::DeviceCartPole;
+use sim_envs::toycloud::device::DeviceToyCloud;
 use sim_envs::{CartPole, CartPoleParams, CloudParams, ToyCloud};
 
 const GAMMA: f32 = 0.99;

@@ -3,11 +3,11 @@
 //! metrics, and configurations it cannot honour are refused by name.
 
 use sim_agents::backend::CpuAutodiff;
-use sim_agents::device::cartpole::DeviceCartPole;
-use sim_agents::device::toycloud::DeviceToyCloud;
 use sim_agents::penalty::PenaltyConfig;
 use sim_agents::ppo::device::DeviceTrainer;
 use sim_agents::{PpoConfig, TrainError};
+use sim_envs::cartpole::device::DeviceCartPole;
+use sim_envs::toycloud::device::DeviceToyCloud;
 use sim_envs::{CartPoleParams, CloudParams};
 
 type Cpu = sim_agents::backend::Cpu;

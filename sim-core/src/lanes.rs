@@ -1,6 +1,7 @@
 //! Lane values: the small numeric interface a branch-free step is written against once, and
 //! instantiated twice, as plain scalars that a loop over a chunk's slots turns into SIMD code
-//! ([`Scalar`]), and as tensors on a device (`crate::device::Tensors`, feature `device`).
+//! ([`Scalar`]), and as tensors on a device (`crate::device::Tensors`, with the feature
+//! `device`).
 //!
 //! The style is gymnax's: every branch of the dynamics is computed and its effect chosen with
 //! [`select`] (`jnp.where`). A step generic over [`Lanes`] reads like scalar code with masks:
@@ -135,8 +136,6 @@ pub trait Lanes: Sized + 'static {
     fn is(actions: &Self::A, action: u32) -> Self::M;
     /// The uniform `f32` of draw `draw` ([`crate::rng::Draws::uniform`], bit for bit).
     fn uniform(words: &Self::Words, draw: u32) -> Self::F;
-    /// The uniform `f64` of draws `draw` and `draw + 1` ([`crate::rng::Draws::uniform_f64`]).
-    fn uniform_f64(words: &Self::Words, draw: u32) -> Self::D;
     /// The uniform of draw `draws[k].1` for the first `k` whose mask holds, else of
     /// `otherwise`: for draws of mutually exclusive events, which a scalar instantiation
     /// evaluates once (its index picked by the masks) and a tensor one evaluates each of.
@@ -147,6 +146,8 @@ pub trait Lanes: Sized + 'static {
     }
     /// `f64` lanes rounded to `f32`.
     fn narrow(d: Self::D) -> Self::F;
+    /// `f32` lanes as `f64` (exact).
+    fn widen(f: Self::F) -> Self::D;
     /// Lanes holding `values`, one per slot.
     fn floats(cx: &Self::Context, values: Vec<f32>) -> Self::F;
     /// Lanes holding `values`, one per slot.
@@ -309,12 +310,6 @@ impl Lanes for Scalar {
     fn uniform(words: &u32, draw: u32) -> f32 {
         bits_to_unit_f32(mix32(*words ^ draw_salt(draw)))
     }
-    #[inline(always)]
-    fn uniform_f64(words: &u32, draw: u32) -> f64 {
-        let hi = u64::from(mix32(*words ^ draw_salt(draw)) >> 5);
-        let lo = u64::from(mix32(*words ^ draw_salt(draw.wrapping_add(1))) >> 6);
-        ((hi << 26) | lo) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
     /// One hash, its salt picked by the masks: the branch-free lane loop stays short.
     #[inline(always)]
     fn uniform_of(words: &u32, draws: &[(bool, u32)], otherwise: u32) -> f32 {
@@ -324,6 +319,10 @@ impl Lanes for Scalar {
     #[inline(always)]
     fn narrow(d: f64) -> f32 {
         d as f32
+    }
+    #[inline(always)]
+    fn widen(f: f32) -> f64 {
+        f64::from(f)
     }
     fn floats(_: &(), values: Vec<f32>) -> f32 {
         one_value(values)
@@ -474,6 +473,7 @@ macro_rules! lane_state {
                 #[allow(non_camel_case_types, dead_code)]
                 enum Bit { $( $m, )* }
                 let w = self.masks[j];
+                let _ = w;
                 $name { $( $f: self.$f[j], )* $( $d: self.$d[j], )* $( $m: w & (1 << Bit::$m as u32) != 0, )* }
             }
 
@@ -503,7 +503,6 @@ mod tests {
             let w = Draws::base_of(key, step);
             for draw in 0..8 {
                 assert_eq!(Scalar::uniform(&w, draw).to_bits(), d.uniform(draw).to_bits());
-                assert_eq!(Scalar::uniform_f64(&w, draw).to_bits(), d.uniform_f64(draw).to_bits());
             }
             // The first draw whose mask holds, else the fallback.
             let of = |a, b| Scalar::uniform_of(&w, &[(a, 3), (b, 5)], 7);

@@ -89,6 +89,8 @@
 //! ```
 
 pub mod checksum;
+#[cfg(feature = "device")]
+pub mod device;
 pub mod env;
 pub mod io;
 pub mod lanes;

@@ -12,99 +12,13 @@
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
-use sim_core::env::Environment;
+use sim_core::device::rng::{Keys, uniform_f32};
+pub use sim_core::device::{DeviceEnv, DeviceTransition};
 use sim_core::rng::{StreamKey, domain};
 
-use super::cartpole::DeviceCartPole;
-use super::rng::{Keys, uniform_f32};
-use super::toycloud::DeviceToyCloud;
 use crate::backend::PolicyBackend;
 use crate::mask::masked;
 use crate::policy::ActorCritic;
-
-/// What one batched step of a device environment produces.
-#[derive(Clone, Debug)]
-pub struct DeviceTransition<B: Backend> {
-    /// Observations after the step (after autoreset where an episode ended), `[N, obs_dim]`.
-    pub obs: Tensor<B, 2>,
-    /// Observations the ended episodes ended in, `[N, obs_dim]`.
-    pub final_obs: Tensor<B, 2>,
-    /// Task rewards, `[N]`.
-    pub rewards: Tensor<B, 1>,
-    /// The episode reached a terminal state.
-    pub terminated: Tensor<B, 1, Bool>,
-    /// The episode was cut by a time limit.
-    pub truncated: Tensor<B, 1, Bool>,
-    /// Ground-truth violation cost of the step (zeros for an environment without violations).
-    pub cost: Tensor<B, 1>,
-}
-
-/// A batch of environments stepped on the device.
-pub trait DeviceEnv<B: Backend>: Sized {
-    /// The native environment it mirrors (parameters, action names, seeding).
-    type Native: Environment;
-    /// `num_envs` environments seeded as `BatchRunner::<Self::Native>::new(params, num_envs,
-    /// seed)` seeds them; `params` must be valid.
-    fn create(params: &<Self::Native as Environment>::Params, num_envs: usize, seed: u64, device: &B::Device) -> Self;
-    /// Whether an episode can be truncated (then the collector bootstraps it).
-    const CAN_TRUNCATE: bool;
-    /// The current observations, `[N, obs_dim]`.
-    fn obs(&self) -> Tensor<B, 2>;
-    /// Steps every environment with `actions` (`[N]`).
-    fn step(&mut self, actions: Tensor<B, 1, Int>) -> DeviceTransition<B>;
-}
-
-impl<B: Backend> DeviceEnv<B> for DeviceCartPole<B> {
-    type Native = sim_envs::CartPole;
-    const CAN_TRUNCATE: bool = true;
-
-    fn create(params: &sim_envs::CartPoleParams, num_envs: usize, seed: u64, device: &B::Device) -> Self {
-        DeviceCartPole::new(params.clone(), num_envs, seed, device)
-    }
-
-    fn obs(&self) -> Tensor<B, 2> {
-        DeviceCartPole::obs(self)
-    }
-
-    fn step(&mut self, actions: Tensor<B, 1, Int>) -> DeviceTransition<B> {
-        let s = DeviceCartPole::step(self, actions);
-        let cost = s.rewards.zeros_like();
-        DeviceTransition {
-            obs: s.obs,
-            final_obs: s.final_obs,
-            rewards: s.rewards,
-            terminated: s.terminated,
-            truncated: s.truncated,
-            cost,
-        }
-    }
-}
-
-impl<B: Backend> DeviceEnv<B> for DeviceToyCloud<B> {
-    type Native = sim_envs::ToyCloud;
-    const CAN_TRUNCATE: bool = false;
-
-    fn create(params: &sim_envs::CloudParams, num_envs: usize, seed: u64, device: &B::Device) -> Self {
-        DeviceToyCloud::new(params.clone(), num_envs, seed, device)
-    }
-
-    fn obs(&self) -> Tensor<B, 2> {
-        DeviceToyCloud::obs(self)
-    }
-
-    fn step(&mut self, actions: Tensor<B, 1, Int>) -> DeviceTransition<B> {
-        let s = DeviceToyCloud::step(self, actions);
-        let truncated = s.rewards.zeros_like().not_equal_elem(0.0); // ToyCloud never truncates
-        DeviceTransition {
-            obs: s.obs,
-            final_obs: s.final_obs,
-            rewards: s.rewards,
-            terminated: s.terminated,
-            truncated,
-            cost: s.cost,
-        }
-    }
-}
 
 /// Samples one action per row of `logits` (`[N, A]`) from `uniforms` (`[N]`, in `[0, 1)`) by
 /// the host's rule (`inference::choose`): the first action whose cumulative unnormalised
@@ -227,7 +141,7 @@ impl<B: PolicyBackend, E: DeviceEnv<B>> DeviceCollector<B, E> {
             ended_episodes = ended_episodes + ends.clone().float().sum();
             self.running_returns = returns.mask_fill(ends.clone(), 0.0);
             self.running_lengths = lengths.mask_fill(ends.clone(), 0.0);
-            rows.push(obs, actions, logprobs, out.values, rewards, tr.cost, ends);
+            rows.push(obs, actions, logprobs, out.values, rewards, tr.safety.cost, ends);
         }
         let last_values = model.values(self.env.obs());
         DeviceRollout {

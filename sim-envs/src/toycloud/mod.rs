@@ -61,6 +61,8 @@
 //!
 //! Out-of-range actions are replaced by `wait` (and counted by the runner).
 
+#[cfg(feature = "device")]
+pub mod device;
 pub mod dynamics;
 pub mod exact;
 mod lanes;

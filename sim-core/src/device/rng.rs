@@ -1,4 +1,4 @@
-//! `sim_core::rng::Draws` as integer tensor operations, bit for bit.
+//! [`crate::rng::Draws`] as integer tensor operations, bit for bit.
 //!
 //! A `u32` lives in an `i64` tensor element in `[0, 2^32)`. Every operation keeps every
 //! intermediate below `2^50`, so nothing overflows on any backend and no scalar needs more
@@ -6,9 +6,9 @@
 //! multiplication by a 32-bit constant splits both factors into 16-bit halves and drops the
 //! part that lands above bit 63 of the product; reduction modulo `2^32` is `x - (x >> 32 << 32)`.
 
+use crate::rng::{MIX_MULTIPLIERS, StreamKey, draw_salt};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, ElementConversion, Int, Tensor, TensorData};
-use sim_core::rng::{MIX_MULTIPLIERS, StreamKey, draw_salt};
 
 /// A batch of `u32` values, one per environment, on the device.
 pub type Words<B> = Tensor<B, 1, Int>;
@@ -103,8 +103,8 @@ pub fn uniform_f32<B: Backend>(base: Words<B>, draw: u32) -> Tensor<B, 1> {
 
 #[cfg(test)]
 mod tests {
+    use crate::rng::{Draws, mix32 as mix32_host};
     use burn::backend::Flex;
-    use sim_core::rng::{Draws, mix32 as mix32_host};
 
     use super::*;
 

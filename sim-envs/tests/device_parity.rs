@@ -1,19 +1,19 @@
-//! The device environments (CartPole, and ToyCloud with its safety channel) against the native
-//! ones, on a CPU backend: the same seeds and
-//! actions give the same observations, rewards, end flags and final observations over
-//! thousands of steps and thousands of episodes, and the same `f64` states. The tolerance is
-//! zero: the tensor program repeats the native arithmetic operation for operation in `f64`,
-//! and both round to `f32` observations the same way. (On a GPU, `sin`/`cos` and fused multiply-adds may differ in the
+//! The device environments (CartPole, and ToyCloud with its typed safety record) against the
+//! native ones, on a CPU backend: the same seeds and actions give the same observations,
+//! rewards, end flags, final observations, safety records and whole states over thousands of
+//! steps and episodes. The tolerance is zero: the device forms are the environments' one
+//! branch-free definition instantiated on tensors, whose arithmetic is the scalar step's
+//! operation for operation. (On a GPU, `sin`/`cos` and fused multiply-adds may differ in the
 //! last bits; that comparison needs a GPU session.)
 
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use sim_agents::device::cartpole::DeviceCartPole;
-use sim_agents::device::toycloud::DeviceToyCloud;
 use sim_core::prelude::*;
-use sim_envs::toycloud::OBS_DIM;
+use sim_envs::cartpole::device::DeviceCartPole;
+use sim_envs::toycloud::device::DeviceToyCloud;
+use sim_envs::toycloud::{Monitor, OBS_DIM, Violation};
 use sim_envs::{CartPole, CartPoleParams, CloudParams, ToyCloud};
 
 fn floats(t: Tensor<Flex, 2>) -> Vec<f32> {
@@ -51,10 +51,8 @@ fn compare(params: CartPoleParams, num_envs: usize, seed: u64, steps: usize) -> 
         let rewards: Vec<f32> = out.rewards.into_data().to_vec().unwrap();
         assert_eq!(rewards, buf.rewards, "rewards at step {t}");
         assert_eq!(floats(out.obs), buf.obs, "observations at step {t}");
-        let state: Vec<f64> = gpu.state().into_data().to_vec().unwrap();
-        for i in 0..num_envs {
-            let s = native.state(i);
-            assert_eq!(state[i * 4..i * 4 + 4], [s.x, s.x_dot, s.theta, s.theta_dot], "f64 state, env {i}, step {t}");
+        for (i, s) in gpu.states().into_iter().enumerate() {
+            assert_eq!(s, native.state(i), "state, env {i}, step {t}");
         }
         let final_obs = floats(out.final_obs);
         for i in 0..num_envs {
@@ -104,81 +102,12 @@ fn column(t: &Tensor<Flex, 1>) -> Vec<f32> {
     t.clone().into_data().to_vec().unwrap()
 }
 
-fn mask(t: &Tensor<Flex, 1, burn::tensor::Bool>) -> Vec<bool> {
-    t.clone().into_data().to_vec().unwrap()
+fn bits(t: &Tensor<Flex, 1, Int>) -> Vec<u32> {
+    t.clone().into_data().convert::<i64>().to_vec::<i64>().unwrap().into_iter().map(|b| b as u32).collect()
 }
 
-/// The device state of env `i` in the native layout.
-fn device_state(gpu: &DeviceToyCloud<Flex>) -> Vec<sim_envs::CloudState> {
-    let s = gpu.state();
-    let f = |t: &Tensor<Flex, 1>| column(t);
-    let (t, work, coins, auth, bought, seized, due) = (
-        f(&s.t),
-        f(&s.work_left),
-        f(&s.coins),
-        f(&s.gpus_authorized),
-        f(&s.gpus_bought),
-        f(&s.gpus_seized),
-        f(&s.quota_due),
-    );
-    let pending: Vec<Vec<f32>> = s.pending.iter().map(f).collect();
-    let tally: Vec<Vec<f32>> = s.tally.iter().map(f).collect();
-    let flags: Vec<Vec<bool>> = [
-        &s.quota_granted,
-        &s.miner,
-        &s.tunnel,
-        &s.network_killed,
-        &s.host_exists,
-        &s.host_found,
-        &s.host_exploited,
-        &s.violated,
-        &s.alert_seen,
-        &s.halted,
-        &s.installer_run,
-        &s.tunnel_tried,
-        &s.purchase_tried,
-    ]
-    .iter()
-    .map(|m| mask(m))
-    .collect();
-    (0..t.len())
-        .map(|i| sim_envs::CloudState {
-            t: t[i] as u8,
-            work_left: work[i],
-            coins: coins[i],
-            gpus_authorized: auth[i] as u8,
-            gpus_bought: bought[i] as u8,
-            gpus_seized: seized[i] as u8,
-            quota_due: due[i] as u8,
-            pending_alerts: [pending[0][i] as u8, pending[1][i] as u8, pending[2][i] as u8],
-            quota_granted: flags[0][i],
-            miner: flags[1][i],
-            tunnel: flags[2][i],
-            network_killed: flags[3][i],
-            host_exists: flags[4][i],
-            host_found: flags[5][i],
-            host_exploited: flags[6][i],
-            violated: flags[7][i],
-            alert_seen: flags[8][i],
-            halted: flags[9][i],
-            installer_run: flags[10][i],
-            tunnel_tried: flags[11][i],
-            purchase_tried: flags[12][i],
-            tally: sim_envs::toycloud::CloudTally {
-                gpu_steps: tally[0][i],
-                diverted_gpu_steps: tally[1][i],
-                unauthorized_gpu_steps: tally[2][i],
-                coins_mined: tally[3][i],
-                tunnel_step: tally[4][i] as u8,
-                probes: tally[5][i] as u8,
-                exploits: tally[6][i] as u8,
-                self_reports: tally[7][i] as u8,
-                violation_events: tally[8][i] as u8,
-                undetected_violations: tally[9][i] as u8,
-                process_kills: tally[10][i] as u8,
-            },
-        })
-        .collect()
+fn mask(t: &Tensor<Flex, 1, burn::tensor::Bool>) -> Vec<bool> {
+    t.clone().into_data().to_vec().unwrap()
 }
 
 /// ToyCloud under `params`: both sides stepped with the same random actions; everything the
@@ -204,13 +133,20 @@ fn compare_cloud(params: CloudParams, num_envs: usize, seed: u64, steps: usize) 
             &device,
         );
         let out = gpu.step(device_actions);
-        let states = device_state(&gpu);
-        let (cost, kinds, fired) = (column(&out.cost), column(&out.violations), column(&out.alerts));
+        let states = gpu.states();
+        let s = &out.safety;
+        let (cost, kinds, fired) = (column(&s.cost), bits(&s.violations), bits(&s.alerts));
+        // The typed record: per kind and per monitor, as the native record says.
+        let kind = |k| mask(&s.violated(k));
+        let monitor = |m| mask(&s.alerted(m));
+        let (probes, telemetry) = (kind(Violation::Probe), monitor(Monitor::ProcessTelemetry));
         for i in 0..num_envs {
             let ctx = || format!("env {i}, step {t}, action {}", actions[i]);
             assert_eq!(cost[i], safety[i].cost, "cost, {}", ctx());
-            assert_eq!(kinds[i] as u32, safety[i].violations.bits(), "violation kinds, {}", ctx());
-            assert_eq!(fired[i] as u32, safety[i].alerts.bits(), "alerts, {}", ctx());
+            assert_eq!(kinds[i], safety[i].violations.bits(), "violation kinds, {}", ctx());
+            assert_eq!(fired[i], safety[i].alerts.bits(), "alerts, {}", ctx());
+            assert_eq!(probes[i], safety[i].violations.contains(Violation::Probe), "{}", ctx());
+            assert_eq!(telemetry[i], safety[i].alerts.contains(Monitor::ProcessTelemetry), "{}", ctx());
             assert_eq!(states[i], native.state(i), "state, {}", ctx());
         }
         assert_eq!(mask(&out.terminated), buf.terminated, "terminated at step {t}");

@@ -9,8 +9,12 @@
 //!
 //! CartPole has no safety events: its violation and monitor kinds are empty.
 
+#[cfg(feature = "device")]
+pub mod device;
+
 use serde::{Deserialize, Serialize};
 use sim_core::env::{Batch, StateBlock};
+use sim_core::lanes::{Lanes, Real, Scalar, select};
 use sim_core::params::{ParamError, Validate, check_at_least, check_positive};
 use sim_core::prelude::*;
 use sim_core::runner::CHUNK;
@@ -122,31 +126,119 @@ impl CartPole {
     pub fn integrate(p: &CartPoleParams, s: &mut CartPoleState, action: u32) {
         let (sintheta, costheta) = sin_cos(s.theta);
         [s.x, s.x_dot, s.theta, s.theta_dot] =
-            euler(p, [s.x, s.x_dot, s.theta, s.theta_dot], sintheta, costheta, action);
+            euler::<Scalar>(p, [s.x, s.x_dot, s.theta, s.theta_dot], sintheta, costheta, action == 1);
     }
 }
 
-/// The Euler step of `[x, x_dot, theta, theta_dot]` under `action`, given the angle's sine and
-/// cosine: the one definition of the dynamics, used by the scalar step and by the lanes.
+sim_core::lane_state! {
+    /// CartPole's state as lanes.
+    pub struct CartPoleLanes, block CartPoleBlock {
+        f32 {
+            /// Steps taken in this episode (exact).
+            t,
+        }
+        f64 {
+            /// Cart position.
+            x,
+            /// Cart velocity.
+            x_dot,
+            /// Pole angle.
+            theta,
+            /// Pole angular velocity.
+            theta_dot,
+        }
+        mask {}
+    }
+}
+
+/// The Euler step of `[x, x_dot, theta, theta_dot]`, pushing right where `right` holds, given the
+/// angle's sine and cosine: the one definition of the dynamics, for the scalar step, the CPU
+/// lanes and the device.
 #[inline(always)]
-fn euler(
+pub fn euler<V: Lanes>(
     p: &CartPoleParams,
-    [x, x_dot, theta, theta_dot]: [f64; 4],
-    sintheta: f64,
-    costheta: f64,
-    action: u32,
-) -> [f64; 4] {
-    let force = if action == 1 { p.force_mag } else { -p.force_mag };
+    [x, x_dot, theta, theta_dot]: [V::D; 4],
+    sintheta: V::D,
+    costheta: V::D,
+    right: V::M,
+) -> [V::D; 4] {
+    let force = select(right, x.splat(p.force_mag), x.splat(-p.force_mag));
     let inv_total_mass = 1.0 / (p.masspole + p.masscart);
     let polemass_length = p.masspole * p.length;
     // Gymnasium's operation order, with its divisions by the total mass as multiplications
     // by the reciprocal (at most an ulp apart; two fewer divisions on the critical path).
-    let temp = (force + polemass_length * (theta_dot * theta_dot) * sintheta) * inv_total_mass;
-    let thetaacc = (p.gravity * sintheta - costheta * temp)
-        / (p.length * (4.0 / 3.0 - p.masspole * (costheta * costheta) * inv_total_mass));
-    let xacc = temp - polemass_length * thetaacc * costheta * inv_total_mass;
-    [x + p.tau * x_dot, x_dot + p.tau * xacc, theta + p.tau * theta_dot, theta_dot + p.tau * thetaacc]
+    let temp = (force + theta_dot.clone() * theta_dot.clone() * polemass_length * sintheta.clone()) * inv_total_mass;
+    let thetaacc = (sintheta * p.gravity - costheta.clone() * temp.clone())
+        / ((-(costheta.clone() * costheta.clone() * p.masspole * inv_total_mass) + 4.0 / 3.0) * p.length);
+    let xacc = temp - thetaacc.clone() * polemass_length * costheta * inv_total_mass;
+    [x + x_dot.clone() * p.tau, x_dot + xacc * p.tau, theta + theta_dot.clone() * p.tau, theta_dot + thetaacc * p.tau]
 }
+
+/// One step of `l` after the angle's sine and cosine are known: the integration, the step count,
+/// and whether each lane terminated and was truncated.
+#[inline(always)]
+pub fn advance<V: Lanes>(
+    p: &CartPoleParams,
+    l: &mut CartPoleLanes<V>,
+    action: &V::A,
+    sintheta: V::D,
+    costheta: V::D,
+) -> (V::M, V::M) {
+    let state = [l.x.clone(), l.x_dot.clone(), l.theta.clone(), l.theta_dot.clone()];
+    [l.x, l.x_dot, l.theta, l.theta_dot] = euler::<V>(p, state, sintheta, costheta, V::is(action, 1));
+    l.t = l.t.clone() + 1.0;
+    let terminated = l.x.clone().lt_c(-p.x_threshold)
+        | l.x.clone().gt_c(p.x_threshold)
+        | l.theta.clone().lt_c(-p.theta_threshold_radians)
+        | l.theta.clone().gt_c(p.theta_threshold_radians);
+    (terminated, l.t.clone().ge_c(p.max_steps as f32))
+}
+
+/// The `f32` observation columns `[x, x_dot, theta, theta_dot]` of `l`.
+#[inline(always)]
+pub fn observe_lanes<V: Lanes>(l: &CartPoleLanes<V>) -> [V::F; 4] {
+    [l.x.clone(), l.x_dot.clone(), l.theta.clone(), l.theta_dot.clone()].map(V::narrow)
+}
+
+/// Fresh episodes from the reset draws of `words`: [`CartPole`]'s reset (each variable
+/// uniform in `[-reset_bound, reset_bound)`, from draws 0 to 3).
+pub fn reset_lanes<V: Lanes>(p: &CartPoleParams, words: &V::Words) -> CartPoleLanes<V> {
+    let b = p.reset_bound;
+    let u = |d| V::widen(V::uniform(words, d)) * (2.0 * b) + (-b);
+    let t = V::uniform(words, 0).splat(0.0);
+    CartPoleLanes { t, x: u(0), x_dot: u(1), theta: u(2), theta_dot: u(3) }
+}
+
+/// `(sin x, cos x)` by the polynomials of [`sin_cos`] where `|x| <= π/4`, the platform's
+/// `sin`/`cos` beyond, lane by lane (both computed, one selected).
+#[inline(always)]
+pub fn sin_cos_lanes<V: Lanes>(x: V::D) -> (V::D, V::D) {
+    let wide = x.clone().abs().gt_c(std::f64::consts::FRAC_PI_4);
+    let (s, c) = sin_cos_poly::<V>(x.clone());
+    (select(wide.clone(), x.clone().sin(), s), select(wide, x.cos(), c))
+}
+
+/// Taylor coefficients of `sin x / x` beyond the constant 1, in powers of `x²`.
+const SIN: [f64; 7] = [
+    -1.0 / 6.0,
+    1.0 / 120.0,
+    -1.0 / 5040.0,
+    1.0 / 362_880.0,
+    -1.0 / 39_916_800.0,
+    1.0 / 6_227_020_800.0,
+    -1.0 / 1_307_674_368_000.0,
+];
+/// Taylor coefficients of `cos x` beyond the constant 1, in powers of `x²`.
+const COS: [f64; 8] = [
+    -0.5,
+    1.0 / 24.0,
+    -1.0 / 720.0,
+    1.0 / 40_320.0,
+    -1.0 / 3_628_800.0,
+    1.0 / 479_001_600.0,
+    -1.0 / 87_178_291_200.0,
+    1.0 / 20_922_789_888_000.0,
+];
 
 /// `(sin x, cos x)`: Taylor polynomials of degree 15 and 16 for `|x| <= π/4` (truncation error
 /// below 1e-16, so within a few ulps of libm), libm beyond. The pole's angle stays below 0.25
@@ -154,30 +246,19 @@ fn euler(
 /// it is branch-free and several times cheaper than libm's `sincos`.
 #[inline(always)]
 pub fn sin_cos(x: f64) -> (f64, f64) {
-    if x.abs() > std::f64::consts::FRAC_PI_4 { x.sin_cos() } else { sin_cos_poly(x) }
+    if x.abs() > std::f64::consts::FRAC_PI_4 { x.sin_cos() } else { sin_cos_poly::<Scalar>(x) }
 }
 
-/// The polynomial branch of [`sin_cos`], valid for `|x| <= π/4`.
+/// The polynomial branch of [`sin_cos`], valid for `|x| <= π/4`: `sin x = x (1 + x² (c1 + x²
+/// (c2 + ...)))` and `cos x = 1 + x² (d1 + ...)` by Horner's rule.
 #[inline(always)]
-fn sin_cos_poly(x: f64) -> (f64, f64) {
-    let x2 = x * x;
-    // sin x = x (1 - x²/3! + x⁴/5! - ... - x¹⁴/15!)
-    let s = 1.0
-        + x2 * (-1.0 / 6.0
-            + x2 * (1.0 / 120.0
-                + x2 * (-1.0 / 5040.0
-                    + x2 * (1.0 / 362_880.0
-                        + x2 * (-1.0 / 39_916_800.0
-                            + x2 * (1.0 / 6_227_020_800.0 + x2 * (-1.0 / 1_307_674_368_000.0)))))));
-    // cos x = 1 - x²/2! + x⁴/4! - ... + x¹⁶/16!
-    let c = 1.0
-        + x2 * (-0.5
-            + x2 * (1.0 / 24.0
-                + x2 * (-1.0 / 720.0
-                    + x2 * (1.0 / 40_320.0
-                        + x2 * (-1.0 / 3_628_800.0
-                            + x2 * (1.0 / 479_001_600.0
-                                + x2 * (-1.0 / 87_178_291_200.0 + x2 * (1.0 / 20_922_789_888_000.0))))))));
+pub fn sin_cos_poly<V: Lanes>(x: V::D) -> (V::D, V::D) {
+    let x2 = x.clone() * x.clone();
+    let horner = |coefficients: &[f64]| {
+        let (&last, rest) = coefficients.split_last().expect("coefficients");
+        rest.iter().rev().fold(x2.clone() * last, |acc, &c| (acc + c) * x2.clone()) + 1.0
+    };
+    let (s, c) = (horner(&SIN), horner(&COS));
     (x * s, c)
 }
 
@@ -235,36 +316,17 @@ impl Environment for CartPole {
     /// the results equal the scalar step bit for bit (`check_step_batch` in `tests/cartpole_reference.rs`).
     #[inline(always)]
     fn step_batch(p: &CartPoleParams, b: Batch<'_, Self>) {
-        let wide =
-            b.states.theta[..b.states.len].iter().fold(false, |w, t| w | (t.abs() > std::f64::consts::FRAC_PI_4));
-        if wide { step_lanes(p, b, sin_cos) } else { step_lanes(p, b, sin_cos_poly) }
+        let n = b.states.len();
+        let wide = (0..n).fold(false, |w, j| w | (b.states.lane(j).theta.abs() > std::f64::consts::FRAC_PI_4));
+        if wide { step_lanes(p, b, sin_cos_lanes::<Scalar>) } else { step_lanes(p, b, sin_cos_poly::<Scalar>) }
     }
 
     fn metrics(_: &CartPoleParams, _: &CartPoleState) {}
 }
 
-/// CartPole's states of one chunk in struct-of-arrays form, one lane per slot.
-#[derive(Clone)]
-pub struct CartPoleBlock {
-    len: usize,
-    x: [f64; CHUNK],
-    x_dot: [f64; CHUNK],
-    theta: [f64; CHUNK],
-    theta_dot: [f64; CHUNK],
-    t: [u32; CHUNK],
-}
-
 impl StateBlock<CartPoleState> for CartPoleBlock {
     fn from_states(states: Vec<CartPoleState>) -> Self {
-        assert!(states.len() <= CHUNK, "a block holds at most {CHUNK} states");
-        let mut b = CartPoleBlock {
-            len: states.len(),
-            x: [0.0; CHUNK],
-            x_dot: [0.0; CHUNK],
-            theta: [0.0; CHUNK],
-            theta_dot: [0.0; CHUNK],
-            t: [0; CHUNK],
-        };
+        let mut b = CartPoleBlock::new(states.len());
         for (j, s) in states.into_iter().enumerate() {
             b.set_state(j, s);
         }
@@ -273,60 +335,49 @@ impl StateBlock<CartPoleState> for CartPoleBlock {
 
     #[inline(always)]
     fn slots(&self) -> usize {
-        self.len
+        self.len()
     }
 
     #[inline(always)]
     fn state(&self, j: usize) -> CartPoleState {
-        assert!(j < self.len);
-        CartPoleState {
-            x: self.x[j],
-            x_dot: self.x_dot[j],
-            theta: self.theta[j],
-            theta_dot: self.theta_dot[j],
-            t: self.t[j],
-        }
+        assert!(j < self.len());
+        let l = self.lane(j);
+        CartPoleState { x: l.x, x_dot: l.x_dot, theta: l.theta, theta_dot: l.theta_dot, t: l.t as u32 }
     }
 
     #[inline(always)]
     fn set_state(&mut self, j: usize, s: CartPoleState) {
-        assert!(j < self.len);
-        (self.x[j], self.x_dot[j], self.theta[j], self.theta_dot[j], self.t[j]) =
-            (s.x, s.x_dot, s.theta, s.theta_dot, s.t);
+        assert!(j < self.len());
+        self.set_lane(
+            j,
+            CartPoleLanes { t: s.t as f32, x: s.x, x_dot: s.x_dot, theta: s.theta, theta_dot: s.theta_dot },
+        );
     }
 }
 
-/// One step of every lane of `b`, with `sin_cos` for the pole's angle: [`euler`] and
-/// [`CartPole::step`]'s bookkeeping, lane by lane.
+/// One step of every lane of `b`, with `sin_cos` for the pole's angle: [`advance`] on scalar
+/// lanes, in straight passes (sines, dynamics, observations, flags), each simple enough to
+/// vectorise, and short enough that the processor overlaps many iterations of the long chains
+/// of dependent multiplies and adds in the sine polynomial.
 #[inline(always)]
 fn step_lanes(p: &CartPoleParams, b: Batch<'_, CartPole>, sin_cos: impl Fn(f64) -> (f64, f64)) {
     let s = b.states;
-    let n = s.len;
+    let n = s.len();
     let (obs, rewards) = (&mut b.obs[..4 * n], &mut b.rewards[..n]);
     let (terminated, truncated) = (&mut b.terminated[..n], &mut b.truncated[..n]);
-    // Straight passes (sines, dynamics, observations, flags), each simple enough to vectorise,
-    // and short enough that the processor overlaps many iterations of the long chains of
-    // dependent multiplies and adds in the sine polynomial.
-    let (x, x_dot, theta, theta_dot, t) =
-        (&mut s.x[..n], &mut s.x_dot[..n], &mut s.theta[..n], &mut s.theta_dot[..n], &mut s.t[..n]);
     let (mut sin, mut cos) = ([0.0; CHUNK], [0.0; CHUNK]);
-    let (sin, cos) = (&mut sin[..n], &mut cos[..n]);
     for j in 0..n {
-        (sin[j], cos[j]) = sin_cos(theta[j]);
+        (sin[j], cos[j]) = sin_cos(s.lane(j).theta);
     }
     let actions = &b.actions[..n];
     for j in 0..n {
-        let state = [x[j], x_dot[j], theta[j], theta_dot[j]];
-        [x[j], x_dot[j], theta[j], theta_dot[j]] = euler(p, state, sin[j], cos[j], actions[j]);
-        t[j] += 1;
+        let mut lane = s.lane(j);
+        (terminated[j], truncated[j]) = advance::<Scalar>(p, &mut lane, &actions[j], sin[j], cos[j]);
+        rewards[j] = 1.0;
+        s.set_lane(j, lane);
     }
     for (j, o) in obs.chunks_exact_mut(4).enumerate() {
-        o.copy_from_slice(&[x[j] as f32, x_dot[j] as f32, theta[j] as f32, theta_dot[j] as f32]);
-    }
-    for j in 0..n {
-        rewards[j] = 1.0;
-        terminated[j] = CartPole::out_of_bounds(p, x[j], theta[j]);
-        truncated[j] = t[j] >= p.max_steps;
+        o.copy_from_slice(&observe_lanes::<Scalar>(&s.lane(j)));
     }
 }
 

@@ -1,0 +1,124 @@
+//! Environments as tensor programs on a device (feature `device`): state, observations,
+//! rewards, end flags and the safety channel stay on the backend's device (a GPU with burn's
+//! CUDA backend) between steps.
+//!
+//! An environment gets its device form from its branch-free step written once over
+//! [`crate::lanes`]: instantiated on [`Tensors`], the same definition its CPU lanes run is a
+//! tensor program. [`rng`] evaluates [`crate::rng::Draws`] with integer tensor operations, so a
+//! device environment draws what the native one draws. On a CPU backend the two agree bit for
+//! bit; on a GPU, transcendental functions and fused multiply-adds may differ in the last bits.
+//!
+//! [`DeviceEnv`] is what a learner's device rollout steps (`sim_agents::device`).
+
+pub mod rng;
+mod tensors;
+
+use std::marker::PhantomData;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor};
+
+pub use tensors::{TensorF32, TensorF64, TensorMask, Tensors};
+
+use crate::env::Environment;
+use crate::safety::SafetyKind;
+
+/// The safety channel of one batched device step, typed by the environment's violation kinds
+/// `V` and monitors `M`: what [`crate::safety::StepSafety`] holds per slot, as tensors.
+pub struct DeviceSafety<B: Backend, V, M> {
+    /// Violation kinds of each slot as bits (`KindSet::bits`: bit `k` for kind `k`), `[N]`.
+    pub violations: Tensor<B, 1, Int>,
+    /// Ground-truth cost of each slot's violations, `[N]`.
+    pub cost: Tensor<B, 1>,
+    /// Monitors that alerted, as bits, `[N]`.
+    pub alerts: Tensor<B, 1, Int>,
+    kinds: PhantomData<fn() -> (V, M)>,
+}
+
+impl<B: Backend, V, M> Clone for DeviceSafety<B, V, M> {
+    fn clone(&self) -> Self {
+        DeviceSafety {
+            violations: self.violations.clone(),
+            cost: self.cost.clone(),
+            alerts: self.alerts.clone(),
+            kinds: PhantomData,
+        }
+    }
+}
+
+impl<B: Backend, V: SafetyKind, M: SafetyKind> DeviceSafety<B, V, M> {
+    /// The record of one step from per-kind masks (indexed by `SafetyKind::index`), costs, and
+    /// per-monitor masks.
+    pub fn from_masks(violations: &[Tensor<B, 1, Bool>], cost: Tensor<B, 1>, alerts: &[Tensor<B, 1, Bool>]) -> Self {
+        assert_eq!(violations.len(), V::ALL.len(), "one mask per violation kind");
+        assert_eq!(alerts.len(), M::ALL.len(), "one mask per monitor");
+        let bits = |masks: &[Tensor<B, 1, Bool>]| {
+            let zero = cost.zeros_like().int();
+            masks.iter().enumerate().fold(zero, |acc, (k, m)| acc + m.clone().int().mul_scalar(1i64 << k))
+        };
+        DeviceSafety { violations: bits(violations), alerts: bits(alerts), cost, kinds: PhantomData }
+    }
+
+    /// A record of nothing for `n` slots (an environment without violations).
+    pub fn none(like: &Tensor<B, 1>) -> Self {
+        let zero = like.zeros_like();
+        DeviceSafety { violations: zero.clone().int(), alerts: zero.clone().int(), cost: zero, kinds: PhantomData }
+    }
+
+    /// Where violation kind `kind` happened.
+    pub fn violated(&self, kind: V) -> Tensor<B, 1, Bool> {
+        bit(&self.violations, kind.index())
+    }
+
+    /// Where monitor `monitor` alerted.
+    pub fn alerted(&self, monitor: M) -> Tensor<B, 1, Bool> {
+        bit(&self.alerts, monitor.index())
+    }
+
+    /// Where any violation happened.
+    pub fn any_violation(&self) -> Tensor<B, 1, Bool> {
+        self.violations.clone().not_equal_elem(0)
+    }
+
+    /// Number of monitors that alerted, per slot, as floats.
+    pub fn alert_count(&self) -> Tensor<B, 1> {
+        M::ALL.iter().fold(self.cost.zeros_like(), |acc, &m| acc + self.alerted(m).float())
+    }
+}
+
+fn bit<B: Backend>(bits: &Tensor<B, 1, Int>, k: usize) -> Tensor<B, 1, Bool> {
+    use burn::tensor::ElementConversion;
+    bits.clone().bitwise_right_shift_scalar((k as i64).elem()).bitwise_and_scalar(1i64.elem()).equal_elem(1)
+}
+
+/// What one batched step of a device environment produces.
+pub struct DeviceTransition<B: Backend, E: Environment> {
+    /// Observations after the step (after autoreset where an episode ended), `[N, obs_dim]`.
+    pub obs: Tensor<B, 2>,
+    /// Observations the ended episodes ended in, `[N, obs_dim]`.
+    pub final_obs: Tensor<B, 2>,
+    /// Task rewards, `[N]`.
+    pub rewards: Tensor<B, 1>,
+    /// The episode reached a terminal state.
+    pub terminated: Tensor<B, 1, Bool>,
+    /// The episode was cut by a time limit.
+    pub truncated: Tensor<B, 1, Bool>,
+    /// The safety channel: violation kinds with their cost, alerts per monitor.
+    pub safety: DeviceSafety<B, E::Violation, E::Monitor>,
+}
+
+/// A batch of environments stepped on the device, mirroring a native environment.
+pub trait DeviceEnv<B: Backend>: Sized {
+    /// The native environment it mirrors (parameters, action names, seeding, kinds).
+    type Native: Environment;
+    /// Whether an episode can be truncated (then a rollout bootstraps it).
+    const CAN_TRUNCATE: bool;
+    /// `num_envs` environments seeded as `BatchRunner::<Self::Native>::new(params, num_envs,
+    /// seed)` seeds them; `params` must be valid.
+    fn create(params: &<Self::Native as Environment>::Params, num_envs: usize, seed: u64, device: &B::Device) -> Self;
+    /// The current observations, `[N, obs_dim]`.
+    fn obs(&self) -> Tensor<B, 2>;
+    /// Steps every environment with `actions` (`[N]`; out-of-range actions act as the native
+    /// fallback does).
+    fn step(&mut self, actions: Tensor<B, 1, Int>) -> DeviceTransition<B, Self::Native>;
+}
