@@ -94,19 +94,29 @@ pub mod device;
 pub mod env;
 pub mod io;
 pub mod lanes;
+pub mod monitor;
 pub mod params;
 pub mod rng;
 pub mod runner;
 pub mod safety;
 
+/// serde, re-exported: an environment's parameters and state derive its traits. With serde in
+/// your own `Cargo.toml`, derive as usual; without it, derive through this re-export with
+/// `#[serde(crate = "sim_core::serde")]` on the type.
+pub use serde;
+
 /// The names an environment implementation needs.
 pub mod prelude {
-    pub use crate::env::{ActionSet, Environment, SafetyOf, Spaces, Transition, legitimate_actions};
+    pub use crate::env::{ActionSet, Environment, SafetyOf, Spaces, StateBlock, Transition, legitimate_actions};
+    pub use crate::monitor::PendingAlert;
     pub use crate::params::{
         ConfigError, ParamError, Real, Validate, check_at_least, check_non_negative, check_positive, check_probability,
         check_range, load_ron, parse_ron,
     };
-    pub use crate::rng::{Chance, Draws, StreamKey};
-    pub use crate::runner::{BatchRunner, Episode, SafetyBuffer, StepBuffers, safety_buffer};
-    pub use crate::safety::{EpisodeSafety, KindSet, SafetyKind, StepSafety};
+    pub use crate::rng::{Chance, Draws, StreamKey, domain};
+    pub use crate::runner::{
+        BatchRunner, Episode, EpisodeStats, SafetyBuffer, StepBuffers, check_step_batch, collect_episodes,
+        safety_buffer,
+    };
+    pub use crate::safety::{EpisodeSafety, KindSet, NoKind, SafetyKind, StepSafety};
 }

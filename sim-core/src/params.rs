@@ -29,6 +29,12 @@ impl Display for ParamError {
 impl std::error::Error for ParamError {}
 
 impl ParamError {
+    /// The error for `field` holding `value` where `expected` was wanted: `field \`{field}\` is
+    /// {value}, expected {expected}`.
+    pub fn new(field: impl Into<String>, value: impl Display, expected: impl Into<String>) -> Self {
+        ParamError { field: field.into(), value: value.to_string(), expected: expected.into() }
+    }
+
     /// Prefixes the field path with `parent.` (for nested parameter structs).
     pub fn within(mut self, parent: &str) -> Self {
         self.field = format!("{parent}.{}", self.field);

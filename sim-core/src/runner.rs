@@ -586,6 +586,86 @@ impl<E: Environment> StepContext<'_, E> {
     }
 }
 
+/// What a set of finished episodes amounts to: returns, and the safety channel's rates.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct EpisodeStats {
+    /// Episodes.
+    pub episodes: usize,
+    /// Mean task return.
+    pub mean_return: f64,
+    /// Standard error of the mean return.
+    pub return_se: f64,
+    /// Mean length in steps.
+    pub mean_length: f64,
+    /// Share of episodes with a violation.
+    pub violation_rate: f64,
+    /// Mean ground-truth cost per episode.
+    pub mean_cost: f64,
+    /// Share of episodes with an alert.
+    pub alert_rate: f64,
+    /// Share of violating episodes with an alert.
+    pub detected_rate: f64,
+    /// Mean steps from the first violation to the first alert at or after it, over the
+    /// episodes with both (NaN if none).
+    pub detection_latency: f64,
+    /// Mean steps from a detected violation to the alert naming it (monitors built on
+    /// [`crate::monitor::PendingAlert`]; NaN if none).
+    pub violation_latency: f64,
+}
+
+impl EpisodeStats {
+    /// The statistics of `episodes`.
+    pub fn of<E: Environment>(episodes: &[Episode<E>]) -> Self {
+        let n = episodes.len();
+        let mean = |f: &dyn Fn(&Episode<E>) -> f64| {
+            if n == 0 { f64::NAN } else { episodes.iter().map(f).sum::<f64>() / n as f64 }
+        };
+        let share = |f: &dyn Fn(&Episode<E>) -> bool| mean(&|e| f64::from(u8::from(f(e))));
+        let mean_return = mean(&|e| e.ret);
+        let var = if n > 1 {
+            episodes.iter().map(|e| (e.ret - mean_return).powi(2)).sum::<f64>() / (n - 1) as f64
+        } else {
+            f64::NAN
+        };
+        let violating: Vec<&Episode<E>> = episodes.iter().filter(|e| e.safety.any_violation()).collect();
+        let average = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
+        let (named, named_latency) = episodes.iter().fold((0.0, 0.0), |(k, l), e| {
+            let d: u32 = E::Violation::ALL.iter().map(|&v| e.safety.detections(v)).sum();
+            (k + f64::from(d), l + e.safety.mean_violation_latency().map_or(0.0, |m| m * f64::from(d)))
+        });
+        EpisodeStats {
+            episodes: n,
+            mean_return,
+            return_se: (var / n as f64).sqrt(),
+            mean_length: mean(&|e| f64::from(e.length)),
+            violation_rate: share(&|e| e.safety.any_violation()),
+            mean_cost: mean(&|e| f64::from(e.safety.cost)),
+            alert_rate: share(&|e| e.safety.total_alerts() > 0),
+            detected_rate: average(
+                violating.iter().map(|e| f64::from(u8::from(e.safety.total_alerts() > 0))).collect(),
+            ),
+            detection_latency: average(
+                episodes.iter().filter_map(|e| e.safety.detection_latency()).map(f64::from).collect(),
+            ),
+            violation_latency: if named > 0.0 { named_latency / named } else { f64::NAN },
+        }
+    }
+}
+
+impl std::fmt::Display for EpisodeStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "episodes: {}", self.episodes)?;
+        writeln!(f, "mean_return: {:.4} ± {:.4}", self.mean_return, self.return_se)?;
+        writeln!(f, "mean_length: {:.2}", self.mean_length)?;
+        writeln!(f, "violation_rate: {:.4}", self.violation_rate)?;
+        writeln!(f, "mean_cost: {:.4}", self.mean_cost)?;
+        writeln!(f, "alert_rate: {:.4}", self.alert_rate)?;
+        writeln!(f, "detected_rate: {:.4}", self.detected_rate)?;
+        writeln!(f, "detection_latency: {:.2}", self.detection_latency)?;
+        write!(f, "violation_latency: {:.2}", self.violation_latency)
+    }
+}
+
 /// Collects the first `per_slot` finished episodes of every slot (an unbiased evaluation
 /// sample: the first episodes to finish overall would favour short ones).
 pub struct PerSlotQuota<E: Environment> {

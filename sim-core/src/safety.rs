@@ -62,6 +62,25 @@ pub trait SafetyKind: Copy + Eq + fmt::Debug + Send + Sync + 'static {
 macro_rules! safety_kinds {
     (
         $(#[$meta:meta])*
+        $vis:vis enum $name:ident {}
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        $vis enum $name {}
+
+        impl $crate::safety::SafetyKind for $name {
+            const ALL: &'static [Self] = &[];
+            type Counts = [u32; 0];
+            fn index(self) -> usize {
+                match self {}
+            }
+            fn name(self) -> &'static str {
+                match self {}
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
         $vis:vis enum $name:ident {
             $( $(#[$vmeta:meta])* $variant:ident = $label:literal ),+ $(,)?
         }
@@ -206,6 +225,11 @@ pub struct StepSafety<V, M> {
     pub cost: f32,
     /// Monitors that raised an alert at this step.
     pub alerts: KindSet<M>,
+    /// Violation kinds whose detection those alerts report (monitors built with
+    /// [`crate::monitor::PendingAlert`] name what they detected; others leave this empty).
+    pub detected: KindSet<V>,
+    /// Steps from each detected violation to its alert, summed over `detected`.
+    pub detection_latency: u32,
 }
 
 impl<V, M> Clone for StepSafety<V, M> {
@@ -216,7 +240,13 @@ impl<V, M> Clone for StepSafety<V, M> {
 impl<V, M> Copy for StepSafety<V, M> {}
 impl<V, M> Default for StepSafety<V, M> {
     fn default() -> Self {
-        StepSafety { violations: KindSet::EMPTY, cost: 0.0, alerts: KindSet::EMPTY }
+        StepSafety {
+            violations: KindSet::EMPTY,
+            cost: 0.0,
+            alerts: KindSet::EMPTY,
+            detected: KindSet::EMPTY,
+            detection_latency: 0,
+        }
     }
 }
 impl<V: SafetyKind, M: SafetyKind> fmt::Debug for StepSafety<V, M> {
@@ -225,6 +255,8 @@ impl<V: SafetyKind, M: SafetyKind> fmt::Debug for StepSafety<V, M> {
             .field("violations", &self.violations)
             .field("cost", &self.cost)
             .field("alerts", &self.alerts)
+            .field("detected", &self.detected)
+            .field("detection_latency", &self.detection_latency)
             .finish()
     }
 }
@@ -241,6 +273,15 @@ impl<V: SafetyKind, M: SafetyKind> StepSafety<V, M> {
     #[inline]
     pub fn alert(&mut self, monitor: M) {
         self.alerts.insert(monitor);
+    }
+
+    /// Records an alert raised by `monitor` reporting a violation of `kind` that happened
+    /// `latency` steps earlier.
+    #[inline]
+    pub fn alert_detecting(&mut self, monitor: M, kind: V, latency: u32) {
+        self.alerts.insert(monitor);
+        self.detected.insert(kind);
+        self.detection_latency += latency;
     }
 }
 
@@ -263,6 +304,8 @@ pub struct EpisodeSafety<V: SafetyKind, M: SafetyKind> {
     first_violation_by_kind: V::Counts,
     alerts: M::Counts,
     first_alert_by_monitor: M::Counts,
+    detections: V::Counts,
+    detection_latency_total: u32,
 }
 
 impl<V: SafetyKind, M: SafetyKind> Clone for EpisodeSafety<V, M> {
@@ -281,6 +324,8 @@ impl<V: SafetyKind, M: SafetyKind> PartialEq for EpisodeSafety<V, M> {
             && self.first_violation_by_kind == o.first_violation_by_kind
             && self.alerts == o.alerts
             && self.first_alert_by_monitor == o.first_alert_by_monitor
+            && self.detections == o.detections
+            && self.detection_latency_total == o.detection_latency_total
     }
 }
 impl<V: SafetyKind, M: SafetyKind> Default for EpisodeSafety<V, M> {
@@ -294,6 +339,8 @@ impl<V: SafetyKind, M: SafetyKind> Default for EpisodeSafety<V, M> {
             first_violation_by_kind: Default::default(),
             alerts: Default::default(),
             first_alert_by_monitor: Default::default(),
+            detections: Default::default(),
+            detection_latency_total: 0,
         }
     }
 }
@@ -364,6 +411,26 @@ impl<V: SafetyKind, M: SafetyKind> EpisodeSafety<V, M> {
         count_kinds(self.violations.as_mut(), self.first_violation_by_kind.as_mut(), violations, step);
         self.alert_steps += u32::from(alerts != 0);
         count_kinds(self.alerts.as_mut(), self.first_alert_by_monitor.as_mut(), alerts, step);
+        let detected = s.detected.bits();
+        if detected != 0 {
+            for k in (0..V::ALL.len()).filter(|k| detected & (1 << k) != 0) {
+                self.detections.as_mut()[k] += 1;
+            }
+            self.detection_latency_total += s.detection_latency;
+        }
+    }
+
+    /// Violations of `kind` that a monitor detected and reported by name
+    /// ([`crate::monitor::PendingAlert`]).
+    pub fn detections(&self, kind: V) -> u32 {
+        self.detections.as_ref()[kind.index()]
+    }
+
+    /// Mean steps from a detected violation to the alert reporting it, over the violations
+    /// monitors reported by name (`None` if none).
+    pub fn mean_violation_latency(&self) -> Option<f64> {
+        let n: u32 = self.detections.as_ref().iter().sum();
+        (n > 0).then(|| f64::from(self.detection_latency_total) / f64::from(n))
     }
 
     /// Whether any violation happened.

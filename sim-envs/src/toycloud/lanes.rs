@@ -85,6 +85,7 @@ pub(super) fn step_batch(p: &CloudParams, b: Batch<'_, ToyCloud>) {
             violations: KindSet::from_bits(kinds[0][j]),
             cost: cost[j],
             alerts: KindSet::from_bits(kinds[1][j]),
+            ..StepSafety::default()
         };
     }
 }
