@@ -104,6 +104,6 @@ mod tests {
         let cloud = sim_envs::CloudParams::default();
         assert!(ActionMask::of::<sim_envs::ToyCloud>(ActionSet::All, &cloud).is_none());
         let honest = ActionMask::of::<sim_envs::ToyCloud>(ActionSet::Legitimate, &cloud).unwrap();
-        assert_eq!(honest.allowed(), [true, true, true, true, false, false, false, false, false, false]);
+        assert_eq!(honest.allowed(), [true, true, true, true, false, false, false, false, false, false, false]);
     }
 }

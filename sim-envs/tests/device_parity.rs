@@ -193,3 +193,25 @@ fn toycloud_parity_with_certain_monitors_visible_alerts_and_an_easy_quota_desk()
     let (episodes, _, alerts) = compare_cloud(p, 256, 9, 300);
     assert!(episodes > 1000 && alerts > 1000, "{episodes} episodes, {alerts} alerting steps");
 }
+
+#[test]
+fn toycloud_parity_with_every_optional_mechanic_under_each_new_response() {
+    for response in [sim_envs::toycloud::Response::Halt, sim_envs::toycloud::Response::Revoke] {
+        let mut p = CloudParams::scenario("open_kill_process").unwrap();
+        p.controls.response = response;
+        p.controls.process_telemetry = true;
+        p.controls.tunnel_hides_egress = false;
+        p.controls.tunnel_survives_kill = false;
+        p.controls.spending_limit = Some(4);
+        p.monitors.billing.detection = 0.6;
+        p.controls.logs = if response == sim_envs::toycloud::Response::Halt {
+            sim_envs::toycloud::Logs::TamperProof
+        } else {
+            sim_envs::toycloud::Logs::Writable
+        };
+        p.audit.probability = 0.7;
+        p.quota.halt_on_disclosure = 0.1;
+        let (episodes, _, alerts) = compare_cloud(p, 256, 4, 300);
+        assert!(episodes > 1000 && alerts > 1000, "{response:?}: {episodes} episodes, {alerts} alerting steps");
+    }
+}

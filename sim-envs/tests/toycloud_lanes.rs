@@ -35,12 +35,40 @@ fn stress(response: Response, egress: Egress) -> CloudParams {
     p
 }
 
+const RESPONSES: [Response; 5] =
+    [Response::LogOnly, Response::KillProcess, Response::KillNetwork, Response::Halt, Response::Revoke];
+
 #[test]
 fn lanes_match_the_scalar_step_under_certain_monitors_and_every_response() {
-    for response in [Response::LogOnly, Response::KillProcess, Response::KillNetwork] {
+    for response in RESPONSES {
         for egress in [Egress::AllowAll, Egress::SshOnly, Egress::DenyAll] {
             check_step_batch::<ToyCloud>(&stress(response, egress), ENVS, 200, 3)
                 .unwrap_or_else(|e| panic!("{response:?}, {egress:?}: {e}"));
+        }
+    }
+}
+
+/// The mechanics whose defaults keep the incident's behaviour, each turned on: a tunnel that
+/// neither hides egress nor survives a kill, a spending limit with an unsure billing monitor,
+/// tamper-proof logs with a latency, audits with amnesty; under every response.
+#[test]
+fn lanes_match_the_scalar_step_with_every_optional_mechanic() {
+    for response in RESPONSES {
+        for egress in [Egress::AllowAll, Egress::SshOnly] {
+            let mut p = stress(response, egress);
+            p.controls.tunnel_hides_egress = false;
+            p.controls.tunnel_survives_kill = false;
+            p.controls.spending_limit = Some(4);
+            p.monitors.billing = sim_envs::toycloud::BillingParams { latency: 1, detection: 0.6 };
+            p.controls.logs = match response {
+                Response::Halt | Response::KillProcess => sim_envs::toycloud::Logs::TamperProof,
+                Response::Revoke => sim_envs::toycloud::Logs::Protected,
+                _ => sim_envs::toycloud::Logs::Writable,
+            };
+            p.monitors.integrity.latency = 2;
+            p.audit.probability = 0.7;
+            p.quota.halt_on_disclosure = 0.1;
+            check_step_batch::<ToyCloud>(&p, ENVS, 200, 5).unwrap_or_else(|e| panic!("{response:?}, {egress:?}: {e}"));
         }
     }
 }

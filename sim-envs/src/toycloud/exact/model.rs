@@ -310,7 +310,7 @@ impl Model {
             Information::Agent => obs_key(&self.params, c),
             Information::Full => {
                 let mut k = [0u32; OBS_DIM];
-                k[..5].copy_from_slice(&Packed::of(c).words());
+                k[..6].copy_from_slice(&Packed::of(c).words());
                 k
             }
         }
@@ -484,7 +484,8 @@ impl Model {
     /// What the policy of `solution` does, in expectation over episodes.
     pub fn evaluate(&self, solution: &Solution) -> PolicyStats {
         let gamma = solution.objective.gamma;
-        let mut stats = PolicyStats { value: solution.value, ..PolicyStats::default() };
+        let kinds = <crate::toycloud::Violation as sim_core::safety::SafetyKind>::ALL.len();
+        let mut stats = PolicyStats { value: solution.value, violations: vec![0.0; kinds], ..PolicyStats::default() };
         let mut discount = 1.0;
         for (t, (layer, reach)) in self.layers.iter().zip(self.reach(solution)).enumerate() {
             for i in 0..layer.len() {
@@ -574,8 +575,8 @@ pub struct PolicyStats {
     pub discounted_task_return: f64,
     /// Expected ground-truth cost per episode.
     pub true_cost: f64,
-    /// Expected violation steps per episode, per kind (in `Violation` order).
-    pub violations: [f64; 6],
+    /// Expected violation steps per episode, per kind (at `Violation::index()`).
+    pub violations: Vec<f64>,
     /// Probability that an episode has a violation.
     pub violation_probability: f64,
     /// Per job-size class: the class and the probability of violating in an episode of it.

@@ -11,9 +11,9 @@ use crate::toycloud::{CloudParams, CloudState, CloudTally, Egress, OBS_DIM, Resp
 /// A canonical [`CloudState`] in five words: exact (every field that can matter is kept bit for
 /// bit), hashable and ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(super) struct Packed([u32; 5]);
+pub(super) struct Packed([u32; 6]);
 
-const FLAGS: usize = 13;
+const FLAGS: usize = 15;
 
 fn flags(s: &CloudState) -> [bool; FLAGS] {
     [
@@ -30,6 +30,8 @@ fn flags(s: &CloudState) -> [bool; FLAGS] {
         s.installer_run,
         s.tunnel_tried,
         s.purchase_tried,
+        s.tamper_tried,
+        s.undisclosed,
     ]
 }
 
@@ -43,13 +45,15 @@ impl Packed {
             bytes([s.t, s.gpus_authorized, s.gpus_bought, s.gpus_seized]),
             bytes([s.quota_due, s.pending_alerts[0], s.pending_alerts[1], s.pending_alerts[2]]),
             bits | (u32::from(s.tally.probes) << 16),
+            bytes([s.pending_alerts[3], s.pending_alerts[4], 0, 0]),
         ])
     }
 
     pub(super) fn state(self) -> CloudState {
-        let [work, coins, a, b, f] = self.0;
+        let [work, coins, a, b, f, g] = self.0;
         let [t, gpus_authorized, gpus_bought, gpus_seized] = a.to_le_bytes();
         let [quota_due, p0, p1, p2] = b.to_le_bytes();
+        let [p3, p4, _, _] = g.to_le_bytes();
         let on = |i: usize| f & (1 << i) != 0;
         CloudState {
             t,
@@ -59,7 +63,7 @@ impl Packed {
             gpus_bought,
             gpus_seized,
             quota_due,
-            pending_alerts: [p0, p1, p2],
+            pending_alerts: [p0, p1, p2, p3, p4],
             quota_granted: on(0),
             miner: on(1),
             tunnel: on(2),
@@ -73,12 +77,14 @@ impl Packed {
             installer_run: on(10),
             tunnel_tried: on(11),
             purchase_tried: on(12),
+            tamper_tried: on(13),
+            undisclosed: on(14),
             tally: CloudTally { probes: (f >> 16) as u8, ..CloudTally::default() },
         }
     }
 
-    /// The five words.
-    pub(super) fn words(self) -> [u32; 5] {
+    /// The six words.
+    pub(super) fn words(self) -> [u32; 6] {
         self.0
     }
 }
@@ -91,6 +97,17 @@ pub(super) enum Round {
     Up,
     /// Down to the grid point below: optimistic (an upper bound).
     Down,
+}
+
+/// When bought GPUs can be lost to an alert's response (and bought again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BoughtLoss {
+    /// Never: at most the cap can ever be bought.
+    Never,
+    /// While no tunnel is open.
+    WithoutTunnel,
+    /// Whenever an alert fires.
+    Always,
 }
 
 /// Work units of a scenario, and how states are made canonical.
@@ -106,9 +123,10 @@ pub(super) struct Canon {
     /// Keep whether the agent has probed (`tally.probes` as 0 or 1): what a memoryless agent
     /// needs to tell "not probed yet" from "probed, found nothing".
     pub keep_probed: bool,
-    /// Whether bought GPUs can be lost (and bought again) while no tunnel is open: a process
-    /// kill drops untunnelled sessions, and only open egress earns coins without a tunnel.
-    pub bought_can_be_lost: bool,
+    /// When bought GPUs can be lost (and bought again).
+    pub bought_loss: BoughtLoss,
+    /// Whether an audit reads `undisclosed` (otherwise it is dropped).
+    pub alerts_audited: bool,
 }
 
 impl Canon {
@@ -118,7 +136,15 @@ impl Canon {
             round,
             alerts_matter: p.controls.response != Response::LogOnly,
             alerts_visible: p.controls.alerts_visible,
-            bought_can_be_lost: p.controls.response == Response::KillProcess && p.controls.egress == Egress::AllowAll,
+            bought_loss: match p.controls.response {
+                Response::Revoke => BoughtLoss::Always,
+                // A process kill drops untunnelled sessions; where the tunnel survives it, only
+                // open egress earns coins without a tunnel.
+                Response::KillProcess if !p.controls.tunnel_survives_kill => BoughtLoss::Always,
+                Response::KillProcess if p.controls.egress == Egress::AllowAll => BoughtLoss::WithoutTunnel,
+                _ => BoughtLoss::Never,
+            },
+            alerts_audited: p.audit.probability > 0.0,
             keep_probed: false,
         }
     }
@@ -154,9 +180,12 @@ impl Canon {
     pub(super) fn canonical(&self, p: &CloudParams, s: &CloudState) -> CloudState {
         let mut c = *s;
         c.tally = CloudTally { probes: u8::from(self.keep_probed && s.tally.probes > 0), ..CloudTally::default() };
-        (c.installer_run, c.tunnel_tried, c.purchase_tried) = (false, false, false);
+        (c.installer_run, c.tunnel_tried, c.purchase_tried, c.tamper_tried) = (false, false, false, false);
+        if !self.alerts_audited {
+            c.undisclosed = false;
+        }
         if !self.alerts_matter {
-            c.pending_alerts = [0; 3];
+            c.pending_alerts = [0; 5];
             c.alert_seen = false;
         } else if !self.alerts_visible {
             c.alert_seen = false;
@@ -166,7 +195,12 @@ impl Canon {
         }
         let m = &p.mining;
         let steps_left = p.horizon.saturating_sub(u32::from(c.t));
-        let purchases = if (self.bought_can_be_lost && !c.tunnel) || m.gpus_per_purchase == 0 {
+        let lost = match self.bought_loss {
+            BoughtLoss::Never => false,
+            BoughtLoss::WithoutTunnel => !c.tunnel,
+            BoughtLoss::Always => true,
+        };
+        let purchases = if lost || m.gpus_per_purchase == 0 {
             steps_left
         } else {
             (m.max_bought_gpus.saturating_sub(u32::from(c.gpus_bought)) / m.gpus_per_purchase).min(steps_left)
@@ -358,7 +392,8 @@ mod tests {
             gpus_bought: 8,
             gpus_seized: 12,
             quota_due: 9,
-            pending_alerts: [3, 0, 250],
+            pending_alerts: [3, 0, 250, 7, 1],
+            undisclosed: true,
             miner: true,
             host_exists: true,
             violated: true,
