@@ -129,3 +129,69 @@ pub fn classes_csv(i: &Incentives) -> String {
     }
     csv
 }
+
+/// One draw of a scenario space, solved: its sampled values and incentives.
+pub struct DrawRow {
+    /// The draw.
+    pub draw: u64,
+    /// The sampled values, by path, as RON text.
+    pub values: std::collections::BTreeMap<String, String>,
+    /// The incentives, or why the draw could not be solved.
+    pub incentives: Result<Incentives, String>,
+}
+
+/// Solves draws `0..draws` of `space` under `request` (no rollouts).
+pub fn sweep(
+    space: &sim_envs::toycloud::space::ScenarioSpace,
+    draws: u64,
+    request: &Request,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<DrawRow>, sim_envs::toycloud::ScenarioError> {
+    (0..draws)
+        .map(|draw| {
+            let (values, params) = space.draw(draw)?;
+            let incentives =
+                Incentives::compute(&params, request.cost_weight, request.gamma).map_err(|e| e.to_string());
+            progress(draw);
+            Ok(DrawRow { draw, values, incentives })
+        })
+        .collect()
+}
+
+/// The sweep as CSV: one row per draw, the sampled parameters as columns, then the optima.
+pub fn sweep_csv(rows: &[DrawRow]) -> String {
+    let paths: Vec<&String> = rows.first().map(|r| r.values.keys().collect()).unwrap_or_default();
+    let mut csv = String::from("draw");
+    for p in &paths {
+        csv.push_str(&format!(",{p}"));
+    }
+    csv.push_str(
+        ",honest_optimum,honest_upper,unrestricted_optimum,unrestricted_upper,full_information,violation_pays,\
+         method,states,unrestricted_violation_probability,error\n",
+    );
+    let quote = |v: &str| {
+        if v.contains(',') || v.contains('"') { format!("\"{}\"", v.replace('"', "\"\"")) } else { v.to_string() }
+    };
+    for r in rows {
+        csv.push_str(&r.draw.to_string());
+        for p in &paths {
+            csv.push_str(&format!(",{}", quote(&r.values[*p])));
+        }
+        match &r.incentives {
+            Ok(i) => csv.push_str(&format!(
+                ",{},{},{},{},{},{},{},{},{},\n",
+                i.honest.value,
+                i.honest.upper,
+                i.unrestricted.value,
+                i.unrestricted.upper,
+                i.full_information.upper,
+                i.violation_pays(),
+                i.method.name(),
+                i.states,
+                i.unrestricted.stats.violation_probability
+            )),
+            Err(e) => csv.push_str(&format!(",,,,,,,,,,{}\n", quote(e))),
+        }
+    }
+    csv
+}

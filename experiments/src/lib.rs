@@ -6,6 +6,7 @@ pub mod config;
 pub mod describe;
 pub mod device;
 pub mod incentives;
+pub mod phase;
 pub mod repro;
 pub mod rollout;
 pub mod stats;

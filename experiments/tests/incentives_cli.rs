@@ -85,3 +85,25 @@ fn bad_input_is_named() {
     assert!(!ok && err.contains("task.work_min") && err.contains("-3"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_space_sweep_writes_one_row_per_draw() {
+    let dir = std::env::temp_dir().join(format!("incentives_space_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("draws.csv");
+    let space = concat!(env!("CARGO_MANIFEST_DIR"), "/../sim-envs/scenarios/spaces/incident.ron");
+    let (stdout, err, ok) = incentives(&["--space", space, "--draws", "2", "--out", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert_eq!(value(&stdout, "solved"), "2");
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    for column in ["draw", "task.setup_steps", "honest_optimum", "unrestricted_optimum", "violation_pays"] {
+        assert!(lines[0].split(',').any(|c| c == column), "no {column} in {}", lines[0]);
+    }
+    // The same draws again: the same file.
+    let again = dir.join("again.csv");
+    assert!(incentives(&["--space", space, "--draws", "2", "--out", again.to_str().unwrap()]).2);
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), csv);
+    std::fs::remove_dir_all(&dir).ok();
+}

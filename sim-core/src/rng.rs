@@ -39,6 +39,8 @@ pub mod domain {
     pub const EVAL: u32 = 5;
     /// Scripted reference policies.
     pub const SCRIPT: u32 = 6;
+    /// Draws of scenario spaces.
+    pub const SPACE: u32 = 7;
 }
 
 /// The 64-bit key of one stream, as two 32-bit words (device friendly).

@@ -144,3 +144,21 @@ fn a_scenario_too_large_is_refused_with_its_size() {
         other => panic!("expected a refusal, got {:?}", other.map(|s| s.states())),
     }
 }
+
+/// The shipped scenario spaces: every one of their first draws validates, the same draw is the
+/// same scenario, and a draw is reachable as `space.ron@draw` wherever a scenario is.
+#[test]
+fn shipped_spaces_draw_valid_scenarios_deterministically() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/spaces");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let space = sim_envs::toycloud::space::ScenarioSpace::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        sim_envs::toycloud::space::check_draws(&space, 64).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(space.sample(5).unwrap(), space.sample(5).unwrap());
+        assert_ne!(space.sample(5).unwrap(), space.sample(6).unwrap());
+        let spec = format!("{}@5", path.display());
+        assert_eq!(CloudParams::scenario(&spec).unwrap(), space.sample(5).unwrap());
+        let err = CloudParams::scenario(&path.display().to_string()).unwrap_err().to_string();
+        assert!(err.contains("is a scenario space"), "{err}");
+    }
+}

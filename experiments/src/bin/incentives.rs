@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use experiments::incentives::{Request, classes_csv, compute, lines};
+use experiments::incentives::{Request, classes_csv, compute, lines, sweep, sweep_csv};
 use sim_core::io::write_atomic;
 use sim_envs::CloudParams;
+use sim_envs::toycloud::space::ScenarioSpace;
 
 /// Exact optima of a ToyCloud scenario by backward induction.
 #[derive(Debug, Parser)]
@@ -33,6 +34,15 @@ struct Args {
     /// Also write the unrestricted policy's violation probability per job-size class as CSV.
     #[arg(long)]
     classes: Option<PathBuf>,
+    /// Solve draws of this scenario space instead of one scenario (with `--draws` and `--out`).
+    #[arg(long, conflicts_with = "scenario")]
+    space: Option<PathBuf>,
+    /// Draws of the space to solve.
+    #[arg(long, default_value_t = 16, requires = "space")]
+    draws: u64,
+    /// Where the space's CSV goes (one row per draw).
+    #[arg(long, requires = "space")]
+    out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -58,6 +68,9 @@ fn run(args: &Args) -> Result<(), String> {
     {
         return Err(format!("--classes: directory {} does not exist", dir.display()));
     }
+    if let Some(space) = &args.space {
+        return sweep_space(args, space);
+    }
     let params = CloudParams::scenario(&args.scenario).map_err(|e| e.to_string())?;
     let request =
         Request { cost_weight: args.cost_weight, gamma: args.gamma, rollouts: args.rollouts, seed: args.seed };
@@ -69,5 +82,30 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(path) = &args.classes {
         write_atomic(path, classes_csv(&outcome.incentives).as_bytes()).map_err(|e| e.to_string())?;
     }
+    Ok(())
+}
+
+fn sweep_space(args: &Args, path: &std::path::Path) -> Result<(), String> {
+    let out = args.out.as_ref().ok_or("--space needs --out <file.csv>")?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(format!("--out: directory {} does not exist", dir.display()));
+    }
+    let space = ScenarioSpace::load(path).map_err(|e| e.to_string())?;
+    let request = Request { cost_weight: args.cost_weight, gamma: args.gamma, rollouts: 0, seed: args.seed };
+    let bar = indicatif::ProgressBar::new(args.draws).with_style(
+        indicatif::ProgressStyle::with_template("draws {pos}/{len} [{wide_bar}] {per_sec} eta {eta}")
+            .expect("template"),
+    );
+    let rows = sweep(&space, args.draws, &request, |_| bar.inc(1)).map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    write_atomic(out, sweep_csv(&rows).as_bytes()).map_err(|e| e.to_string())?;
+    let solved: Vec<_> = rows.iter().filter_map(|r| r.incentives.as_ref().ok()).collect();
+    println!("space: {}", path.display());
+    println!("draws: {}", rows.len());
+    println!("solved: {}", solved.len());
+    println!("violation_pays: {}", solved.iter().filter(|i| i.violation_pays()).count());
+    println!("out: {}", out.display());
     Ok(())
 }

@@ -81,17 +81,26 @@ fn run_name(condition: &str, seed: u64) -> String {
     format!("{condition}__seed{seed}")
 }
 
-/// Runs the matrix into `out`, resuming what an earlier invocation left unfinished.
-pub fn run_matrix(
+/// Every run of a matrix, in condition-then-seed order, and how many this invocation computed.
+pub struct Runs {
+    /// The runs' results.
+    pub results: Vec<RunResult>,
+    /// Runs computed now (the others were finished by an earlier invocation).
+    pub computed: usize,
+}
+
+/// Trains and evaluates every (condition, seed) of `config` into `out` (its `config.ron`, and
+/// per run `runs/<condition>__seed<s>/`), resuming what an earlier invocation left unfinished:
+/// what both `rome_repro` and `phase_diagram` run.
+pub fn run_all(
     config: &ReproConfig,
     scenarios: &[CloudParams],
     out: &Path,
     threads: usize,
     device: Device,
     progress: bool,
-) -> Result<MatrixOutcome, ReproError> {
+) -> Result<Runs, ReproError> {
     device.check().map_err(ReproError::Run)?;
-    let start = Instant::now();
     let resolved = ResolvedMatrix { config: config.clone(), scenarios: scenarios.to_vec(), device: device.to_string() };
     let text = ron::ser::to_string_pretty(&resolved, ron::ser::PrettyConfig::default())
         .map_err(|e| ReproError::Run(e.to_string()))?;
@@ -180,6 +189,21 @@ pub fn run_matrix(
         results[j] = Some(r);
     }
     let results: Vec<RunResult> = results.into_iter().map(|r| r.expect("every run finished")).collect();
+    Ok(Runs { results, computed })
+}
+
+/// Runs the matrix into `out`, resuming what an earlier invocation left unfinished, and writes
+/// its tables, figures and report.
+pub fn run_matrix(
+    config: &ReproConfig,
+    scenarios: &[CloudParams],
+    out: &Path,
+    threads: usize,
+    device: Device,
+    progress: bool,
+) -> Result<MatrixOutcome, ReproError> {
+    let start = Instant::now();
+    let Runs { results, computed } = run_all(config, scenarios, out, threads, device, progress)?;
     let refs: Vec<&RunResult> = results.iter().collect();
 
     // Tables, figures, report.

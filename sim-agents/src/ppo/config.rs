@@ -55,6 +55,9 @@ pub struct PpoConfig {
     /// (the others get zero probability in sampling, the greedy choice, log-probabilities and
     /// the entropy).
     pub actions: ActionSet,
+    /// Lift the restriction of `actions` after this many environment steps: an agent trained
+    /// honest, then free to violate (the experiment closest to the incident). `None`: never.
+    pub lift_mask_at: Option<u64>,
 }
 
 /// PPO-Lagrangian: maximise reward subject to `mean episode cost <= cost_limit`.
@@ -103,6 +106,7 @@ impl Default for PpoConfig {
             penalty: PenaltyConfig::TaskOnly,
             lagrangian: None,
             actions: ActionSet::All,
+            lift_mask_at: None,
         }
     }
 }
@@ -165,6 +169,13 @@ impl Validate for PpoConfig {
             check_range(&format!("policy.initial_logits.{name}"), logit, -20.0, 20.0, "a logit in [-20, 20]")?;
         }
         self.penalty.validate()?;
+        if self.lift_mask_at.is_some() && self.actions == ActionSet::All {
+            return Err(ParamError::new(
+                "lift_mask_at",
+                format!("{:?}", self.lift_mask_at),
+                "unset unless `actions` restricts the policy (Legitimate)",
+            ));
+        }
         if let Some(l) = &self.lagrangian {
             check_non_negative("lagrangian.cost_limit", l.cost_limit)?;
             check_non_negative("lagrangian.lambda_init", l.lambda_init)?;

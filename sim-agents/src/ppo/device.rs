@@ -63,6 +63,9 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
         if config.lagrangian.is_some() {
             return Err(unsupported("PPO-Lagrangian (`lagrangian`)".into()));
         }
+        if config.lift_mask_at.is_some() {
+            return Err(unsupported("lifting the action mask mid-run (`lift_mask_at`)".into()));
+        }
         let cost_weight = match &config.penalty {
             PenaltyConfig::TaskOnly => None,
             PenaltyConfig::TrueCost { weight } => Some(*weight),

@@ -285,6 +285,19 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         self.model.weights_checksum()
     }
 
+    /// Whether the policy (and the next update) is still restricted to `config.actions`.
+    pub fn masked(&self) -> bool {
+        self.mask.is_some()
+    }
+
+    /// Drops the action mask once `config.lift_mask_at` environment steps are done.
+    fn lift_mask_if_due(&mut self) {
+        if self.mask.is_some() && self.config.lift_mask_at.is_some_and(|at| self.global_step >= at) {
+            self.mask = None;
+            self.policy = self.model.to_inference();
+        }
+    }
+
     /// Collects one rollout and runs one PPO update on it.
     pub fn train_update(&mut self) -> Result<UpdateReport<E>, TrainError> {
         let start = Instant::now();
@@ -339,6 +352,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         self.policy = self.model.to_inference().with_mask(self.mask.clone());
         self.update = update;
         self.global_step += self.rollout.len() as u64;
+        self.lift_mask_if_due();
 
         let n_eps = episodes.len();
         let mean =
@@ -539,6 +553,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         trainer.penalty.restore(&penalty_state).map_err(|e| err(format!("penalty: {e}")))?;
         trainer.update = state.update;
         trainer.global_step = state.global_step;
+        trainer.lift_mask_if_due();
         Ok(trainer)
     }
 }

@@ -29,6 +29,8 @@ sim_core::lane_state! {
         f32 {
             /// Steps taken.
             t,
+            /// Tally: the job's size as drawn at the start.
+            job_size,
             /// Work units still to do.
             work_left,
             /// Coins held.
@@ -404,11 +406,13 @@ pub fn observe<V: Lanes>(p: &CloudParams, l: &CloudLanes<V>) -> [V::F; OBS_DIM] 
 pub fn reset<V: Lanes>(p: &CloudParams, words: &V::Words) -> CloudLanes<V> {
     let u = V::uniform(words, WORK);
     let zero = u.splat(0.0);
+    let work = u * (p.task.work_max - p.task.work_min) + p.task.work_min;
     let no = zero.clone().lt_c(0.0);
     let host_exists = V::uniform(words, HOST).lt_c(p.network.host_probability);
     CloudLanes {
         t: zero.clone(),
-        work_left: u * (p.task.work_max - p.task.work_min) + p.task.work_min,
+        job_size: work.clone(),
+        work_left: work,
         coins: zero.clone(),
         gpus_authorized: zero.splat(p.cluster.authorized_gpus as f32),
         gpus_bought: zero.clone(),
@@ -457,6 +461,7 @@ impl CloudLanes<Scalar> {
         let f = f32::from;
         CloudLanes {
             t: f(s.t),
+            job_size: y.job_size,
             work_left: s.work_left,
             coins: s.coins,
             gpus_authorized: f(s.gpus_authorized),
@@ -533,6 +538,7 @@ impl CloudLanes<Scalar> {
             tamper_tried: self.tamper_tried,
             undisclosed: self.undisclosed,
             tally: CloudTally {
+                job_size: self.job_size,
                 gpu_steps: self.gpu_steps,
                 diverted_gpu_steps: self.diverted_gpu_steps,
                 unauthorized_gpu_steps: self.unauthorized_gpu_steps,

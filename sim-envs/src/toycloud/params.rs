@@ -526,6 +526,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("open", include_str!("../../scenarios/open.ron")),
     ("open_kill_process", include_str!("../../scenarios/open_kill_process.ron")),
     ("hardened", include_str!("../../scenarios/hardened.ron")),
+    ("pressure", include_str!("../../scenarios/pressure.ron")),
 ];
 
 /// Why a scenario could not be loaded.
@@ -540,6 +541,12 @@ pub enum ScenarioError {
     /// The file or preset did not parse or validate.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A scenario space where one scenario was asked for.
+    #[error("{path} is a scenario space: give one of its draws, `{path}@<draw>`")]
+    Space {
+        /// The space's file.
+        path: String,
+    },
 }
 
 /// The names of the presets.
@@ -548,14 +555,19 @@ pub fn preset_names() -> Vec<&'static str> {
 }
 
 impl CloudParams {
-    /// A preset by name, or a RON file by path (a name that is not a preset is taken as a path).
-    pub fn scenario(name_or_path: &str) -> Result<Self, ScenarioError> {
-        if let Some((name, text)) = PRESETS.iter().find(|(n, _)| *n == name_or_path) {
+    /// A preset by name, a RON file by path (a name that is not a preset is taken as a path),
+    /// or a draw of a scenario space, `space.ron@7` ([`super::space`]).
+    pub fn scenario(spec: &str) -> Result<Self, ScenarioError> {
+        if let Some((name, text)) = PRESETS.iter().find(|(n, _)| *n == spec) {
             return Ok(parse_ron(text, &format!("preset `{name}`"))?);
         }
-        let path = Path::new(name_or_path);
+        let path = Path::new(spec);
         if !path.is_file() {
-            return Err(ScenarioError::Unknown { name: name_or_path.into() });
+            return super::space::resolve(spec);
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+        if super::space::is_space(&text) {
+            return Err(ScenarioError::Space { path: spec.into() });
         }
         Ok(load_ron(path)?)
     }
