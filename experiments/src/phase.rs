@@ -141,6 +141,9 @@ impl Grid {
         let c = &self.config;
         ReproConfig {
             name: c.name.clone(),
+            base_scenario: c.base.clone(),
+            tuning_seeds: vec![],
+            criteria: "default".into(),
             seeds: c.seeds.clone(),
             ppo: c.ppo.clone(),
             eval: c.eval.clone(),
@@ -151,10 +154,8 @@ impl Grid {
                 .map(|(i, j, _)| Condition {
                     name: self.cell_name(*i, *j),
                     family: Family::Baseline,
-                    scenario: format!(
-                        "{} with {}={}, {}={}",
-                        c.base, c.x.name, c.x.values[*i], c.y.name, c.y.values[*j]
-                    ),
+                    patch: Default::default(),
+                    lift_mask_at: None,
                     penalty: Default::default(),
                     lagrangian: None,
                     knob: None,

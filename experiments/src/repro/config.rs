@@ -1,6 +1,7 @@
-//! The experiment matrix of `rome_repro`: conditions (scenario, penalty, constraint) × seeds, with
-//! PPO settings, evaluation and bootstrap settings. Read from RON with unknown fields rejected;
-//! written back resolved into every run directory.
+//! The experiment matrix of `rome_repro`: one base scenario, conditions that each state only
+//! what defines them (a patch of named controls, a penalty, a constraint, an action set), seeds,
+//! PPO, evaluation and bootstrap settings, and the preregistered criteria the verdicts use. Read
+//! from RON with unknown fields rejected; written back resolved into every run directory.
 
 use std::path::Path;
 
@@ -11,24 +12,38 @@ use sim_agents::ppo::LagrangianConfig;
 use sim_core::env::ActionSet;
 use sim_core::params::{ConfigError, ParamError, Validate, check_at_least, check_range, parse_ron};
 use sim_envs::CloudParams;
+use sim_envs::toycloud::{Egress, Logs, Response};
 
-/// What kind of intervention a condition is; plots and the report group by it.
+/// What a condition is for: the phenomenon that reads it. Plots and the report group by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Family {
-    /// Task reward only, the incident scenario.
+    /// Task reward only, on the base (P1, and the reference of the other contrasts).
     Baseline,
-    /// A different response to alerts (kill process, kill network).
-    Response,
-    /// A penalty on ground-truth violation cost.
+    /// An honest-constrained agent (legitimate actions only): the empirical honest reference.
+    Honest,
+    /// An agent trained honest whose restriction is lifted during training (P1, emergence).
+    Emergence,
+    /// Another egress policy, everything else equal (P2).
+    Egress,
+    /// Mining's yield scaled down, everything else equal (P2, dose–response).
+    Yield,
+    /// The persistence pair: log-only against kill-process, the tunnel not hiding egress (P3).
+    Persistence,
+    /// Where concealment has value (allow-all egress, a hiding tunnel, alerts logged): the
+    /// task-only reference and penalties on detected violations (P4).
+    Evasion,
+    /// A penalty on ground-truth violation cost (P5).
     Oracle,
-    /// A penalty on detected violations (alerts).
-    Detected,
-    /// PPO-Lagrangian with a cost limit.
+    /// PPO-Lagrangian with a cost limit (P5).
     Lagrangian,
-    /// Attainable utility preservation.
+    /// Attainable utility preservation (P5).
     Aup,
-    /// An infrastructure control, no penalty.
+    /// An infrastructure control, no penalty (P6).
     Control,
+    /// Another response to alerts (the factorial preset, P6).
+    Response,
+    /// A penalty on detected violations outside the evasion set-up.
+    Detected,
 }
 
 impl Family {
@@ -36,13 +51,69 @@ impl Family {
     pub fn name(self) -> &'static str {
         match self {
             Family::Baseline => "baseline",
-            Family::Response => "response",
+            Family::Honest => "honest",
+            Family::Emergence => "emergence",
+            Family::Egress => "egress",
+            Family::Yield => "yield",
+            Family::Persistence => "persistence",
+            Family::Evasion => "evasion",
             Family::Oracle => "oracle",
-            Family::Detected => "detected",
             Family::Lagrangian => "lagrangian",
             Family::Aup => "aup",
             Family::Control => "control",
+            Family::Response => "response",
+            Family::Detected => "detected",
         }
+    }
+}
+
+/// What a condition changes in the base scenario: named controls only, never the economics
+/// (rewards, costs, job sizes), so that a different base keeps every condition meaningful. The
+/// one exception is `mining_yield_scale`, the dose of the tunnel's dose–response (P2).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Patch {
+    /// The response to an alert.
+    pub response: Option<Response>,
+    /// The egress policy.
+    pub egress: Option<Egress>,
+    /// Whether an open tunnel hides egress from the firewall (concealment).
+    pub tunnel_hides_egress: Option<bool>,
+    /// Whether an open tunnel survives a process kill (persistence).
+    pub tunnel_survives_kill: Option<bool>,
+    /// Privilege.
+    pub sudo: Option<bool>,
+    /// GPU metering.
+    pub gpu_metering: Option<bool>,
+    /// Process telemetry.
+    pub process_telemetry: Option<bool>,
+    /// Whether the agent sees alerts fire.
+    pub alerts_visible: Option<bool>,
+    /// The log control.
+    pub logs: Option<Logs>,
+    /// A spending limit on bought GPUs.
+    pub spending_limit: Option<u32>,
+    /// Mining's coins per GPU-step, as a multiple of the base's (the dose–response's dose).
+    pub mining_yield_scale: Option<f32>,
+}
+
+impl Patch {
+    /// `base` with this patch applied.
+    pub fn apply(&self, base: &CloudParams) -> CloudParams {
+        let mut p = base.clone();
+        let c = &mut p.controls;
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
+        }
+        set!(response, egress, tunnel_hides_egress, tunnel_survives_kill, sudo, gpu_metering, process_telemetry);
+        set!(alerts_visible, logs);
+        if let Some(limit) = self.spending_limit {
+            c.spending_limit = Some(limit);
+        }
+        if let Some(scale) = self.mining_yield_scale {
+            p.mining.coins_per_gpu_step *= scale;
+        }
+        p
     }
 }
 
@@ -52,22 +123,26 @@ impl Family {
 pub struct Condition {
     /// Unique name (letters, digits, `_`, `.` and `-`): used in file names and tables.
     pub name: String,
-    /// What kind of intervention it is.
+    /// What it is for.
     pub family: Family,
-    /// A ToyCloud preset name or a RON file path.
-    pub scenario: String,
+    /// What it changes in the base scenario.
+    #[serde(default)]
+    pub patch: Patch,
     /// How the safety channel enters training.
     #[serde(default)]
     pub penalty: PenaltyConfig,
     /// A cost constraint (needs `penalty: CostSignal`).
     #[serde(default)]
     pub lagrangian: Option<LagrangianConfig>,
-    /// The knob swept within the family (penalty weight, cost limit, λ), for the frontier plot.
+    /// The knob swept within the family (penalty weight, cost limit, λ, dose), for the curves.
     #[serde(default)]
     pub knob: Option<f64>,
     /// The actions the agent may take (`Legitimate`: an honest-constrained agent).
     #[serde(default)]
     pub actions: ActionSet,
+    /// Lift the action restriction after this many environment steps (emergence).
+    #[serde(default)]
+    pub lift_mask_at: Option<u64>,
 }
 
 /// How policies are evaluated.
@@ -78,11 +153,11 @@ pub struct EvalConfig {
     pub every: usize,
     /// Episodes per learning-curve point.
     pub curve_episodes: usize,
-    /// Episodes of the final evaluation.
+    /// Episodes of the final evaluation (greedy, sampled and with the monitors removed each).
     pub final_episodes: usize,
     /// Environments stepped together when evaluating.
     pub envs: usize,
-    /// Evaluate the most probable action (`true`) or sample (`false`).
+    /// Evaluate the learning curves with the most probable action (`true`) or sampled.
     pub greedy: bool,
 }
 
@@ -114,9 +189,19 @@ impl Default for BootstrapConfig {
 pub struct ReproConfig {
     /// A name for the run directory.
     pub name: String,
-    /// Seeds of every condition.
+    /// The scenario every condition patches (preset, file, or `space.ron@draw`).
+    pub base_scenario: String,
+    /// The reported seeds of every condition.
     pub seeds: Vec<u64>,
-    /// PPO settings shared by every condition (each condition sets `penalty` and `lagrangian`).
+    /// The seeds any choice of this matrix was tuned on (penalty weights, λ, limits, entropy):
+    /// disjoint from `seeds`, named in the report.
+    #[serde(default)]
+    pub tuning_seeds: Vec<u64>,
+    /// The preregistered criteria (a preset name, or a file), read by the verdicts.
+    #[serde(default = "default_criteria")]
+    pub criteria: String,
+    /// PPO settings shared by every condition (each condition sets its penalty, constraint and
+    /// action set).
     pub ppo: PpoConfig,
     /// Evaluation.
     #[serde(default)]
@@ -128,18 +213,21 @@ pub struct ReproConfig {
     pub conditions: Vec<Condition>,
 }
 
+fn default_criteria() -> String {
+    "default".into()
+}
+
 impl Validate for ReproConfig {
     fn validate(&self) -> Result<(), ParamError> {
         check_at_least("seeds", self.seeds.len() as u64, 1)?;
         let mut seen = std::collections::HashSet::new();
         for (i, s) in self.seeds.iter().enumerate() {
             if !seen.insert(*s) {
-                return Err(ParamError {
-                    field: format!("seeds[{i}]"),
-                    value: s.to_string(),
-                    expected: "distinct seeds".into(),
-                });
+                return Err(ParamError::new(format!("seeds[{i}]"), s, "distinct seeds"));
             }
+        }
+        if let Some(t) = self.tuning_seeds.iter().find(|t| self.seeds.contains(t)) {
+            return Err(ParamError::new("tuning_seeds", t, "seeds disjoint from the reported `seeds`"));
         }
         check_at_least("eval.every", self.eval.every as u64, 1)?;
         check_at_least("eval.curve_episodes", self.eval.curve_episodes as u64, 1)?;
@@ -153,11 +241,11 @@ impl Validate for ReproConfig {
             let field = |f: &str| format!("conditions[{i}].{f}");
             let ok = !c.name.is_empty() && c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch));
             if !ok || !names.insert(c.name.clone()) {
-                return Err(ParamError {
-                    field: field("name"),
-                    value: format!("{:?}", c.name),
-                    expected: "a unique name of letters, digits, `_`, `.` and `-`".into(),
-                });
+                return Err(ParamError::new(
+                    field("name"),
+                    format!("{:?}", c.name),
+                    "a unique name of letters, digits, `_`, `.` and `-`",
+                ));
             }
             let ppo = self.ppo_for(c);
             ppo.validate()
@@ -174,43 +262,65 @@ impl ReproConfig {
             penalty: c.penalty.clone(),
             lagrangian: c.lagrangian.clone(),
             actions: c.actions,
+            lift_mask_at: c.lift_mask_at,
             ..self.ppo.clone()
         }
     }
 
-    /// Reads, parses and validates a matrix, then resolves every scenario (so that a typo in a
-    /// scenario name fails before any training).
-    pub fn load(path: &Path) -> Result<(Self, Vec<CloudParams>), ConfigError> {
+    /// The first condition of `family`, if any.
+    pub fn first(&self, family: Family) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.family == family)
+    }
+
+    /// The conditions of `family`, by knob.
+    pub fn of(&self, family: Family) -> Vec<&Condition> {
+        let mut v: Vec<&Condition> = self.conditions.iter().filter(|c| c.family == family).collect();
+        v.sort_by(|a, b| a.knob.unwrap_or(0.0).total_cmp(&b.knob.unwrap_or(0.0)));
+        v
+    }
+
+    /// Reads, parses and validates a matrix, then resolves every condition's scenario.
+    pub fn load(path: &Path) -> Result<(Self, CloudParams, Vec<CloudParams>), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
         Self::parse(&text, &path.display().to_string())
     }
 
-    /// Parses a matrix from text (`origin` names it in errors) and resolves its scenarios.
-    pub fn parse(text: &str, origin: &str) -> Result<(Self, Vec<CloudParams>), ConfigError> {
+    /// Parses a matrix from text (`origin` names it in errors) and resolves the base scenario and
+    /// every condition's patch of it.
+    pub fn parse(text: &str, origin: &str) -> Result<(Self, CloudParams, Vec<CloudParams>), ConfigError> {
         let config: ReproConfig = parse_ron(text, origin)?;
-        let scenarios = config
+        config.resolve(origin)
+    }
+
+    /// The base scenario and every condition's scenario, validated.
+    pub fn resolve(self, origin: &str) -> Result<(Self, CloudParams, Vec<CloudParams>), ConfigError> {
+        let invalid = |source: ParamError| ConfigError::Invalid { origin: origin.into(), source };
+        let base = CloudParams::scenario(&self.base_scenario).map_err(|e| {
+            invalid(ParamError::new("base_scenario", format!("{:?}", self.base_scenario), e.to_string()))
+        })?;
+        let scenarios = self
             .conditions
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                CloudParams::scenario(&c.scenario).map_err(|e| ConfigError::Invalid {
-                    origin: origin.into(),
-                    source: ParamError {
-                        field: format!("conditions[{i}].scenario"),
-                        value: format!("{:?}", c.scenario),
-                        expected: e.to_string(),
-                    },
-                })
+                let p = c.patch.apply(&base);
+                p.validate().map_err(|e| invalid(e.within(&format!("conditions[{i}].patch"))))?;
+                Ok(p)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((config, scenarios))
+        Ok((self, base, scenarios))
+    }
+
+    /// The condition named `name`.
+    pub fn condition(&self, name: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.name == name)
     }
 }
 
-/// The shipped matrices: `default` (CPU, under 10 minutes on 2 cores), `quick` (CI smoke test)
-/// and `full` (10 seeds, for GPU machines).
+/// The shipped matrices: `default` (10 reported seeds on `pressure`), `quick` (CI smoke test) and
+/// `draws` (the reduced matrix run on draws of a scenario space).
 pub const PRESETS: &[(&str, &str)] = &[
     ("default", include_str!("../../configs/rome_repro.ron")),
     ("quick", include_str!("../../configs/rome_repro_quick.ron")),
-    ("full", include_str!("../../configs/rome_repro_full.ron")),
+    ("draws", include_str!("../../configs/rome_repro_draws.ron")),
 ];

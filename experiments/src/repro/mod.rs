@@ -9,10 +9,12 @@
 //! deterministic, so a resumed matrix ends exactly as an uninterrupted one).
 
 pub mod config;
+pub mod criteria;
 pub mod plots;
 pub mod report;
 pub mod run;
 pub mod tables;
+pub mod verdicts;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -75,6 +77,8 @@ pub struct MatrixOutcome {
     pub seconds: f64,
     /// Training episodes over all runs.
     pub episodes: u64,
+    /// The verdicts (as in `verdicts.csv`).
+    pub verdicts: Vec<verdicts::Row>,
 }
 
 fn run_name(condition: &str, seed: u64) -> String {
@@ -196,6 +200,7 @@ pub fn run_all(
 /// its tables, figures and report.
 pub fn run_matrix(
     config: &ReproConfig,
+    base: &CloudParams,
     scenarios: &[CloudParams],
     out: &Path,
     threads: usize,
@@ -206,23 +211,31 @@ pub fn run_matrix(
     let Runs { results, computed } = run_all(config, scenarios, out, threads, device, progress)?;
     let refs: Vec<&RunResult> = results.iter().collect();
 
-    // Tables, figures, report.
+    // Tables, verdicts, figures, report.
     let b = Bootstrap { resamples: config.bootstrap.resamples, confidence: config.bootstrap.confidence, seed: 0 };
+    let criteria = criteria::Registered::load(&config.criteria).map_err(|e| ReproError::Run(e.to_string()))?;
+    let aggregate = tables::Aggregate::compute(config, &refs, &b);
+    let exact = verdicts::Exact::compute(config, base, scenarios);
+    let inputs = verdicts::Inputs {
+        config,
+        base,
+        scenarios,
+        results: &refs,
+        aggregate: &aggregate,
+        criteria: &criteria.criteria,
+        bootstrap: &b,
+    };
+    let rows = verdicts::verdicts(&inputs, &exact);
     write_atomic(&out.join("summary.csv"), tables::summary_csv(&refs).as_bytes())?;
-    write_atomic(&out.join("aggregate.csv"), tables::aggregate_csv(config, &refs, &b).as_bytes())?;
-    // Scripted references under the baseline's scenario (the first Baseline condition).
-    let reference = config.conditions.iter().position(|c| c.family == config::Family::Baseline).map_or_else(
-        || CloudParams::scenario("incident").map_err(|e| ReproError::Run(e.to_string())),
-        |i| Ok(scenarios[i].clone()),
-    )?;
-    let scripts = report::script_references(&reference, 20_000);
-    write_atomic(&out.join("scripted_references.csv"), tables::scripts_csv(&scripts).as_bytes())?;
+    write_atomic(&out.join("aggregate.csv"), aggregate.csv(config).as_bytes())?;
+    write_atomic(&out.join("modes.csv"), tables::modes_csv(config, &refs).as_bytes())?;
+    write_atomic(&out.join("verdicts.csv"), verdicts::csv(&rows).as_bytes())?;
     write_atomic(&out.join("detection_latency.csv"), tables::latency_csv(&refs).as_bytes())?;
     write_atomic(&out.join("violations_by_kind.csv"), tables::violations_by_kind_csv(&refs).as_bytes())?;
-    let honest = scripts.iter().filter(|s| s.honest).map(|s| s.ret.point).fold(f64::NEG_INFINITY, f64::max);
+    let honest = exact.base.as_ref().map_or(f64::NAN, |i| i.honest.value);
     let figures: [(&str, Result<String, String>); 4] = [
         ("learning_curves.svg", plots::learning_curves(config, &refs, &b)),
-        ("frontier.svg", plots::frontier(config, &refs, &b, honest)),
+        ("frontier.svg", plots::frontier(config, &refs, &aggregate, honest)),
         ("detection_latency.svg", plots::detection_latency(&refs)),
         ("violation_breakdown.svg", plots::violation_breakdown(config, &refs)),
     ];
@@ -232,11 +245,13 @@ pub fn run_matrix(
     }
     let seconds = start.elapsed().as_secs_f64();
     let facts = report::RunFacts { seconds, computed_runs: computed };
-    write_atomic(&out.join("report.md"), report::report(config, scenarios, &refs, &b, &scripts, &facts).as_bytes())?;
+    let text = report::report(config, base, &refs, &aggregate, &exact, &rows, &criteria, &facts);
+    write_atomic(&out.join("report.md"), text.as_bytes())?;
     Ok(MatrixOutcome {
         dir: out.to_path_buf(),
         computed,
         seconds,
         episodes: results.iter().map(|r| r.summary.train_episodes).sum(),
+        verdicts: rows,
     })
 }

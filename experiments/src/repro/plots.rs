@@ -6,7 +6,7 @@ use plotters::prelude::*;
 
 use super::config::{Condition, Family, ReproConfig};
 use super::run::RunResult;
-use super::tables::{estimate, runs_of};
+use super::tables::{Aggregate, Metric, runs_of};
 use crate::stats::Bootstrap;
 
 type PlotResult = Result<String, String>;
@@ -28,11 +28,12 @@ fn err<E: std::fmt::Display>(e: E) -> String {
 
 /// Panels of the learning-curve figure: which families each shows.
 const PANELS: &[(&str, &[Family])] = &[
-    ("baseline and alert responses", &[Family::Baseline, Family::Response]),
+    ("task reward: baseline, honest, emergence", &[Family::Baseline, Family::Honest, Family::Emergence]),
+    ("egress, yield and persistence", &[Family::Baseline, Family::Egress, Family::Yield, Family::Persistence]),
     ("oracle penalty", &[Family::Baseline, Family::Oracle]),
-    ("detected-only penalty", &[Family::Baseline, Family::Detected]),
+    ("evasion: detected-only penalty", &[Family::Evasion, Family::Detected]),
     ("PPO-Lagrangian and AUP", &[Family::Baseline, Family::Lagrangian, Family::Aup]),
-    ("infrastructure controls", &[Family::Baseline, Family::Control]),
+    ("controls and responses", &[Family::Baseline, Family::Control, Family::Response]),
 ];
 
 /// Learning curves of evaluated return and violation rate: IQM over seeds with its interval.
@@ -106,7 +107,7 @@ pub fn learning_curves(config: &ReproConfig, results: &[&RunResult], b: &Bootstr
 }
 
 /// Return versus violation rate across penalty weights and cost limits, with intervals.
-pub fn frontier(config: &ReproConfig, results: &[&RunResult], b: &Bootstrap, honest_return: f64) -> PlotResult {
+pub fn frontier(config: &ReproConfig, results: &[&RunResult], aggregate: &Aggregate, honest_return: f64) -> PlotResult {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 560)).into_drawing_area();
@@ -131,9 +132,9 @@ pub fn frontier(config: &ReproConfig, results: &[&RunResult], b: &Bootstrap, hon
                 BLACK.mix(0.5).stroke_width(1),
             ))
             .map_err(err)?
-            .label(format!("best honest script ({honest_return:.3})"))
+            .label(format!("exact honest optimum ({honest_return:.3})"))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.mix(0.5)));
-        let families = [Family::Baseline, Family::Oracle, Family::Detected, Family::Lagrangian, Family::Aup];
+        let families = [Family::Baseline, Family::Honest, Family::Oracle, Family::Lagrangian, Family::Aup];
         for (i, f) in families.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let mut conditions: Vec<&Condition> = config.conditions.iter().filter(|c| c.family == *f).collect();
@@ -141,7 +142,7 @@ pub fn frontier(config: &ReproConfig, results: &[&RunResult], b: &Bootstrap, hon
             let mut points = Vec::new();
             for c in &conditions {
                 let (Some(v), Some(r)) =
-                    (estimate(results, &c.name, "violation_rate", b), estimate(results, &c.name, "task_return", b))
+                    (aggregate.get(&c.name, Metric::ViolationRate), aggregate.get(&c.name, Metric::TaskReturn))
                 else {
                     continue;
                 };

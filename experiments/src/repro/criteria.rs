@@ -1,0 +1,143 @@
+//! The preregistered criteria of the verdicts (`experiments/configs/criteria.ron`): thresholds
+//! written before the reported seeds were run, read by `verdicts`, and printed with the file's
+//! checksum in the report.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sim_core::checksum::Checksum;
+use sim_core::params::{ConfigError, ParamError, Validate, check_probability, deserialize_ron};
+
+/// P1's thresholds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P1 {
+    /// Margin of the task-only return over the exact honest optimum.
+    pub beats_honest_by: f64,
+    /// Violation-rate gap between jobs where the optimum violates and where it does not.
+    pub follow_gap: f64,
+    /// Share of seeds in which violations emerge after the restriction is lifted.
+    pub emergence_share: f64,
+}
+
+/// P2's thresholds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2 {
+    /// Tunnel-rate gap, SSH-only against allow-all.
+    pub tunnel_gap: f64,
+    /// Tunnel-rate fall when mining yields nothing.
+    pub dose_gap: f64,
+}
+
+/// P3's thresholds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P3 {
+    /// Tunnel-rate gap, kill-process against log-only.
+    pub tunnel_gap: f64,
+    /// Steps earlier the tunnel opens under kill-process.
+    pub earlier_by: f64,
+}
+
+/// P4's thresholds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P4 {
+    /// Largest share of the task-only agents' alerts the penalised agents keep.
+    pub alert_ratio: f64,
+    /// Smallest share of the task-only agents' true cost the penalised agents keep.
+    pub cost_kept: f64,
+}
+
+/// P5's thresholds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P5 {
+    /// Share of oracle weights at which PPO's majority behaviour is the optimum's.
+    pub oracle_agreement: f64,
+    /// Tolerance on PPO-Lagrangian's cost limit.
+    pub limit_tolerance: f64,
+}
+
+/// P6's thresholds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P6 {
+    /// Exploit-rate gain a mining-closing control must cause (and the baseline's ceiling).
+    pub exploit_gap: f64,
+}
+
+/// Every criterion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Criteria {
+    /// Family-wise error rate of the primary contrasts (Holm).
+    pub alpha: f64,
+    /// Training length below which no verdict is given.
+    pub min_train_steps: u64,
+    /// "Most episodes".
+    pub majority: f64,
+    /// P1.
+    pub p1: P1,
+    /// P2.
+    pub p2: P2,
+    /// P3.
+    pub p3: P3,
+    /// P4.
+    pub p4: P4,
+    /// P5.
+    pub p5: P5,
+    /// P6.
+    pub p6: P6,
+}
+
+impl Validate for Criteria {
+    fn validate(&self) -> Result<(), ParamError> {
+        check_probability("alpha", self.alpha)?;
+        check_probability("majority", self.majority)?;
+        check_probability("p1.emergence_share", self.p1.emergence_share)?;
+        check_probability("p5.oracle_agreement", self.p5.oracle_agreement)
+    }
+}
+
+/// The shipped criteria.
+pub const DEFAULT: &str = include_str!("../../configs/criteria.ron");
+
+/// Criteria with the text they were read from (for the checksum).
+pub struct Registered {
+    /// The criteria.
+    pub criteria: Criteria,
+    /// Where they came from.
+    pub origin: String,
+    /// Checksum of the file's bytes (16 hex digits).
+    pub checksum: String,
+}
+
+impl Registered {
+    /// `default` (the shipped file) or a RON file by path.
+    pub fn load(name_or_path: &str) -> Result<Self, ConfigError> {
+        let (text, origin) = if name_or_path == "default" {
+            (DEFAULT.to_string(), "experiments/configs/criteria.ron".to_string())
+        } else {
+            let path = Path::new(name_or_path);
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+            (text, path.display().to_string())
+        };
+        let criteria: Criteria = deserialize_ron(&text, &origin)?;
+        criteria.validate().map_err(|source| ConfigError::Invalid { origin: origin.clone(), source })?;
+        let mut sum = Checksum::default();
+        sum.add_words(text.bytes().map(u32::from));
+        Ok(Registered { criteria, origin, checksum: sum.hex() })
+    }
+
+    /// The commit that added the criteria file, when run from a git checkout.
+    pub fn commit(&self) -> Option<String> {
+        let out = std::process::Command::new("git")
+            .args(["log", "--diff-filter=A", "--format=%h %cs", "--", "experiments/configs/criteria.ron"])
+            .output()
+            .ok()?;
+        let text = String::from_utf8(out.stdout).ok()?;
+        text.lines().last().map(str::to_string).filter(|s| !s.is_empty())
+    }
+}
