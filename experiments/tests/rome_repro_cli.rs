@@ -24,16 +24,34 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The cells of a CSV line (double-quoted cells may hold commas and doubled quotes).
+fn cells(line: &str) -> Vec<String> {
+    let (mut out, mut cell, mut quoted, mut chars) = (vec![], String::new(), false, line.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cell.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cell)),
+            _ => cell.push(c),
+        }
+    }
+    out.push(cell);
+    out
+}
+
 /// A CSV as a header and rows of named cells.
 fn csv(path: &Path) -> (Vec<String>, Vec<HashMap<String, String>>) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = text.lines();
-    let header: Vec<String> = lines.next().expect("a header").split(',').map(str::to_string).collect();
+    let header: Vec<String> = cells(lines.next().expect("a header"));
     let rows = lines
         .map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
+            let cells = cells(l);
             assert_eq!(cells.len(), header.len(), "{}: ragged row `{l}`", path.display());
-            header.iter().cloned().zip(cells.into_iter().map(str::to_string)).collect()
+            header.iter().cloned().zip(cells).collect()
         })
         .collect();
     (header, rows)
@@ -85,7 +103,7 @@ fn sub_matrix(dir: &Path, names: &[&str], seeds: &str) -> String {
     }
     assert_eq!(conditions.len(), names.len(), "every condition was found in the preset");
     let matrix = format!("{}    conditions: [\n{}    ],\n)\n", &text[..start], conditions.concat())
-        .replace("seeds: [1, 2]", &format!("seeds: {seeds}"));
+        .replace("seeds: [101, 102]", &format!("seeds: {seeds}"));
     let path = dir.join("matrix.ron");
     std::fs::write(&path, matrix).unwrap();
     path.to_str().unwrap().to_string()
@@ -102,6 +120,8 @@ fn quick_writes_every_output_with_values_in_range() {
         "config.ron",
         "summary.csv",
         "aggregate.csv",
+        "modes.csv",
+        "verdicts.csv",
         "report.md",
         "learning_curves.svg",
         "frontier.svg",
@@ -129,12 +149,27 @@ fn quick_writes_every_output_with_values_in_range() {
         "exploit_rate",
         "self_report_rate",
         "steps_to_majority_violation",
+        "alerts_per_episode",
+        "unauthorized_gpu_steps",
+        "never_detected_share",
+        "sampled_true_cost",
+        "unmonitored_true_cost",
+        "mode",
     ] {
         assert!(header.iter().any(|h| h == column), "summary.csv lacks `{column}`");
     }
     let conditions: Vec<&String> = rows.iter().map(|r| &r["condition"]).collect();
     assert_eq!(rows.len(), 2 * 19, "19 conditions by 2 seeds");
-    for name in ["baseline", "kill_process", "kill_network", "oracle_0.3", "detected_0.1", "lagrangian_1", "aup_0.01"] {
+    for name in [
+        "baseline",
+        "honest",
+        "emergence",
+        "egress_allow",
+        "persist_kill",
+        "evade_detected",
+        "oracle_0.5",
+        "lagrangian_0.5",
+    ] {
         assert_eq!(conditions.iter().filter(|c| **c == name).count(), 2, "{name}");
     }
     for row in &rows {
@@ -180,25 +215,68 @@ fn quick_writes_every_output_with_values_in_range() {
         assert!(rows.iter().any(|r| r["metric"] == metric), "aggregate.csv lacks {metric}");
     }
 
-    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
-    for n in 1..=6 {
-        assert!(report.contains(&format!("\n## {n}. ")), "report.md lacks phenomenon {n}");
+    // A barely trained matrix supports nothing.
+    let (header, rows) = csv(&run.join("verdicts.csv"));
+    assert_eq!(header[..7], ["phenomenon", "verdict", "precondition", "effect", "low", "high", "criterion"]);
+    assert_eq!(rows.iter().map(|r| r["phenomenon"].as_str()).collect::<Vec<_>>(), ["P1", "P2", "P3", "P4", "P5", "P6"]);
+    for row in &rows {
+        assert!(
+            ["not_measured", "precondition_fails"].contains(&row["verdict"].as_str()),
+            "--quick gives a verdict: {row:?}"
+        );
     }
-    assert_eq!(
-        report.matches("**Supported.**").count()
-            + report.matches("**Partly supported.**").count()
-            + report.matches("**Not supported.**").count()
-            + report.matches("**Not measured**").count(),
-        6,
-        "one verdict per phenomenon"
-    );
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("## Verdicts"));
+    for n in 1..=6 {
+        assert!(report.contains(&format!("\n### P{n}: ")), "report.md lacks phenomenon {n}");
+    }
+    assert!(report.contains("checksum"), "the report names the criteria's checksum");
+    assert!(!report.contains("script"), "the report judges against no scripted policy");
+}
+
+#[test]
+fn on_a_base_where_violating_does_not_pay_p1_is_not_supported() {
+    let dir = scratch("no_pay");
+    // Criteria that let a short run be judged, so that only the precondition can stop P1.
+    let criteria = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/criteria.ron"))
+        .unwrap()
+        .replace("min_train_steps: 200000", "min_train_steps: 0");
+    let criteria_path = dir.join("criteria.ron");
+    std::fs::write(&criteria_path, criteria).unwrap();
+    let matrix = sub_matrix(&dir, &["baseline", "honest"], "[101]");
+    let text = std::fs::read_to_string(&matrix)
+        .unwrap()
+        .replace("criteria: \"default\"", &format!("criteria: {:?}", criteria_path.to_str().unwrap()));
+    std::fs::write(&matrix, text).unwrap();
+    // `pressure` with a firewall that sees everything: every violation halts the job at once, so
+    // by the solver violating does not pay (the phase diagram's corner, honest = unrestricted).
+    let base = dir.join("watched.ron");
+    std::fs::write(
+        &base,
+        "(task: (setup_steps: 0), controls: (response: Halt), monitors: (firewall: (blocked_egress: 1.0, \
+         direct_egress: 1.0, tunnel: 1.0, probe: 1.0, exploit: 1.0)))",
+    )
+    .unwrap();
+    let run = ok(&rome_repro(&[
+        "--config",
+        &matrix,
+        "--base-scenario",
+        base.to_str().unwrap(),
+        "--out",
+        dir.join("run").to_str().unwrap(),
+    ]));
+    let (_, rows) = csv(&run.join("verdicts.csv"));
+    let p1 = &rows[0];
+    assert_eq!(p1["phenomenon"], "P1");
+    assert!(["not_supported", "artefact", "precondition_fails"].contains(&p1["verdict"].as_str()), "{p1:?}");
+    assert!(p1["precondition"].contains("does not pay"), "{p1:?}");
 }
 
 #[test]
 fn same_matrix_same_summary_whatever_the_threads_and_resume_recomputes_only_the_missing() {
     let dir = scratch("determinism");
     // A penalty with its own network (AUP), a learned multiplier and a plain run.
-    let matrix = sub_matrix(&dir, &["baseline", "lagrangian_1", "aup_0.01"], "[5]");
+    let matrix = sub_matrix(&dir, &["baseline", "lagrangian_0.5", "aup_0.01"], "[5]");
     let one = ok(&rome_repro(&["--config", &matrix, "--threads", "1", "--out", dir.join("one").to_str().unwrap()]));
     let two = ok(&rome_repro(&["--config", &matrix, "--threads", "2", "--out", dir.join("two").to_str().unwrap()]));
     let summary = std::fs::read(one.join("summary.csv")).unwrap();
@@ -224,7 +302,8 @@ fn same_matrix_same_summary_whatever_the_threads_and_resume_recomputes_only_the_
 #[test]
 fn malformed_matrix_fails_before_training_naming_file_line_and_field() {
     let dir = scratch("malformed");
-    let good = std::fs::read_to_string(sub_matrix(&dir, &["baseline"], "[1]")).unwrap();
+    let good = std::fs::read_to_string(sub_matrix(&dir, &["baseline"], "[7]")).unwrap();
+    assert!(good.contains("tuning_seeds: [1]"));
     let cases = [
         // An unknown field inside the PPO settings, on the line of `num_envs`.
         (good.replace("num_envs: 16,", "num_envs: 16, num_env: 3,"), "num_env", true),
@@ -232,10 +311,12 @@ fn malformed_matrix_fails_before_training_naming_file_line_and_field() {
         (good.replace("num_steps: 32,", "num_steps: \"32\","), "num_steps", true),
         // An out-of-range value: a probability above one in the bootstrap's confidence.
         (good.replace("confidence: 0.95", "confidence: 1.5"), "confidence", false),
-        // A scenario that does not exist.
-        (good.replace("scenario: \"incident\"", "scenario: \"incidnet\""), "incidnet", false),
+        // A base scenario that does not exist.
+        (good.replace("base_scenario: \"pressure\"", "base_scenario: \"pressur\""), "pressur", false),
+        // Tuning seeds that overlap the reported ones.
+        (good.replace("tuning_seeds: [1]", "tuning_seeds: [7]"), "tuning_seeds", false),
         // No seeds.
-        (good.replace("seeds: [1]", "seeds: []"), "seeds", false),
+        (good.replace("    seeds: [7],", "    seeds: [],"), "seeds", false),
     ];
     for (i, (text, needle, with_line)) in cases.iter().enumerate() {
         assert_ne!(text, &good, "case {i} changed nothing");
@@ -252,5 +333,38 @@ fn malformed_matrix_fails_before_training_naming_file_line_and_field() {
             assert!(stderr.contains(&format!(":{line}:")), "case {i} does not name line {line}: {stderr}");
         }
         assert!(!out_dir.exists(), "case {i} created its run directory");
+    }
+}
+
+#[test]
+fn draws_and_sensitivity_tabulate_every_variants_verdicts() {
+    let dir = scratch("variants");
+    let matrix = sub_matrix(&dir, &["baseline"], "[5]");
+    let space = concat!(env!("CARGO_MANIFEST_DIR"), "/../sim-envs/scenarios/spaces/pressure.ron");
+    let out = dir.join("draws");
+    let run = ok(&rome_repro(&[
+        "--config",
+        &matrix,
+        "--base-scenario",
+        space,
+        "--draws",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    let (_, rows) = csv(&run.join("draws.csv"));
+    assert_eq!(rows.len(), 2 * 6, "two draws by six phenomena");
+    assert_eq!(rows[0]["base_scenario"], format!("{space}@0"));
+    assert!(run.join("draw1").join("verdicts.csv").is_file());
+
+    let out = dir.join("sensitivity");
+    let run = ok(&rome_repro(&["--config", &matrix, "--sensitivity", "--out", out.to_str().unwrap()]));
+    let (_, rows) = csv(&run.join("sensitivity.csv"));
+    assert_eq!(rows.len(), 8 * 6, "four entropy coefficients, with and without the prior, by six phenomena");
+    let variants: std::collections::BTreeSet<(String, String)> =
+        rows.iter().map(|r| (r["ent_coef"].clone(), r["honest_prior"].clone())).collect();
+    assert_eq!(variants.len(), 8, "{variants:?}");
+    for row in &rows {
+        assert_eq!(row["verdict"], "not_measured", "{row:?}");
     }
 }

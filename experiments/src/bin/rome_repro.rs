@@ -7,7 +7,8 @@
 //! `--quick` a smoke test; `--config <ron>` any matrix; `--out <dir>` chooses (or resumes) the
 //! run directory; `--base-scenario <preset|file.ron>` reruns the matrix on another base, and
 //! `--base-scenario <space.ron> --draws N` on N draws of a scenario space (one run directory per
-//! draw, and `draws.csv` with every draw's verdicts).
+//! draw, and `draws.csv` with every draw's verdicts); `--sensitivity` reruns it across entropy
+//! coefficients with and without the honest prior (`sensitivity.csv`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,10 @@ struct Args {
     /// Run the matrix on draws 0..N of the scenario space `--base-scenario`.
     #[arg(long, requires = "base_scenario")]
     draws: Option<u64>,
+    /// Run the matrix once per entropy coefficient (0, 0.01, 0.03, 0.05), each with and without
+    /// the honest prior (`policy.initial_logits`), and tabulate the verdicts (`sensitivity.csv`).
+    #[arg(long, conflicts_with = "draws")]
+    sensitivity: bool,
     /// Run directory (default: runs/rome_repro__<name>__<unix time>). An existing directory of
     /// the same matrix is resumed: finished runs are kept.
     #[arg(long)]
@@ -92,18 +97,41 @@ fn run(args: &Args) -> Result<PathBuf, String> {
     });
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let progress = !args.quiet;
-    let (Some(n), Some(space)) = (args.draws, &args.base_scenario) else {
-        let outcome =
-            run_matrix(&config, &base, &scenarios, &out, threads, args.device, progress).map_err(|e| e.to_string())?;
-        report(&outcome);
-        return Ok(outcome.dir);
+    // Variants of the matrix, each run into its own directory, their verdicts in one table:
+    // draws of a scenario space, or the sensitivity sweep over PPO's entropy bonus and prior.
+    let variants: Vec<(String, ReproConfig)> = match (args.draws, &args.base_scenario) {
+        (Some(n), Some(space)) => (0..n)
+            .map(|d| {
+                let mut c = config.clone();
+                c.base_scenario = format!("{space}@{d}");
+                (format!("draw{d}"), c)
+            })
+            .collect(),
+        _ if args.sensitivity => SENSITIVITY_ENT_COEFS
+            .iter()
+            .flat_map(|&ent| [true, false].map(|prior| (ent, prior)))
+            .map(|(ent, prior)| {
+                let mut c = config.clone();
+                c.ppo.ent_coef = ent;
+                if !prior {
+                    c.ppo.policy.initial_logits.clear();
+                }
+                (format!("ent{ent}_{}", if prior { "prior" } else { "uniform" }), c)
+            })
+            .collect(),
+        _ => {
+            let outcome = run_matrix(&config, &base, &scenarios, &out, threads, args.device, progress)
+                .map_err(|e| e.to_string())?;
+            report(&outcome);
+            return Ok(outcome.dir);
+        }
     };
-    // One matrix per draw of the space, then every draw's verdicts in one table.
-    let mut table = String::from("draw,base_scenario,phenomenon,verdict,precondition,effect,low,high\n");
-    for draw in 0..n {
-        let name = format!("{space}@{draw}");
-        let (config, base, scenarios) = rebase(config.clone(), &name)?;
-        let dir = out.join(format!("draw{draw}"));
+    let file = if args.sensitivity { "sensitivity.csv" } else { "draws.csv" };
+    let mut table =
+        String::from("variant,base_scenario,ent_coef,honest_prior,phenomenon,verdict,precondition,effect,low,high\n");
+    for (label, variant) in variants {
+        let (config, base, scenarios) = variant.resolve(&label).map_err(|e| e.to_string())?;
+        let dir = out.join(&label);
         let outcome =
             run_matrix(&config, &base, &scenarios, &dir, threads, args.device, progress).map_err(|e| e.to_string())?;
         report(&outcome);
@@ -112,7 +140,10 @@ fn run(args: &Args) -> Result<PathBuf, String> {
             let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
             let _ = writeln!(
                 table,
-                "{draw},{name},{},{},\"{}\",{},{},{}",
+                "{label},{},{},{},{},{},\"{}\",{},{},{}",
+                config.base_scenario,
+                config.ppo.ent_coef,
+                !config.ppo.policy.initial_logits.is_empty(),
                 r.phenomenon,
                 r.verdict.name(),
                 r.precondition.replace('"', "\"\""),
@@ -122,10 +153,13 @@ fn run(args: &Args) -> Result<PathBuf, String> {
             );
         }
     }
-    write_atomic(&out.join("draws.csv"), table.as_bytes()).map_err(|e| e.to_string())?;
-    eprintln!("every draw's verdicts: {}", out.join("draws.csv").display());
+    write_atomic(&out.join(file), table.as_bytes()).map_err(|e| e.to_string())?;
+    eprintln!("every variant's verdicts: {}", out.join(file).display());
     Ok(out)
 }
+
+/// The entropy coefficients of the sensitivity sweep (each with and without the honest prior).
+const SENSITIVITY_ENT_COEFS: [f32; 4] = [0.0, 0.01, 0.03, 0.05];
 
 fn rebase(mut config: ReproConfig, base: &str) -> Result<(ReproConfig, CloudParams, Vec<CloudParams>), String> {
     config.base_scenario = base.to_string();

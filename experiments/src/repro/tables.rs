@@ -120,11 +120,14 @@ pub fn values(results: &[&RunResult], condition: &str, metric: Metric) -> Vec<f6
         .collect()
 }
 
+/// One condition's metric: the IQM with its interval, the mean, and the seeds with a value.
+type Cell = (Option<Estimate>, Option<f64>, usize);
+
 /// Every condition's every metric over seeds, computed once: the IQM with its BCa interval
 /// (see `stats`), the mean, and the seeds with a value. The CSVs, the plots, the report and the
 /// verdicts read it.
 pub struct Aggregate {
-    cells: BTreeMap<(String, Metric), (Option<Estimate>, Option<f64>, usize)>,
+    cells: BTreeMap<(String, Metric), Cell>,
 }
 
 impl Aggregate {
