@@ -366,8 +366,10 @@ mod tests {
     }
 
     /// Over 400 samples of 10 seeds from a skewed distribution (exponential; the IQM's true
-    /// value computed from a large sample), BCa's 95% interval covers the truth about 95% of the
-    /// time; the percentile interval of the same bootstrap covers less.
+    /// value computed from a large sample), BCa's 95% interval covers the truth in at least 90%
+    /// of them. Measured: BCa 0.925, percentile 0.930: at 10 seeds BCa is not better than the
+    /// percentile interval here (its correction matters at fewer seeds and stronger skew), so
+    /// the test pins that they agree rather than claiming an advantage.
     #[test]
     fn bca_covers_the_iqm_at_ten_seeds() {
         let mut rng = StreamKey::derive(3, 1, 1).chacha();
@@ -388,7 +390,7 @@ mod tests {
         let (bca, pct) = (bca as f64 / trials as f64, pct as f64 / trials as f64);
         eprintln!("coverage at 10 seeds: BCa {bca:.3}, percentile {pct:.3}");
         assert!(bca >= 0.90, "BCa coverage {bca}");
-        assert!(bca >= pct, "BCa {bca} vs percentile {pct}");
+        assert!((bca - pct).abs() <= 0.03, "BCa {bca} vs percentile {pct}");
     }
 
     #[test]
