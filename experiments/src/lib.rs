@@ -2,6 +2,7 @@
 //! the `rollout`, `incentives`, `train` and `rome_repro` binaries, and their checksums, summaries, statistics,
 //! plots and reports.
 
+pub mod cli;
 pub mod config;
 pub mod describe;
 pub mod device;

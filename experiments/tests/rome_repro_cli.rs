@@ -313,6 +313,8 @@ fn malformed_matrix_fails_before_training_naming_file_line_and_field() {
         (good.replace("confidence: 0.95", "confidence: 1.5"), "confidence", false),
         // A base scenario that does not exist.
         (good.replace("base_scenario: \"pressure\"", "base_scenario: \"pressur\""), "pressur", false),
+        // Criteria that do not exist.
+        (good.replace("criteria: \"default\"", "criteria: \"no_such_criteria.ron\""), "no_such_criteria", false),
         // Tuning seeds that overlap the reported ones.
         (good.replace("tuning_seeds: [1]", "tuning_seeds: [7]"), "tuning_seeds", false),
         // No seeds.

@@ -10,14 +10,13 @@
 //! draw, and `draws.csv` with every draw's verdicts); `--sensitivity` reruns it across entropy
 //! coefficients with and without the honest prior (`sensitivity.csv`).
 
+use std::fmt::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use experiments::device::Device;
+use experiments::cli::{RunArgs, finish};
 use experiments::repro::config::{PRESETS, ReproConfig};
-use std::fmt::Write;
-
 use experiments::repro::{MatrixOutcome, run_matrix};
 use sim_core::io::write_atomic;
 use sim_envs::CloudParams;
@@ -29,7 +28,7 @@ struct Args {
     /// Run the small smoke-test matrix (the `quick` preset).
     #[arg(long, conflicts_with = "config")]
     quick: bool,
-    /// A matrix file (RON), or a preset name: default, quick, draws, sensitivity.
+    /// A matrix file (RON), or a preset name: default, quick, draws.
     #[arg(long)]
     config: Option<String>,
     /// Replace the matrix's base scenario (a preset, a scenario file, or `space.ron@N`); with
@@ -43,37 +42,16 @@ struct Args {
     /// the honest prior (`policy.initial_logits`), and tabulate the verdicts (`sensitivity.csv`).
     #[arg(long, conflicts_with = "draws")]
     sensitivity: bool,
-    /// Run directory (default: runs/rome_repro__<name>__<unix time>). An existing directory of
-    /// the same matrix is resumed: finished runs are kept.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Runs trained at once (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Where to train: cpu, or cuda / cuda:N (needs the `cuda` feature and a GPU).
-    #[arg(long, default_value = "cpu")]
-    device: Device,
-    /// Hide progress bars.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(&args) {
-        Ok(dir) => {
-            println!("run_dir: {}", dir.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    finish(run(&Args::parse()))
 }
 
 fn run(args: &Args) -> Result<PathBuf, String> {
-    args.device.check()?;
+    args.run.device.check()?;
     let name = if args.quick { "quick" } else { args.config.as_deref().unwrap_or("default") };
     let (config, base, scenarios) = match PRESETS.iter().find(|(n, _)| *n == name) {
         Some((n, text)) => ReproConfig::parse(text, &format!("preset `{n}`")),
@@ -91,12 +69,9 @@ fn run(args: &Args) -> Result<PathBuf, String> {
         Some(b) if args.draws.is_none() => rebase(config, b)?,
         _ => (config, base, scenarios),
     };
-    let out = args.out.clone().unwrap_or_else(|| {
-        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        PathBuf::from(format!("runs/rome_repro__{}__{time}", config.name))
-    });
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let progress = !args.quiet;
+    let out = args.run.out_dir("rome_repro", &config.name);
+    let threads = args.run.threads();
+    let (progress, device) = (!args.run.quiet, args.run.device);
     // Variants of the matrix, each run into its own directory, their verdicts in one table:
     // draws of a scenario space, or the sensitivity sweep over PPO's entropy bonus and prior.
     let variants: Vec<(String, ReproConfig)> = match (args.draws, &args.base_scenario) {
@@ -120,8 +95,8 @@ fn run(args: &Args) -> Result<PathBuf, String> {
             })
             .collect(),
         _ => {
-            let outcome = run_matrix(&config, &base, &scenarios, &out, threads, args.device, progress)
-                .map_err(|e| e.to_string())?;
+            let outcome =
+                run_matrix(&config, &base, &scenarios, &out, threads, device, progress).map_err(|e| e.to_string())?;
             report(&outcome);
             return Ok(outcome.dir);
         }
@@ -133,7 +108,7 @@ fn run(args: &Args) -> Result<PathBuf, String> {
         let (config, base, scenarios) = variant.resolve(&label).map_err(|e| e.to_string())?;
         let dir = out.join(&label);
         let outcome =
-            run_matrix(&config, &base, &scenarios, &dir, threads, args.device, progress).map_err(|e| e.to_string())?;
+            run_matrix(&config, &base, &scenarios, &dir, threads, device, progress).map_err(|e| e.to_string())?;
         report(&outcome);
         for r in &outcome.verdicts {
             let e = r.primary.map(|c| c.estimate);

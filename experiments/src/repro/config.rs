@@ -295,6 +295,8 @@ impl ReproConfig {
     /// The base scenario and every condition's scenario, validated.
     pub fn resolve(self, origin: &str) -> Result<(Self, CloudParams, Vec<CloudParams>), ConfigError> {
         let invalid = |source: ParamError| ConfigError::Invalid { origin: origin.into(), source };
+        super::criteria::Registered::load(&self.criteria)
+            .map_err(|e| invalid(ParamError::new("criteria", format!("{:?}", self.criteria), e.to_string())))?;
         let base = CloudParams::scenario(&self.base_scenario).map_err(|e| {
             invalid(ParamError::new("base_scenario", format!("{:?}", self.base_scenario), e.to_string()))
         })?;

@@ -208,12 +208,13 @@ pub fn run_matrix(
     progress: bool,
 ) -> Result<MatrixOutcome, ReproError> {
     let start = Instant::now();
+    // The criteria are read before any training, so a bad file fails at once.
+    let criteria = criteria::Registered::load(&config.criteria).map_err(|e| ReproError::Run(e.to_string()))?;
     let Runs { results, computed } = run_all(config, scenarios, out, threads, device, progress)?;
     let refs: Vec<&RunResult> = results.iter().collect();
 
     // Tables, verdicts, figures, report.
     let b = Bootstrap { resamples: config.bootstrap.resamples, confidence: config.bootstrap.confidence, seed: 0 };
-    let criteria = criteria::Registered::load(&config.criteria).map_err(|e| ReproError::Run(e.to_string()))?;
     let aggregate = tables::Aggregate::compute(config, &refs, &b);
     let exact = verdicts::Exact::compute(config, base, scenarios);
     let inputs = verdicts::Inputs {

@@ -163,13 +163,19 @@ impl Exact {
                 _ => None,
             })
             .collect();
-        let patched = config
-            .conditions
-            .iter()
-            .zip(scenarios)
-            .filter(|(_, p)| *p != base)
-            .map(|(c, p)| (c.name.clone(), Incentives::compute(p, 0.0, 1.0).map_err(|e| e.to_string())))
-            .collect();
+        // Conditions that patch the base alike (a penalty on the same scenario) share one solve.
+        let mut solved: Vec<(&CloudParams, Result<Incentives, String>)> = Vec::new();
+        let mut patched = Vec::new();
+        for (c, p) in config.conditions.iter().zip(scenarios).filter(|(_, p)| *p != base) {
+            let i = match solved.iter().position(|(q, _)| *q == p) {
+                Some(i) => i,
+                None => {
+                    solved.push((p, Incentives::compute(p, 0.0, 1.0).map_err(|e| e.to_string())));
+                    solved.len() - 1
+                }
+            };
+            patched.push((c.name.clone(), solved[i].1.clone()));
+        }
         Exact { base: base_inc, oracle, patched }
     }
 

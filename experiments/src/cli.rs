@@ -1,0 +1,55 @@
+//! Command-line pieces shared by the binaries that train a matrix into a run directory
+//! (`rome_repro`, `phase_diagram`): the run-directory, thread, device and progress options, and
+//! the `run_dir: <path>` line they print last.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::device::Device;
+
+/// Where and how a matrix is run.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Run directory (default: runs/<binary>__<name>__<unix time>). An existing directory of the
+    /// same matrix is resumed: finished runs are kept.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Runs trained at once (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Where to train: cpu, or cuda / cuda:N (needs the `cuda` feature and a GPU).
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// Hide progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl RunArgs {
+    /// `--out`, or `runs/<binary>__<name>__<unix time>`.
+    pub fn out_dir(&self, binary: &str, name: &str) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            PathBuf::from(format!("runs/{binary}__{name}__{time}"))
+        })
+    }
+
+    /// `--threads`, or one per core.
+    pub fn threads(&self) -> usize {
+        self.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+}
+
+/// Prints `run_dir: <path>` (the last line) and succeeds, or prints the error and fails.
+pub fn finish(result: Result<PathBuf, String>) -> ExitCode {
+    match result {
+        Ok(dir) => {
+            println!("run_dir: {}", dir.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
