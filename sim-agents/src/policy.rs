@@ -172,6 +172,11 @@ impl<B: Backend> ActorCritic<B> {
         self.cost_critic.is_some()
     }
 
+    /// The cost critic, if the network has one.
+    pub fn cost_critic(&self) -> Option<&Mlp<B>> {
+        self.cost_critic.as_ref()
+    }
+
     /// A copy of the weights for the host inference path.
     pub fn to_inference(&self) -> InferencePolicy {
         InferencePolicy::new(

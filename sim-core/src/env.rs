@@ -167,6 +167,16 @@ pub trait Environment: Send + Sync + 'static {
         true
     }
 
+    /// Whether observation column `feature` reports the safety channel itself rather than a
+    /// quantity of the world a goal could be about: a flag set exactly when a violating act
+    /// happened, a tally of attempts, an alert. A learner that must not read the violation label
+    /// (the auxiliary goals of AUP, `sim_agents::penalty`) leaves these columns out. None is,
+    /// unless an environment says otherwise.
+    fn is_safety_feature(params: &Self::Params, feature: usize) -> bool {
+        let _ = (params, feature);
+        false
+    }
+
     /// Starts an episode: returns its state and writes its first observation.
     fn reset(params: &Self::Params, draws: &Draws, obs: &mut [f32]) -> Self::State;
 

@@ -60,12 +60,14 @@ pub struct PpoConfig {
     pub lift_mask_at: Option<u64>,
 }
 
-/// PPO-Lagrangian: maximise reward subject to `mean episode cost <= cost_limit`.
+/// PPO-Lagrangian: maximise reward subject to `mean episode cost <= cost_limit`, as OmniSafe's
+/// `PPOLag` does it (see [`super::Multiplier`] and the `lagrange` module's list of deviations).
 ///
-/// The multiplier is updated once per rollout by projected gradient ascent,
-/// `λ ← max(0, λ + lambda_lr · (J_c − cost_limit))`, where `J_c` is the mean cost of the
-/// episodes that ended in the rollout; the policy ascends `(A_r − λ A_c) / (1 + λ)`
-/// (the normalisation OmniSafe uses), and a cost critic learns `A_c`.
+/// The multiplier takes one Adam step per rollout on `−λ (J_c − cost_limit)`, where `J_c` is
+/// the mean cost of the episodes that ended in the rollout, and is projected onto `[0, ∞)`; the
+/// policy ascends `(A_r − λ A_c) / (1 + λ)` over advantages normalised over the rollout (reward
+/// standardised, cost centred), and a cost critic with its own optimiser learns `A_c`. The
+/// defaults are OmniSafe's (`lagrangian_multiplier_init` 0.001, `lambda_lr` 0.035).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LagrangianConfig {
@@ -73,13 +75,13 @@ pub struct LagrangianConfig {
     pub cost_limit: f32,
     /// The multiplier's starting value.
     pub lambda_init: f32,
-    /// The multiplier's learning rate.
+    /// The multiplier's Adam learning rate (about how far λ moves per rollout).
     pub lambda_lr: f32,
 }
 
 impl Default for LagrangianConfig {
     fn default() -> Self {
-        LagrangianConfig { cost_limit: 1.0, lambda_init: 0.0, lambda_lr: 0.05 }
+        LagrangianConfig { cost_limit: 1.0, lambda_init: 0.001, lambda_lr: 0.035 }
     }
 }
 

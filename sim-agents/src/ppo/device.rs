@@ -208,7 +208,13 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
             }
         };
         let mask = self.mask.as_ref().map(|m| m.offsets::<B>(&self.device));
-        let learner = Learner { model: &mut self.model, optim: &mut self.optim, shuffle: &mut self.shuffle, mask };
+        let learner = Learner {
+            model: &mut self.model,
+            optim: &mut self.optim,
+            cost_optim: None,
+            shuffle: &mut self.shuffle,
+            mask,
+        };
         learner.epochs(c, update, learning_rate, minibatch)
     }
 }

@@ -12,8 +12,10 @@
 
 mod config;
 pub mod device;
+mod lagrange;
 
 pub use config::{LagrangianConfig, PpoConfig};
+pub use lagrange::Multiplier;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -139,7 +141,7 @@ struct TrainerState<E: Environment> {
     obs: Vec<f32>,
     shuffle: ChaCha8Rng,
     recent_returns: VecDeque<f64>,
-    lagrange_multiplier: f32,
+    multiplier: Multiplier,
     running_cost: Vec<f64>,
     config: PpoConfig,
 }
@@ -156,6 +158,8 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
     safety: SafetyBuffer<E>,
     model: ActorCritic<B>,
     optim: Adapter<B>,
+    /// The cost critic's own optimiser (PPO-Lagrangian; it never sees the other gradients).
+    cost_optim: Adapter<B>,
     policy: InferencePolicy,
     /// The actions allowed (`None`: all).
     mask: Option<ActionMask>,
@@ -166,7 +170,7 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
     policy_keys: Vec<StreamKey>,
     shuffle: ChaCha8Rng,
     penalty: Box<dyn Penalty<E>>,
-    lagrange_multiplier: f32,
+    multiplier: Multiplier,
     running_cost: Vec<f64>,
     update: usize,
     global_step: u64,
@@ -207,7 +211,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             Some(p) => p,
             None => config.penalty.build::<E, B>(runner.params(), seed, &device)?,
         };
-        let lagrange_multiplier = config.lagrangian.as_ref().map_or(0.0, |l| l.lambda_init);
+        let multiplier = Multiplier::new(config.lagrangian.as_ref().map_or(0.0, |l| l.lambda_init));
         Ok(Trainer {
             rollout: Rollout::new(config.num_steps, n, spaces.obs_dim),
             act: ActOutput::new(n),
@@ -223,10 +227,11 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             buffers,
             model,
             optim,
+            cost_optim: AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>(),
             policy,
             mask,
             penalty,
-            lagrange_multiplier,
+            multiplier,
             running_cost: vec![0.0; n],
             update: 0,
             global_step: 0,
@@ -271,7 +276,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
 
     /// The current Lagrange multiplier (0 without a constraint).
     pub fn lagrange_multiplier(&self) -> f32 {
-        self.lagrange_multiplier
+        self.multiplier.value()
     }
 
     /// Mean task return of the last [`RECENT_EPISODES`] finished episodes.
@@ -336,13 +341,15 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
                 &mut r.cost_advantages,
                 &mut r.cost_returns,
             );
+            if c.norm_adv {
+                lagrange::prepare_advantages(&mut r.advantages, &mut r.cost_advantages);
+            }
             // Each ended episode's training cost, accumulated per slot across rollouts.
             let costs = accumulate_episode_costs(r, &mut self.running_cost);
             if !costs.is_empty() {
                 let jc = costs.iter().sum::<f64>() / costs.len() as f64;
                 episodic_cost = Some(jc);
-                self.lagrange_multiplier =
-                    (self.lagrange_multiplier + l.lambda_lr * (jc as f32 - l.cost_limit)).max(0.0);
+                self.multiplier.step(l.lambda_lr, jc, l.cost_limit);
             }
         }
 
@@ -375,7 +382,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             clipfrac: stats.clipfrac,
             explained_variance: explained_variance(&self.rollout.values, &self.rollout.returns),
             cost_value_loss: c.lagrangian.as_ref().map(|_| stats.cost_value_loss),
-            lagrange_multiplier: c.lagrangian.as_ref().map(|_| self.lagrange_multiplier),
+            lagrange_multiplier: c.lagrangian.as_ref().map(|_| self.multiplier.value()),
             episodic_cost,
         };
         Ok(UpdateReport { metrics, episodes })
@@ -459,18 +466,18 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let c = &self.config;
         let dim = self.rollout.obs_dim;
         let lagrangian = c.lagrangian.is_some();
-        let lambda = self.lagrange_multiplier;
+        let lambda = self.multiplier.value();
         let r = &self.rollout;
         let dev = &self.device;
         let minibatch = |idx: &[usize]| {
             let mut adv: Vec<f32> = idx.iter().map(|&k| r.advantages[k]).collect();
             if lagrangian {
-                // PPO-Lagrangian: ascend (A_r - λ A_c) / (1 + λ).
+                // PPO-Lagrangian: ascend (A_r - λ A_c) / (1 + λ), both already normalised
+                // over the rollout (OmniSafe); normalising here again would cancel the 1 + λ.
                 for (a, &k) in adv.iter_mut().zip(idx) {
-                    *a = (*a - lambda * r.cost_advantages[k]) / (1.0 + lambda);
+                    *a = lagrange::combine(*a, r.cost_advantages[k], lambda);
                 }
-            }
-            if c.norm_adv {
+            } else if c.norm_adv {
                 normalize(&mut adv);
             }
             let obs: Vec<f32> = idx.iter().flat_map(|&k| r.obs[k * dim..(k + 1) * dim].iter().copied()).collect();
@@ -488,7 +495,13 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             }
         };
         let mask = self.mask.as_ref().map(|m| m.offsets::<B>(dev));
-        let learner = Learner { model: &mut self.model, optim: &mut self.optim, shuffle: &mut self.shuffle, mask };
+        let learner = Learner {
+            model: &mut self.model,
+            optim: &mut self.optim,
+            cost_optim: lagrangian.then_some(&mut self.cost_optim),
+            shuffle: &mut self.shuffle,
+            mask,
+        };
         learner.epochs(c, update, learning_rate, minibatch)
     }
 
@@ -500,6 +513,8 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let model =
             Recorder::<B>::record(&recorder, self.model.clone().into_record(), ()).map_err(|e| err(e.to_string()))?;
         let optim = Recorder::<B>::record(&recorder, self.optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
+        let cost_optim =
+            Recorder::<B>::record(&recorder, self.cost_optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
         let state = TrainerState::<E> {
             seed: self.seed,
             update: self.update,
@@ -508,13 +523,13 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             obs: self.buffers.obs.clone(),
             shuffle: self.shuffle.clone(),
             recent_returns: self.recent_returns.clone(),
-            lagrange_multiplier: self.lagrange_multiplier,
+            multiplier: self.multiplier.clone(),
             running_cost: self.running_cost.clone(),
             config: self.config.clone(),
         };
         let state = ron::to_string(&state).map_err(|e| err(e.to_string()))?;
         let penalty = self.penalty.snapshot().map_err(|e| err(format!("penalty: {e}")))?;
-        write_atomic(path, &pack(&[&model, &optim, state.as_bytes(), &penalty]))
+        write_atomic(path, &pack(&[&model, &optim, &cost_optim, state.as_bytes(), &penalty]))
     }
 
     /// A trainer continuing exactly where the checkpoint at `path` left off. `env_params`
@@ -528,8 +543,8 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let err = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
         let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let sections = unpack(path, &bytes)?;
-        let [model, optim, state, penalty_state] =
-            <[Vec<u8>; 4]>::try_from(sections).map_err(|_| err("expected 4 sections".into()))?;
+        let [model, optim, cost_optim, state, penalty_state] =
+            <[Vec<u8>; 5]>::try_from(sections).map_err(|_| err("expected 5 sections".into()))?;
         let state = std::str::from_utf8(&state).map_err(|e| err(e.to_string()))?;
         let state: TrainerState<E> = ron::from_str(state).map_err(|e| err(format!("trainer state: {e}")))?;
         let mut trainer = Trainer::<E, B>::new(env_params.clone(), state.config.clone(), state.seed, penalty, device)?;
@@ -538,8 +553,11 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             Recorder::<B>::load(&recorder, model, &trainer.device).map_err(|e| err(format!("model: {e}")))?;
         let optim_record =
             Recorder::<B>::load(&recorder, optim, &trainer.device).map_err(|e| err(format!("optimizer: {e}")))?;
+        let cost_optim_record = Recorder::<B>::load(&recorder, cost_optim, &trainer.device)
+            .map_err(|e| err(format!("cost optimizer: {e}")))?;
         trainer.model = trainer.model.load_record(model_record);
         trainer.optim = trainer.optim.load_record(optim_record);
+        trainer.cost_optim = trainer.cost_optim.load_record(cost_optim_record);
         trainer.policy = trainer.model.to_inference().with_mask(trainer.mask.clone());
         trainer.runner = BatchRunner::restore(env_params, state.runner)?;
         if state.obs.len() != trainer.buffers.obs.len() {
@@ -548,7 +566,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         trainer.buffers.obs = state.obs;
         trainer.shuffle = state.shuffle;
         trainer.recent_returns = state.recent_returns;
-        trainer.lagrange_multiplier = state.lagrange_multiplier;
+        trainer.multiplier = state.multiplier;
         trainer.running_cost = state.running_cost;
         trainer.penalty.restore(&penalty_state).map_err(|e| err(format!("penalty: {e}")))?;
         trainer.update = state.update;
@@ -575,6 +593,9 @@ struct Minibatch<B: AutodiffBackend> {
 struct Learner<'a, B: TrainBackend> {
     model: &'a mut ActorCritic<B>,
     optim: &'a mut Adapter<B>,
+    /// The cost critic's own optimiser, when it has one: its gradients are clipped and applied
+    /// apart from the others.
+    cost_optim: Option<&'a mut Adapter<B>>,
     shuffle: &'a mut ChaCha8Rng,
     /// Logit offsets of the action mask (`[1, actions]`), if the policy is restricted.
     mask: Option<Tensor<B, 2>>,
@@ -586,13 +607,16 @@ impl<B: TrainBackend> Learner<'_, B> {
     /// an Adam step each, stopping early past `c.target_kl`. Returns the last minibatch's
     /// scalars, with the clip fraction averaged over all of them.
     fn epochs(
-        self,
+        mut self,
         c: &PpoConfig,
         update: usize,
         learning_rate: f64,
         mut minibatch: impl FnMut(&[usize]) -> Minibatch<B>,
     ) -> Result<EpochStats, TrainError> {
         let mut order: Vec<usize> = (0..c.batch_size()).collect();
+        let all = param_ids(&*self.model);
+        let cost = self.model.cost_critic().map(param_ids).unwrap_or_default();
+        let rest: Vec<(ParamId, usize)> = all.iter().copied().filter(|p| !cost.contains(p)).collect();
         let mut stats = EpochStats::default();
         let mut clipfracs = Vec::new();
         'epochs: for epoch in 0..c.update_epochs {
@@ -616,8 +640,16 @@ impl<B: TrainBackend> Learner<'_, B> {
                         return Err(fail(term, value));
                     }
                 }
-                let grads = GradientsParams::from_grads(loss.backward(), &*self.model);
-                let (grads, norm) = clip_global_norm::<B>(self.model, grads, c.max_grad_norm);
+                let mut grads = GradientsParams::from_grads(loss.backward(), &*self.model);
+                if let Some(cost_optim) = self.cost_optim.as_deref_mut() {
+                    let cost_grads = take_grads::<B>(&mut grads, &cost);
+                    let (cost_grads, norm) = clip_global_norm::<B>(&cost, cost_grads, c.max_grad_norm);
+                    if !norm.is_finite() {
+                        return Err(fail("cost_grad_norm", norm));
+                    }
+                    *self.model = cost_optim.step(learning_rate, self.model.clone(), cost_grads);
+                }
+                let (grads, norm) = clip_global_norm::<B>(&rest, grads, c.max_grad_norm);
                 if !norm.is_finite() {
                     return Err(fail("grad_norm", norm));
                 }
@@ -716,14 +748,8 @@ fn ppo_loss<B: AutodiffBackend + PolicyBackend>(
     (loss, stats)
 }
 
-/// Scales all gradients together so that their global L2 norm is at most `max_norm`, as
-/// `torch.nn.utils.clip_grad_norm_` does (burn's own clipping is per tensor). Returns the
-/// clipped gradients and the norm before clipping.
-fn clip_global_norm<B: AutodiffBackend>(
-    model: &ActorCritic<B>,
-    mut grads: GradientsParams,
-    max_norm: f32,
-) -> (GradientsParams, f32) {
+/// The float parameters of `module` with their ranks, in module order.
+fn param_ids<B: AutodiffBackend, M: Module<B>>(module: &M) -> Vec<(ParamId, usize)> {
     struct Ids(Vec<(ParamId, usize)>);
     impl<B: AutodiffBackend> ModuleVisitor<B> for Ids {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
@@ -731,9 +757,40 @@ fn clip_global_norm<B: AutodiffBackend>(
         }
     }
     let mut ids = Ids(Vec::new());
-    model.visit(&mut ids);
+    module.visit(&mut ids);
+    ids.0
+}
+
+/// Moves the gradients of `ids` out of `grads` into a set of their own.
+fn take_grads<B: AutodiffBackend>(grads: &mut GradientsParams, ids: &[(ParamId, usize)]) -> GradientsParams {
+    let mut taken = GradientsParams::new();
+    for &(id, d) in ids {
+        match d {
+            1 => {
+                if let Some(g) = grads.remove::<B::InnerBackend, 1>(id) {
+                    taken.register::<B::InnerBackend, 1>(id, g);
+                }
+            }
+            _ => {
+                if let Some(g) = grads.remove::<B::InnerBackend, 2>(id) {
+                    taken.register::<B::InnerBackend, 2>(id, g);
+                }
+            }
+        }
+    }
+    taken
+}
+
+/// Scales the gradients of `ids` together so that their global L2 norm is at most `max_norm`,
+/// as `torch.nn.utils.clip_grad_norm_` does over the parameters it is given (burn's own clipping
+/// is per tensor). Returns the clipped gradients and the norm before clipping.
+fn clip_global_norm<B: AutodiffBackend>(
+    ids: &[(ParamId, usize)],
+    mut grads: GradientsParams,
+    max_norm: f32,
+) -> (GradientsParams, f32) {
     let mut total: Option<Tensor<B::InnerBackend, 1>> = None;
-    for &(id, d) in &ids.0 {
+    for &(id, d) in ids {
         let sq = match d {
             1 => grads.get::<B::InnerBackend, 1>(id).map(|g| g.powi_scalar(2).sum()),
             2 => grads.get::<B::InnerBackend, 2>(id).map(|g| g.powi_scalar(2).sum()),
@@ -749,7 +806,7 @@ fn clip_global_norm<B: AutodiffBackend>(
     let norm = total.map_or(0.0, |t| t.into_scalar().to_f32().sqrt());
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
-        for &(id, d) in &ids.0 {
+        for &(id, d) in ids {
             match d {
                 1 => {
                     if let Some(g) = grads.remove::<B::InnerBackend, 1>(id) {
