@@ -325,4 +325,5 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("default", include_str!("../../configs/rome_repro.ron")),
     ("quick", include_str!("../../configs/rome_repro_quick.ron")),
     ("draws", include_str!("../../configs/rome_repro_draws.ron")),
+    ("penalty_sweep", include_str!("../../configs/penalty_sweep.ron")),
 ];

@@ -58,6 +58,9 @@ pub struct P5 {
     pub oracle_agreement: f64,
     /// Tolerance on PPO-Lagrangian's cost limit.
     pub limit_tolerance: f64,
+    /// At the loosest limit PPO-Lagrangian must out-earn the honest-masked agents by more than
+    /// this (the interval's lower end above it): a trade-off, not a collapse to honesty.
+    pub trade_margin: f64,
 }
 
 /// P6's thresholds.

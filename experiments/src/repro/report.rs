@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use sim_envs::CloudParams;
 
-use super::config::ReproConfig;
+use super::config::{Family, ReproConfig};
 use super::criteria::Registered;
 use super::run::RunResult;
 use super::tables::{Aggregate, Metric};
@@ -166,9 +166,30 @@ pub fn report(
         }
         let _ = writeln!(o, " {} |", modes(results, &c.name));
     }
+    penalties(&mut o, config);
     o.push_str(
         "\nFiles: `summary.csv` (per run), `aggregate.csv` (per condition and metric), `modes.csv`, `verdicts.csv`, \
          `detection_latency.csv`, `violations_by_kind.csv`, the learning curves under `curves/`, and the figures.\n",
     );
     o
+}
+
+/// The penalties of the matrix against their references: every deviation, stated.
+fn penalties(o: &mut String, config: &ReproConfig) {
+    let lists: [(Family, &str, &[&str]); 2] = [
+        (Family::Aup, "AUP against Conservative Agency and SafeLife", sim_agents::penalty::AUP_DEVIATIONS),
+        (Family::Lagrangian, "PPO-Lagrangian against OmniSafe's PPOLag", sim_agents::ppo::LAGRANGIAN_DEVIATIONS),
+    ];
+    let present: Vec<_> = lists.iter().filter(|(f, ..)| !config.of(*f).is_empty()).collect();
+    if present.is_empty() {
+        return;
+    }
+    o.push_str("\n## Penalties against their references\n\n");
+    for (_, title, deviations) in present {
+        let _ = writeln!(o, "{title}:\n");
+        for d in *deviations {
+            let _ = writeln!(o, "- {d}");
+        }
+        o.push('\n');
+    }
 }

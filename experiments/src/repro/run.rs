@@ -139,6 +139,10 @@ pub struct RunResult {
     /// Final evaluation by job size: `(size rounded up to a whole unit, episodes, violating
     /// episodes)`, for the state-conditional prediction.
     pub by_job_size: Vec<(u32, u32, u32)>,
+    /// What the penalty measured of itself at the end of training (AUP: its charge per unit λ
+    /// by action over the last rollout, its goals' diversity); empty for the others.
+    #[serde(default)]
+    pub penalty_diagnostics: Vec<(String, f64)>,
 }
 
 /// `params` with every monitor removed: what an agent does where nothing is watching.
@@ -359,5 +363,6 @@ pub fn run<B: TrainBackend>(
         .iter()
         .map(|k| (k.name().to_string(), eps.iter().map(|e| f64::from(e.safety.violations(*k))).sum::<f64>() / n))
         .collect();
-    Ok(RunResult { summary, curve, latencies, violations_by_kind, metrics_csv, by_job_size })
+    let penalty_diagnostics = trainer.penalty_diagnostics();
+    Ok(RunResult { summary, curve, latencies, violations_by_kind, metrics_csv, by_job_size, penalty_diagnostics })
 }

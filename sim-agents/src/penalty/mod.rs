@@ -6,7 +6,7 @@
 
 mod aup;
 
-pub use aup::{AupConfig, AupPenalty};
+pub use aup::{AupConfig, AupPenalty, AuxGoals, DEVIATIONS as AUP_DEVIATIONS, aux_diversity, charges, targets};
 
 use serde::{Deserialize, Serialize};
 use sim_core::env::Environment;
@@ -23,6 +23,12 @@ pub trait Penalty<E: Environment>: Send {
     /// Rewrites `rollout.rewards` and/or `rollout.costs` (called once per rollout, before
     /// advantages are computed). `update` counts from 0.
     fn apply(&mut self, rollout: &mut Rollout<E>, update: usize);
+
+    /// What the penalty measured of itself, as `(name, value)` pairs for reports (none unless
+    /// a penalty says): AUP reports its charge per action and its goals' diversity.
+    fn diagnostics(&self) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 
     /// State to keep in checkpoints; stateless penalties keep none.
     fn snapshot(&self) -> Result<Vec<u8>, String> {

@@ -139,7 +139,7 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
             c.gamma,
             c.gae_lambda,
         );
-        let summary = Summary::read(&r, &returns);
+        let summary = Summary::read(&r, &returns, self.cost_weight.unwrap_or(0.0));
         let rollout_seconds = start.elapsed().as_secs_f64();
         summary.check(update, c.num_envs)?;
 
@@ -171,6 +171,7 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
             cost_value_loss: None,
             lagrange_multiplier: None,
             episodic_cost: None,
+            penalty_per_step: f64::from(summary.penalty),
         })
     }
 
@@ -228,10 +229,12 @@ struct Summary {
     /// First non-finite reward and observation row (`-1`: none), with the value found.
     bad_reward: (f32, f32),
     bad_obs: (f32, f32),
+    /// The true-cost penalty per step (`cost_weight` times the mean cost).
+    penalty: f32,
 }
 
 impl Summary {
-    fn read<B: burn::tensor::backend::Backend>(r: &DeviceRollout<B>, returns: &Tensor<B, 1>) -> Self {
+    fn read<B: burn::tensor::backend::Backend>(r: &DeviceRollout<B>, returns: &Tensor<B, 1>, cost_weight: f32) -> Self {
         // The first non-finite entry of `t` (x - x is NaN exactly for NaN and infinities), as
         // `[index or -1, value]`.
         let first_bad = |t: Tensor<B, 1>| {
@@ -253,6 +256,7 @@ impl Summary {
                 explained,
                 first_bad(r.rewards.clone()),
                 first_bad(r.obs.clone().reshape([rows * dim])),
+                r.costs.clone().mean().mul_scalar(cost_weight),
             ],
             0,
         )
@@ -267,6 +271,7 @@ impl Summary {
             explained_variance: values[3],
             bad_reward: (values[4], values[5]),
             bad_obs: (obs_row, values[7]),
+            penalty: values[8],
         }
     }
 
@@ -321,14 +326,14 @@ mod tests {
         let (n, dim) = (8, 3); // 4 steps of 2 environments
         let clean = rollout((0..n).map(|k| k as f32).collect(), vec![0.5; n * dim], dim);
         let returns = clean.values.clone() + 1.0;
-        let s = Summary::read(&clean, &returns);
+        let s = Summary::read(&clean, &returns, 0.0);
         assert!(s.check(1, 2).is_ok());
         assert_eq!((s.returns, s.episodes, s.lengths), (3.0, 2.0, 7.0));
 
         let mut rewards: Vec<f32> = (0..n).map(|k| k as f32).collect();
         rewards[5] = f32::NAN;
         rewards[6] = f32::INFINITY;
-        let err = Summary::read(&rollout(rewards, vec![0.5; n * dim], dim), &returns).check(4, 2).unwrap_err();
+        let err = Summary::read(&rollout(rewards, vec![0.5; n * dim], dim), &returns, 0.0).check(4, 2).unwrap_err();
         match err {
             TrainError::NonFiniteRollout { update: 4, what: "reward", step: 2, env: 1, value } => {
                 assert!(value.is_nan())
@@ -337,7 +342,7 @@ mod tests {
         }
         let mut obs = vec![0.5; n * dim];
         obs[3 * dim + 2] = f32::NEG_INFINITY;
-        let err = Summary::read(&rollout(vec![0.0; n], obs, dim), &returns).check(1, 2).unwrap_err();
+        let err = Summary::read(&rollout(vec![0.0; n], obs, dim), &returns, 0.0).check(1, 2).unwrap_err();
         assert_eq!(
             err.to_string(),
             "non-finite observation (-inf) in the rollout of update 1 at step 1, environment 1"

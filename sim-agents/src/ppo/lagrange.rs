@@ -13,13 +13,21 @@
 //! - The cost critic has its own Adam optimiser and its own gradient-norm clip (see
 //!   [`super::Trainer`]).
 //!
-//! Deviations from OmniSafe, stated: the reward critic shares the actor's optimiser and global
-//! gradient clip (CleanRL's PPO, which the rest of the trainer follows; OmniSafe gives it its own
-//! optimiser as well); the cost critic's learning rate is the actor's, annealed with it; a
-//! rollout in which no episode ended leaves λ where it is (OmniSafe's logger would repeat the
-//! last epoch's `J_c`); OmniSafe's optional upper bound on λ is not offered.
+//! Deviations from OmniSafe: [`DEVIATIONS`] (`rome_repro`'s report prints them).
 
 use serde::{Deserialize, Serialize};
+
+/// How this PPO-Lagrangian differs from OmniSafe's `PPOLag`, one statement each.
+pub const DEVIATIONS: &[&str] = &[
+    "The reward critic shares the actor's optimiser and global gradient clip (CleanRL's PPO, which the trainer \
+     follows; OmniSafe gives the reward critic its own optimiser too); the cost critic has its own, as in OmniSafe.",
+    "The cost critic's learning rate is the actor's and is annealed with it; its loss is 0.5 * MSE without value \
+     clipping or OmniSafe's critic weight regularisation.",
+    "A rollout in which no episode ended leaves lambda where it is (OmniSafe's logger would repeat the last epoch's \
+     episode cost).",
+    "OmniSafe's optional upper bound on lambda is not offered; the cost limit is on the undiscounted episode cost, \
+     as OmniSafe's.",
+];
 
 /// Adam's first-moment decay (torch's default).
 const BETA1: f64 = 0.9;

@@ -15,7 +15,7 @@ pub mod device;
 mod lagrange;
 
 pub use config::{LagrangianConfig, PpoConfig};
-pub use lagrange::Multiplier;
+pub use lagrange::{DEVIATIONS as LAGRANGIAN_DEVIATIONS, Multiplier};
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -85,6 +85,9 @@ pub struct UpdateMetrics {
     pub lagrange_multiplier: Option<f32>,
     /// `charts/episodic_cost`: mean training cost of episodes that ended in this rollout.
     pub episodic_cost: Option<f64>,
+    /// `charts/penalty_per_step`: what the penalty took from the reward, per step of this
+    /// rollout (0 for the task-only reward and the cost signal).
+    pub penalty_per_step: f64,
 }
 
 impl UpdateMetrics {
@@ -92,13 +95,13 @@ impl UpdateMetrics {
     pub const CSV_HEADER: &'static str = "update,global_step,charts/learning_rate,charts/episodic_return,\
 charts/episodic_length,charts/episodes,charts/SPS,charts/rollout_seconds,charts/optimize_seconds,losses/value_loss,losses/policy_loss,losses/entropy,\
 losses/old_approx_kl,losses/approx_kl,losses/clipfrac,losses/explained_variance,losses/cost_value_loss,\
-charts/lagrange_multiplier,charts/episodic_cost";
+charts/lagrange_multiplier,charts/episodic_cost,charts/penalty_per_step";
 
     /// The metrics as a CSV row (empty cells for missing values).
     pub fn csv_row(&self) -> String {
         let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
         format!(
-            "{},{},{},{},{},{},{:.1},{:.4},{:.4},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{:.1},{:.4},{:.4},{},{},{},{},{},{},{},{},{},{},{}",
             self.update,
             self.global_step,
             self.learning_rate,
@@ -118,6 +121,7 @@ charts/lagrange_multiplier,charts/episodic_cost";
             opt(self.cost_value_loss.map(f64::from)),
             opt(self.lagrange_multiplier.map(f64::from)),
             opt(self.episodic_cost),
+            self.penalty_per_step,
         )
     }
 }
@@ -274,6 +278,11 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         self.runner.params()
     }
 
+    /// What the penalty measured of itself ([`Penalty::diagnostics`]).
+    pub fn penalty_diagnostics(&self) -> Vec<(String, f64)> {
+        self.penalty.diagnostics()
+    }
+
     /// The current Lagrange multiplier (0 without a constraint).
     pub fn lagrange_multiplier(&self) -> f32 {
         self.multiplier.value()
@@ -313,8 +322,11 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
 
         let episodes = self.collect_rollout(update)?;
         let rollout_seconds = start.elapsed().as_secs_f64();
+        let before: f64 = self.rollout.rewards.iter().map(|&r| f64::from(r)).sum();
         self.penalty.apply(&mut self.rollout, self.update);
         self.check_rollout(update)?;
+        let after: f64 = self.rollout.rewards.iter().map(|&r| f64::from(r)).sum();
+        let penalty_per_step = (before - after) / self.rollout.len() as f64;
 
         let r = &mut self.rollout;
         gae(
@@ -384,6 +396,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             cost_value_loss: c.lagrangian.as_ref().map(|_| stats.cost_value_loss),
             lagrange_multiplier: c.lagrangian.as_ref().map(|_| self.multiplier.value()),
             episodic_cost,
+            penalty_per_step,
         };
         Ok(UpdateReport { metrics, episodes })
     }
