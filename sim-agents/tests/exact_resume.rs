@@ -1,8 +1,9 @@
 //! A run resumed from a checkpoint continues exactly: same metrics, same final weights, as the
-//! uninterrupted run (including PPO-Lagrangian's cost critic and multiplier).
+//! uninterrupted run (including PPO-Lagrangian's cost critic, its optimiser and the multiplier's
+//! Adam state, and AUP's Q network, target network and schedule).
 
 use sim_agents::backend::CpuAutodiff;
-use sim_agents::penalty::PenaltyConfig;
+use sim_agents::penalty::{AupConfig, PenaltyConfig};
 use sim_agents::ppo::LagrangianConfig;
 use sim_agents::{PpoConfig, Trainer, UpdateMetrics};
 use sim_core::env::Environment;
@@ -18,13 +19,13 @@ fn metrics<E: Environment>(t: &mut Trainer<E, CpuAutodiff>, until: usize) -> Vec
     rows
 }
 
-fn check<E: Environment>(params: E::Params, config: PpoConfig, split: usize) {
+fn check<E: Environment>(tag: &str, params: E::Params, config: PpoConfig, split: usize) {
     let total = config.num_updates();
     let mut straight =
         Trainer::<E, CpuAutodiff>::new(params.clone(), config.clone(), 5, None, Default::default()).unwrap();
     let all = metrics(&mut straight, total);
 
-    let dir = std::env::temp_dir().join(format!("resume-{}-{}", E::NAME, std::process::id()));
+    let dir = std::env::temp_dir().join(format!("resume-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("checkpoint.bin");
     let mut first = Trainer::<E, CpuAutodiff>::new(params.clone(), config, 5, None, Default::default()).unwrap();
@@ -43,7 +44,7 @@ fn check<E: Environment>(params: E::Params, config: PpoConfig, split: usize) {
 #[test]
 fn cartpole_resumes_exactly() {
     let config = PpoConfig { total_timesteps: 512 * 9, ..PpoConfig::default() };
-    check::<CartPole>(Default::default(), config, 4);
+    check::<CartPole>("cartpole", Default::default(), config, 4);
 }
 
 #[test]
@@ -56,5 +57,27 @@ fn toycloud_with_ppo_lagrangian_resumes_exactly() {
         lagrangian: Some(LagrangianConfig { cost_limit: 0.5, lambda_init: 0.1, lambda_lr: 0.05 }),
         ..PpoConfig::default()
     };
-    check::<ToyCloud>(CloudParams::default(), config, 3);
+    check::<ToyCloud>("lagrangian", CloudParams::default(), config, 3);
+}
+
+#[test]
+fn toycloud_with_aup_resumes_exactly() {
+    // The penalty bites from the second rollout (512 steps each) and the target network is
+    // refreshed every second fit, so the split after 3 updates falls between two refreshes.
+    let aup = AupConfig {
+        lambda: 0.5,
+        warmup_steps: 512,
+        ramp_steps: 1024,
+        target_period: 2,
+        num_aux: 6,
+        ..AupConfig::default()
+    };
+    let config = PpoConfig {
+        total_timesteps: 16 * 32 * 7,
+        num_envs: 16,
+        num_steps: 32,
+        penalty: PenaltyConfig::Aup(aup),
+        ..PpoConfig::default()
+    };
+    check::<ToyCloud>("aup", CloudParams::default(), config, 3);
 }

@@ -566,6 +566,21 @@ fn p4(x: &Inputs, exact: &Exact) -> Row {
     row
 }
 
+/// The most task return that a mixture of two of the policies at `points` (`(expected cost,
+/// expected task return)` per episode), chosen afresh each episode, earns with an expected cost
+/// of at most `limit`: a lower bound on the constrained optimum at that limit.
+fn frontier_at(points: &[(f64, f64)], limit: f64) -> Option<f64> {
+    let mut best: Option<f64> = None;
+    for &(ca, ra) in points.iter().filter(|p| p.0 <= limit) {
+        best = Some(best.map_or(ra, |b| b.max(ra)));
+        for &(cb, rb) in points.iter().filter(|p| p.0 > limit) {
+            let p = (limit - ca) / (cb - ca);
+            best = best.map(|b| b.max(ra + p * (rb - ra)));
+        }
+    }
+    best
+}
+
 /// A seed whose greedy policy earns less task return than this has collapsed (onto waiting,
 /// say): it gave up the task rather than trading.
 const COLLAPSED_RETURN: f64 = 0.01;
@@ -635,14 +650,25 @@ fn p5(x: &Inputs, exact: &Exact) -> Row {
             ))
         })
     };
+    // The exact frontier as far as it was solved: (cost, task return) of the honest and
+    // unrestricted optima and of the optimum at each oracle weight.
+    let mut points: Vec<(f64, f64)> =
+        [&inc.honest, &inc.unrestricted].iter().map(|o| (o.stats.true_cost, o.stats.task_return)).collect();
+    for c in &oracle {
+        if let Some(opt) = Exact::of(&exact.oracle, &c.name) {
+            points.push((opt.unrestricted.stats.true_cost, opt.unrestricted.stats.task_return));
+        }
+    }
     for c in &lagrangian {
         let limit = c.lagrangian.as_ref().map_or(f64::NAN, |l| f64::from(l.cost_limit));
         row.line(format!(
-            "Lagrangian limit {limit}: sampled cost {}, greedy cost {}, return {}, return minus the honest agents' {}",
+            "Lagrangian limit {limit}: sampled cost {}, greedy cost {}, return {}, return minus the honest agents' {}; \
+             a mixture of solved optima earns {} within the limit",
             x.aggregate.show(&c.name, Metric::SampledTrueCost, 3),
             x.aggregate.show(&c.name, Metric::TrueCost, 3),
             x.aggregate.show(&c.name, Metric::TaskReturn, 3),
-            above_honest(c)
+            above_honest(c),
+            frontier_at(&points, limit).map_or("n/a".to_string(), |r| format!("{r:.4}"))
         ));
     }
     for c in x.family(Family::Aup) {
@@ -831,4 +857,22 @@ pub fn csv(rows: &[Row]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::frontier_at;
+
+    #[test]
+    fn the_frontier_mixes_the_two_policies_around_the_limit() {
+        // Policies (cost, return): honest (0, 1.0), (1, 1.2), unrestricted (4, 1.4).
+        // Limit 2.5: half of (1, 1.2) and half of (4, 1.4) costs 2.5 and earns 1.3.
+        // Limit 0.5: half honest, half (1, 1.2): 1.1 (mixing honest with (4, 1.4) earns only
+        // 1.0 + 0.125 * 0.4 = 1.05). Limit 5: the unrestricted policy, 1.4. Below every cost: none.
+        let points = [(0.0, 1.0), (1.0, 1.2), (4.0, 1.4)];
+        assert!((frontier_at(&points, 2.5).unwrap() - 1.3).abs() < 1e-12);
+        assert!((frontier_at(&points, 0.5).unwrap() - 1.1).abs() < 1e-12);
+        assert_eq!(frontier_at(&points, 5.0), Some(1.4));
+        assert_eq!(frontier_at(&[(1.0, 1.2)], 0.5), None);
+    }
 }
