@@ -7,6 +7,7 @@ pub mod config;
 pub mod describe;
 pub mod device;
 pub mod incentives;
+pub mod lock;
 pub mod phase;
 pub mod repro;
 pub mod rollout;

@@ -370,3 +370,22 @@ fn draws_and_sensitivity_tabulate_every_variants_verdicts() {
         assert_eq!(row["verdict"], "not_measured", "{row:?}");
     }
 }
+
+#[test]
+fn a_run_directory_in_use_is_refused_naming_its_holder() {
+    // This test process holds the lock (it is alive, on this host): rome_repro must refuse the
+    // directory before any work, name the holder, and leave the lock and the directory as they
+    // were.
+    let dir = scratch("locked");
+    let out_dir = dir.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "unknown".into());
+    let lock = format!("host={}\npid={}\nsince=1\n", host.trim(), std::process::id());
+    std::fs::write(out_dir.join("rome.lock"), &lock).unwrap();
+    let out = rome_repro(&["--quick", "--out", out_dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(&format!("in use by pid {}", std::process::id())), "{stderr}");
+    assert_eq!(std::fs::read_to_string(out_dir.join("rome.lock")).unwrap(), lock);
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1, "only the lock is there");
+}

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use experiments::cli::{RunArgs, finish};
+use experiments::lock::DirLock;
 use experiments::phase::{Grid, PRESETS, run};
 
 /// A phase diagram of when violating pays, exactly and as PPO learns it.
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         }
         let grid = Grid::load(name).map_err(|e| e.to_string())?;
         let out = args.run.out_dir("phase_diagram", &grid.config.name);
+        let _lock = DirLock::acquire(&out)?;
         let outcome =
             run(&grid, &out, args.run.threads(), args.run.device, !args.run.quiet).map_err(|e| e.to_string())?;
         eprintln!(

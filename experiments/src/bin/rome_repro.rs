@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use experiments::cli::{RunArgs, finish};
+use experiments::lock::DirLock;
 use experiments::repro::config::{PRESETS, ReproConfig};
 use experiments::repro::{MatrixOutcome, run_matrix};
 use sim_core::io::write_atomic;
@@ -70,6 +71,7 @@ fn run(args: &Args) -> Result<PathBuf, String> {
         _ => (config, base, scenarios),
     };
     let out = args.run.out_dir("rome_repro", &config.name);
+    let _lock = DirLock::acquire(&out)?;
     let threads = args.run.threads();
     let (progress, device) = (!args.run.quiet, args.run.device);
     // Variants of the matrix, each run into its own directory, their verdicts in one table:

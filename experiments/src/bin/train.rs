@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use experiments::config::TrainConfig;
 use experiments::device::{Device, OnBackend};
+use experiments::lock::DirLock;
 use experiments::train::{RunError, TrainOutcome, resume, start, start_device};
 use sim_agents::backend::TrainBackend;
 
@@ -79,6 +80,8 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<TrainOutcome, String> {
     args.device.check()?;
     if let Some(dir) = &args.resume {
+        // One writer: taken before anything else (a missing directory is resume's error to give).
+        let _lock = if dir.is_dir() { Some(DirLock::acquire(dir)?) } else { None };
         eprintln!("resuming {}", dir.display());
         return args.device.dispatch(Resume { dir, progress: !args.quiet }).map_err(|e| e.to_string());
     }
@@ -89,6 +92,7 @@ fn run(args: &Args) -> Result<TrainOutcome, String> {
         let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         PathBuf::from(format!("runs/{}__{stem}__{}__{time}", config.env.name(), args.seed))
     });
+    let _lock = DirLock::acquire(&out)?;
     eprintln!("run directory: {}", out.display());
     args.device
         .dispatch(Start {

@@ -1,0 +1,210 @@
+//! One writer per run directory.
+//!
+//! A binary that writes a run directory (`rome_repro`, `phase_diagram`, `train`) takes its lock
+//! before any other work: the file `rome.lock` in the directory, naming the holder's host and
+//! pid and when it started. A second process refuses the directory with an error naming the
+//! holder. A lock left by a process that died (same host, no such pid any more) is stale and is
+//! taken over; a lock held on another host cannot be checked from here, so it is refused, and
+//! the error says how to remove it. The lock is written to a private file first and linked into
+//! place, so a lock file is never seen half-written, and two processes racing for it cannot both
+//! win. It is removed when its holder ends (also on an error); a process killed outright leaves
+//! it behind, stale, for the next one to take over.
+//!
+//! Scope: the lock is for a process that writes the whole directory. Jobs of an array that write
+//! distinct runs of one directory are meant to take locks of their own names beside it, which a
+//! whole-directory writer must then also check (not built yet: the issue "Beyond one machine").
+
+use std::path::{Path, PathBuf};
+
+/// The lock's file name inside the run directory.
+pub const LOCK_FILE: &str = "rome.lock";
+
+/// Who holds a lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Holder {
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// Seconds since the Unix epoch when the lock was taken.
+    pub since: u64,
+}
+
+impl Holder {
+    /// This process.
+    pub fn this_process() -> Self {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        Holder { host: host_name(), pid: std::process::id(), since }
+    }
+
+    fn to_text(&self) -> String {
+        format!("host={}\npid={}\nsince={}\n", self.host, self.pid, self.since)
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        let field = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('='));
+        Some(Holder {
+            host: field("host")?.to_string(),
+            pid: field("pid")?.parse().ok()?,
+            since: field("since")?.parse().ok()?,
+        })
+    }
+
+    /// Whether the holder is certainly gone: it ran on this host and its pid no longer exists.
+    fn is_dead(&self) -> bool {
+        self.host == host_name() && !process_exists(self.pid)
+    }
+}
+
+/// The lock of one run directory, held until dropped.
+#[derive(Debug)]
+pub struct DirLock {
+    path: PathBuf,
+    holder: Holder,
+    /// The directory did not exist before the lock: removed again on release if still empty,
+    /// so a process refused after taking the lock leaves nothing behind.
+    created: Option<PathBuf>,
+}
+
+impl DirLock {
+    /// Takes the lock of `dir` (created if missing), taking over a stale one.
+    pub fn acquire(dir: &Path) -> Result<Self, String> {
+        let created = (!dir.exists()).then(|| dir.to_path_buf());
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let path = dir.join(LOCK_FILE);
+        let holder = Holder::this_process();
+        let private = dir.join(format!(".{LOCK_FILE}.{}", holder.pid));
+        std::fs::write(&private, holder.to_text()).map_err(|e| format!("cannot write {}: {e}", private.display()))?;
+        let result = (|| {
+            for _ in 0..3 {
+                match std::fs::hard_link(&private, &path) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(format!("cannot take the lock {}: {e}", path.display())),
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                match Holder::parse(&text) {
+                    Some(h) if h.is_dead() => {
+                        eprintln!(
+                            "taking over the stale lock {} of pid {} on {} (that process is gone)",
+                            path.display(),
+                            h.pid,
+                            h.host
+                        );
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    Some(h) => {
+                        return Err(format!(
+                            "run directory {} is in use by pid {} on host {} (since {} s after the epoch; lock {}): \
+                             wait for it to finish, choose another --out, or delete the lock if that process is gone",
+                            dir.display(),
+                            h.pid,
+                            h.host,
+                            h.since,
+                            path.display()
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "run directory {} has a lock {} that names no holder; delete it if no other process \
+                             writes there",
+                            dir.display(),
+                            path.display()
+                        ));
+                    }
+                }
+            }
+            Err(format!("could not take the lock {} (it kept changing hands)", path.display()))
+        })();
+        let _ = std::fs::remove_file(&private);
+        if result.is_err()
+            && let Some(d) = &created
+        {
+            let _ = std::fs::remove_dir(d);
+        }
+        result.map(|()| DirLock { path, holder, created })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Only our own lock: never one a later process took over.
+        if std::fs::read_to_string(&self.path).ok().and_then(|t| Holder::parse(&t)) == Some(self.holder.clone()) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        if let Some(d) = &self.created {
+            let _ = std::fs::remove_dir(d); // only if empty
+        }
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Whether process `pid` exists on this host (Linux: `/proc/<pid>`; elsewhere a process is never
+/// presumed dead, so no lock is taken over automatically).
+fn process_exists(pid: u32) -> bool {
+    if Path::new("/proc/self").exists() { Path::new(&format!("/proc/{pid}")).exists() } else { true }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("dirlock-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_naming_the_holder_until_the_first_is_done() {
+        let dir = scratch("second");
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = DirLock::acquire(&dir).unwrap();
+        let err = DirLock::acquire(&dir).unwrap_err();
+        assert!(err.contains(&format!("pid {}", std::process::id())) && err.contains("in use"), "{err}");
+        drop(first);
+        assert!(!dir.join(LOCK_FILE).exists());
+        let again = DirLock::acquire(&dir).unwrap();
+        std::fs::write(dir.join("kept"), "x").unwrap();
+        drop(again);
+        // No private file is left behind, and a directory with work in it stays.
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+        // A directory the lock created and nothing else used is removed with it.
+        drop(DirLock::acquire(&dir).unwrap());
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_stale_lock_is_taken_over_and_a_foreign_one_refused() {
+        let dir = scratch("stale");
+        std::fs::create_dir_all(&dir).unwrap();
+        // A pid above Linux's largest (2^22) cannot exist.
+        let dead = Holder { host: host_name(), pid: u32::MAX, since: 1 };
+        std::fs::write(dir.join(LOCK_FILE), dead.to_text()).unwrap();
+        let lock = DirLock::acquire(&dir).unwrap();
+        assert_eq!(Holder::parse(&std::fs::read_to_string(lock.path()).unwrap()).unwrap().pid, std::process::id());
+        drop(lock);
+        let foreign = Holder { host: "another-host".into(), pid: 7, since: 1 };
+        std::fs::write(dir.join(LOCK_FILE), foreign.to_text()).unwrap();
+        let err = DirLock::acquire(&dir).unwrap_err();
+        assert!(err.contains("pid 7 on host another-host"), "{err}");
+        // A refused process leaves the holder's lock alone.
+        assert_eq!(Holder::parse(&std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap()), Some(foreign));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
