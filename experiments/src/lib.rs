@@ -11,5 +11,6 @@ pub mod lock;
 pub mod phase;
 pub mod repro;
 pub mod rollout;
+pub mod signal;
 pub mod stats;
 pub mod train;

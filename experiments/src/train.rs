@@ -51,6 +51,16 @@ pub enum RunError {
     /// Something else about the run directory.
     #[error("{0}")]
     Run(String),
+    /// SIGTERM arrived; what was done is on disk.
+    #[error("stopped by SIGTERM after update {update} of {total}; {what}")]
+    Terminated {
+        /// Updates done.
+        update: usize,
+        /// Updates in the whole run.
+        total: usize,
+        /// What was kept and how to continue.
+        what: String,
+    },
 }
 
 /// What a finished run reports.
@@ -210,9 +220,18 @@ fn run<E: Environment, B: TrainBackend>(
             bar.set_message(format!("return {r:.1}"));
         }
         let update = trainer.updates_done();
-        if update % config.checkpoint_every == 0 || update == total {
+        let stop = crate::signal::terminated() && update < total;
+        if update % config.checkpoint_every == 0 || update == total || stop {
             write_csv(&rows)?;
             trainer.save_checkpoint(&out.join(files::CHECKPOINT))?;
+        }
+        if stop {
+            bar.finish_and_clear();
+            return Err(RunError::Terminated {
+                update,
+                total,
+                what: format!("checkpoint and metrics written; continue with --resume {}", out.display()),
+            });
         }
     }
     write_csv(&rows)?;
@@ -279,6 +298,15 @@ fn run_device<B: TrainBackend, D: DeviceEnv<B::InnerBackend>>(
         }
         if trainer.updates_done() % config.checkpoint_every == 0 {
             write_metrics(&metrics_path, &rows)?;
+        }
+        if crate::signal::terminated() && trainer.updates_done() < total {
+            write_metrics(&metrics_path, &rows)?;
+            bar.finish_and_clear();
+            return Err(RunError::Terminated {
+                update: trainer.updates_done(),
+                total,
+                what: "metrics written; the device loop writes no checkpoint, so this run cannot be resumed".into(),
+            });
         }
     }
     write_metrics(&metrics_path, &rows)?;

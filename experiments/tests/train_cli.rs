@@ -87,6 +87,48 @@ fn killed_and_resumed_equals_uninterrupted() {
 }
 
 #[test]
+fn sigterm_checkpoints_the_update_in_progress_and_resume_continues_exactly() {
+    let dir = scratch("sigterm");
+    // Checkpoints every 50 updates: the one SIGTERM makes almost always falls between them.
+    let cfg = config(&dir, "(env: CartPole(()), ppo: (total_timesteps: 122880), checkpoint_every: 50)");
+    let straight = dir.join("straight");
+    let out = train("1", &["--config", &cfg, "--seed", "4", "--out", straight.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let stopped = dir.join("stopped");
+    let child = Command::new(env!("CARGO_BIN_EXE_train"))
+        .env("RAYON_NUM_THREADS", "2")
+        .args(["--config", &cfg, "--seed", "4", "--out", stopped.to_str().unwrap(), "--quiet"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the run to be under way (its resolved config is written first), then a little.
+    let start = Instant::now();
+    while !stopped.join("config.ron").exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the run did not start");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let stopped_at = Instant::now();
+    let result = child.wait_with_output().unwrap();
+    assert!(stopped_at.elapsed() < Duration::from_secs(5), "took {:?} to stop", stopped_at.elapsed());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success(), "{stderr}");
+    assert!(stderr.contains("stopped by SIGTERM after update") && stderr.contains("--resume"), "{stderr}");
+    let rows = std::fs::read_to_string(stopped.join("metrics.csv")).unwrap().lines().count() - 1;
+    assert!(rows < 240, "the run finished before SIGTERM");
+
+    let resumed = train("2", &["--resume", stopped.to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert_eq!(line(&resumed, "weights_checksum"), line(&out, "weights_checksum"));
+    assert_eq!(deterministic_metrics(&stopped), deterministic_metrics(&straight));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn bad_input_is_named() {
     let dir = scratch("bad");
     let out_dir = dir.join("run");

@@ -79,6 +79,8 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<TrainOutcome, String> {
     args.device.check()?;
+    // SIGTERM (a scheduler's time limit or preemption): finish the update, checkpoint, exit.
+    experiments::signal::install()?;
     if let Some(dir) = &args.resume {
         // One writer: taken before anything else (a missing directory is resume's error to give).
         let _lock = if dir.is_dir() { Some(DirLock::acquire(dir)?) } else { None };

@@ -1,0 +1,26 @@
+//! Stopping cleanly on SIGTERM, what Slurm (and most schedulers) send before killing a job at
+//! its time limit or on preemption.
+//!
+//! A binary calls [`install`] once; from then on SIGTERM only raises a flag that long loops
+//! read with [`terminated`] between units of work: `train` writes its metrics and a checkpoint
+//! after the update in progress and exits, and `--resume` continues exactly. Without
+//! [`install`] (a library user, a test) SIGTERM keeps its default meaning.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// Turns SIGTERM into the flag [`terminated`] reads.
+pub fn install() -> Result<(), String> {
+    let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(flag))
+        .map(|_| ())
+        .map_err(|e| format!("cannot handle SIGTERM: {e}"))
+}
+
+/// Whether SIGTERM arrived since [`install`] (always false without it).
+pub fn terminated() -> bool {
+    FLAG.get().is_some_and(|f| f.load(Ordering::Relaxed))
+}
