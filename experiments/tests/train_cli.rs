@@ -2,7 +2,7 @@
 //! one (on another thread count), and bad input is named.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn train(threads: &str, args: &[&str]) -> Output {
@@ -46,86 +46,83 @@ fn deterministic_metrics(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn killed_and_resumed_equals_uninterrupted() {
-    let dir = scratch("resume");
-    // 240 updates of 512 samples with a checkpoint every 5: long enough to kill mid-way.
-    let cfg = config(&dir, "(env: CartPole(()), ppo: (total_timesteps: 122880), checkpoint_every: 5)");
+/// Trains CartPole (240 updates of 512 samples) with `seed` straight through, and again stopped
+/// by `interrupt` (given the child process and its run directory) before the end; resumes the
+/// stopped run and checks that it ends exactly as the straight one.
+fn interrupted_run_resumes_exactly(
+    name: &str,
+    checkpoint_every: usize,
+    seed: &str,
+    interrupt: impl FnOnce(Child, &Path),
+) {
+    let dir = scratch(name);
+    let cfg = config(
+        &dir,
+        &format!("(env: CartPole(()), ppo: (total_timesteps: 122880), checkpoint_every: {checkpoint_every})"),
+    );
     let straight = dir.join("straight");
-    let out = train("1", &["--config", &cfg, "--seed", "3", "--out", straight.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-
-    let killed = dir.join("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_train"))
-        .env("RAYON_NUM_THREADS", "2")
-        .args(["--config", &cfg, "--seed", "3", "--out", killed.to_str().unwrap(), "--quiet"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        let rows =
-            std::fs::read_to_string(killed.join("metrics.csv")).map_or(0, |t| t.lines().count().saturating_sub(1));
-        if rows >= 10 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "no checkpoint after a minute");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    let rows_at_kill = std::fs::read_to_string(killed.join("metrics.csv")).unwrap().lines().count() - 1;
-    assert!(rows_at_kill < 240, "the run finished before it was killed");
-
-    let resumed = train("2", &["--resume", killed.to_str().unwrap()]);
-    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
-    assert_eq!(line(&resumed, "weights_checksum"), line(&out, "weights_checksum"));
-    assert_eq!(line(&resumed, "final_return"), line(&out, "final_return"));
-    assert_eq!(deterministic_metrics(&killed), deterministic_metrics(&straight));
-    std::fs::remove_dir_all(&dir).unwrap();
-}
-
-#[test]
-fn sigterm_checkpoints_the_update_in_progress_and_resume_continues_exactly() {
-    let dir = scratch("sigterm");
-    // Checkpoints every 50 updates: the one SIGTERM makes almost always falls between them.
-    let cfg = config(&dir, "(env: CartPole(()), ppo: (total_timesteps: 122880), checkpoint_every: 50)");
-    let straight = dir.join("straight");
-    let out = train("1", &["--config", &cfg, "--seed", "4", "--out", straight.to_str().unwrap()]);
+    let out = train("1", &["--config", &cfg, "--seed", seed, "--out", straight.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let stopped = dir.join("stopped");
     let child = Command::new(env!("CARGO_BIN_EXE_train"))
         .env("RAYON_NUM_THREADS", "2")
-        .args(["--config", &cfg, "--seed", "4", "--out", stopped.to_str().unwrap(), "--quiet"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .args(["--config", &cfg, "--seed", seed, "--out", stopped.to_str().unwrap(), "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the run to be under way (its resolved config is written first), then a little.
-    let start = Instant::now();
-    while !stopped.join("config.ron").exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "the run did not start");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(sent.success());
-    let stopped_at = Instant::now();
-    let result = child.wait_with_output().unwrap();
-    assert!(stopped_at.elapsed() < Duration::from_secs(5), "took {:?} to stop", stopped_at.elapsed());
-    let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(!result.status.success(), "{stderr}");
-    assert!(stderr.contains("stopped by SIGTERM after update") && stderr.contains("--resume"), "{stderr}");
+    interrupt(child, &stopped);
     let rows = std::fs::read_to_string(stopped.join("metrics.csv")).unwrap().lines().count() - 1;
-    assert!(rows < 240, "the run finished before SIGTERM");
+    assert!(rows < 240, "the run finished before it was stopped");
 
     let resumed = train("2", &["--resume", stopped.to_str().unwrap()]);
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
     assert_eq!(line(&resumed, "weights_checksum"), line(&out, "weights_checksum"));
+    assert_eq!(line(&resumed, "final_return"), line(&out, "final_return"));
     assert_eq!(deterministic_metrics(&stopped), deterministic_metrics(&straight));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn killed_and_resumed_equals_uninterrupted() {
+    // SIGKILL once 10 updates are on disk (a checkpoint every 5): the run resumes from the last one.
+    interrupted_run_resumes_exactly("resume", 5, "3", |mut child, dir| {
+        let start = Instant::now();
+        loop {
+            let rows =
+                std::fs::read_to_string(dir.join("metrics.csv")).map_or(0, |t| t.lines().count().saturating_sub(1));
+            if rows >= 10 {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "no checkpoint after a minute");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    });
+}
+
+#[test]
+fn sigterm_checkpoints_the_update_in_progress_and_resume_continues_exactly() {
+    // Checkpoints every 50 updates: the one SIGTERM makes almost always falls between them.
+    interrupted_run_resumes_exactly("sigterm", 50, "4", |child, dir| {
+        // Wait for the run to be under way (its resolved config is written first), then a little.
+        let start = Instant::now();
+        while !dir.join("config.ron").exists() {
+            assert!(start.elapsed() < Duration::from_secs(60), "the run did not start");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+        let stopped_at = Instant::now();
+        let result = child.wait_with_output().unwrap();
+        assert!(stopped_at.elapsed() < Duration::from_secs(5), "took {:?} to stop", stopped_at.elapsed());
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(!result.status.success(), "{stderr}");
+        assert!(stderr.contains("stopped by SIGTERM after update") && stderr.contains("--resume"), "{stderr}");
+    });
 }
 
 #[test]
