@@ -40,6 +40,24 @@ impl RunArgs {
     }
 }
 
+/// The matrix or grid `--quick` / `--config` name: `quick`, the `--config` value, or `default`.
+pub fn config_name(quick: bool, config: Option<&str>) -> &str {
+    if quick { "quick" } else { config.unwrap_or("default") }
+}
+
+/// The text of preset `name` among `presets`, `None` where `name` is a file that exists, or an
+/// error naming the presets (`what` says what the file holds: matrix, grid).
+pub fn preset_or_file<'a>(name: &str, presets: &[(&str, &'a str)], what: &str) -> Result<Option<&'a str>, String> {
+    if let Some((_, text)) = presets.iter().find(|(n, _)| *n == name) {
+        return Ok(Some(text));
+    }
+    if std::path::Path::new(name).is_file() {
+        return Ok(None);
+    }
+    let names: Vec<&str> = presets.iter().map(|(n, _)| *n).collect();
+    Err(format!("no {what} file `{name}` (presets: {})", names.join(", ")))
+}
+
 /// Prints `run_dir: <path>` (the last line) and succeeds, or prints the error and fails.
 pub fn finish(result: Result<PathBuf, String>) -> ExitCode {
     match result {

@@ -296,11 +296,11 @@ fn run_device<B: TrainBackend, D: DeviceEnv<B::InnerBackend>>(
         if let Some(r) = recent_return(&returns) {
             bar.set_message(format!("return {r:.1}"));
         }
-        if trainer.updates_done() % config.checkpoint_every == 0 {
+        let stop = crate::signal::terminated() && trainer.updates_done() < total;
+        if trainer.updates_done() % config.checkpoint_every == 0 || stop {
             write_metrics(&metrics_path, &rows)?;
         }
-        if crate::signal::terminated() && trainer.updates_done() < total {
-            write_metrics(&metrics_path, &rows)?;
+        if stop {
             bar.finish_and_clear();
             return Err(RunError::Terminated {
                 update: trainer.updates_done(),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use experiments::cli::{RunArgs, finish};
+use experiments::cli::{RunArgs, config_name, finish, preset_or_file};
 use experiments::lock::DirLock;
 use experiments::phase::{Grid, PRESETS, run};
 
@@ -31,11 +31,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let run = || -> Result<PathBuf, String> {
         args.run.device.check()?;
-        let name = if args.quick { "quick" } else { args.config.as_deref().unwrap_or("default") };
-        if !PRESETS.iter().any(|(n, _)| *n == name) && !std::path::Path::new(name).is_file() {
-            let presets: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
-            return Err(format!("no grid file `{name}` (presets: {})", presets.join(", ")));
-        }
+        let name = config_name(args.quick, args.config.as_deref());
+        preset_or_file(name, PRESETS, "grid")?;
         let grid = Grid::load(name).map_err(|e| e.to_string())?;
         let out = args.run.out_dir("phase_diagram", &grid.config.name);
         let _lock = DirLock::acquire(&out)?;

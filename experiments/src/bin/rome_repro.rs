@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use experiments::cli::{RunArgs, finish};
+use experiments::cli::{RunArgs, config_name, finish, preset_or_file};
 use experiments::lock::DirLock;
 use experiments::repro::config::{PRESETS, ReproConfig};
 use experiments::repro::{MatrixOutcome, run_matrix};
@@ -53,17 +53,10 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<PathBuf, String> {
     args.run.device.check()?;
-    let name = if args.quick { "quick" } else { args.config.as_deref().unwrap_or("default") };
-    let (config, base, scenarios) = match PRESETS.iter().find(|(n, _)| *n == name) {
-        Some((n, text)) => ReproConfig::parse(text, &format!("preset `{n}`")),
-        None => {
-            let path = std::path::Path::new(name);
-            if !path.is_file() {
-                let presets: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
-                return Err(format!("no matrix file `{name}` (presets: {})", presets.join(", ")));
-            }
-            ReproConfig::load(path)
-        }
+    let name = config_name(args.quick, args.config.as_deref());
+    let (config, base, scenarios) = match preset_or_file(name, PRESETS, "matrix")? {
+        Some(text) => ReproConfig::parse(text, &format!("preset `{name}`")),
+        None => ReproConfig::load(std::path::Path::new(name)),
     }
     .map_err(|e| e.to_string())?;
     let (config, base, scenarios) = match &args.base_scenario {

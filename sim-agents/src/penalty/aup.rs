@@ -41,7 +41,6 @@ use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
-use rand_core::Rng;
 use serde::{Deserialize, Serialize};
 use sim_core::env::Environment;
 use sim_core::params::{ParamError, check_at_least, check_non_negative, check_positive, check_range};
@@ -359,10 +358,7 @@ impl<B: TrainBackend> AupPenalty<B> {
         let mb = (n / self.config.num_minibatches).max(1);
         let mut order: Vec<usize> = (0..n).collect();
         for _ in 0..self.config.epochs {
-            for i in (1..n).rev() {
-                let j = (((self.shuffle.next_u64() >> 11) as u128 * (i as u128 + 1)) >> 53) as usize;
-                order.swap(i, j);
-            }
+            crate::ppo::shuffle(&mut order, &mut self.shuffle);
             for idx in order.chunks(mb) {
                 let m = idx.len();
                 let obs: Vec<f32> = idx.iter().flat_map(|&j| r.obs[j * dim..(j + 1) * dim].iter().copied()).collect();

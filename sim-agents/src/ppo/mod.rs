@@ -877,7 +877,7 @@ fn normalize(x: &mut [f32]) {
 }
 
 /// Fisher–Yates shuffle from a ChaCha stream.
-fn shuffle(order: &mut [usize], rng: &mut ChaCha8Rng) {
+pub(crate) fn shuffle(order: &mut [usize], rng: &mut ChaCha8Rng) {
     for i in (1..order.len()).rev() {
         let j = (((rng.next_u64() >> 11) as u128 * (i as u128 + 1)) >> 53) as usize;
         order.swap(i, j);
