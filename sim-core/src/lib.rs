@@ -92,6 +92,7 @@ pub mod checksum;
 #[cfg(feature = "device")]
 pub mod device;
 pub mod env;
+pub mod gym;
 pub mod io;
 pub mod lanes;
 pub mod monitor;

@@ -283,6 +283,33 @@ impl<E: Environment> BatchRunner<E> {
     /// safety channel into `safety`. Allocates nothing (finished-episode queues keep their
     /// capacity between drains).
     pub fn step(&mut self, actions: &[u32], buffers: &mut StepBuffers, safety: &mut [SafetyOf<E>]) {
+        self.step_inner(actions, None, buffers, safety);
+    }
+
+    /// Steps every slot whose `hold[i]` is false, as [`BatchRunner::step`] does; a held slot
+    /// takes no step: its state, running episode and observation row stay as they are, its
+    /// reward is 0, its end flags are false and its safety record is empty (its action is not
+    /// read). The runner's clock still advances, so a held slot's next step draws at the next
+    /// counter value. This is what Gymnasium's next-step autoreset needs: the step after an
+    /// episode ends only shows the new episode's first observation (`sim_core::gym`).
+    pub fn step_holding(
+        &mut self,
+        actions: &[u32],
+        hold: &[bool],
+        buffers: &mut StepBuffers,
+        safety: &mut [SafetyOf<E>],
+    ) {
+        assert_eq!(hold.len(), self.keys.len(), "one hold flag per environment slot");
+        self.step_inner(actions, Some(hold), buffers, safety);
+    }
+
+    fn step_inner(
+        &mut self,
+        actions: &[u32],
+        hold: Option<&[bool]>,
+        buffers: &mut StepBuffers,
+        safety: &mut [SafetyOf<E>],
+    ) {
         let n = self.keys.len();
         assert_eq!(actions.len(), n, "one action per environment slot");
         assert_eq!(safety.len(), n, "one safety record per environment slot");
@@ -312,6 +339,7 @@ impl<E: Environment> BatchRunner<E> {
                 .enumerate()
                 .map(|(c, ((keys, states, tallies), (ret, length, inv), actions, obs, f, r, te, tr, sa, fi))| {
                     let w = ChunkWork {
+                        hold: hold.map(|h| &h[c * CHUNK..n.min((c + 1) * CHUNK)]),
                         keys,
                         states,
                         ret,
@@ -337,6 +365,7 @@ impl<E: Environment> BatchRunner<E> {
             for (c, (finished, states)) in self.finished.iter_mut().zip(&mut self.blocks).enumerate() {
                 let r = c * CHUNK..n.min((c + 1) * CHUNK);
                 let w = ChunkWork {
+                    hold: hold.map(|h| &h[r.clone()]),
                     keys: &self.keys[r.clone()],
                     states,
                     ret: &mut self.running.ret[r.clone()],
@@ -478,6 +507,8 @@ pub fn reset_draws(key: StreamKey, counter: u32) -> Draws {
 
 /// The slices of one chunk.
 struct ChunkWork<'a, E: Environment> {
+    /// Slots that take no step ([`BatchRunner::step_holding`]).
+    hold: Option<&'a [bool]>,
     keys: &'a [StreamKey],
     states: &'a mut E::Block,
     ret: &'a mut [f64],
@@ -523,6 +554,8 @@ impl<E: Environment> StepContext<'_, E> {
             for (j, &raw) in w.actions.iter().enumerate() {
                 let bad = raw >= num_actions;
                 corrected[j] = if bad { fallback } else { raw };
+                // A held slot's action is not read, so it is not counted.
+                let bad = bad && !w.hold.is_some_and(|h| h[j]);
                 invalid += u64::from(bad);
                 w.invalid_actions[j] += u32::from(bad);
             }
@@ -530,6 +563,11 @@ impl<E: Environment> StepContext<'_, E> {
         };
         // An environment without violation kinds or monitors has no safety records to read.
         let has_safety = !(E::Violation::ALL.is_empty() && E::Monitor::ALL.is_empty());
+        // Held slots are stepped with the others (a SIMD step cannot skip lanes) and put back.
+        let held = w.hold.filter(|h| h.contains(&true));
+        let kept: Vec<(usize, E::State, Vec<f32>)> = held.map_or_else(Vec::new, |h| {
+            (0..len).filter(|&j| h[j]).map(|j| (j, w.states.state(j), w.obs[j * dim..(j + 1) * dim].to_vec())).collect()
+        });
         E::step_batch(
             self.params,
             Batch {
@@ -545,9 +583,19 @@ impl<E: Environment> StepContext<'_, E> {
                 safety: w.safety,
             },
         );
+        for (j, state, row) in &kept {
+            let j = *j;
+            w.states.set_state(j, state.clone());
+            w.obs[j * dim..(j + 1) * dim].copy_from_slice(row);
+            (w.rewards[j], w.terminated[j], w.truncated[j]) = (0.0, false, false);
+            w.safety[j] = SafetyOf::<E>::default();
+        }
         for j in 0..len {
             w.ret[j] += f64::from(w.rewards[j]);
             w.length[j] += 1;
+        }
+        for (j, _, _) in &kept {
+            w.length[*j] -= 1;
         }
         // Slots with safety events and slots whose episode ended are marked without a branch
         // (one per slot would be mispredicted at every event), then visited one by one.
