@@ -57,3 +57,30 @@ fn bad_input_is_named() {
     assert!(!ok && err.contains("bad.ron:2:") && err.contains("grant_probabilty"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The checksums of `tests/data/rollout_checksums.csv` are shared with the Python bindings'
+/// test (`sim-py/tests/test_rollout_checksum.py`), which steps the same rollouts through
+/// `rome_sim`'s vector environment: one table, two implementations held to it.
+#[test]
+fn the_shared_rollout_checksums_hold() {
+    let table = include_str!("data/rollout_checksums.csv");
+    for row in table.lines().skip(1) {
+        let f: Vec<&str> = row.split(',').collect();
+        let (env, scenario, seed, envs, steps, expected) = (f[0], f[1], f[2], f[3], f[4], f[5]);
+        let args = [
+            "--env",
+            env,
+            "--scenario",
+            scenario,
+            "--policy",
+            "random",
+            "--seed",
+            seed,
+            "--envs",
+            envs,
+            "--steps",
+            steps,
+        ];
+        assert_eq!(checksum(&rollout("2", &args).0), expected, "{row}");
+    }
+}

@@ -20,6 +20,11 @@
 //! vector environment produces, bit for bit (tested below, and from Python against
 //! `gymnasium.vector.SyncVectorEnv`).
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
 use crate::env::{Environment, SafetyOf};
 use crate::params::{ParamError, Validate};
 use crate::rng::{Draws, StreamKey, domain};
@@ -49,12 +54,185 @@ impl Autoreset {
     }
 }
 
-/// `num_envs` slots of `E` with Gymnasium's semantics. See the module docs.
-pub struct VecEnv<E: Environment> {
-    runner: BatchRunner<E>,
+/// The slots `first..first + len` of a [`VecEnv`]: a runner of their own, stepped on a thread of
+/// their own.
+struct Shard<E: Environment> {
+    first: usize,
     mode: Autoreset,
+    runner: BatchRunner<E>,
     buffers: StepBuffers,
     safety: SafetyBuffer<E>,
+    actions: Vec<u32>,
+    hold: Vec<bool>,
+    episodes: Vec<Episode<E>>,
+}
+
+impl<E: Environment> Shard<E> {
+    fn new(params: E::Params, first: usize, len: usize, seed: u64, mode: Autoreset) -> Result<Self, ParamError> {
+        let mut buffers = StepBuffers::new(E::spaces(&params), len);
+        let mut runner = BatchRunner::with_first_slot(params, first as u64, len, seed, &mut buffers)?;
+        runner.set_parallel(false);
+        Ok(Shard {
+            first,
+            mode,
+            runner,
+            buffers,
+            safety: safety_buffer::<E>(len),
+            actions: vec![0; len],
+            hold: vec![false; len],
+            episodes: Vec::new(),
+        })
+    }
+
+    fn step(&mut self) {
+        match self.mode {
+            Autoreset::SameStep => self.runner.step(&self.actions, &mut self.buffers, &mut self.safety),
+            // The slots that ended last step already hold the next episode's first observation
+            // (the runner resets within the step): held for this step, they show it.
+            Autoreset::NextStep => {
+                self.runner.step_holding(&self.actions, &self.hold, &mut self.buffers, &mut self.safety)
+            }
+        }
+        self.episodes.clear();
+        self.runner.drain_episodes(&mut self.episodes);
+    }
+}
+
+/// How long a waiting thread spins before it sleeps. Waking a sleeping thread costs a system
+/// call and, in a virtual machine, an interrupt to another core (tens of microseconds measured
+/// here), a large share of a step of a few thousand slots; a thread that spins through the
+/// caller's gap between steps (a Python loop drawing its next actions) is handed the next step
+/// at the cost of a memory write. Past this, it sleeps and the next step wakes it.
+const SPIN: Duration = Duration::from_micros(300);
+
+const IDLE: u8 = 0;
+const READY: u8 = 1;
+const DONE: u8 = 2;
+const FAILED: u8 = 3;
+const STOP: u8 = 4;
+
+/// The exchange between the stepping thread and a helper: the shard, and where it is.
+struct Handoff<E: Environment> {
+    shard: Mutex<Option<Box<Shard<E>>>>,
+    state: AtomicU8,
+    /// The thread waiting for the result.
+    waiter: Mutex<Option<Thread>>,
+}
+
+/// Spins up to [`SPIN`], then parks, until `state` is one of `wanted`; returns it.
+fn wait_for(state: &AtomicU8, wanted: &[u8]) -> u8 {
+    let start = Instant::now();
+    let mut spins = 0u32;
+    loop {
+        let now = state.load(Ordering::Acquire);
+        if wanted.contains(&now) {
+            return now;
+        }
+        spins = spins.wrapping_add(1);
+        if !spins.is_multiple_of(64) || start.elapsed() < SPIN {
+            std::hint::spin_loop();
+        } else {
+            // Spurious wake-ups and early unparks only lead back to the check above.
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A thread that steps a shard whenever one is handed it.
+struct Helper<E: Environment> {
+    handoff: Arc<Handoff<E>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<E: Environment> Helper<E> {
+    fn spawn() -> Self {
+        let handoff =
+            Arc::new(Handoff { shard: Mutex::new(None), state: AtomicU8::new(IDLE), waiter: Mutex::new(None) });
+        let h = Arc::clone(&handoff);
+        let thread = std::thread::Builder::new()
+            .name(format!("{}-vecenv", E::NAME))
+            .spawn(move || {
+                loop {
+                    if wait_for(&h.state, &[READY, STOP]) == STOP {
+                        return;
+                    }
+                    let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        if let Some(shard) = lock(&h.shard).as_mut() {
+                            shard.step();
+                        }
+                    }));
+                    h.state.store(if stepped.is_ok() { DONE } else { FAILED }, Ordering::Release);
+                    if let Some(waiter) = lock(&h.waiter).as_ref() {
+                        waiter.unpark();
+                    }
+                }
+            })
+            .expect("a stepping thread starts");
+        Helper { handoff, thread: Some(thread) }
+    }
+
+    /// Hands `shard` to the thread; the caller's thread is told when it is done.
+    fn start(&self, shard: Box<Shard<E>>) {
+        *lock(&self.handoff.shard) = Some(shard);
+        *lock(&self.handoff.waiter) = Some(std::thread::current());
+        self.handoff.state.store(READY, Ordering::Release);
+        if let Some(t) = &self.thread {
+            t.thread().unpark();
+        }
+    }
+
+    /// Waits for the stepped shard.
+    fn finish(&self) -> Box<Shard<E>> {
+        let state = wait_for(&self.handoff.state, &[DONE, FAILED]);
+        assert_eq!(state, DONE, "a stepping thread panicked");
+        self.handoff.state.store(IDLE, Ordering::Release);
+        lock(&self.handoff.shard).take().expect("the stepped shard is handed back")
+    }
+}
+
+impl<E: Environment> Drop for Helper<E> {
+    fn drop(&mut self) {
+        self.handoff.state.store(STOP, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
+
+/// A mutex's guard, also after a panic elsewhere (the data are plain buffers).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The results of the last step for the consecutive slots `first..first + rewards.len()`.
+pub struct Part<'a, E: Environment> {
+    /// The first slot.
+    pub first: usize,
+    /// Rewards.
+    pub rewards: &'a [f32],
+    /// Terminal flags.
+    pub terminated: &'a [bool],
+    /// Time-limit flags.
+    pub truncated: &'a [bool],
+    /// Safety records (empty for held slots).
+    pub safety: &'a [SafetyOf<E>],
+}
+
+/// `num_envs` slots of `E` with Gymnasium's semantics. See the module docs.
+///
+/// The slots are cut into one shard per thread (a runner each, over consecutive slots); the
+/// caller's thread steps the first, threads owned by the environment the others (they spin
+/// for [`SPIN`] after a step, then sleep). Rayon's pool would do the same work, but the caller
+/// would only wait for it, and its workers' spinning competes with the caller's own work. Results do not
+/// depend on the number of threads: each slot draws from its own key, as in one runner.
+pub struct VecEnv<E: Environment> {
+    params: E::Params,
+    mode: Autoreset,
+    num_envs: usize,
+    per_shard: usize,
+    shards: Vec<Option<Box<Shard<E>>>>,
+    helpers: Vec<Helper<E>>,
     /// Slots whose episode ended at the last step.
     ended: Vec<bool>,
     /// Slots that only reset at the last step (next-step mode).
@@ -64,63 +242,106 @@ pub struct VecEnv<E: Environment> {
 }
 
 impl<E: Environment> VecEnv<E> {
-    /// Validates `params` and resets `num_envs` slots with `seed`.
+    /// Validates `params` and resets `num_envs` slots with `seed`, on as many threads as the
+    /// machine has cores (at most one per 256 slots).
     pub fn new(params: E::Params, num_envs: usize, seed: u64, mode: Autoreset) -> Result<Self, ParamError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::with_threads(params, num_envs, seed, mode, cores)
+    }
+
+    /// As [`VecEnv::new`] on at most `threads` threads (the caller's included).
+    pub fn with_threads(
+        params: E::Params,
+        num_envs: usize,
+        seed: u64,
+        mode: Autoreset,
+        threads: usize,
+    ) -> Result<Self, ParamError> {
         params.validate()?;
-        let mut buffers = StepBuffers::new(E::spaces(&params), num_envs);
-        let runner = BatchRunner::new(params, num_envs, seed, &mut buffers)?;
-        Ok(VecEnv {
-            runner,
+        if num_envs == 0 {
+            return Err(ParamError { field: "num_envs".into(), value: "0".into(), expected: "at least 1".into() });
+        }
+        let count = threads.clamp(1, num_envs.div_ceil(crate::runner::CHUNK));
+        let per_shard = num_envs.div_ceil(count);
+        let mut env = VecEnv {
+            params,
             mode,
-            buffers,
-            safety: safety_buffer::<E>(num_envs),
+            num_envs,
+            per_shard,
+            shards: Vec::new(),
+            helpers: (1..count).map(|_| Helper::spawn()).collect(),
             ended: vec![false; num_envs],
             held: vec![false; num_envs],
             episodes: Vec::new(),
-        })
+        };
+        env.build_shards(seed)?;
+        Ok(env)
+    }
+
+    fn build_shards(&mut self, seed: u64) -> Result<(), ParamError> {
+        self.shards = (0..self.num_envs)
+            .step_by(self.per_shard)
+            .map(|first| {
+                let len = self.per_shard.min(self.num_envs - first);
+                Shard::new(self.params.clone(), first, len, seed, self.mode).map(|s| Some(Box::new(s)))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(())
     }
 
     /// Starts every slot afresh with keys derived from `seed`.
     pub fn reset(&mut self, seed: u64) {
-        let n = self.num_envs();
-        let params = self.runner.params().clone();
-        self.runner = BatchRunner::new(params, n, seed, &mut self.buffers).expect("parameters validated when made");
-        self.safety.fill(SafetyOf::<E>::default());
+        self.build_shards(seed).expect("parameters validated when made");
         self.ended.fill(false);
         self.held.fill(false);
         self.episodes.clear();
     }
 
+    fn shards(&self) -> impl Iterator<Item = &Shard<E>> {
+        self.shards.iter().map(|s| &**s.as_ref().expect("shards are home between steps"))
+    }
+
+    fn locate(&self, i: usize) -> (&Shard<E>, usize) {
+        let shard = self.shards[i / self.per_shard].as_ref().expect("shards are home between steps");
+        (shard, i % self.per_shard)
+    }
+
     /// Steps every slot; an out-of-range action is an error and nothing is stepped.
     pub fn step(&mut self, actions: &[u32]) -> Result<(), InvalidAction> {
-        assert_eq!(actions.len(), self.num_envs(), "one action per environment slot");
-        check_actions(actions, self.runner.spaces().num_actions)?;
-        let dim = self.runner.spaces().obs_dim;
-        match self.mode {
-            Autoreset::SameStep => self.runner.step(actions, &mut self.buffers, &mut self.safety),
-            Autoreset::NextStep => {
-                // The slots that ended last step show their last observation in `obs` and keep
-                // the next episode's first in `final_obs` (swapped below): swap them back, hold
-                // the slots for this step, and they show their first observation.
-                std::mem::swap(&mut self.held, &mut self.ended);
-                swap_rows(&mut self.buffers, &self.held, dim);
-                self.runner.step_holding(actions, &self.held, &mut self.buffers, &mut self.safety);
-            }
+        assert_eq!(actions.len(), self.num_envs, "one action per environment slot");
+        check_actions(actions, E::spaces(&self.params).num_actions)?;
+        std::mem::swap(&mut self.held, &mut self.ended);
+        for shard in self.shards.iter_mut().flatten() {
+            let r = shard.first..shard.first + shard.actions.len();
+            shard.actions.copy_from_slice(&actions[r.clone()]);
+            shard.hold.copy_from_slice(&self.held[r]);
         }
-        for (e, (&te, &tr)) in self.ended.iter_mut().zip(self.buffers.terminated.iter().zip(&self.buffers.truncated)) {
-            *e = te | tr;
+        for (k, helper) in self.helpers.iter().enumerate() {
+            helper.start(self.shards[k + 1].take().expect("shards are home between steps"));
         }
-        if self.mode == Autoreset::NextStep {
-            swap_rows(&mut self.buffers, &self.ended, dim);
+        self.shards[0].as_mut().expect("shards are home between steps").step();
+        for (k, helper) in self.helpers.iter().enumerate() {
+            self.shards[k + 1] = Some(helper.finish());
         }
         self.episodes.clear();
-        self.runner.drain_episodes(&mut self.episodes);
+        for shard in self.shards.iter().flatten() {
+            let b = &shard.buffers;
+            for (j, (&te, &tr)) in b.terminated.iter().zip(&b.truncated).enumerate() {
+                self.ended[shard.first + j] = te | tr;
+            }
+            self.episodes.extend_from_slice(&shard.episodes);
+        }
         Ok(())
     }
 
     /// Number of slots.
     pub fn num_envs(&self) -> usize {
-        self.runner.num_envs()
+        self.num_envs
+    }
+
+    /// Number of threads stepping the slots (the caller's included).
+    pub fn threads(&self) -> usize {
+        self.shards.len()
     }
 
     /// The autoreset mode.
@@ -130,39 +351,78 @@ impl<E: Environment> VecEnv<E> {
 
     /// The parameters.
     pub fn params(&self) -> &E::Params {
-        self.runner.params()
+        &self.params
     }
 
-    /// The observations Gymnasium shows, `[num_envs, obs_dim]`: in next-step mode an ended
-    /// slot's last observation, in same-step mode the next episode's first.
-    pub fn obs(&self) -> &[f32] {
-        &self.buffers.obs
+    /// The observation Gymnasium shows for slot `i`: in next-step mode an ended slot's last
+    /// observation, in same-step mode the next episode's first.
+    pub fn obs_row(&self, i: usize) -> &[f32] {
+        let dim = E::spaces(&self.params).obs_dim;
+        let (shard, j) = self.locate(i);
+        let r = j * dim..(j + 1) * dim;
+        if self.mode == Autoreset::NextStep && self.ended[i] {
+            &shard.buffers.final_obs[r]
+        } else {
+            &shard.buffers.obs[r]
+        }
+    }
+
+    /// Writes the observations Gymnasium shows into `out`, `[num_envs, obs_dim]`, replacing what
+    /// it held (without zeroing it first).
+    pub fn obs_into(&self, out: &mut Vec<f32>) {
+        let dim = E::spaces(&self.params).obs_dim;
+        out.clear();
+        out.reserve(self.num_envs * dim);
+        for shard in self.shards() {
+            out.extend_from_slice(&shard.buffers.obs);
+        }
+        if self.mode == Autoreset::NextStep {
+            for shard in self.shards() {
+                let b = &shard.buffers;
+                for j in (0..b.num_envs()).filter(|&j| self.ended[shard.first + j]) {
+                    let (r, g) = (j * dim..(j + 1) * dim, (shard.first + j) * dim);
+                    out[g..g + dim].copy_from_slice(&b.final_obs[r]);
+                }
+            }
+        }
+    }
+
+    /// The last step's results, shard by shard: consecutive slots and their buffers.
+    pub fn parts(&self) -> impl Iterator<Item = Part<'_, E>> + '_ {
+        self.shards().map(|s| Part {
+            first: s.first,
+            rewards: &s.buffers.rewards,
+            terminated: &s.buffers.terminated,
+            truncated: &s.buffers.truncated,
+            safety: &s.safety,
+        })
     }
 
     /// The last observation of slot `i`'s episode, if it ended at the last step in same-step mode.
     pub fn final_obs_row(&self, i: usize) -> Option<&[f32]> {
-        let dim = self.runner.spaces().obs_dim;
-        (self.mode == Autoreset::SameStep && self.ended[i]).then(|| &self.buffers.final_obs[i * dim..(i + 1) * dim])
+        let dim = E::spaces(&self.params).obs_dim;
+        let (shard, j) = self.locate(i);
+        (self.mode == Autoreset::SameStep && self.ended[i]).then(|| &shard.buffers.final_obs[j * dim..(j + 1) * dim])
     }
 
-    /// Rewards of the last step.
-    pub fn rewards(&self) -> &[f32] {
-        &self.buffers.rewards
+    /// Rewards of the last step, slot by slot.
+    pub fn rewards(&self) -> impl Iterator<Item = f32> + '_ {
+        self.shards().flat_map(|s| s.buffers.rewards.iter().copied())
     }
 
-    /// Terminal flags of the last step.
-    pub fn terminated(&self) -> &[bool] {
-        &self.buffers.terminated
+    /// Terminal flags of the last step, slot by slot.
+    pub fn terminated(&self) -> impl Iterator<Item = bool> + '_ {
+        self.shards().flat_map(|s| s.buffers.terminated.iter().copied())
     }
 
-    /// Time-limit flags of the last step.
-    pub fn truncated(&self) -> &[bool] {
-        &self.buffers.truncated
+    /// Time-limit flags of the last step, slot by slot.
+    pub fn truncated(&self) -> impl Iterator<Item = bool> + '_ {
+        self.shards().flat_map(|s| s.buffers.truncated.iter().copied())
     }
 
-    /// Safety records of the last step (empty for held slots).
-    pub fn safety(&self) -> &[SafetyOf<E>] {
-        &self.safety
+    /// Safety records of the last step, slot by slot (empty for held slots).
+    pub fn safety(&self) -> impl Iterator<Item = &SafetyOf<E>> + '_ {
+        self.shards().flat_map(|s| s.safety.iter())
     }
 
     /// Slots whose episode ended at the last step.
@@ -178,14 +438,6 @@ impl<E: Environment> VecEnv<E> {
     /// Episodes that ended at the last step, in slot order.
     pub fn episodes(&self) -> &[Episode<E>] {
         &self.episodes
-    }
-}
-
-/// Swaps the rows of `obs` and `final_obs` of the marked slots.
-fn swap_rows(buffers: &mut StepBuffers, marked: &[bool], dim: usize) {
-    for (i, _) in marked.iter().enumerate().filter(|(_, m)| **m) {
-        let r = i * dim..(i + 1) * dim;
-        buffers.obs[r.clone()].swap_with_slice(&mut buffers.final_obs[r]);
     }
 }
 
@@ -349,7 +601,6 @@ pub fn check_vector_against_slots<E: Environment>(
         slots.push(SlotEnv::<E>::new(params.clone(), i as u64, seed, mode).map_err(|e| e.to_string())?);
     }
     let spaces = E::spaces(params);
-    let dim = spaces.obs_dim;
     let mut autoreset = vec![false; n];
     let mut episodes = 0;
     let key = StreamKey::derive(seed, domain::SCRIPT, 0);
@@ -358,6 +609,9 @@ pub fn check_vector_against_slots<E: Environment>(
         let draws = Draws::new(key, t);
         let actions: Vec<u32> = (0..n as u32).map(|j| draws.below(j, spaces.num_actions)).collect();
         vec.step(&actions).map_err(|e| e.to_string())?;
+        let (rewards, terminated, truncated): (Vec<f32>, Vec<bool>, Vec<bool>) =
+            (vec.rewards().collect(), vec.terminated().collect(), vec.truncated().collect());
+        let records: Vec<SafetyOf<E>> = vec.safety().copied().collect();
         let mut ended = Vec::new();
         for (i, s) in slots.iter_mut().enumerate() {
             let at = format!("step {t}, slot {i}");
@@ -375,11 +629,11 @@ pub fn check_vector_against_slots<E: Environment>(
                 }
                 s.reset(None);
             }
-            let v = &vec.safety()[i];
+            let v = &records[i];
             let checks = [
-                ("observation", bits(&vec.obs()[i * dim..(i + 1) * dim]) == bits(s.obs())),
-                ("reward", vec.rewards()[i].to_bits() == reward.to_bits()),
-                ("flags", (vec.terminated()[i], vec.truncated()[i]) == (te, tr)),
+                ("observation", bits(vec.obs_row(i)) == bits(s.obs())),
+                ("reward", rewards[i].to_bits() == reward.to_bits()),
+                ("flags", (terminated[i], truncated[i]) == (te, tr)),
                 (
                     "safety record",
                     (v.violations.bits(), v.cost.to_bits(), v.alerts.bits())

@@ -155,6 +155,8 @@ type SafetyTally<E> = EpisodeSafety<<E as Environment>::Violation, <E as Environ
 #[serde(bound = "")]
 pub struct RunnerSnapshot<E: Environment> {
     seed: u64,
+    #[serde(default)]
+    first_slot: u64,
     step: u32,
     invalid_actions: u64,
     keys: Vec<StreamKey>,
@@ -169,6 +171,10 @@ pub struct BatchRunner<E: Environment> {
     params: E::Params,
     spaces: Spaces,
     seed: u64,
+    /// The global index of the first slot (see [`BatchRunner::with_first_slot`]).
+    first_slot: u64,
+    /// Whether a step may split its chunks over rayon's threads.
+    parallel: bool,
     step: u32,
     invalid_actions: u64,
     keys: Vec<StreamKey>,
@@ -204,6 +210,20 @@ impl<E: Environment> BatchRunner<E> {
     /// A runner of `num_envs` slots seeded by `seed`; validates `params` and writes the first
     /// observations into `buffers` (which must have been made for `num_envs` and these spaces).
     pub fn new(params: E::Params, num_envs: usize, seed: u64, buffers: &mut StepBuffers) -> Result<Self, ParamError> {
+        Self::with_first_slot(params, 0, num_envs, seed, buffers)
+    }
+
+    /// A runner of the `num_envs` slots `first_slot..first_slot + num_envs` of a larger batch:
+    /// slot `i` here draws what slot `first_slot + i` of one runner over the whole batch draws,
+    /// and its episodes carry that global index. Shards of a batch stepped on threads of their
+    /// own (`sim_core::gym`) are built this way.
+    pub fn with_first_slot(
+        params: E::Params,
+        first_slot: u64,
+        num_envs: usize,
+        seed: u64,
+        buffers: &mut StepBuffers,
+    ) -> Result<Self, ParamError> {
         params.validate()?;
         assert!(
             E::Violation::ALL.len() <= MAX_KINDS && E::Monitor::ALL.len() <= MAX_KINDS,
@@ -216,7 +236,8 @@ impl<E: Environment> BatchRunner<E> {
         let spaces = E::spaces(&params);
         check_buffers(spaces, num_envs, buffers);
         let dim = spaces.obs_dim;
-        let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::ENV, i as u64)).collect();
+        let keys: Vec<StreamKey> =
+            (0..num_envs).map(|i| StreamKey::derive(seed, domain::ENV, first_slot + i as u64)).collect();
         let states = keys
             .iter()
             .enumerate()
@@ -230,6 +251,8 @@ impl<E: Environment> BatchRunner<E> {
             params,
             spaces,
             seed,
+            first_slot,
+            parallel: true,
             step: 0,
             invalid_actions: 0,
             keys,
@@ -264,6 +287,12 @@ impl<E: Environment> BatchRunner<E> {
         self.seed
     }
 
+    /// Lets a step split its chunks over rayon's threads (the default) or not: a runner that is
+    /// itself one of several stepped on threads of their own steps on its caller's thread.
+    pub fn set_parallel(&mut self, parallel: bool) {
+        self.parallel = parallel;
+    }
+
     /// Steps taken so far.
     pub fn steps(&self) -> u32 {
         self.step
@@ -289,7 +318,7 @@ impl<E: Environment> BatchRunner<E> {
     /// Steps every slot whose `hold[i]` is false, as [`BatchRunner::step`] does; a held slot
     /// takes no step: its state, running episode and observation row stay as they are, its
     /// reward is 0, its end flags are false and its safety record is empty (its action is not
-    /// read). The runner's clock still advances, so a held slot's next step draws at the next
+    /// read); its `final_obs` row is overwritten. The runner's clock still advances, so a held slot's next step draws at the next
     /// counter value. This is what Gymnasium's next-step autoreset needs: the step after an
     /// episode ends only shows the new episode's first observation (`sim_core::gym`).
     pub fn step_holding(
@@ -315,8 +344,13 @@ impl<E: Environment> BatchRunner<E> {
         assert_eq!(safety.len(), n, "one safety record per environment slot");
         check_buffers(self.spaces, n, buffers);
         let dim = self.spaces.obs_dim;
-        let ctx = StepContext::<E> { params: &self.params, spaces: self.spaces, step: self.step };
-        let invalid: u64 = if n > CHUNK && rayon::current_num_threads() > 1 {
+        let ctx = StepContext::<E> {
+            params: &self.params,
+            spaces: self.spaces,
+            step: self.step,
+            first_slot: self.first_slot,
+        };
+        let invalid: u64 = if self.parallel && n > CHUNK && rayon::current_num_threads() > 1 {
             let rows = CHUNK * dim.max(1);
             let chunks = (
                 (self.keys.par_chunks(CHUNK), self.blocks.par_iter_mut(), self.tallies.par_chunks_mut(CHUNK)),
@@ -415,6 +449,7 @@ impl<E: Environment> BatchRunner<E> {
     pub fn snapshot(&self) -> RunnerSnapshot<E> {
         RunnerSnapshot {
             seed: self.seed,
+            first_slot: self.first_slot,
             step: self.step,
             invalid_actions: self.invalid_actions,
             keys: self.keys.clone(),
@@ -438,6 +473,8 @@ impl<E: Environment> BatchRunner<E> {
             params,
             spaces,
             seed: snapshot.seed,
+            first_slot: snapshot.first_slot,
+            parallel: true,
             step: snapshot.step,
             invalid_actions: snapshot.invalid_actions,
             keys: snapshot.keys,
@@ -529,6 +566,7 @@ struct StepContext<'p, E: Environment> {
     params: &'p E::Params,
     spaces: Spaces,
     step: u32,
+    first_slot: u64,
 }
 
 impl<E: Environment> StepContext<'_, E> {
@@ -563,11 +601,16 @@ impl<E: Environment> StepContext<'_, E> {
         };
         // An environment without violation kinds or monitors has no safety records to read.
         let has_safety = !(E::Violation::ALL.is_empty() && E::Monitor::ALL.is_empty());
-        // Held slots are stepped with the others (a SIMD step cannot skip lanes) and put back.
+        // Held slots are stepped with the others (a SIMD step cannot skip lanes) and put back:
+        // their states are kept aside, their observation rows in their `final_obs` rows (which
+        // mean nothing for a slot whose episode does not end at this step).
         let held = w.hold.filter(|h| h.contains(&true));
-        let kept: Vec<(usize, E::State, Vec<f32>)> = held.map_or_else(Vec::new, |h| {
-            (0..len).filter(|&j| h[j]).map(|j| (j, w.states.state(j), w.obs[j * dim..(j + 1) * dim].to_vec())).collect()
-        });
+        let kept: Vec<(usize, E::State)> =
+            held.map_or_else(Vec::new, |h| (0..len).filter(|&j| h[j]).map(|j| (j, w.states.state(j))).collect());
+        for (j, _) in &kept {
+            let r = j * dim..(j + 1) * dim;
+            w.final_obs[r.clone()].copy_from_slice(&w.obs[r]);
+        }
         E::step_batch(
             self.params,
             Batch {
@@ -583,10 +626,11 @@ impl<E: Environment> StepContext<'_, E> {
                 safety: w.safety,
             },
         );
-        for (j, state, row) in &kept {
+        for (j, state) in &kept {
             let j = *j;
             w.states.set_state(j, state.clone());
-            w.obs[j * dim..(j + 1) * dim].copy_from_slice(row);
+            let r = j * dim..(j + 1) * dim;
+            w.obs[r.clone()].copy_from_slice(&w.final_obs[r]);
             (w.rewards[j], w.terminated[j], w.truncated[j]) = (0.0, false, false);
             w.safety[j] = SafetyOf::<E>::default();
         }
@@ -594,7 +638,7 @@ impl<E: Environment> StepContext<'_, E> {
             w.ret[j] += f64::from(w.rewards[j]);
             w.length[j] += 1;
         }
-        for (j, _, _) in &kept {
+        for (j, _) in &kept {
             w.length[*j] -= 1;
         }
         // Slots with safety events and slots whose episode ended are marked without a branch
@@ -617,7 +661,7 @@ impl<E: Environment> StepContext<'_, E> {
             w.final_obs[j * dim..(j + 1) * dim].copy_from_slice(o);
             let state = w.states.state(j);
             w.finished.push(Episode {
-                slot: (first + j) as u32,
+                slot: (self.first_slot + (first + j) as u64) as u32,
                 end_step: self.step,
                 ret: w.ret[j],
                 length: w.length[j],

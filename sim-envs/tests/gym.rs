@@ -6,6 +6,14 @@ use sim_core::gym::{Autoreset, SlotEnv, VecEnv, check_vector_against_slots};
 use sim_core::prelude::*;
 use sim_envs::{CartPole, CartPoleParams, CloudParams, ToyCloud};
 
+/// The observations the vector environment shows.
+fn obs_of<E: Environment>(vec: &VecEnv<E>) -> Vec<f32> {
+    let mut out = vec![1.0; 3];
+    vec.obs_into(&mut out);
+    assert_eq!(out.len(), vec.num_envs() * E::spaces(vec.params()).obs_dim);
+    out
+}
+
 #[test]
 fn toycloud_vector_equals_its_slots_in_both_modes() {
     for scenario in ["incident", "pressure", "hardened"] {
@@ -41,16 +49,19 @@ fn same_step_mode_is_the_runner_and_next_step_mode_holds_ended_slots() {
         let actions: Vec<u32> = (0..n as u32).map(|i| (i + t) % 4).collect();
         runner.step(&actions, &mut buffers, &mut safety);
         same.step(&actions).unwrap();
-        assert_eq!(same.obs(), &buffers.obs[..]);
-        assert_eq!(same.rewards(), &buffers.rewards[..]);
+        assert_eq!(obs_of(&same), buffers.obs);
+        assert_eq!(same.rewards().collect::<Vec<_>>(), buffers.rewards);
         let was_ended = next.ended().to_vec();
         next.step(&actions).unwrap();
         assert_eq!(next.held(), &was_ended[..], "the slots that ended are held the next step");
         for i in (0..n).filter(|&i| was_ended[i]) {
             held_steps += 1;
-            assert_eq!(next.rewards()[i], 0.0);
-            assert!(!next.terminated()[i] && !next.truncated()[i]);
-            assert!(next.safety()[i].violations.is_empty() && next.safety()[i].cost == 0.0);
+            let (rewards, te, tr): (Vec<f32>, Vec<bool>, Vec<bool>) =
+                (next.rewards().collect(), next.terminated().collect(), next.truncated().collect());
+            let safety: Vec<_> = next.safety().copied().collect();
+            assert_eq!(rewards[i], 0.0);
+            assert!(!te[i] && !tr[i]);
+            assert!(safety[i].violations.is_empty() && safety[i].cost == 0.0);
         }
     }
     assert!(held_steps >= n, "{held_steps} held steps");
@@ -60,13 +71,13 @@ fn same_step_mode_is_the_runner_and_next_step_mode_holds_ended_slots() {
 fn out_of_range_actions_are_refused_and_nothing_steps() {
     let params = CloudParams::default();
     let mut vec = VecEnv::<ToyCloud>::new(params.clone(), 8, 1, Autoreset::NextStep).unwrap();
-    let before = vec.obs().to_vec();
+    let before = obs_of(&vec);
     let num_actions = ToyCloud::spaces(&params).num_actions;
     let mut actions = vec![0u32; 8];
     actions[5] = num_actions;
     let err = vec.step(&actions).unwrap_err().to_string();
     assert!(err.contains("slot 5") && err.contains(&format!("0..{num_actions}")), "{err}");
-    assert_eq!(vec.obs(), &before[..]);
+    assert_eq!(obs_of(&vec), before);
     let mut slot = SlotEnv::<ToyCloud>::new(params, 5, 1, Autoreset::NextStep).unwrap();
     let err = slot.step(num_actions + 3).unwrap_err().to_string();
     assert!(err.contains(&format!("action {}", num_actions + 3)), "{err}");
@@ -82,4 +93,52 @@ fn a_slot_that_ended_must_be_reset() {
     slot.reset(None);
     assert!(slot.episode().is_none());
     slot.step(1).unwrap();
+}
+
+#[test]
+fn toycloud_observations_stay_in_the_declared_box() {
+    use sim_envs::toycloud::obs;
+    for scenario in sim_envs::toycloud::preset_names() {
+        let params = CloudParams::scenario(scenario).unwrap();
+        let mut vec = VecEnv::<ToyCloud>::new(params.clone(), 512, 8, Autoreset::SameStep).unwrap();
+        let num_actions = ToyCloud::spaces(&params).num_actions;
+        for t in 0..200u32 {
+            let actions: Vec<u32> = (0..512u32).map(|i| (i * 7 + t * 3 + i / 5) % num_actions).collect();
+            vec.step(&actions).unwrap();
+            for (k, &x) in obs_of(&vec).iter().enumerate() {
+                let c = k % obs::DIM;
+                assert!((0.0..=obs::HIGH[c]).contains(&x), "{scenario}, step {t}: {} = {x}", obs::NAMES[c]);
+            }
+        }
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_number_of_threads() {
+    let params = CloudParams::scenario("pressure").unwrap();
+    let n = 1100;
+    let num_actions = ToyCloud::spaces(&params).num_actions;
+    for mode in [Autoreset::NextStep, Autoreset::SameStep] {
+        let run = |threads: usize| {
+            let mut vec = VecEnv::<ToyCloud>::with_threads(params.clone(), n, 4, mode, threads).unwrap();
+            let mut sum = sim_core::checksum::Checksum::default();
+            for t in 0..150u32 {
+                let actions: Vec<u32> = (0..n as u32).map(|i| (i * 31 + t * 7 + i / 3) % num_actions).collect();
+                vec.step(&actions).unwrap();
+                sum.add_f32(&obs_of(&vec));
+                sum.add_f32(&vec.rewards().collect::<Vec<_>>());
+                sum.add_flags(vec.ended());
+                sum.add_words(vec.safety().flat_map(|s| [s.violations.bits(), s.cost.to_bits(), s.alerts.bits()]));
+                sum.add_words(vec.episodes().iter().flat_map(|e| [e.slot, e.length, e.safety.cost.to_bits()]));
+            }
+            (vec.threads(), sum.hex())
+        };
+        let one = run(1);
+        assert_eq!(one.0, 1);
+        for threads in [2, 3, 5] {
+            let other = run(threads);
+            assert_eq!(other.0, threads, "{mode:?}");
+            assert_eq!(other.1, one.1, "{mode:?}, {threads} threads");
+        }
+    }
 }

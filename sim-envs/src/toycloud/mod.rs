@@ -286,6 +286,19 @@ pub mod obs {
         "purchase_tried",
         "tamper_tried",
     ];
+    /// Every column's upper bound (all are at least 0): 1 for time, remaining work, flags and
+    /// the normalised counters, none for the GPU counts and the coins, which grow with what an
+    /// episode acquires. Bindings declare the observation space with these.
+    pub const HIGH: [f32; DIM] = {
+        let mut high = [1.0; DIM];
+        let unbounded = [GPUS_HELD, GPUS_AUTHORIZED, GPUS_BOUGHT, GPUS_SEIZED, COINS];
+        let mut i = 0;
+        while i < unbounded.len() {
+            high[unbounded[i]] = f32::INFINITY;
+            i += 1;
+        }
+        high
+    };
 }
 
 /// One episode's state. Small integers are one byte wide to keep the batch compact.
