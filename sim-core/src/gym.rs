@@ -17,8 +17,8 @@
 //! `i` keeps the same clock: it counts its steps, and in next-step mode the reset after an
 //! episode end takes one tick, as the held step does in the vector environment. So `n` slot
 //! environments `0..n`, reset with one seed and stepped in the same mode, produce what the
-//! vector environment produces, bit for bit (tested below, and from Python against
-//! `gymnasium.vector.SyncVectorEnv`).
+//! vector environment produces, bit for bit ([`check_vector_against_slots`], run by
+//! `sim-envs/tests/gym.rs`; and from Python against `gymnasium.vector.SyncVectorEnv`).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,7 +31,7 @@ use crate::rng::{Draws, StreamKey, domain};
 use crate::runner::{
     BatchRunner, Episode, InvalidAction, SafetyBuffer, StepBuffers, check_actions, reset_draws, safety_buffer,
 };
-use crate::safety::{EpisodeSafety, SafetyKind};
+use crate::safety::EpisodeSafety;
 
 /// Gymnasium's autoreset modes (`gymnasium.vector.AutoresetMode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,8 +224,9 @@ pub struct Part<'a, E: Environment> {
 /// The slots are cut into one shard per thread (a runner each, over consecutive slots); the
 /// caller's thread steps the first, threads owned by the environment the others (they spin
 /// for [`SPIN`] after a step, then sleep). Rayon's pool would do the same work, but the caller
-/// would only wait for it, and its workers' spinning competes with the caller's own work. Results do not
-/// depend on the number of threads: each slot draws from its own key, as in one runner.
+/// would only wait for it, and its workers' spinning competes with the caller's own work.
+/// Results do not depend on the number of threads: each slot draws from its own key, as in one
+/// runner.
 pub struct VecEnv<E: Environment> {
     params: E::Params,
     mode: Autoreset,
@@ -407,22 +408,22 @@ impl<E: Environment> VecEnv<E> {
 
     /// Rewards of the last step, slot by slot.
     pub fn rewards(&self) -> impl Iterator<Item = f32> + '_ {
-        self.shards().flat_map(|s| s.buffers.rewards.iter().copied())
+        self.parts().flat_map(|p| p.rewards.iter().copied())
     }
 
     /// Terminal flags of the last step, slot by slot.
     pub fn terminated(&self) -> impl Iterator<Item = bool> + '_ {
-        self.shards().flat_map(|s| s.buffers.terminated.iter().copied())
+        self.parts().flat_map(|p| p.terminated.iter().copied())
     }
 
     /// Time-limit flags of the last step, slot by slot.
     pub fn truncated(&self) -> impl Iterator<Item = bool> + '_ {
-        self.shards().flat_map(|s| s.buffers.truncated.iter().copied())
+        self.parts().flat_map(|p| p.truncated.iter().copied())
     }
 
     /// Safety records of the last step, slot by slot (empty for held slots).
     pub fn safety(&self) -> impl Iterator<Item = &SafetyOf<E>> + '_ {
-        self.shards().flat_map(|s| s.safety.iter())
+        self.parts().flat_map(|p| p.safety.iter())
     }
 
     /// Slots whose episode ended at the last step.
@@ -576,12 +577,6 @@ impl<E: Environment> SlotEnv<E> {
     pub fn params(&self) -> &E::Params {
         &self.params
     }
-}
-
-/// The number of violation kinds and monitors of `E`, the widths of the safety arrays a binding
-/// shows.
-pub fn safety_widths<E: Environment>() -> (usize, usize) {
-    (E::Violation::ALL.len(), E::Monitor::ALL.len())
 }
 
 /// Checks a [`VecEnv`] of `n` slots against `n` [`SlotEnv`]s stepped the way Gymnasium's

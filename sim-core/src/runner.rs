@@ -318,9 +318,10 @@ impl<E: Environment> BatchRunner<E> {
     /// Steps every slot whose `hold[i]` is false, as [`BatchRunner::step`] does; a held slot
     /// takes no step: its state, running episode and observation row stay as they are, its
     /// reward is 0, its end flags are false and its safety record is empty (its action is not
-    /// read); its `final_obs` row is overwritten. The runner's clock still advances, so a held slot's next step draws at the next
-    /// counter value. This is what Gymnasium's next-step autoreset needs: the step after an
-    /// episode ends only shows the new episode's first observation (`sim_core::gym`).
+    /// read); its `final_obs` row is overwritten. The runner's clock still advances, so a held
+    /// slot's next step draws at the next counter value. This is what Gymnasium's next-step
+    /// autoreset needs: the step after an episode ends only shows the new episode's first
+    /// observation (`sim_core::gym`).
     pub fn step_holding(
         &mut self,
         actions: &[u32],

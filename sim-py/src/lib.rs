@@ -26,6 +26,7 @@ use sim_core::gym::{Autoreset, SlotEnv, VecEnv};
 use sim_core::rng::{Draws, StreamKey, domain};
 use sim_core::runner::Episode;
 use sim_core::safety::{EpisodeSafety, KindSet, MAX_KINDS, SafetyKind};
+use sim_envs::scripted::{RandomPolicy, ScriptedPolicy};
 use sim_envs::{CartPole, ToyCloud};
 
 /// What the Python side needs to know of an environment: its spaces, its kinds' names and
@@ -553,8 +554,8 @@ impl SlotCore {
     }
 }
 
-/// The actions of the Rust `rollout` binary's random policy at runner step `step`: slot `i`
-/// draws `below(0, num_actions)` from the key `(seed, POLICY, i)`.
+/// The actions of the Rust `rollout` binary's random policy (`sim_envs::scripted::RandomPolicy`,
+/// slot `i` drawing from the key `(seed, POLICY, i)`) at runner step `step`.
 #[pyfunction]
 fn rollout_random_actions<'py>(
     py: Python<'py>,
@@ -566,8 +567,9 @@ fn rollout_random_actions<'py>(
     if num_actions == 0 {
         return Err(PyValueError::new_err("num_actions must be at least 1"));
     }
+    let policy = RandomPolicy { num_actions };
     let actions: Vec<u32> = (0..num_envs)
-        .map(|i| Draws::new(StreamKey::derive(seed, domain::POLICY, i as u64), step).below(0, num_actions))
+        .map(|i| policy.act(&[], &Draws::new(StreamKey::derive(seed, domain::POLICY, i as u64), step)))
         .collect();
     Ok(PyArray1::from_vec(py, actions))
 }

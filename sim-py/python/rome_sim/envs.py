@@ -28,9 +28,8 @@ class _SlotEnv(gym.Env):
             raise ValueError(f"render_mode {render_mode!r} is not offered: {type(self).__name__} does not render")
         if isinstance(slot, bool) or not isinstance(slot, numbers.Integral) or slot < 0:
             raise ValueError(f"slot must be a non-negative integer, not {slot!r}")
-        self._mode = _spaces.autoreset_mode(autoreset_mode)
-        mode_name = "next_step" if self._mode == gym.vector.AutoresetMode.NEXT_STEP else "same_step"
-        self._core = SlotCore(self._env, scenario, int(slot), 0, mode_name, draw)
+        mode = _spaces.autoreset_mode(autoreset_mode)
+        self._core = SlotCore(self._env, scenario, int(slot), 0, mode.value, draw)
         self.description = self._core.describe()
         self.slot = int(slot)
         self.action_space = spaces.Discrete(self.description["num_actions"])

@@ -19,7 +19,6 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from rome_sim import _spaces
@@ -42,9 +41,7 @@ class _NativeVectorEnv(gym.vector.VectorEnv):
         if render_mode is not None:
             raise ValueError(f"render_mode {render_mode!r} is not offered: {type(self).__name__} does not render")
         mode = _spaces.autoreset_mode(autoreset_mode)
-        self._same_step = mode == AutoresetMode.SAME_STEP
-        mode_name = "same_step" if self._same_step else "next_step"
-        self._core = VectorCore(self._env, scenario, int(num_envs), 0, mode_name, draw, num_threads)
+        self._core = VectorCore(self._env, scenario, int(num_envs), 0, mode.value, draw, num_threads)
         self.num_threads = self._core.num_threads
         self.description = self._core.describe()
         self.num_envs = int(num_envs)
