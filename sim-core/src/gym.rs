@@ -31,7 +31,7 @@ use crate::rng::{Draws, StreamKey, domain};
 use crate::runner::{
     BatchRunner, Episode, InvalidAction, SafetyBuffer, StepBuffers, check_actions, reset_draws, safety_buffer,
 };
-use crate::safety::EpisodeSafety;
+use crate::safety::{EpisodeSafety, SafetyKind};
 
 /// Gymnasium's autoreset modes (`gymnasium.vector.AutoresetMode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,8 +63,16 @@ struct Shard<E: Environment> {
     buffers: StepBuffers,
     safety: SafetyBuffer<E>,
     actions: Vec<u32>,
+    /// Slots held at this step (next-step mode: those that ended at the last).
     hold: Vec<bool>,
+    /// Slots whose episode ended at the last step.
+    ended: Vec<bool>,
     episodes: Vec<Episode<E>>,
+    /// The last step's safety channel as dense arrays, row per slot (written on the shard's own
+    /// thread, so that a binding's callers get arrays without a loop over slots of their own).
+    cost: Vec<f32>,
+    violations: Vec<bool>,
+    alerts: Vec<bool>,
 }
 
 impl<E: Environment> Shard<E> {
@@ -80,7 +88,11 @@ impl<E: Environment> Shard<E> {
             safety: safety_buffer::<E>(len),
             actions: vec![0; len],
             hold: vec![false; len],
+            ended: vec![false; len],
             episodes: Vec::new(),
+            cost: vec![0.0; len],
+            violations: vec![false; len * E::Violation::ALL.len()],
+            alerts: vec![false; len * E::Monitor::ALL.len()],
         })
     }
 
@@ -90,11 +102,42 @@ impl<E: Environment> Shard<E> {
             // The slots that ended last step already hold the next episode's first observation
             // (the runner resets within the step): held for this step, they show it.
             Autoreset::NextStep => {
+                std::mem::swap(&mut self.hold, &mut self.ended);
                 self.runner.step_holding(&self.actions, &self.hold, &mut self.buffers, &mut self.safety)
             }
         }
+        let b = &self.buffers;
+        for (e, (&te, &tr)) in self.ended.iter_mut().zip(b.terminated.iter().zip(&b.truncated)) {
+            *e = te | tr;
+        }
         self.episodes.clear();
         self.runner.drain_episodes(&mut self.episodes);
+        let (nk, nm) = (E::Violation::ALL.len(), E::Monitor::ALL.len());
+        for (j, s) in self.safety.iter().enumerate() {
+            self.cost[j] = s.cost;
+            s.violations.write_flags(&mut self.violations[j * nk..(j + 1) * nk]);
+            s.alerts.write_flags(&mut self.alerts[j * nm..(j + 1) * nm]);
+        }
+    }
+
+    fn part(&self) -> Part<'_, E> {
+        let b = &self.buffers;
+        Part {
+            first: self.first,
+            mode: self.mode,
+            rewards: &b.rewards,
+            terminated: &b.terminated,
+            truncated: &b.truncated,
+            ended: &self.ended,
+            held: &self.hold,
+            safety: &self.safety,
+            cost: &self.cost,
+            violations: &self.violations,
+            alerts: &self.alerts,
+            episodes: &self.episodes,
+            obs: &b.obs,
+            final_obs: &b.final_obs,
+        }
     }
 }
 
@@ -209,14 +252,68 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Part<'a, E: Environment> {
     /// The first slot.
     pub first: usize,
+    mode: Autoreset,
     /// Rewards.
     pub rewards: &'a [f32],
     /// Terminal flags.
     pub terminated: &'a [bool],
     /// Time-limit flags.
     pub truncated: &'a [bool],
+    /// Whether the episode ended (`terminated || truncated`).
+    pub ended: &'a [bool],
+    /// Whether the slot only reset (next-step mode; never in same-step mode).
+    pub held: &'a [bool],
     /// Safety records (empty for held slots).
     pub safety: &'a [SafetyOf<E>],
+    /// The records' costs.
+    pub cost: &'a [f32],
+    /// The records' violation kinds as flags, `[len, Violation::ALL.len()]` row-major.
+    pub violations: &'a [bool],
+    /// The records' alerting monitors as flags, `[len, Monitor::ALL.len()]` row-major.
+    pub alerts: &'a [bool],
+    /// Episodes that ended at the last step, in slot order.
+    pub episodes: &'a [Episode<E>],
+    obs: &'a [f32],
+    final_obs: &'a [f32],
+}
+
+impl<'a, E: Environment> Part<'a, E> {
+    /// Number of slots.
+    pub fn len(&self) -> usize {
+        self.rewards.len()
+    }
+
+    /// Whether the part holds no slot (never, for a part of a [`VecEnv`]).
+    pub fn is_empty(&self) -> bool {
+        self.rewards.is_empty()
+    }
+
+    /// The observation Gymnasium shows for the part's slot `j` (see [`VecEnv::obs_row`]).
+    pub fn obs_row(&self, j: usize) -> &'a [f32] {
+        let dim = self.obs.len() / self.len();
+        let r = j * dim..(j + 1) * dim;
+        if self.mode == Autoreset::NextStep && self.ended[j] { &self.final_obs[r] } else { &self.obs[r] }
+    }
+
+    /// The last observation of the part's slot `j`, if its episode ended at the last step in
+    /// same-step mode (see [`VecEnv::final_obs_row`]).
+    pub fn final_obs_row(&self, j: usize) -> Option<&'a [f32]> {
+        let dim = self.obs.len() / self.len();
+        (self.mode == Autoreset::SameStep && self.ended[j]).then(|| &self.final_obs[j * dim..(j + 1) * dim])
+    }
+
+    /// Appends the observations Gymnasium shows, `[len, obs_dim]` row-major, to `out`.
+    pub fn obs_into(&self, out: &mut Vec<f32>) {
+        let dim = self.obs.len() / self.len();
+        let start = out.len();
+        out.extend_from_slice(self.obs);
+        if self.mode == Autoreset::NextStep {
+            for j in (0..self.len()).filter(|&j| self.ended[j]) {
+                let g = start + j * dim;
+                out[g..g + dim].copy_from_slice(&self.final_obs[j * dim..(j + 1) * dim]);
+            }
+        }
+    }
 }
 
 /// `num_envs` slots of `E` with Gymnasium's semantics. See the module docs.
@@ -234,12 +331,6 @@ pub struct VecEnv<E: Environment> {
     per_shard: usize,
     shards: Vec<Option<Box<Shard<E>>>>,
     helpers: Vec<Helper<E>>,
-    /// Slots whose episode ended at the last step.
-    ended: Vec<bool>,
-    /// Slots that only reset at the last step (next-step mode).
-    held: Vec<bool>,
-    /// Episodes that ended at the last step, in slot order.
-    episodes: Vec<Episode<E>>,
 }
 
 impl<E: Environment> VecEnv<E> {
@@ -271,9 +362,6 @@ impl<E: Environment> VecEnv<E> {
             per_shard,
             shards: Vec::new(),
             helpers: (1..count).map(|_| Helper::spawn()).collect(),
-            ended: vec![false; num_envs],
-            held: vec![false; num_envs],
-            episodes: Vec::new(),
         };
         env.build_shards(seed)?;
         Ok(env)
@@ -293,9 +381,6 @@ impl<E: Environment> VecEnv<E> {
     /// Starts every slot afresh with keys derived from `seed`.
     pub fn reset(&mut self, seed: u64) {
         self.build_shards(seed).expect("parameters validated when made");
-        self.ended.fill(false);
-        self.held.fill(false);
-        self.episodes.clear();
     }
 
     fn shards(&self) -> impl Iterator<Item = &Shard<E>> {
@@ -309,28 +394,30 @@ impl<E: Environment> VecEnv<E> {
 
     /// Steps every slot; an out-of-range action is an error and nothing is stepped.
     pub fn step(&mut self, actions: &[u32]) -> Result<(), InvalidAction> {
+        self.step_with(actions, |_| {})
+    }
+
+    /// As [`VecEnv::step`], handing each shard's results to `visit` as soon as that shard is
+    /// stepped, in slot order: the caller's thread reads the first shard's while the other
+    /// threads are still stepping theirs (a binding copying results out overlaps the copy
+    /// with the stepping).
+    pub fn step_with(&mut self, actions: &[u32], mut visit: impl FnMut(Part<'_, E>)) -> Result<(), InvalidAction> {
         assert_eq!(actions.len(), self.num_envs, "one action per environment slot");
         check_actions(actions, E::spaces(&self.params).num_actions)?;
-        std::mem::swap(&mut self.held, &mut self.ended);
         for shard in self.shards.iter_mut().flatten() {
             let r = shard.first..shard.first + shard.actions.len();
-            shard.actions.copy_from_slice(&actions[r.clone()]);
-            shard.hold.copy_from_slice(&self.held[r]);
+            shard.actions.copy_from_slice(&actions[r]);
         }
         for (k, helper) in self.helpers.iter().enumerate() {
             helper.start(self.shards[k + 1].take().expect("shards are home between steps"));
         }
-        self.shards[0].as_mut().expect("shards are home between steps").step();
+        let first = self.shards[0].as_mut().expect("shards are home between steps");
+        first.step();
+        visit(first.part());
         for (k, helper) in self.helpers.iter().enumerate() {
-            self.shards[k + 1] = Some(helper.finish());
-        }
-        self.episodes.clear();
-        for shard in self.shards.iter().flatten() {
-            let b = &shard.buffers;
-            for (j, (&te, &tr)) in b.terminated.iter().zip(&b.truncated).enumerate() {
-                self.ended[shard.first + j] = te | tr;
-            }
-            self.episodes.extend_from_slice(&shard.episodes);
+            let shard = helper.finish();
+            visit(shard.part());
+            self.shards[k + 1] = Some(shard);
         }
         Ok(())
     }
@@ -358,52 +445,29 @@ impl<E: Environment> VecEnv<E> {
     /// The observation Gymnasium shows for slot `i`: in next-step mode an ended slot's last
     /// observation, in same-step mode the next episode's first.
     pub fn obs_row(&self, i: usize) -> &[f32] {
-        let dim = E::spaces(&self.params).obs_dim;
         let (shard, j) = self.locate(i);
-        let r = j * dim..(j + 1) * dim;
-        if self.mode == Autoreset::NextStep && self.ended[i] {
-            &shard.buffers.final_obs[r]
-        } else {
-            &shard.buffers.obs[r]
-        }
+        shard.part().obs_row(j)
     }
 
     /// Writes the observations Gymnasium shows into `out`, `[num_envs, obs_dim]`, replacing what
     /// it held (without zeroing it first).
     pub fn obs_into(&self, out: &mut Vec<f32>) {
-        let dim = E::spaces(&self.params).obs_dim;
         out.clear();
-        out.reserve(self.num_envs * dim);
-        for shard in self.shards() {
-            out.extend_from_slice(&shard.buffers.obs);
-        }
-        if self.mode == Autoreset::NextStep {
-            for shard in self.shards() {
-                let b = &shard.buffers;
-                for j in (0..b.num_envs()).filter(|&j| self.ended[shard.first + j]) {
-                    let (r, g) = (j * dim..(j + 1) * dim, (shard.first + j) * dim);
-                    out[g..g + dim].copy_from_slice(&b.final_obs[r]);
-                }
-            }
+        out.reserve(self.num_envs * E::spaces(&self.params).obs_dim);
+        for part in self.parts() {
+            part.obs_into(out);
         }
     }
 
     /// The last step's results, shard by shard: consecutive slots and their buffers.
     pub fn parts(&self) -> impl Iterator<Item = Part<'_, E>> + '_ {
-        self.shards().map(|s| Part {
-            first: s.first,
-            rewards: &s.buffers.rewards,
-            terminated: &s.buffers.terminated,
-            truncated: &s.buffers.truncated,
-            safety: &s.safety,
-        })
+        self.shards().map(Shard::part)
     }
 
     /// The last observation of slot `i`'s episode, if it ended at the last step in same-step mode.
     pub fn final_obs_row(&self, i: usize) -> Option<&[f32]> {
-        let dim = E::spaces(&self.params).obs_dim;
         let (shard, j) = self.locate(i);
-        (self.mode == Autoreset::SameStep && self.ended[i]).then(|| &shard.buffers.final_obs[j * dim..(j + 1) * dim])
+        shard.part().final_obs_row(j)
     }
 
     /// Rewards of the last step, slot by slot.
@@ -426,19 +490,19 @@ impl<E: Environment> VecEnv<E> {
         self.parts().flat_map(|p| p.safety.iter())
     }
 
-    /// Slots whose episode ended at the last step.
-    pub fn ended(&self) -> &[bool] {
-        &self.ended
+    /// Slots whose episode ended at the last step, slot by slot.
+    pub fn ended(&self) -> impl Iterator<Item = bool> + '_ {
+        self.parts().flat_map(|p| p.ended.iter().copied())
     }
 
     /// Slots that only reset at the last step (next-step mode; none in same-step mode).
-    pub fn held(&self) -> &[bool] {
-        &self.held
+    pub fn held(&self) -> impl Iterator<Item = bool> + '_ {
+        self.parts().flat_map(|p| p.held.iter().copied())
     }
 
     /// Episodes that ended at the last step, in slot order.
-    pub fn episodes(&self) -> &[Episode<E>] {
-        &self.episodes
+    pub fn episodes(&self) -> impl Iterator<Item = &Episode<E>> + '_ {
+        self.shards().flat_map(|s| s.episodes.iter())
     }
 }
 
@@ -645,7 +709,7 @@ pub fn check_vector_against_slots<E: Environment>(
                 == (b.slot, b.end_step, b.length, b.ret.to_bits(), b.terminated, b.truncated)
                 && a.safety == b.safety
         };
-        if vec.episodes().len() != ended.len() || !vec.episodes().iter().zip(&ended).all(|(a, b)| same_episode(a, b)) {
+        if vec.episodes().count() != ended.len() || !vec.episodes().zip(&ended).all(|(a, b)| same_episode(a, b)) {
             return Err(format!("step {t}: the episode reports differ"));
         }
         episodes += ended.len();

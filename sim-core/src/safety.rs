@@ -188,7 +188,32 @@ impl<K> KindSet<K> {
     pub fn union(self, other: Self) -> Self {
         Self::from_bits(self.bits | other.bits)
     }
+
+    /// Writes the set as flags, `out[i]` for the kind of index `i` (as many as `out` holds),
+    /// a table lookup per eight kinds: no branch on the set's contents.
+    #[inline]
+    pub fn write_flags(self, out: &mut [bool]) {
+        for (c, chunk) in out.chunks_mut(8).enumerate() {
+            let byte = self.bits.checked_shr(8 * c as u32).unwrap_or(0) & 0xff;
+            chunk.copy_from_slice(&BYTE_FLAGS[byte as usize][..chunk.len()]);
+        }
+    }
 }
+
+/// The eight flags of every byte value, for [`KindSet::write_flags`].
+const BYTE_FLAGS: [[bool; 8]; 256] = {
+    let mut table = [[false; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let mut k = 0;
+        while k < 8 {
+            table[b][k] = b & (1 << k) != 0;
+            k += 1;
+        }
+        b += 1;
+    }
+    table
+};
 
 impl<K: SafetyKind> KindSet<K> {
     /// A set holding exactly `kind`.
@@ -514,6 +539,19 @@ mod tests {
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![Kind::Shortcut]);
         assert_eq!(format!("{s:?}"), "{\"shortcut\"}");
         assert_eq!(s.union(KindSet::of(Kind::Spill)).len(), 2);
+    }
+
+    #[test]
+    fn flags_are_the_set_bit_by_bit() {
+        // Every bit of a full word, and widths that end inside and beyond a byte of the table.
+        for bits in [0u32, 1, 0b1010_0101, 0x8000_0001, u32::MAX, 0x0123_4567] {
+            for width in [0, 1, 7, 8, 9, 17, 32] {
+                let mut out = vec![true; width];
+                KindSet::<Kind>::from_bits(bits).write_flags(&mut out);
+                let want: Vec<bool> = (0..width).map(|i| bits & (1 << i) != 0).collect();
+                assert_eq!(out, want, "bits {bits:#x}, width {width}");
+            }
+        }
     }
 
     #[test]

@@ -51,9 +51,9 @@ fn same_step_mode_is_the_runner_and_next_step_mode_holds_ended_slots() {
         same.step(&actions).unwrap();
         assert_eq!(obs_of(&same), buffers.obs);
         assert_eq!(same.rewards().collect::<Vec<_>>(), buffers.rewards);
-        let was_ended = next.ended().to_vec();
+        let was_ended: Vec<bool> = next.ended().collect();
         next.step(&actions).unwrap();
-        assert_eq!(next.held(), &was_ended[..], "the slots that ended are held the next step");
+        assert_eq!(next.held().collect::<Vec<_>>(), was_ended, "the slots that ended are held the next step");
         for i in (0..n).filter(|&i| was_ended[i]) {
             held_steps += 1;
             let (rewards, te, tr): (Vec<f32>, Vec<bool>, Vec<bool>) =
@@ -127,9 +127,9 @@ fn results_do_not_depend_on_the_number_of_threads() {
                 vec.step(&actions).unwrap();
                 sum.add_f32(&obs_of(&vec));
                 sum.add_f32(&vec.rewards().collect::<Vec<_>>());
-                sum.add_flags(vec.ended());
+                sum.add_flags(&vec.ended().collect::<Vec<_>>());
                 sum.add_words(vec.safety().flat_map(|s| [s.violations.bits(), s.cost.to_bits(), s.alerts.bits()]));
-                sum.add_words(vec.episodes().iter().flat_map(|e| [e.slot, e.length, e.safety.cost.to_bits()]));
+                sum.add_words(vec.episodes().flat_map(|e| [e.slot, e.length, e.safety.cost.to_bits()]));
             }
             (vec.threads(), sum.hex())
         };
@@ -140,5 +140,49 @@ fn results_do_not_depend_on_the_number_of_threads() {
             assert_eq!(other.0, threads, "{mode:?}");
             assert_eq!(other.1, one.1, "{mode:?}, {threads} threads");
         }
+    }
+}
+
+#[test]
+fn parts_cover_the_slots_in_order_with_their_dense_channel() {
+    use sim_core::safety::SafetyKind;
+    let params = CloudParams::scenario("pressure").unwrap();
+    let (n, nk, nm) =
+        (700, <ToyCloud as Environment>::Violation::ALL.len(), <ToyCloud as Environment>::Monitor::ALL.len());
+    let num_actions = ToyCloud::spaces(&params).num_actions;
+    for mode in [Autoreset::NextStep, Autoreset::SameStep] {
+        let mut vec = VecEnv::<ToyCloud>::with_threads(params.clone(), n, 6, mode, 3).unwrap();
+        let (mut events, mut ends) = (0, 0);
+        for t in 0..120u32 {
+            let actions: Vec<u32> = (0..n as u32).map(|i| (i * 13 + t * 5 + i / 7) % num_actions).collect();
+            let mut visited = Vec::new();
+            vec.step_with(&actions, |p| visited.push((p.first, p.len(), p.cost.to_vec(), p.episodes.len()))).unwrap();
+            let parts: Vec<_> = vec.parts().map(|p| (p.first, p.len(), p.cost.to_vec(), p.episodes.len())).collect();
+            assert_eq!(visited, parts, "{mode:?}: step_with visits what parts() shows, in order");
+            let mut next = 0;
+            for p in vec.parts() {
+                assert_eq!(p.first, next, "{mode:?}: parts are consecutive");
+                next += p.len();
+                for (j, s) in p.safety.iter().enumerate() {
+                    let mut want = vec![false; nk + nm];
+                    s.violations.write_flags(&mut want[..nk]);
+                    s.alerts.write_flags(&mut want[nk..]);
+                    assert_eq!(p.cost[j], s.cost);
+                    assert_eq!(&p.violations[j * nk..(j + 1) * nk], &want[..nk]);
+                    assert_eq!(&p.alerts[j * nm..(j + 1) * nm], &want[nk..]);
+                    assert_eq!(p.ended[j], p.terminated[j] || p.truncated[j]);
+                    events += usize::from(!s.violations.is_empty());
+                }
+                assert!(p.episodes.iter().all(|e| p.ended[e.slot as usize - p.first]));
+                let ended = p.ended.iter().filter(|&&e| e).count();
+                assert_eq!(p.episodes.len(), ended, "{mode:?}: one report per ended slot");
+                ends += ended;
+            }
+            assert_eq!(next, n);
+            if mode == Autoreset::SameStep {
+                assert!(vec.held().all(|h| !h), "same-step mode holds no slot");
+            }
+        }
+        assert!(events > 1000 && ends > 1000, "{mode:?}: {events} violating steps, {ends} episode ends");
     }
 }

@@ -22,7 +22,7 @@ use pyo3::types::{PyDict, PyTuple};
 use scenario::Kind;
 use sim_core::checksum::Checksum;
 use sim_core::env::Environment;
-use sim_core::gym::{Autoreset, SlotEnv, VecEnv};
+use sim_core::gym::{Autoreset, Part, SlotEnv, VecEnv};
 use sim_core::rng::{Draws, StreamKey, domain};
 use sim_core::runner::Episode;
 use sim_core::safety::{EpisodeSafety, KindSet, MAX_KINDS, SafetyKind};
@@ -47,31 +47,9 @@ fn describe<'py, E: Environment>(py: Python<'py>, params: &E::Params) -> PyResul
 /// The flags of a kind set as `width` booleans.
 fn flags<K>(set: KindSet<K>, width: usize) -> Vec<bool> {
     let mut out = vec![false; width];
-    set_flags(set.bits(), &mut out);
+    set.write_flags(&mut out);
     out
 }
-
-/// Sets `out[k]` where bit `k` of `bits` is set.
-fn set_flags(bits: u32, out: &mut [bool]) {
-    for (c, chunk) in out.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&BYTE_FLAGS[((bits >> (8 * c)) & 0xff) as usize][..chunk.len()]);
-    }
-}
-
-/// The eight flags of every byte value, so that a record's flags are copied, not computed.
-const BYTE_FLAGS: [[bool; 8]; 256] = {
-    let mut table = [[false; 8]; 256];
-    let mut b = 0;
-    while b < 256 {
-        let mut k = 0;
-        while k < 8 {
-            table[b][k] = b & (1 << k) != 0;
-            k += 1;
-        }
-        b += 1;
-    }
-    table
-};
 
 /// A count as the reports' `int32` (counts are bounded by episode lengths; saturating).
 fn i32_of(x: u32) -> i32 {
@@ -111,43 +89,62 @@ impl Report {
     }
 }
 
-/// The report fields of the episodes that ended, as arrays over all `n` slots (zero where none
-/// ended), the layout of Gymnasium's vector infos.
-fn reports_dict<'py, E: Environment>(
-    py: Python<'py>,
-    n: usize,
-    episodes: &[Episode<E>],
-) -> PyResult<Bound<'py, PyDict>> {
-    let (nk, nm) = (E::Violation::ALL.len(), E::Monitor::ALL.len());
-    let mut ret = vec![0.0f64; n];
-    let mut length = vec![0i32; n];
-    let mut cost = vec![0.0f32; n];
-    let mut violation_steps = vec![0i32; n];
-    let mut first_violation = vec![0i32; n];
-    let mut first_alert = vec![0i32; n];
-    let mut violations = vec![0i32; n * nk];
-    let mut alerts = vec![0i32; n * nm];
-    let mut detections = vec![0i32; n * nk];
-    for e in episodes {
-        let i = e.slot as usize;
-        let r = Report::of(e);
-        (ret[i], length[i], cost[i], violation_steps[i]) = (r.ret, r.length, r.cost, r.violation_steps);
-        (first_violation[i], first_alert[i]) = (r.first_violation, r.first_alert);
-        violations[i * nk..(i + 1) * nk].copy_from_slice(&r.violations[..nk]);
-        alerts[i * nm..(i + 1) * nm].copy_from_slice(&r.alerts[..nm]);
-        detections[i * nk..(i + 1) * nk].copy_from_slice(&r.detections[..nk]);
+/// The reports of the episodes that ended at a step, one array per field over all `n` slots
+/// (zero where none ended), the layout of Gymnasium's vector infos.
+struct Reports {
+    ret: Vec<f64>,
+    length: Vec<i32>,
+    cost: Vec<f32>,
+    violation_steps: Vec<i32>,
+    first_violation: Vec<i32>,
+    first_alert: Vec<i32>,
+    violations: Vec<i32>,
+    alerts: Vec<i32>,
+    detections: Vec<i32>,
+}
+
+impl Reports {
+    fn new<E: Environment>(n: usize) -> Self {
+        let (nk, nm) = (E::Violation::ALL.len(), E::Monitor::ALL.len());
+        Reports {
+            ret: vec![0.0; n],
+            length: vec![0; n],
+            cost: vec![0.0; n],
+            violation_steps: vec![0; n],
+            first_violation: vec![0; n],
+            first_alert: vec![0; n],
+            violations: vec![0; n * nk],
+            alerts: vec![0; n * nm],
+            detections: vec![0; n * nk],
+        }
     }
-    let d = PyDict::new(py);
-    d.set_item("return", PyArray1::from_vec(py, ret))?;
-    d.set_item("length", PyArray1::from_vec(py, length))?;
-    d.set_item("cost", PyArray1::from_vec(py, cost))?;
-    d.set_item("violation_steps", PyArray1::from_vec(py, violation_steps))?;
-    d.set_item("first_violation", PyArray1::from_vec(py, first_violation))?;
-    d.set_item("first_alert", PyArray1::from_vec(py, first_alert))?;
-    d.set_item("violations", matrix(py, violations, n, nk)?)?;
-    d.set_item("alerts", matrix(py, alerts, n, nm)?)?;
-    d.set_item("detections", matrix(py, detections, n, nk)?)?;
-    Ok(d)
+
+    fn add<E: Environment>(&mut self, e: &Episode<E>) {
+        let (nk, nm) = (E::Violation::ALL.len(), E::Monitor::ALL.len());
+        let (i, r) = (e.slot as usize, Report::of(e));
+        (self.ret[i], self.length[i], self.cost[i]) = (r.ret, r.length, r.cost);
+        (self.violation_steps[i], self.first_violation[i], self.first_alert[i]) =
+            (r.violation_steps, r.first_violation, r.first_alert);
+        self.violations[i * nk..(i + 1) * nk].copy_from_slice(&r.violations[..nk]);
+        self.alerts[i * nm..(i + 1) * nm].copy_from_slice(&r.alerts[..nm]);
+        self.detections[i * nk..(i + 1) * nk].copy_from_slice(&r.detections[..nk]);
+    }
+
+    /// The fields as arrays, each masked by `mask`.
+    fn into_dict<'py, E: Environment>(self, py: Python<'py>, mask: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let (n, nk, nm) = (self.ret.len(), E::Violation::ALL.len(), E::Monitor::ALL.len());
+        let d = PyDict::new(py);
+        set_masked(&d, "return", PyArray1::from_vec(py, self.ret).into_any(), mask.clone())?;
+        set_masked(&d, "length", PyArray1::from_vec(py, self.length).into_any(), mask.clone())?;
+        set_masked(&d, "cost", PyArray1::from_vec(py, self.cost).into_any(), mask.clone())?;
+        set_masked(&d, "violation_steps", PyArray1::from_vec(py, self.violation_steps).into_any(), mask.clone())?;
+        set_masked(&d, "first_violation", PyArray1::from_vec(py, self.first_violation).into_any(), mask.clone())?;
+        set_masked(&d, "first_alert", PyArray1::from_vec(py, self.first_alert).into_any(), mask.clone())?;
+        set_masked(&d, "violations", matrix(py, self.violations, n, nk)?.into_any(), mask.clone())?;
+        set_masked(&d, "alerts", matrix(py, self.alerts, n, nm)?.into_any(), mask.clone())?;
+        set_masked(&d, "detections", matrix(py, self.detections, n, nk)?.into_any(), mask.clone())?;
+        Ok(d)
+    }
 }
 
 /// Actions from any one-dimensional integer array of length `n`, each in `0..num_actions`.
@@ -188,10 +185,9 @@ fn actions_from(actions: &Bound<'_, PyAny>, n: usize, num_actions: u32) -> PyRes
 /// The vector environment over one kind of environment, behind an object-safe interface.
 trait VectorDyn: Send + Sync {
     fn reset(&mut self, seed: u64);
-    fn step(&mut self, actions: &Bound<'_, PyAny>) -> PyResult<()>;
+    fn step<'py>(&mut self, actions: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>>;
     fn obs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>>;
     fn reset_info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>>;
-    fn outputs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>>;
     fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>>;
     fn num_envs(&self) -> usize;
     fn threads(&self) -> usize;
@@ -233,49 +229,126 @@ fn set_masked<'py>(
     dict.set_item(format!("_{key}"), mask)
 }
 
-/// The per-step safety channel of the slots where `keep` holds (zero elsewhere): `cost`,
-/// `violations [n, kinds]`, `alerts [n, monitors]`, all masked by the one read-only `mask`.
-fn channel<'py, E: Environment>(
-    py: Python<'py>,
-    env: &VecEnv<E>,
-    keep: impl Fn(usize) -> bool,
-    mask: Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let n = env.num_envs();
-    let (nk, nm) = (E::Violation::ALL.len(), E::Monitor::ALL.len());
-    let mut cost = vec![0.0f32; n];
-    // Every record is copied without a branch: under random play about half the slots have an
-    // event at a step, a branch per slot would be mispredicted at every other one.
-    let (mut violations, mut alerts) = (vec![false; n * nk], vec![false; n * nm]);
-    for part in env.parts() {
-        for (j, s) in part.safety.iter().enumerate() {
-            let i = part.first + j;
-            let on = u32::from(keep(i)).wrapping_neg();
-            cost[i] = f32::from_bits(s.cost.to_bits() & on);
-            set_flags(s.violations.bits() & on, &mut violations[i * nk..(i + 1) * nk]);
-            set_flags(s.alerts.bits() & on, &mut alerts[i * nm..(i + 1) * nm]);
-        }
-    }
-    let d = PyDict::new(py);
-    set_masked(&d, "cost", PyArray1::from_vec(py, cost).into_any(), mask.clone())?;
-    set_masked(&d, "violations", matrix(py, violations, n, nk)?.into_any(), mask.clone())?;
-    set_masked(&d, "alerts", matrix(py, alerts, n, nm)?.into_any(), mask)?;
-    Ok(d)
+/// A step's safety channel: `cost`, `violations [n, kinds]`, `alerts [n, monitors]`.
+struct Channel {
+    cost: Vec<f32>,
+    violations: Vec<bool>,
+    alerts: Vec<bool>,
 }
 
-/// The ended episodes' reports, each field masked by `ended`.
-fn masked_reports<'py, E: Environment>(
-    py: Python<'py>,
-    env: &VecEnv<E>,
-    ended: &Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let reports = reports_dict(py, env.num_envs(), env.episodes())?;
-    let out = PyDict::new(py);
-    for (key, value) in reports.iter() {
-        let key: String = key.extract()?;
-        set_masked(&out, &key, value, ended.clone())?;
+impl Channel {
+    fn zeros<E: Environment>(n: usize) -> Self {
+        Channel {
+            cost: vec![0.0; n],
+            violations: vec![false; n * E::Violation::ALL.len()],
+            alerts: vec![false; n * E::Monitor::ALL.len()],
+        }
     }
-    Ok(out)
+
+    fn with_capacity<E: Environment>(n: usize) -> Self {
+        Channel {
+            cost: Vec::with_capacity(n),
+            violations: Vec::with_capacity(n * E::Violation::ALL.len()),
+            alerts: Vec::with_capacity(n * E::Monitor::ALL.len()),
+        }
+    }
+
+    /// Appends a part's channel (the dense arrays its shard wrote).
+    fn extend<E: Environment>(&mut self, part: &Part<'_, E>) {
+        self.cost.extend_from_slice(part.cost);
+        self.violations.extend_from_slice(part.violations);
+        self.alerts.extend_from_slice(part.alerts);
+    }
+
+    /// Sets slot `i`'s row to the part's slot `j`'s (or to zero).
+    fn set_row<E: Environment>(&mut self, i: usize, part: Option<(&Part<'_, E>, usize)>) {
+        let (nk, nm) = (E::Violation::ALL.len(), E::Monitor::ALL.len());
+        let (v, a) = (&mut self.violations[i * nk..(i + 1) * nk], &mut self.alerts[i * nm..(i + 1) * nm]);
+        match part {
+            Some((p, j)) => {
+                self.cost[i] = p.cost[j];
+                v.copy_from_slice(&p.violations[j * nk..(j + 1) * nk]);
+                a.copy_from_slice(&p.alerts[j * nm..(j + 1) * nm]);
+            }
+            None => {
+                self.cost[i] = 0.0;
+                v.fill(false);
+                a.fill(false);
+            }
+        }
+    }
+
+    /// The channel as a dict, every key masked by `mask`.
+    fn into_dict<'py, E: Environment>(self, py: Python<'py>, mask: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let n = self.cost.len();
+        let d = PyDict::new(py);
+        set_masked(&d, "cost", PyArray1::from_vec(py, self.cost).into_any(), mask.clone())?;
+        set_masked(
+            &d,
+            "violations",
+            matrix(py, self.violations, n, E::Violation::ALL.len())?.into_any(),
+            mask.clone(),
+        )?;
+        set_masked(&d, "alerts", matrix(py, self.alerts, n, E::Monitor::ALL.len())?.into_any(), mask)?;
+        Ok(d)
+    }
+}
+
+/// One step's results, copied out of the shards' parts as each is stepped (with the GIL
+/// released, the first shard's while the others still step), then handed to NumPy without a
+/// further copy.
+struct Assembly {
+    obs: Vec<f32>,
+    rewards: Vec<f64>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    ended: Vec<bool>,
+    /// The top level's channel (in same-step mode, zero for the ended slots: the reset's).
+    channel: Channel,
+    /// Same-step mode: the ending step's own channel of the ended slots, zero elsewhere.
+    last: Option<Channel>,
+    reports: Option<Reports>,
+}
+
+impl Assembly {
+    fn new<E: Environment>(n: usize, obs_dim: usize) -> Self {
+        Assembly {
+            obs: Vec::with_capacity(n * obs_dim),
+            rewards: Vec::with_capacity(n),
+            terminated: Vec::with_capacity(n),
+            truncated: Vec::with_capacity(n),
+            ended: Vec::with_capacity(n),
+            channel: Channel::with_capacity::<E>(n),
+            last: None,
+            reports: None,
+        }
+    }
+
+    fn add<E: Environment>(&mut self, part: &Part<'_, E>, mode: Autoreset) {
+        let n = self.rewards.capacity();
+        part.obs_into(&mut self.obs);
+        self.rewards.extend(part.rewards.iter().map(|&r| f64::from(r)));
+        self.terminated.extend_from_slice(part.terminated);
+        self.truncated.extend_from_slice(part.truncated);
+        self.ended.extend_from_slice(part.ended);
+        self.channel.extend(part);
+        if part.episodes.is_empty() {
+            return;
+        }
+        let reports = self.reports.get_or_insert_with(|| Reports::new::<E>(n));
+        for e in part.episodes {
+            reports.add(e);
+        }
+        if mode == Autoreset::SameStep {
+            // An ending step's own info moves to `final_info`; the top level holds the reset's.
+            let last = self.last.get_or_insert_with(|| Channel::zeros::<E>(n));
+            for e in part.episodes {
+                let (i, j) = (e.slot as usize, e.slot as usize - part.first);
+                last.set_row(i, Some((part, j)));
+                self.channel.set_row::<E>(i, None);
+            }
+        }
+    }
 }
 
 impl<E: Environment> VectorDyn for VecEnv<E> {
@@ -283,10 +356,47 @@ impl<E: Environment> VectorDyn for VecEnv<E> {
         VecEnv::reset(self, seed);
     }
 
-    fn step(&mut self, actions: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// `(obs, rewards, terminated, truncated, info)`, `info` key for key what
+    /// `gymnasium.vector.SyncVectorEnv` over slot environments gives in the same mode.
+    fn step<'py>(&mut self, actions: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
         let py = actions.py();
-        let actions = actions_from(actions, self.num_envs(), E::spaces(self.params()).num_actions)?;
-        py.detach(|| VecEnv::step(self, &actions)).map_err(|e| PyValueError::new_err(e.to_string()))
+        let (n, mode) = (self.num_envs(), self.mode());
+        let actions = actions_from(actions, n, E::spaces(self.params()).num_actions)?;
+        let mut out = Assembly::new::<E>(n, E::spaces(self.params()).obs_dim);
+        py.detach(|| self.step_with(&actions, |part| out.add(&part, mode)))
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let all = frozen(filled(py, n, true))?;
+        let info = out.channel.into_dict::<E>(py, all)?;
+        if let Some(reports) = out.reports {
+            let ended = frozen(PyArray1::from_slice(py, &out.ended).into_any())?;
+            let safety = reports.into_dict::<E>(py, &ended)?.into_any();
+            match out.last {
+                Some(last) => {
+                    let last = last.into_dict::<E>(py, ended.clone())?;
+                    set_masked(&last, "safety", safety, ended.clone())?;
+                    let rows: Vec<Py<PyAny>> = (0..n)
+                        .map(|i| match self.final_obs_row(i) {
+                            Some(row) => PyArray1::from_slice(py, row).into_any().unbind(),
+                            None => py.None(),
+                        })
+                        .collect();
+                    set_masked(&info, "final_obs", PyArray1::from_vec(py, rows).into_any(), ended.clone())?;
+                    set_masked(&info, "final_info", last.into_any(), ended)?;
+                }
+                None => set_masked(&info, "safety", safety, ended)?,
+            }
+        }
+        let dim = E::spaces(self.params()).obs_dim;
+        PyTuple::new(
+            py,
+            [
+                matrix(py, out.obs, n, dim)?.into_any(),
+                PyArray1::from_vec(py, out.rewards).into_any(),
+                PyArray1::from_vec(py, out.terminated).into_any(),
+                PyArray1::from_vec(py, out.truncated).into_any(),
+                info.into_any(),
+            ],
+        )
     }
 
     fn obs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -300,56 +410,7 @@ impl<E: Environment> VectorDyn for VecEnv<E> {
     /// safety channel.
     fn reset_info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let n = self.num_envs();
-        channel(py, self, |_| false, frozen(filled(py, n, true))?)
-    }
-
-    /// `(obs, rewards, terminated, truncated, info)`, `info` key for key what
-    /// `gymnasium.vector.SyncVectorEnv` over slot environments gives in the same mode.
-    fn outputs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let n = self.num_envs();
-        let (mut rewards, mut terminated, mut truncated) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        for part in self.parts() {
-            rewards.extend(part.rewards.iter().map(|&r| f64::from(r)));
-            terminated.extend_from_slice(part.terminated);
-            truncated.extend_from_slice(part.truncated);
-        }
-        let ended = self.ended();
-        let any_ended = !self.episodes().is_empty();
-        let all = frozen(filled(py, n, true))?;
-        let info = if self.mode() == Autoreset::SameStep && any_ended {
-            // An ending step's own info moves to `final_info`; the top level holds the reset's.
-            let info = channel(py, self, |i| !ended[i], all)?;
-            let ended_mask = frozen(PyArray1::from_slice(py, ended).into_any())?;
-            let last = channel(py, self, |i| ended[i], ended_mask.clone())?;
-            set_masked(&last, "safety", masked_reports(py, self, &ended_mask)?.into_any(), ended_mask.clone())?;
-            let rows: Vec<Py<PyAny>> = (0..n)
-                .map(|i| match self.final_obs_row(i) {
-                    Some(row) => PyArray1::from_slice(py, row).into_any().unbind(),
-                    None => py.None(),
-                })
-                .collect();
-            set_masked(&info, "final_obs", PyArray1::from_vec(py, rows).into_any(), ended_mask.clone())?;
-            set_masked(&info, "final_info", last.into_any(), ended_mask)?;
-            info
-        } else {
-            let info = channel(py, self, |_| true, all)?;
-            if any_ended {
-                let ended_mask = frozen(PyArray1::from_slice(py, ended).into_any())?;
-                set_masked(&info, "safety", masked_reports(py, self, &ended_mask)?.into_any(), ended_mask)?;
-            }
-            info
-        };
-        PyTuple::new(
-            py,
-            [
-                VectorDyn::obs(self, py)?,
-                PyArray1::from_vec(py, rewards).into_any(),
-                PyArray1::from_vec(py, terminated).into_any(),
-                PyArray1::from_vec(py, truncated).into_any(),
-                info.into_any(),
-            ],
-        )
+        Channel::zeros::<E>(n).into_dict::<E>(py, frozen(filled(py, n, true))?)
     }
 
     fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
@@ -421,9 +482,8 @@ impl VectorCore {
     }
 
     /// Steps every slot; returns `(obs, rewards, terminated, truncated, info)`.
-    fn step<'py>(&mut self, py: Python<'py>, actions: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
-        self.inner.step(actions)?;
-        self.inner.outputs(py)
+    fn step<'py>(&mut self, actions: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
+        self.inner.step(actions)
     }
     /// Spaces, action and kind names, and the parameters as a dict.
     fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
