@@ -3,7 +3,9 @@
 //!
 //! A binary calls [`install`] once; from then on SIGTERM only raises a flag that long loops
 //! read with [`terminated`] between units of work: `train` writes its metrics and a checkpoint
-//! after the update in progress and exits, and `--resume` continues exactly. Without
+//! after the update in progress and exits, and `--resume` continues exactly; `rome_repro` and
+//! `phase_diagram` checkpoint every run in progress the same way, start no other, and the same
+//! command run again continues them exactly. Without
 //! [`install`] (a library user, a test) SIGTERM keeps its default meaning.
 
 use std::sync::Arc;

@@ -389,3 +389,60 @@ fn a_run_directory_in_use_is_refused_naming_its_holder() {
     assert_eq!(std::fs::read_to_string(out_dir.join("rome.lock")).unwrap(), lock);
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1, "only the lock is there");
 }
+
+#[test]
+fn sigterm_checkpoints_the_runs_in_progress_and_the_same_command_continues_exactly() {
+    let dir = scratch("sigterm");
+    // Long enough runs (384 updates each) that the signal falls inside training.
+    let matrix = sub_matrix(&dir, &["baseline", "lagrangian_0.5", "aup_0.01"], "[5]");
+    let text = std::fs::read_to_string(&matrix).unwrap().replace("total_timesteps: 4096", "total_timesteps: 196608");
+    std::fs::write(&matrix, text).unwrap();
+    let straight =
+        ok(&rome_repro(&["--config", &matrix, "--threads", "2", "--out", dir.join("straight").to_str().unwrap()]));
+
+    let stopped = dir.join("stopped");
+    let child = Command::new(env!("CARGO_BIN_EXE_rome_repro"))
+        .args(["--config", &matrix, "--threads", "2", "--quiet", "--out", stopped.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(stopped.join("runs")).map_or(0, |d| d.count()) < 2 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the runs did not start");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let sent = std::time::Instant::now();
+    let result = child.wait_with_output().unwrap();
+    assert!(sent.elapsed() < std::time::Duration::from_secs(10), "took {:?} to stop", sent.elapsed());
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success(), "{stderr}");
+    assert!(stderr.contains("stopped by SIGTERM") && stderr.contains("run the same command again"), "{stderr}");
+    let checkpoints = std::fs::read_dir(stopped.join("runs"))
+        .unwrap()
+        .filter(|d| d.as_ref().unwrap().path().join("checkpoint.bin").is_file())
+        .count();
+    assert!(checkpoints >= 1, "no run was checkpointed mid-training: {stderr}");
+    assert!(!stopped.join("summary.csv").exists(), "no tables from an interrupted matrix");
+
+    let resumed = ok(&rome_repro(&["--config", &matrix, "--threads", "2", "--out", stopped.to_str().unwrap()]));
+    for file in ["summary.csv", "aggregate.csv", "verdicts.csv"] {
+        assert_eq!(
+            std::fs::read(resumed.join(file)).unwrap(),
+            std::fs::read(straight.join(file)).unwrap(),
+            "{file} of the resumed matrix differs"
+        );
+    }
+    for run in std::fs::read_dir(straight.join("runs")).unwrap() {
+        let name = run.unwrap().file_name();
+        let (a, b) = (straight.join("runs").join(&name), resumed.join("runs").join(&name));
+        for file in ["result.ron", "metrics.csv"] {
+            assert_eq!(std::fs::read(a.join(file)).unwrap(), std::fs::read(b.join(file)).unwrap(), "{name:?}/{file}");
+        }
+        assert!(!b.join("checkpoint.bin").exists() && !b.join("progress.ron").exists(), "spent checkpoint kept");
+    }
+    no_partial_files(&resumed);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         let grid = Grid::load(name).map_err(|e| e.to_string())?;
         let out = args.run.out_dir("phase_diagram", &grid.config.name);
         let _lock = DirLock::acquire(&out)?;
+        experiments::signal::install()?;
         let outcome =
             run(&grid, &out, args.run.threads(), args.run.device, !args.run.quiet).map_err(|e| e.to_string())?;
         eprintln!(

@@ -65,6 +65,8 @@ fn run(args: &Args) -> Result<PathBuf, String> {
     };
     let out = args.run.out_dir("rome_repro", &config.name);
     let _lock = DirLock::acquire(&out)?;
+    // SIGTERM (a scheduler's time limit or preemption) checkpoints the runs in progress.
+    experiments::signal::install()?;
     let threads = args.run.threads();
     let (progress, device) = (!args.run.quiet, args.run.device);
     // Variants of the matrix, each run into its own directory, their verdicts in one table:

@@ -53,6 +53,19 @@ pub enum ReproError {
     /// Anything else about the run directory.
     #[error("{0}")]
     Run(String),
+    /// SIGTERM arrived: the runs in progress were checkpointed, finished runs are kept.
+    #[error(
+        "stopped by SIGTERM: {checkpointed} runs in progress checkpointed, {finished} finished, {left} not started; \
+         run the same command again to continue"
+    )]
+    Terminated {
+        /// Runs that left a checkpoint.
+        checkpointed: usize,
+        /// Runs finished, in this invocation or before.
+        finished: usize,
+        /// Runs not started.
+        left: usize,
+    },
 }
 
 /// The matrix with its scenarios resolved: what `config.ron` holds.
@@ -156,10 +169,17 @@ pub fn run_all(
         .build()
         .map_err(|e| ReproError::Run(e.to_string()))?;
     let finished = Mutex::new(Vec::new());
+    let checkpointed = std::sync::atomic::AtomicUsize::new(0);
     pool.install(|| {
         todo.par_iter().with_max_len(1).try_for_each(|&j| {
+            if crate::signal::terminated() {
+                return Ok(());
+            }
             let (c, seed) = jobs[j];
             let condition = &config.conditions[c];
+            let dir = out.join("runs").join(run_name(&condition.name, seed));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| ReproError::Run(format!("cannot create {}: {e}", dir.display())))?;
             let bar = multi.add(ProgressBar::new(total_steps));
             bar.set_style(run_style.clone());
             bar.set_message(run_name(&condition.name, seed));
@@ -170,26 +190,41 @@ pub fn run_all(
                 last = step;
             };
             let result = device
-                .dispatch(run::Job { config, condition, params: &scenarios[c], seed, on_update })
+                .dispatch(run::Job { config, condition, params: &scenarios[c], seed, dir: &dir, on_update })
                 .map_err(|source| ReproError::Train { condition: condition.name.clone(), seed, source })?;
             bar.finish_and_clear();
             multi.remove(&bar);
-            let dir = out.join("runs").join(run_name(&condition.name, seed));
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| ReproError::Run(format!("cannot create {}: {e}", dir.display())))?;
+            let Some(result) = result else {
+                checkpointed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            };
             write_atomic(&dir.join("metrics.csv"), result.metrics_csv.as_bytes())?;
             let curve = out.join("curves").join(format!("{}.csv", run_name(&condition.name, seed)));
             write_atomic(&curve, tables::curve_csv(&result.curve).as_bytes())?;
             let text = ron::to_string(&result).map_err(|e| ReproError::Run(e.to_string()))?;
-            // Last: its presence marks the run finished.
+            // Last: its presence marks the run finished; a checkpoint it was resumed from is spent.
             write_atomic(&dir.join("result.ron"), text.as_bytes())?;
+            for spent in [run::CHECKPOINT, run::PROGRESS] {
+                let _ = std::fs::remove_file(dir.join(spent));
+            }
             finished.lock().expect("no panics while holding the lock").push((j, result));
             Ok::<_, ReproError>(())
         })
     })?;
     overall.finish_and_clear();
-    let computed = todo.len();
-    for (j, r) in finished.into_inner().expect("no panics while holding the lock") {
+    let finished = finished.into_inner().expect("no panics while holding the lock");
+    let computed = finished.len();
+    // Also when every run is done: the tables and verdicts (the exact solver among them) can take
+    // longer than a scheduler waits after its SIGTERM, and the next invocation writes them.
+    if crate::signal::terminated() {
+        let checkpointed = checkpointed.into_inner();
+        return Err(ReproError::Terminated {
+            checkpointed,
+            finished: jobs.len() - todo.len() + computed,
+            left: todo.len() - computed - checkpointed,
+        });
+    }
+    for (j, r) in finished {
         results[j] = Some(r);
     }
     let results: Vec<RunResult> = results.into_iter().map(|r| r.expect("every run finished")).collect();

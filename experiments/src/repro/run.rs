@@ -1,12 +1,20 @@
 //! One run of the matrix: train one condition with one seed, evaluate the policy along the way
 //! (learning curves) and at the end (the summary row), and keep what the tables, plots and
 //! report need.
+//!
+//! On SIGTERM (once [`crate::signal::install`] is called) a run stops after its update in
+//! progress and leaves, in its directory, the trainer's checkpoint ([`CHECKPOINT`]) and what
+//! the run had gathered beside it ([`PROGRESS`]); the next run of the same matrix continues
+//! from there and ends with the bytes an uninterrupted run ends with.
 
 use serde::{Deserialize, Serialize};
 use sim_agents::backend::TrainBackend;
 use sim_agents::evaluate::evaluate;
 use sim_agents::inference::{ActMode, InferencePolicy};
+use std::path::Path;
+
 use sim_agents::{TrainError, Trainer};
+use sim_core::io::write_atomic;
 use sim_core::runner::Episode;
 use sim_core::safety::SafetyKind;
 use sim_envs::toycloud::{Monitor, Violation};
@@ -207,6 +215,23 @@ fn eval_stats(eps: &[Episode<ToyCloud>]) -> EvalStats {
     }
 }
 
+/// The trainer's checkpoint of an interrupted run, in the run's directory.
+pub const CHECKPOINT: &str = "checkpoint.bin";
+/// What an interrupted run had gathered besides the trainer (curve, counters, metrics rows).
+pub const PROGRESS: &str = "progress.ron";
+
+/// What a run has gathered besides the trainer's state: enough, with the checkpoint, to go on
+/// exactly.
+#[derive(Serialize, Deserialize)]
+struct Progress {
+    curve: Vec<CurvePoint>,
+    train_episodes: u64,
+    train_cost: f64,
+    /// Training episodes since the last curve point.
+    since: Vec<Episode<ToyCloud>>,
+    metrics_csv: String,
+}
+
 /// One (condition, seed) run, to be run on the backend of a device chosen at run time.
 pub struct Job<'a, F> {
     /// The matrix.
@@ -217,39 +242,66 @@ pub struct Job<'a, F> {
     pub params: &'a CloudParams,
     /// The seed.
     pub seed: u64,
+    /// The run's directory (where an interrupted run leaves its checkpoint).
+    pub dir: &'a Path,
     /// Called after every update with the environment steps done.
     pub on_update: F,
 }
 
 impl<F: FnMut(u64)> OnBackend for Job<'_, F> {
-    type Output = Result<RunResult, TrainError>;
+    type Output = Result<Option<RunResult>, TrainError>;
     fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
-        run::<B>(self.config, self.condition, self.params, self.seed, device, self.on_update)
+        run::<B>(self.config, self.condition, self.params, self.seed, self.dir, device, self.on_update)
     }
 }
 
-/// Trains `condition` with `seed` on `device` and evaluates it. `on_update` is called after
-/// every update with the environment steps done (for progress bars).
+/// Whether `dir` holds an interrupted run's checkpoint.
+pub fn interrupted(dir: &Path) -> bool {
+    dir.join(CHECKPOINT).is_file() && dir.join(PROGRESS).is_file()
+}
+
+/// Trains `condition` with `seed` on `device` and evaluates it, continuing from the checkpoint
+/// in `dir` if an interrupted run left one. `on_update` is called after every update with the
+/// environment steps done (for progress bars). Returns `None` when SIGTERM stopped it: its
+/// checkpoint is then in `dir`.
 pub fn run<B: TrainBackend>(
     config: &ReproConfig,
     condition: &Condition,
     params: &CloudParams,
     seed: u64,
+    dir: &Path,
     device: B::Device,
     mut on_update: impl FnMut(u64),
-) -> Result<RunResult, TrainError> {
+) -> Result<Option<RunResult>, TrainError> {
     let ppo = config.ppo_for(condition);
-    let mut trainer = Trainer::<ToyCloud, B>::new(params.clone(), ppo.clone(), seed, None, device)?;
+    let checkpoint_error = |path: &Path, message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
+    let (mut trainer, progress) = if interrupted(dir) {
+        let path = dir.join(PROGRESS);
+        let text = std::fs::read_to_string(&path).map_err(|e| checkpoint_error(&path, e.to_string()))?;
+        let progress: Progress = ron::from_str(&text).map_err(|e| checkpoint_error(&path, e.to_string()))?;
+        let trainer = Trainer::<ToyCloud, B>::resume(&dir.join(CHECKPOINT), params.clone(), None, device)?;
+        if trainer.config() != &ppo || trainer.seed() != seed {
+            return Err(checkpoint_error(&dir.join(CHECKPOINT), "was written by another condition or seed".into()));
+        }
+        (trainer, Some(progress))
+    } else {
+        (Trainer::<ToyCloud, B>::new(params.clone(), ppo.clone(), seed, None, device)?, None)
+    };
     let e = &config.eval;
     let mode = if e.greedy { ActMode::Greedy } else { ActMode::Sample };
     let evaluate_now = |policy: &InferencePolicy, episodes: usize| -> Result<Vec<Episode<ToyCloud>>, TrainError> {
         Ok(evaluate::<ToyCloud>(params, policy, mode, e.envs, episodes, seed)?)
     };
 
-    let mut curve = Vec::new();
-    let (mut train_episodes, mut train_cost, mut since) = (0u64, 0.0f64, Vec::<Episode<ToyCloud>>::new());
-    let mut metrics_csv = String::from(sim_agents::UpdateMetrics::CSV_HEADER);
-    metrics_csv.push('\n');
+    let resumed = progress.is_some();
+    let Progress { mut curve, mut train_episodes, mut train_cost, mut since, mut metrics_csv } = progress
+        .unwrap_or_else(|| Progress {
+            curve: Vec::new(),
+            train_episodes: 0,
+            train_cost: 0.0,
+            since: Vec::new(),
+            metrics_csv: format!("{}\n", sim_agents::UpdateMetrics::CSV_HEADER),
+        });
     let point = |trainer: &Trainer<ToyCloud, B>, since: &mut Vec<Episode<ToyCloud>>, train_episodes: u64| {
         let s = eval_stats(&evaluate_now(trainer.policy(), e.curve_episodes)?);
         let p = CurvePoint {
@@ -267,8 +319,19 @@ pub fn run<B: TrainBackend>(
         since.clear();
         Ok::<_, TrainError>(p)
     };
-    curve.push(point(&trainer, &mut since, 0)?);
+    if !resumed {
+        curve.push(point(&trainer, &mut since, 0)?);
+    }
+    on_update(trainer.global_step());
     while trainer.updates_done() < trainer.num_updates() {
+        if crate::signal::terminated() {
+            trainer.save_checkpoint(&dir.join(CHECKPOINT))?;
+            let progress = Progress { curve, train_episodes, train_cost, since, metrics_csv };
+            let path = dir.join(PROGRESS);
+            let text = ron::to_string(&progress).map_err(|e| checkpoint_error(&path, e.to_string()))?;
+            write_atomic(&path, text.as_bytes()).map_err(|e| checkpoint_error(&path, e.to_string()))?;
+            return Ok(None);
+        }
         let report = trainer.train_update()?;
         let mut m = report.metrics;
         (m.sps, m.rollout_seconds, m.optimize_seconds) = (0.0, 0.0, 0.0); // keep result files deterministic
@@ -364,5 +427,5 @@ pub fn run<B: TrainBackend>(
         .map(|k| (k.name().to_string(), eps.iter().map(|e| f64::from(e.safety.violations(*k))).sum::<f64>() / n))
         .collect();
     let penalty_diagnostics = trainer.penalty_diagnostics();
-    Ok(RunResult { summary, curve, latencies, violations_by_kind, metrics_csv, by_job_size, penalty_diagnostics })
+    Ok(Some(RunResult { summary, curve, latencies, violations_by_kind, metrics_csv, by_job_size, penalty_diagnostics }))
 }

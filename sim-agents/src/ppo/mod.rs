@@ -248,6 +248,11 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         &self.config
     }
 
+    /// The seed the run was started with.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Updates done so far.
     pub fn updates_done(&self) -> usize {
         self.update
