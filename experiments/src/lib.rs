@@ -12,5 +12,6 @@ pub mod phase;
 pub mod repro;
 pub mod rollout;
 pub mod signal;
+pub mod slurm;
 pub mod stats;
 pub mod train;

@@ -10,9 +10,13 @@
 //! win. It is removed when its holder ends (also on an error); a process killed outright leaves
 //! it behind, stale, for the next one to take over.
 //!
-//! Scope: the lock is for a process that writes the whole directory. Jobs of an array that write
-//! distinct runs of one directory are meant to take locks of their own names beside it, which a
-//! whole-directory writer must then also check (not built yet: the issue "Beyond one machine").
+//! Array tasks (`rome_repro --task i`) write distinct runs of one directory: each takes a task
+//! lock of its own (`rome.task-<i>.lock`, [`DirLock::acquire_task`]), so tasks coexist, while a
+//! task and a whole-directory writer exclude each other. Each takes its own file first and then
+//! looks for the other kind: of two processes racing, the later to link its file sees the
+//! earlier's, so at least one of them refuses. Under Slurm the holder also names its job
+//! (`SLURM_JOB_ID`): a lock held by the same job id is that job's earlier instance, which Slurm
+//! ended before requeueing it, so it is taken over on any host.
 
 use std::path::{Path, PathBuf};
 
@@ -28,17 +32,21 @@ pub struct Holder {
     pub pid: u32,
     /// Seconds since the Unix epoch when the lock was taken.
     pub since: u64,
+    /// The Slurm job it ran in (`SLURM_JOB_ID`), if any.
+    pub job: Option<String>,
 }
 
 impl Holder {
     /// This process.
     pub fn this_process() -> Self {
         let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        Holder { host: host_name(), pid: std::process::id(), since }
+        let job = std::env::var("SLURM_JOB_ID").ok().filter(|j| !j.is_empty() && !j.contains('\n'));
+        Holder { host: host_name(), pid: std::process::id(), since, job }
     }
 
     fn to_text(&self) -> String {
-        format!("host={}\npid={}\nsince={}\n", self.host, self.pid, self.since)
+        let job = self.job.as_ref().map_or(String::new(), |j| format!("job={j}\n"));
+        format!("host={}\npid={}\nsince={}\n{job}", self.host, self.pid, self.since)
     }
 
     fn parse(text: &str) -> Option<Self> {
@@ -47,13 +55,49 @@ impl Holder {
             host: field("host")?.to_string(),
             pid: field("pid")?.parse().ok()?,
             since: field("since")?.parse().ok()?,
+            job: field("job").map(str::to_string),
         })
     }
 
-    /// Whether the holder is certainly gone: it ran on this host and its pid no longer exists.
+    /// Whether the holder is certainly gone: it ran on this host and its pid no longer exists,
+    /// or it was an earlier instance of this process's own Slurm job.
     fn is_dead(&self) -> bool {
-        self.host == host_name() && !process_exists(self.pid)
+        let same_job = self.job.is_some() && self.job == Holder::this_process().job;
+        let same_process = self.host == host_name() && self.pid == std::process::id();
+        (self.host == host_name() && !process_exists(self.pid)) || (same_job && !same_process)
     }
+
+    fn describe(&self) -> String {
+        let job = self.job.as_ref().map_or(String::new(), |j| format!(", Slurm job {j}"));
+        format!("pid {} on host {}{job} (since {} s after the epoch)", self.pid, self.host, self.since)
+    }
+}
+
+/// The lock file of array task `task`.
+pub fn task_lock_file(task: usize) -> String {
+    format!("rome.task-{task}.lock")
+}
+
+/// The live holders of task locks in `dir` (stale ones are removed), with their files.
+fn task_holders(dir: &Path) -> Vec<(PathBuf, Holder)> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut live = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !(name.starts_with("rome.task-") && name.ends_with(".lock")) {
+            continue;
+        }
+        let path = entry.path();
+        match std::fs::read_to_string(&path).ok().and_then(|t| Holder::parse(&t)) {
+            Some(h) if h.is_dead() => {
+                let _ = std::fs::remove_file(&path);
+            }
+            Some(h) => live.push((path, h)),
+            None => {}
+        }
+    }
+    live.sort_by(|a, b| a.0.cmp(&b.0));
+    live
 }
 
 /// The lock of one run directory, held until dropped.
@@ -67,13 +111,47 @@ pub struct DirLock {
 }
 
 impl DirLock {
-    /// Takes the lock of `dir` (created if missing), taking over a stale one.
+    /// Takes the lock of `dir` (created if missing) for a process writing all of it, taking over
+    /// a stale one; refused while an array task holds its task lock there.
     pub fn acquire(dir: &Path) -> Result<Self, String> {
+        let lock = Self::take(dir, LOCK_FILE)?;
+        if let Some((path, h)) = task_holders(dir).into_iter().next() {
+            return Err(format!(
+                "run directory {} is in use by an array task: {} holds {}; wait for the array's tasks to finish, \
+                 or delete the lock if that process is gone",
+                dir.display(),
+                h.describe(),
+                path.display()
+            ));
+        }
+        Ok(lock)
+    }
+
+    /// Takes the lock of array task `task` in `dir` (created if missing): other tasks' locks do
+    /// not stand in its way, a live whole-directory writer does.
+    pub fn acquire_task(dir: &Path, task: usize) -> Result<Self, String> {
+        let lock = Self::take(dir, &task_lock_file(task))?;
+        let whole = dir.join(LOCK_FILE);
+        if let Some(h) = std::fs::read_to_string(&whole).ok().and_then(|t| Holder::parse(&t))
+            && !h.is_dead()
+        {
+            return Err(format!(
+                "run directory {} is in use by {} (lock {}); an array task waits for no whole-directory writer",
+                dir.display(),
+                h.describe(),
+                whole.display()
+            ));
+        }
+        Ok(lock)
+    }
+
+    /// Takes the lock file `name` in `dir`, taking over a stale one.
+    fn take(dir: &Path, name: &str) -> Result<Self, String> {
         let created = (!dir.exists()).then(|| dir.to_path_buf());
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let path = dir.join(LOCK_FILE);
+        let path = dir.join(name);
         let holder = Holder::this_process();
-        let private = dir.join(format!(".{LOCK_FILE}.{}", holder.pid));
+        let private = dir.join(format!(".{name}.{}", holder.pid));
         std::fs::write(&private, holder.to_text()).map_err(|e| format!("cannot write {}: {e}", private.display()))?;
         let result = (|| {
             for _ in 0..3 {
@@ -86,21 +164,18 @@ impl DirLock {
                 match Holder::parse(&text) {
                     Some(h) if h.is_dead() => {
                         eprintln!(
-                            "taking over the stale lock {} of pid {} on {} (that process is gone)",
+                            "taking over the stale lock {} of {} (that process is gone)",
                             path.display(),
-                            h.pid,
-                            h.host
+                            h.describe()
                         );
                         let _ = std::fs::remove_file(&path);
                     }
                     Some(h) => {
                         return Err(format!(
-                            "run directory {} is in use by pid {} on host {} (since {} s after the epoch; lock {}): \
-                             wait for it to finish, choose another --out, or delete the lock if that process is gone",
+                            "run directory {} is in use by {} (lock {}): wait for it to finish, choose another \
+                             --out, or delete the lock if that process is gone",
                             dir.display(),
-                            h.pid,
-                            h.host,
-                            h.since,
+                            h.describe(),
                             path.display()
                         ));
                     }
@@ -194,17 +269,47 @@ mod tests {
         let dir = scratch("stale");
         std::fs::create_dir_all(&dir).unwrap();
         // A pid above Linux's largest (2^22) cannot exist.
-        let dead = Holder { host: host_name(), pid: u32::MAX, since: 1 };
+        let dead = Holder { host: host_name(), pid: u32::MAX, since: 1, job: None };
         std::fs::write(dir.join(LOCK_FILE), dead.to_text()).unwrap();
         let lock = DirLock::acquire(&dir).unwrap();
         assert_eq!(Holder::parse(&std::fs::read_to_string(lock.path()).unwrap()).unwrap().pid, std::process::id());
         drop(lock);
-        let foreign = Holder { host: "another-host".into(), pid: 7, since: 1 };
+        let foreign = Holder { host: "another-host".into(), pid: 7, since: 1, job: None };
         std::fs::write(dir.join(LOCK_FILE), foreign.to_text()).unwrap();
         let err = DirLock::acquire(&dir).unwrap_err();
         assert!(err.contains("pid 7 on host another-host"), "{err}");
+        // ... unless it was an earlier instance of this process's own Slurm job.
+        if let Some(job) = Holder::this_process().job {
+            let earlier = Holder { job: Some(job), ..foreign.clone() };
+            std::fs::write(dir.join(LOCK_FILE), earlier.to_text()).unwrap();
+            drop(DirLock::acquire(&dir).unwrap());
+            std::fs::write(dir.join(LOCK_FILE), foreign.to_text()).unwrap();
+        }
         // A refused process leaves the holder's lock alone.
         assert_eq!(Holder::parse(&std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap()), Some(foreign));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn array_tasks_coexist_and_exclude_a_whole_directory_writer_both_ways() {
+        let dir = scratch("tasks");
+        let (t0, t3) = (DirLock::acquire_task(&dir, 0).unwrap(), DirLock::acquire_task(&dir, 3).unwrap());
+        let err = DirLock::acquire_task(&dir, 3).unwrap_err();
+        assert!(err.contains("in use by pid") && err.contains("rome.task-3.lock"), "{err}");
+        let err = DirLock::acquire(&dir).unwrap_err();
+        assert!(err.contains("array task") && err.contains("rome.task-0.lock"), "{err}");
+        assert!(!dir.join(LOCK_FILE).exists(), "the refused writer released its own lock");
+        drop((t0, t3));
+        let whole = DirLock::acquire(&dir).unwrap();
+        let err = DirLock::acquire_task(&dir, 1).unwrap_err();
+        assert!(err.contains(&format!("in use by pid {}", std::process::id())), "{err}");
+        assert!(!dir.join(task_lock_file(1)).exists(), "the refused task released its own lock");
+        drop(whole);
+        // A task lock left by a dead process does not keep a whole-directory writer out.
+        let dead = Holder { host: host_name(), pid: u32::MAX, since: 1, job: None };
+        std::fs::write(dir.join(task_lock_file(2)), dead.to_text()).unwrap();
+        drop(DirLock::acquire(&dir).unwrap());
+        assert!(!dir.join(task_lock_file(2)).exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -446,3 +446,80 @@ fn sigterm_checkpoints_the_runs_in_progress_and_the_same_command_continues_exact
     no_partial_files(&resumed);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn array_tasks_then_aggregate_equal_one_process_byte_for_byte() {
+    let dir = scratch("array");
+    // 4 runs in tasks of 3: the last task is short.
+    let matrix = sub_matrix(&dir, &["baseline", "honest"], "[5, 6]");
+    let one = ok(&rome_repro(&["--config", &matrix, "--threads", "2", "--out", dir.join("one").to_str().unwrap()]));
+    let (scripts, tasks) = (dir.join("slurm"), dir.join("tasks"));
+    let (tasks_s, scripts_s) = (tasks.to_str().unwrap(), scripts.to_str().unwrap());
+    let opts = dir.join("site.sbatch");
+    std::fs::write(&opts, "# our cluster\n#SBATCH --partition=short\naccount=rl-safety\n").unwrap();
+    let written = rome_repro(&[
+        "--config",
+        &matrix,
+        "--out",
+        tasks_s,
+        "--runs-per-task",
+        "3",
+        "--slurm",
+        scripts_s,
+        "--sbatch-file",
+        opts.to_str().unwrap(),
+        "--sbatch",
+        "time=0:20:00",
+        "--sbatch",
+        "requeue=",
+    ]);
+    ok(&written);
+    assert!(!tasks.join("runs").exists(), "--slurm runs nothing");
+    let array = std::fs::read_to_string(scripts.join("array.sbatch")).unwrap();
+    for line in [
+        "#SBATCH --array=0-1\n",
+        "#SBATCH --time=0:20:00\n",
+        "#SBATCH --partition=short\n",
+        "#SBATCH --account=rl-safety\n",
+        "#SBATCH --signal=B:TERM@120\n",
+        "--task \"$SLURM_ARRAY_TASK_ID\"",
+    ] {
+        assert!(array.contains(line), "array.sbatch lacks `{line}`:\n{array}");
+    }
+    assert!(!array.contains("--requeue\n"), "`requeue=` removes the default");
+    let aggregate = std::fs::read_to_string(scripts.join("aggregate.sbatch")).unwrap();
+    assert!(
+        aggregate.contains("--aggregate")
+            && aggregate.contains("#SBATCH --partition=short")
+            && !aggregate.contains("--array")
+    );
+    let submit = std::fs::read_to_string(scripts.join("submit.sh")).unwrap();
+    assert!(submit.contains("--dependency=\"afterok:$array\""), "{submit}");
+    for script in ["array.sbatch", "aggregate.sbatch", "submit.sh"] {
+        let syntax = Command::new("bash").arg("-n").arg(scripts.join(script)).output().unwrap();
+        assert!(syntax.status.success(), "{script}: {}", String::from_utf8_lossy(&syntax.stderr));
+    }
+
+    // Aggregating before every task ran names what is missing and writes no table.
+    let task = |i: &str| rome_repro(&["--config", &matrix, "--out", tasks_s, "--runs-per-task", "3", "--task", i]);
+    assert!(task("1").status.success());
+    let early = rome_repro(&["--config", &matrix, "--out", tasks_s, "--runs-per-task", "3", "--aggregate"]);
+    let stderr = String::from_utf8_lossy(&early.stderr);
+    assert!(!early.status.success());
+    assert!(
+        stderr.contains("3 of 4 runs are not finished")
+            && stderr.contains("baseline__seed5")
+            && stderr.contains("array tasks 0 "),
+        "{stderr}"
+    );
+    assert!(!tasks.join("summary.csv").exists());
+    let missing = task("2");
+    assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("task 2 does not exist"));
+    assert!(task("0").status.success());
+    let all = ok(&rome_repro(&["--config", &matrix, "--out", tasks_s, "--runs-per-task", "3", "--aggregate"]));
+    for file in ["summary.csv", "aggregate.csv", "verdicts.csv", "modes.csv", "violations_by_kind.csv"] {
+        assert_eq!(std::fs::read(all.join(file)).unwrap(), std::fs::read(one.join(file)).unwrap(), "{file} differs");
+    }
+    no_partial_files(&all);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -9,6 +9,11 @@
 //! `--base-scenario <space.ron> --draws N` on N draws of a scenario space (one run directory per
 //! draw, and `draws.csv` with every draw's verdicts); `--sensitivity` reruns it across entropy
 //! coefficients with and without the honest prior (`sensitivity.csv`).
+//!
+//! On a cluster: `--slurm <dir>` writes a Slurm array job over the matrix (`array.sbatch`,
+//! `aggregate.sbatch`, `submit.sh`; see `experiments::slurm`) and runs nothing; each array task
+//! runs `--task <i>`, which trains only its share of the runs, and `--aggregate` writes the
+//! tables, figures, verdicts and report from the finished runs (the same bytes as one process).
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -18,7 +23,8 @@ use clap::Parser;
 use experiments::cli::{RunArgs, config_name, finish, preset_or_file};
 use experiments::lock::DirLock;
 use experiments::repro::config::{PRESETS, ReproConfig};
-use experiments::repro::{MatrixOutcome, run_matrix};
+use experiments::repro::{MatrixOutcome, aggregate_matrix, run_matrix, run_task, task_count};
+use experiments::slurm::{ArrayJob, options_file, parse_option};
 use sim_core::io::write_atomic;
 use sim_envs::CloudParams;
 
@@ -43,6 +49,27 @@ struct Args {
     /// the honest prior (`policy.initial_logits`), and tabulate the verdicts (`sensitivity.csv`).
     #[arg(long, conflicts_with = "draws")]
     sensitivity: bool,
+    /// Write a Slurm array job over the matrix into this directory (array.sbatch,
+    /// aggregate.sbatch, submit.sh) instead of running it.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["task", "aggregate", "draws", "sensitivity"])]
+    slurm: Option<PathBuf>,
+    /// Train and evaluate only array task N's runs (`--runs-per-task` of them, in
+    /// condition-then-seed order); no tables.
+    #[arg(long, value_name = "N", conflicts_with_all = ["aggregate", "draws", "sensitivity"])]
+    task: Option<usize>,
+    /// Write the tables, figures, verdicts and report from the runs array tasks finished.
+    #[arg(long, conflicts_with_all = ["draws", "sensitivity"])]
+    aggregate: bool,
+    /// Runs per array task.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    runs_per_task: usize,
+    /// An sbatch option of the generated scripts, `key=value` or a flag `key` (`key=` removes a
+    /// default); repeatable, after `--sbatch-file`'s.
+    #[arg(long, value_name = "OPTION", requires = "slurm")]
+    sbatch: Vec<String>,
+    /// A file of sbatch options, one per line (`#SBATCH --time=4:00:00`, `--time=…` or `time=…`).
+    #[arg(long, value_name = "FILE", requires = "slurm")]
+    sbatch_file: Option<PathBuf>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -64,7 +91,36 @@ fn run(args: &Args) -> Result<PathBuf, String> {
         _ => (config, base, scenarios),
     };
     let out = args.run.out_dir("rome_repro", &config.name);
+    if args.runs_per_task == 0 {
+        return Err("--runs-per-task must be at least 1".into());
+    }
+    if let Some(dir) = &args.slurm {
+        return write_array_job(args, &config, &out, dir);
+    }
+    if let Some(index) = args.task {
+        let _lock = DirLock::acquire_task(&out, index)?;
+        experiments::signal::install()?;
+        let computed = run_task(
+            &config,
+            &scenarios,
+            &out,
+            args.run.threads(),
+            args.run.device,
+            !args.run.quiet,
+            index,
+            args.runs_per_task,
+        )
+        .map_err(|e| e.to_string())?;
+        eprintln!("task {index}: {computed} runs computed into {}", out.display());
+        return Ok(out);
+    }
     let _lock = DirLock::acquire(&out)?;
+    if args.aggregate {
+        let outcome = aggregate_matrix(&config, &base, &scenarios, &out, args.run.device, args.runs_per_task)
+            .map_err(|e| e.to_string())?;
+        report(&outcome);
+        return Ok(outcome.dir);
+    }
     // SIGTERM (a scheduler's time limit or preemption) checkpoints the runs in progress.
     experiments::signal::install()?;
     let threads = args.run.threads();
@@ -132,6 +188,69 @@ fn run(args: &Args) -> Result<PathBuf, String> {
 
 /// The entropy coefficients of the sensitivity sweep (each with and without the honest prior).
 const SENSITIVITY_ENT_COEFS: [f32; 4] = [0.0, 0.01, 0.03, 0.05];
+
+/// `path` made absolute against the working directory (array tasks start elsewhere).
+fn absolute(path: &std::path::Path) -> Result<PathBuf, String> {
+    std::path::absolute(path).map_err(|e| format!("cannot resolve {}: {e}", path.display()))
+}
+
+/// Writes the array job's scripts into `dir`.
+fn write_array_job(
+    args: &Args,
+    config: &ReproConfig,
+    out: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<PathBuf, String> {
+    // The matrix as the tasks must choose it: files made absolute, presets by name.
+    let mut matrix_args = Vec::new();
+    let name = config_name(args.quick, args.config.as_deref());
+    let file_or_name = |value: &str| -> Result<String, String> {
+        // A scenario space's draw is `space.ron@N`: the file is before the `@`.
+        let (file, draw) =
+            value.rsplit_once('@').filter(|(f, _)| std::path::Path::new(f).is_file()).unwrap_or((value, ""));
+        if std::path::Path::new(file).is_file() {
+            let abs = absolute(std::path::Path::new(file))?.display().to_string();
+            Ok(if draw.is_empty() { abs } else { format!("{abs}@{draw}") })
+        } else {
+            Ok(value.to_string())
+        }
+    };
+    matrix_args.extend(["--config".to_string(), file_or_name(name)?]);
+    if let Some(b) = &args.base_scenario {
+        matrix_args.extend(["--base-scenario".to_string(), file_or_name(b)?]);
+    }
+    matrix_args.extend(["--device".to_string(), args.run.device.to_string()]);
+    let mut overrides = match &args.sbatch_file {
+        Some(f) => options_file(f)?,
+        None => Vec::new(),
+    };
+    for o in &args.sbatch {
+        overrides.push(parse_option(o, "--sbatch")?);
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary's path: {e}"))?;
+    let (run_dir, script_dir) = (absolute(out)?, absolute(dir)?);
+    let tasks = task_count(config, args.runs_per_task);
+    let job = ArrayJob {
+        name: &config.name,
+        exe: &exe,
+        run_dir: &run_dir,
+        script_dir: &script_dir,
+        matrix_args,
+        tasks,
+        runs_per_task: args.runs_per_task,
+        overrides,
+    };
+    for path in job.write()? {
+        eprintln!("wrote {}", path.display());
+    }
+    eprintln!(
+        "{tasks} array tasks of {} runs each into {}; submit with {}",
+        args.runs_per_task,
+        run_dir.display(),
+        script_dir.join("submit.sh").display()
+    );
+    Ok(run_dir)
+}
 
 fn rebase(mut config: ReproConfig, base: &str) -> Result<(ReproConfig, CloudParams, Vec<CloudParams>), String> {
     config.base_scenario = base.to_string();

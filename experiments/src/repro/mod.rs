@@ -106,6 +106,32 @@ pub struct Runs {
     pub computed: usize,
 }
 
+/// Which runs of a matrix an invocation computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Share {
+    /// Every run.
+    All,
+    /// Task `index` of an array job: the runs `index * runs_per_task..(index + 1) * runs_per_task`
+    /// in condition-then-seed order.
+    Task {
+        /// The task.
+        index: usize,
+        /// Runs per task.
+        runs_per_task: usize,
+    },
+}
+
+/// The matrix's runs, `(condition index, seed)` in condition-then-seed order (the order of
+/// array tasks and of `summary.csv`).
+pub fn jobs(config: &ReproConfig) -> Vec<(usize, u64)> {
+    (0..config.conditions.len()).flat_map(|c| config.seeds.iter().map(move |&s| (c, s))).collect()
+}
+
+/// How many array tasks of `runs_per_task` runs the matrix makes.
+pub fn task_count(config: &ReproConfig, runs_per_task: usize) -> usize {
+    jobs(config).len().div_ceil(runs_per_task.max(1))
+}
+
 /// Trains and evaluates every (condition, seed) of `config` into `out` (its `config.ron`, and
 /// per run `runs/<condition>__seed<s>/`), resuming what an earlier invocation left unfinished:
 /// what both `rome_repro` and `phase_diagram` run.
@@ -117,6 +143,37 @@ pub fn run_all(
     device: Device,
     progress: bool,
 ) -> Result<Runs, ReproError> {
+    let (results, computed) = compute(config, scenarios, out, threads, device, progress, Share::All)?;
+    let results: Vec<RunResult> = results.into_iter().map(|r| r.expect("every run finished")).collect();
+    Ok(Runs { results, computed })
+}
+
+/// Computes array task `index`'s runs (those an earlier invocation did not finish) into `out`;
+/// returns how many it computed. The tables are [`aggregate_matrix`]'s.
+#[allow(clippy::too_many_arguments)]
+pub fn run_task(
+    config: &ReproConfig,
+    scenarios: &[CloudParams],
+    out: &Path,
+    threads: usize,
+    device: Device,
+    progress: bool,
+    index: usize,
+    runs_per_task: usize,
+) -> Result<usize, ReproError> {
+    let tasks = task_count(config, runs_per_task);
+    if runs_per_task == 0 || index >= tasks {
+        return Err(ReproError::Run(format!(
+            "task {index} does not exist: the matrix has {} runs, so {tasks} tasks of {runs_per_task} (0 to {})",
+            jobs(config).len(),
+            tasks.saturating_sub(1)
+        )));
+    }
+    Ok(compute(config, scenarios, out, threads, device, progress, Share::Task { index, runs_per_task })?.1)
+}
+
+/// Writes `config.ron` (refusing a directory that holds another matrix) and the directories.
+fn prepare(config: &ReproConfig, scenarios: &[CloudParams], out: &Path, device: Device) -> Result<(), ReproError> {
     device.check().map_err(ReproError::Run)?;
     let resolved = ResolvedMatrix { config: config.clone(), scenarios: scenarios.to_vec(), device: device.to_string() };
     let text = ron::ser::to_string_pretty(&resolved, ron::ser::PrettyConfig::default())
@@ -135,17 +192,72 @@ pub fn run_all(
         std::fs::create_dir_all(&dir).map_err(|e| ReproError::Run(format!("cannot create {}: {e}", dir.display())))?;
     }
     write_atomic(&config_path, text.as_bytes())?;
+    Ok(())
+}
 
-    // Which runs are done already.
-    let jobs: Vec<(usize, u64)> =
-        (0..config.conditions.len()).flat_map(|c| config.seeds.iter().map(move |&s| (c, s))).collect();
-    let load = |c: usize, seed: u64| -> Option<RunResult> {
-        let path = out.join("runs").join(run_name(&config.conditions[c].name, seed)).join("result.ron");
-        let r: RunResult = ron::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-        (r.summary.condition == config.conditions[c].name && r.summary.seed == seed).then_some(r)
+/// The finished result of condition `c` with `seed` in `out`, if there is one.
+fn load(config: &ReproConfig, out: &Path, c: usize, seed: u64) -> Option<RunResult> {
+    let path = out.join("runs").join(run_name(&config.conditions[c].name, seed)).join("result.ron");
+    let r: RunResult = ron::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    (r.summary.condition == config.conditions[c].name && r.summary.seed == seed).then_some(r)
+}
+
+/// Every run's result in `out`, or an error naming the missing runs and their array tasks.
+pub fn collect(
+    config: &ReproConfig,
+    scenarios: &[CloudParams],
+    out: &Path,
+    device: Device,
+    runs_per_task: usize,
+) -> Result<Vec<RunResult>, ReproError> {
+    prepare(config, scenarios, out, device)?;
+    let jobs = jobs(config);
+    let results: Vec<Option<RunResult>> = jobs.iter().map(|&(c, s)| load(config, out, c, s)).collect();
+    let missing: Vec<usize> = (0..jobs.len()).filter(|&j| results[j].is_none()).collect();
+    if !missing.is_empty() {
+        let names: Vec<String> =
+            missing.iter().map(|&j| run_name(&config.conditions[jobs[j].0].name, jobs[j].1)).collect();
+        let mut tasks: Vec<usize> = missing.iter().map(|&j| j / runs_per_task.max(1)).collect();
+        tasks.dedup();
+        let tasks: Vec<String> = tasks.iter().map(usize::to_string).collect();
+        return Err(ReproError::Run(format!(
+            "{} of {} runs are not finished in {}: {} (array tasks {} of {} runs each; rerun them, then aggregate again)",
+            missing.len(),
+            jobs.len(),
+            out.display(),
+            names.join(", "),
+            tasks.join(", "),
+            runs_per_task
+        )));
+    }
+    Ok(results.into_iter().map(|r| r.expect("none missing")).collect())
+}
+
+/// Computes the runs of `share` that an earlier invocation did not finish; returns every run's
+/// result found or computed (in [`jobs`] order) and how many were computed.
+fn compute(
+    config: &ReproConfig,
+    scenarios: &[CloudParams],
+    out: &Path,
+    threads: usize,
+    device: Device,
+    progress: bool,
+    share: Share,
+) -> Result<(Vec<Option<RunResult>>, usize), ReproError> {
+    prepare(config, scenarios, out, device)?;
+    let jobs = jobs(config);
+    let mine = match share {
+        Share::All => 0..jobs.len(),
+        Share::Task { index, runs_per_task } => {
+            (index * runs_per_task).min(jobs.len())..((index + 1) * runs_per_task).min(jobs.len())
+        }
     };
-    let mut results: Vec<Option<RunResult>> = jobs.iter().map(|&(c, s)| load(c, s)).collect();
-    let todo: Vec<usize> = (0..jobs.len()).filter(|&j| results[j].is_none()).collect();
+    let mut results: Vec<Option<RunResult>> = jobs
+        .iter()
+        .enumerate()
+        .map(|(j, &(c, s))| mine.contains(&j).then(|| load(config, out, c, s)).flatten())
+        .collect();
+    let todo: Vec<usize> = mine.filter(|&j| results[j].is_none()).collect();
 
     let multi = MultiProgress::with_draw_target(if progress {
         ProgressDrawTarget::stderr()
@@ -220,15 +332,14 @@ pub fn run_all(
         let checkpointed = checkpointed.into_inner();
         return Err(ReproError::Terminated {
             checkpointed,
-            finished: jobs.len() - todo.len() + computed,
+            finished: results.iter().flatten().count() + computed,
             left: todo.len() - computed - checkpointed,
         });
     }
     for (j, r) in finished {
         results[j] = Some(r);
     }
-    let results: Vec<RunResult> = results.into_iter().map(|r| r.expect("every run finished")).collect();
-    Ok(Runs { results, computed })
+    Ok((results, computed))
 }
 
 /// Runs the matrix into `out`, resuming what an earlier invocation left unfinished, and writes
@@ -246,6 +357,37 @@ pub fn run_matrix(
     // The criteria are read before any training, so a bad file fails at once.
     let criteria = criteria::Registered::load(&config.criteria).map_err(|e| ReproError::Run(e.to_string()))?;
     let Runs { results, computed } = run_all(config, scenarios, out, threads, device, progress)?;
+    write_outputs(config, base, scenarios, out, &results, computed, &criteria, start)
+}
+
+/// Writes the tables, figures and report of a matrix whose runs array tasks computed into
+/// `out` (the same bytes as [`run_matrix`]'s, but for the report's timing line); an error names
+/// the runs not finished.
+pub fn aggregate_matrix(
+    config: &ReproConfig,
+    base: &CloudParams,
+    scenarios: &[CloudParams],
+    out: &Path,
+    device: Device,
+    runs_per_task: usize,
+) -> Result<MatrixOutcome, ReproError> {
+    let start = Instant::now();
+    let criteria = criteria::Registered::load(&config.criteria).map_err(|e| ReproError::Run(e.to_string()))?;
+    let results = collect(config, scenarios, out, device, runs_per_task)?;
+    write_outputs(config, base, scenarios, out, &results, 0, &criteria, start)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_outputs(
+    config: &ReproConfig,
+    base: &CloudParams,
+    scenarios: &[CloudParams],
+    out: &Path,
+    results: &[RunResult],
+    computed: usize,
+    criteria: &criteria::Registered,
+    start: Instant,
+) -> Result<MatrixOutcome, ReproError> {
     let refs: Vec<&RunResult> = results.iter().collect();
 
     // Tables, verdicts, figures, report.
@@ -281,7 +423,7 @@ pub fn run_matrix(
     }
     let seconds = start.elapsed().as_secs_f64();
     let facts = report::RunFacts { seconds, computed_runs: computed };
-    let text = report::report(config, base, &refs, &aggregate, &exact, &rows, &criteria, &facts);
+    let text = report::report(config, base, &refs, &aggregate, &exact, &rows, criteria, &facts);
     write_atomic(&out.join("report.md"), text.as_bytes())?;
     Ok(MatrixOutcome {
         dir: out.to_path_buf(),
