@@ -150,32 +150,48 @@ pub struct Exact {
 impl Exact {
     /// Solves the base, the oracle weights on it, and every patched scenario of `config`.
     pub fn compute(config: &ReproConfig, base: &CloudParams, scenarios: &[CloudParams]) -> Self {
-        let solver = Solver::new(base).map_err(|e| e.to_string());
-        let base_inc = solver.as_ref().map(|s| Incentives::of(s, 0.0, 1.0)).map_err(Clone::clone);
-        let oracle = config
+        use rayon::prelude::*;
+        // Conditions that patch the base alike (a penalty on the same scenario) share one solve;
+        // the solves are independent, so they run in parallel (the results do not depend on it).
+        let mut distinct: Vec<&CloudParams> = Vec::new();
+        for p in scenarios.iter().filter(|p| *p != base) {
+            if !distinct.contains(&p) {
+                distinct.push(p);
+            }
+        }
+        let weights: Vec<(String, f64)> = config
             .of(Family::Oracle)
             .iter()
             .filter_map(|c| match &c.penalty {
-                PenaltyConfig::TrueCost { weight } => Some((
-                    c.name.clone(),
-                    solver.as_ref().map(|s| Incentives::of(s, f64::from(*weight), 1.0)).map_err(Clone::clone),
-                )),
+                PenaltyConfig::TrueCost { weight } => Some((c.name.clone(), f64::from(*weight))),
                 _ => None,
             })
             .collect();
-        // Conditions that patch the base alike (a penalty on the same scenario) share one solve.
-        let mut solved: Vec<(&CloudParams, Result<Incentives, String>)> = Vec::new();
-        let mut patched = Vec::new();
-        for (c, p) in config.conditions.iter().zip(scenarios).filter(|(_, p)| *p != base) {
-            let i = match solved.iter().position(|(q, _)| *q == p) {
-                Some(i) => i,
-                None => {
-                    solved.push((p, Incentives::compute(p, 0.0, 1.0).map_err(|e| e.to_string())));
-                    solved.len() - 1
-                }
-            };
-            patched.push((c.name.clone(), solved[i].1.clone()));
-        }
+        let ((base_inc, oracle), solved) = rayon::join(
+            || {
+                let solver = Solver::new(base).map_err(|e| e.to_string());
+                let at = |weight: f64| solver.as_ref().map(|s| Incentives::of(s, weight, 1.0)).map_err(Clone::clone);
+                let oracle: Vec<(String, Result<Incentives, String>)> =
+                    weights.par_iter().map(|(name, w)| (name.clone(), at(*w))).collect();
+                (at(0.0), oracle)
+            },
+            || {
+                distinct
+                    .par_iter()
+                    .map(|p| Incentives::compute(p, 0.0, 1.0).map_err(|e| e.to_string()))
+                    .collect::<Vec<_>>()
+            },
+        );
+        let patched = config
+            .conditions
+            .iter()
+            .zip(scenarios)
+            .filter(|(_, p)| *p != base)
+            .map(|(c, p)| {
+                let i = distinct.iter().position(|q| *q == p).expect("every patched scenario was solved");
+                (c.name.clone(), solved[i].clone())
+            })
+            .collect();
         Exact { base: base_inc, oracle, patched }
     }
 
