@@ -58,7 +58,12 @@ pub fn preset_or_file<'a>(name: &str, presets: &[(&str, &'a str)], what: &str) -
     Err(format!("no {what} file `{name}` (presets: {})", names.join(", ")))
 }
 
-/// Prints `run_dir: <path>` (the last line) and succeeds, or prints the error and fails.
+/// The exit status of a process that SIGTERM stopped after keeping its work (sysexits'
+/// `EX_TEMPFAIL`: run the same command again to continue). Slurm scripts tell it from a failure.
+pub const EXIT_TERMINATED: u8 = 75;
+
+/// Prints `run_dir: <path>` (the last line) and succeeds, or prints the error and fails (with
+/// [`EXIT_TERMINATED`] where SIGTERM stopped the work).
 pub fn finish(result: Result<PathBuf, String>) -> ExitCode {
     match result {
         Ok(dir) => {
@@ -67,7 +72,7 @@ pub fn finish(result: Result<PathBuf, String>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            if crate::signal::terminated() { ExitCode::from(EXIT_TERMINATED) } else { ExitCode::FAILURE }
         }
     }
 }

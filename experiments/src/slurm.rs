@@ -212,6 +212,9 @@ on_term() {{
         echo "rome_repro task $SLURM_ARRAY_TASK_ID: $left s left before the time limit; requeueing" >&2
         scontrol requeue "$SLURM_JOB_ID"
     fi
+    # {terminated}: stopped by SIGTERM with its runs checkpointed, not a failure (a requeued task
+    # must not make the aggregation's afterok dependency fail).
+    [[ $status -eq {terminated} ]] && exit 0
     exit "$status"
 }}
 trap on_term TERM
@@ -223,6 +226,7 @@ wait "$child"
             tasks = self.tasks,
             command = self.rome_repro(""),
             requeue_below = 2 * SIGNAL_AHEAD_S + 60,
+            terminated = crate::cli::EXIT_TERMINATED,
         )
     }
 

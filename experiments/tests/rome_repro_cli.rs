@@ -418,7 +418,7 @@ fn sigterm_checkpoints_the_runs_in_progress_and_the_same_command_continues_exact
     let result = child.wait_with_output().unwrap();
     assert!(sent.elapsed() < std::time::Duration::from_secs(10), "took {:?} to stop", sent.elapsed());
     let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(!result.status.success(), "{stderr}");
+    assert_eq!(result.status.code(), Some(75), "stopped by SIGTERM: EX_TEMPFAIL; {stderr}");
     assert!(stderr.contains("stopped by SIGTERM") && stderr.contains("run the same command again"), "{stderr}");
     let checkpoints = std::fs::read_dir(stopped.join("runs"))
         .unwrap()
