@@ -183,7 +183,7 @@ fn run<E: Environment, B: TrainBackend>(
     progress: bool,
 ) -> Result<TrainOutcome, RunError> {
     let mut trainer = match &from {
-        Some(path) => Trainer::<E, B>::resume(path, params, None, device)?,
+        Some(path) => Trainer::<E, B>::resume(path, params, &config.ppo, seed, None, device)?,
         None => Trainer::<E, B>::new(params, config.ppo.clone(), seed, None, device)?,
     };
     let metrics_path = out.join(files::METRICS);

@@ -24,21 +24,23 @@ pub fn pack(sections: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// Splits a checkpoint body into its sections.
+/// Splits a checkpoint body into its sections. Any bytes give the sections or an error, never
+/// a panic; no more is allocated than the bytes hold.
 pub fn unpack(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<u8>>, TrainError> {
     let bad =
         |what: &str| TrainError::Checkpoint { path: path.to_path_buf(), message: format!("not a checkpoint: {what}") };
-    let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| bad("wrong header"))?;
-    let mut at = 0usize;
-    let mut take = |n: usize| -> Result<&[u8], TrainError> {
-        let s = rest.get(at..at + n).ok_or_else(|| bad("truncated"))?;
-        at += n;
-        Ok(s)
+    let mut rest = bytes.strip_prefix(MAGIC).ok_or_else(|| bad("wrong header"))?;
+    let mut take = |n: u64| -> Result<&[u8], TrainError> {
+        let n = usize::try_from(n).ok().filter(|&n| n <= rest.len()).ok_or_else(|| bad("truncated"))?;
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Ok(head)
     };
-    let count = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes")) as usize;
-    let mut sections = Vec::with_capacity(count.min(16));
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let count = word(take(8)?);
+    let mut sections = Vec::new();
     for _ in 0..count {
-        let len = u64::from_le_bytes(take(8)?.try_into().expect("8 bytes")) as usize;
+        let len = word(take(8)?);
         sections.push(take(len)?.to_vec());
     }
     Ok(sections)

@@ -28,11 +28,19 @@ fn check<E: Environment>(tag: &str, params: E::Params, config: PpoConfig, split:
     let dir = std::env::temp_dir().join(format!("resume-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("checkpoint.bin");
-    let mut first = Trainer::<E, CpuAutodiff>::new(params.clone(), config, 5, None, Default::default()).unwrap();
+    let mut first =
+        Trainer::<E, CpuAutodiff>::new(params.clone(), config.clone(), 5, None, Default::default()).unwrap();
     let mut rows = metrics(&mut first, split);
     first.save_checkpoint(&path).unwrap();
     drop(first); // as if the process had died here
-    let mut resumed = Trainer::<E, CpuAutodiff>::resume(&path, params, None, Default::default()).unwrap();
+    let mut other = config.clone();
+    other.learning_rate *= 2.0;
+    for (config, seed) in [(&other, 5), (&config, 6)] {
+        let refused = Trainer::<E, CpuAutodiff>::resume(&path, params.clone(), config, seed, None, Default::default());
+        let message = refused.err().expect("another configuration or seed is refused").to_string();
+        assert!(message.contains("another configuration or seed"), "{message}");
+    }
+    let mut resumed = Trainer::<E, CpuAutodiff>::resume(&path, params, &config, 5, None, Default::default()).unwrap();
     assert_eq!(resumed.updates_done(), split);
     rows.extend(metrics(&mut resumed, total));
     assert_eq!(rows, all, "{}: metrics after resume differ", E::NAME);

@@ -77,7 +77,10 @@ fn a_loss_that_overflows_names_update_and_term_and_spares_the_checkpoint() {
     let message = err.to_string();
     assert!(message.contains("update 3") && message.contains("checkpoint is untouched"), "{message}");
     assert_eq!(std::fs::read(&path).unwrap(), saved);
-    assert!(Trainer::<Diverging, CpuAutodiff>::resume(&path, Blowup { at: 300 }, None, Default::default()).is_ok());
+    assert!(
+        Trainer::<Diverging, CpuAutodiff>::resume(&path, Blowup { at: 300 }, &config(), 1, None, Default::default())
+            .is_ok()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

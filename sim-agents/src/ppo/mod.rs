@@ -550,22 +550,45 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         write_atomic(path, &pack(&[&model, &optim, &cost_optim, state.as_bytes(), &penalty]))
     }
 
-    /// A trainer continuing exactly where the checkpoint at `path` left off. `env_params`
-    /// and `penalty` must be those of the original run.
+    /// A trainer continuing exactly where the checkpoint at `path` left off. `env_params`,
+    /// `config`, `seed` and `penalty` must be those of the original run: a checkpoint written by
+    /// another configuration or seed is refused.
     pub fn resume(
         path: &std::path::Path,
         env_params: E::Params,
+        config: &PpoConfig,
+        seed: u64,
+        penalty: Option<Box<dyn Penalty<E>>>,
+        device: B::Device,
+    ) -> Result<Self, TrainError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
+        Self::resume_from_bytes(path, &bytes, env_params, config, seed, penalty, device)
+    }
+
+    /// [`Trainer::resume`] from a checkpoint's bytes (`path` names it in errors). Any bytes give
+    /// a trainer or an error naming the damaged part, never a panic: the sizes the trainer
+    /// allocates come from `config`, not from the bytes, and every section is checked against
+    /// what `config` builds.
+    pub fn resume_from_bytes(
+        path: &std::path::Path,
+        bytes: &[u8],
+        env_params: E::Params,
+        config: &PpoConfig,
+        seed: u64,
         penalty: Option<Box<dyn Penalty<E>>>,
         device: B::Device,
     ) -> Result<Self, TrainError> {
         let err = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
-        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let sections = unpack(path, &bytes)?;
+        let sections = unpack(path, bytes)?;
         let [model, optim, cost_optim, state, penalty_state] =
             <[Vec<u8>; 5]>::try_from(sections).map_err(|_| err("expected 5 sections".into()))?;
         let state = std::str::from_utf8(&state).map_err(|e| err(e.to_string()))?;
         let state: TrainerState<E> = ron::from_str(state).map_err(|e| err(format!("trainer state: {e}")))?;
-        let mut trainer = Trainer::<E, B>::new(env_params.clone(), state.config.clone(), state.seed, penalty, device)?;
+        if state.config != *config || state.seed != seed {
+            return Err(err("was written by another configuration or seed".into()));
+        }
+        let mut trainer = Trainer::<E, B>::new(env_params.clone(), config.clone(), seed, penalty, device)?;
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
         let model_record =
             Recorder::<B>::load(&recorder, model, &trainer.device).map_err(|e| err(format!("model: {e}")))?;
