@@ -27,7 +27,8 @@ cleanup() {
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [[ $status -ne 0 ]]; then
         echo "slurm.sh failed; the daemons' logs:" >&2
-        tail -n 40 "$work"/*.log "$work"/*.out "$work"/scripts*/logs/* 2>/dev/null >&2 || true
+        tail -n 40 "$work"/*.log "$work"/*.out "$work"/scripts*/logs/* >&2 2>/dev/null || true
+        scontrol show job >&2 2>/dev/null || true
     fi
     rm -rf "$work"
     exit "$status"
@@ -134,12 +135,19 @@ until [[ -d $work/requeue/runs ]] && [[ -n $(ls -A "$work/requeue/runs" 2>/dev/n
     sleep 0.2
 done
 sleep 2
+task0_job=$(scontrol show job "${array_job}_0" | sed -n 's/^JobId=\([0-9]*\) .*/\1/p')
 scontrol requeue "${array_job}_0"
-# Slurm holds a requeued job back for a while (its begin time moves on); let it start at once.
-for _ in $(seq 100); do
-    [[ $(state_of "${array_job}_0") == "PENDING " ]] && scontrol update JobId="${array_job}_0" StartTime=now && break
+# Slurm holds a requeued job back for a while (its begin time moves on); let it start sooner,
+# once its first instance is gone and a second has passed: slurmd refuses to launch a job whose
+# begin time is not later than the second it revoked the job's credential in ("Job N already
+# killed, do not launch batch job", and the task fails).
+start=$SECONDS
+until [[ $(state_of "${array_job}_0") == "PENDING " ]] && ! pgrep -f "slurmstepd: \[${task0_job}\." >/dev/null; do
+    (( SECONDS - start < 120 )) || { echo "the requeued task did not go back to pending" >&2; exit 1; }
     sleep 0.2
 done
+sleep 2
+scontrol update JobId="${array_job}_0" StartTime=now
 echo "slurm: requeued task ${array_job}_0 while it trained, $((SECONDS - phase)) s"
 start=$SECONDS
 until ls "$work"/requeue/runs/*/checkpoint.bin >/dev/null 2>&1; do

@@ -89,3 +89,32 @@ fn toycloud_with_aup_resumes_exactly() {
     };
     check::<ToyCloud>("aup", CloudParams::default(), config, 3);
 }
+
+/// Regression (found by the `checkpoint` fuzz target): burn's binary record reader panics on
+/// damaged bytes instead of returning an error, so a checkpoint with one byte of its model
+/// section changed brought the process down. The checkpoint's checksum now refuses it first,
+/// naming the file.
+#[test]
+fn a_damaged_model_section_is_an_error_not_a_panic_in_burn() {
+    let config = PpoConfig { total_timesteps: 512 * 2, ..PpoConfig::default() };
+    let dir = std::env::temp_dir().join(format!("resume-damaged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("checkpoint.bin");
+    let mut trainer =
+        Trainer::<CartPole, CpuAutodiff>::new(Default::default(), config.clone(), 5, None, Default::default()).unwrap();
+    trainer.train_update().unwrap();
+    trainer.save_checkpoint(&path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    // The header line, the section count and the model section's length, then its first bytes.
+    let model_starts = good.iter().position(|&b| b == b'\n').unwrap() + 1 + 16;
+    for at in [model_starts, model_starts + 3, good.len() / 2, good.len() - 1] {
+        let mut damaged = good.clone();
+        damaged[at] ^= 0x5a;
+        std::fs::write(&path, &damaged).unwrap();
+        let refused =
+            Trainer::<CartPole, CpuAutodiff>::resume(&path, Default::default(), &config, 5, None, Default::default());
+        let message = refused.err().expect("a damaged checkpoint is refused").to_string();
+        assert!(message.contains("checkpoint.bin") && message.contains("damaged"), "byte {at}: {message}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
