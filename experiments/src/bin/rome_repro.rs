@@ -35,7 +35,7 @@ struct Args {
     /// Run the small smoke-test matrix (the `quick` preset).
     #[arg(long, conflicts_with = "config")]
     quick: bool,
-    /// A matrix file (RON), or a preset name: default, quick, draws, penalty_sweep.
+    /// A matrix file (RON), or a preset name: default, quick, draws, penalty_sweep, controls.
     #[arg(long)]
     config: Option<String>,
     /// Replace the matrix's base scenario (a preset, a scenario file, or `space.ron@N`); with

@@ -115,6 +115,20 @@ impl Patch {
         }
         p
     }
+
+    /// This patch without the infrastructure controls P6 studies (privilege, GPU metering,
+    /// process telemetry, the log control, a spending limit): the scenario a control condition
+    /// is compared with, everything else equal.
+    pub fn without_controls(&self) -> Patch {
+        Patch {
+            sudo: None,
+            gpu_metering: None,
+            process_telemetry: None,
+            logs: None,
+            spending_limit: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// One condition of the matrix.
@@ -313,17 +327,35 @@ impl ReproConfig {
         Ok((self, base, scenarios))
     }
 
+    /// The condition a control condition is compared with (P6): the task-only condition of
+    /// family `Baseline` or `Response` whose patch is the control's without its controls, with
+    /// the same action set. In the default matrix that is `baseline`; in the factorial preset,
+    /// the same response without the control.
+    pub fn reference_of(&self, control: &Condition) -> Option<&Condition> {
+        let patch = control.patch.without_controls();
+        self.conditions.iter().find(|c| {
+            matches!(c.family, Family::Baseline | Family::Response)
+                && c.patch == patch
+                && c.penalty == PenaltyConfig::TaskOnly
+                && c.lagrangian.is_none()
+                && c.actions == control.actions
+                && c.lift_mask_at.is_none()
+        })
+    }
+
     /// The condition named `name`.
     pub fn condition(&self, name: &str) -> Option<&Condition> {
         self.conditions.iter().find(|c| c.name == name)
     }
 }
 
-/// The shipped matrices: `default` (10 reported seeds on `pressure`), `quick` (CI smoke test) and
-/// `draws` (the reduced matrix run on draws of a scenario space).
+/// The shipped matrices: `default` (10 reported seeds on `pressure`), `quick` (CI smoke test),
+/// `draws` (the reduced matrix run on draws of a scenario space), `penalty_sweep` (the tuning
+/// seeds' sweep of the penalties' settings) and `controls` (P6's controls × responses factorial).
 pub const PRESETS: &[(&str, &str)] = &[
     ("default", include_str!("../../configs/rome_repro.ron")),
     ("quick", include_str!("../../configs/rome_repro_quick.ron")),
     ("draws", include_str!("../../configs/rome_repro_draws.ron")),
     ("penalty_sweep", include_str!("../../configs/penalty_sweep.ron")),
+    ("controls", include_str!("../../configs/rome_repro_controls.ron")),
 ];
