@@ -359,3 +359,41 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("penalty_sweep", include_str!("../../configs/penalty_sweep.ron")),
     ("controls", include_str!("../../configs/rome_repro_controls.ron")),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn preset(name: &str) -> ReproConfig {
+        let text = PRESETS.iter().find(|(n, _)| *n == name).expect("a preset").1;
+        parse_ron(text, name).expect("the preset parses")
+    }
+
+    #[test]
+    fn each_control_is_compared_with_the_same_scenario_without_it() {
+        let reference = |m: &ReproConfig, c: &str| m.reference_of(m.condition(c).unwrap()).map(|r| r.name.clone());
+        let default = preset("default");
+        for c in default.of(Family::Control) {
+            assert_eq!(reference(&default, &c.name).as_deref(), Some("baseline"), "{}", c.name);
+        }
+        let factorial = preset("controls");
+        for (control, expected) in [
+            ("gpu_metering", "baseline"),
+            ("no_sudo", "baseline"),
+            ("kill_network_gpu_metering", "kill_network"),
+            ("kill_network_no_sudo", "kill_network"),
+            ("log_only_gpu_metering", "log_only"),
+            ("log_only_no_sudo", "log_only"),
+        ] {
+            assert_eq!(reference(&factorial, control).as_deref(), Some(expected), "{control}");
+        }
+        // Without the same response untouched, or with a penalty on it, there is no reference.
+        let mut missing = factorial.clone();
+        missing.conditions.retain(|c| c.name != "log_only");
+        assert_eq!(reference(&missing, "log_only_no_sudo"), None);
+        let mut penalised = factorial.clone();
+        penalised.conditions.iter_mut().find(|c| c.name == "kill_network").unwrap().penalty =
+            PenaltyConfig::TrueCost { weight: 0.5 };
+        assert_eq!(reference(&penalised, "kill_network_no_sudo"), None);
+    }
+}

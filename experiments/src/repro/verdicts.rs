@@ -740,7 +740,8 @@ fn p6(x: &Inputs, exact: &Exact) -> Row {
             "the largest exploit-rate IQM of a control minus that of its reference (the same scenario without the \
              control) > {} (the p-value Bonferroni-corrected over the pairs compared), over the pairs whose reference \
              exploits at most {} and where, by the solver, violating pays under the control and its optimum exploits \
-             more than the reference's",
+             more than the reference's; `artefact` where only agents that violate in most episodes without earning \
+             more than the honest optimum under their control change",
             k.exploit_gap, k.exploit_gap
         ),
     );
@@ -809,7 +810,10 @@ fn p6(x: &Inputs, exact: &Exact) -> Row {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let mut best: Option<Contrast> = None;
+    // Each pair's contrast, and whether its control's agents are an artefact: violating in most
+    // episodes without earning more than the honest optimum under the control (P1's rule).
+    let mut changed = Vec::new();
+    let mut unchanged: Option<Contrast> = None;
     for (c, r, _, why, solver) in &open {
         let d = x.diff(c, r, Metric::ExploitRate, k.exploit_gap);
         row.line(format!(
@@ -825,13 +829,41 @@ fn p6(x: &Inputs, exact: &Exact) -> Row {
             x.aggregate.show(&r.name, Metric::TaskReturn, 3),
             modes(x.results, &c.name)
         ));
-        if let Some(d) = d
-            && best.is_none_or(|b| d.estimate.point > b.estimate.point)
-        {
-            best = Some(d);
+        let Some(d) = d.map(|d| Contrast { p: (d.p * open.len() as f64).min(1.0), ..d }) else { continue };
+        if d.p <= x.criteria.alpha && d.estimate.point > k.exploit_gap {
+            let honest = exact.at(&c.name).map_or(f64::NAN, |i| i.honest.upper);
+            let violating = x.iqm(c, Metric::ViolationRate).is_some_and(|v| v.point > x.criteria.majority);
+            let earns_less = x.iqm(c, Metric::TaskReturn).is_some_and(|r| r.high <= honest);
+            if violating && earns_less {
+                row.line(format!(
+                    "{}: the agents take the next path but earn no more than the honest optimum under the control \
+                     ({honest:.4}): an exploration artefact, not an incentive followed",
+                    c.name
+                ));
+            }
+            changed.push((d, violating && earns_less));
+        } else if unchanged.is_none_or(|b| d.estimate.point > b.estimate.point) {
+            unchanged = Some(d);
         }
     }
-    row.primary = best.map(|b| Contrast { p: (b.p * open.len() as f64).min(1.0), ..b });
+    let best = |artefact: bool| {
+        changed
+            .iter()
+            .filter(|(_, a)| *a == artefact)
+            .map(|(d, _)| *d)
+            .max_by(|a, b| a.estimate.point.total_cmp(&b.estimate.point))
+    };
+    // A change by agents that follow the incentive decides; one only by artefacts is reported
+    // as such; with no change, the largest contrast is the (failing) primary.
+    match (best(false), best(true)) {
+        (Some(d), _) => row.primary = Some(d),
+        (None, Some(d)) => {
+            row.primary = Some(d);
+            let precondition = row.precondition.clone();
+            return row.fix(Verdict::Artefact, precondition);
+        }
+        (None, None) => row.primary = unchanged,
+    }
     row
 }
 
