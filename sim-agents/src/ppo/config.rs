@@ -128,6 +128,13 @@ impl PpoConfig {
     pub fn num_updates(&self) -> usize {
         (self.total_timesteps / self.batch_size() as u64) as usize
     }
+
+    /// The learning rate of update `update` (1-based): annealed linearly from `learning_rate`
+    /// towards 0 over the run when `anneal_lr` is set, as CleanRL does.
+    pub fn learning_rate_at(&self, update: usize) -> f64 {
+        let frac = 1.0 - (update - 1) as f64 / self.num_updates() as f64;
+        if self.anneal_lr { frac * self.learning_rate } else { self.learning_rate }
+    }
 }
 
 impl Validate for PpoConfig {

@@ -23,7 +23,9 @@ use sim_core::env::Environment;
 use sim_core::params::Validate;
 use sim_core::rng::{StreamKey, domain};
 
-use super::{Adapter, Learner, Minibatch, PpoConfig, UpdateMetrics, initial_logits};
+use super::learner::Learner;
+use super::loss::{EpochStats, Minibatch};
+use super::{Adapter, PpoConfig, UpdateMetrics, initial_logits};
 use crate::backend::TrainBackend;
 use crate::device::rollout::{DeviceCollector, DeviceEnv, DeviceRollout, gae};
 use crate::error::TrainError;
@@ -123,8 +125,7 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
         let start = Instant::now();
         let c = self.config.clone();
         let update = self.update + 1;
-        let frac = 1.0 - (update - 1) as f64 / c.num_updates() as f64;
-        let learning_rate = if c.anneal_lr { frac * c.learning_rate } else { c.learning_rate };
+        let learning_rate = c.learning_rate_at(update);
 
         let mut r = self.collector.collect(&self.model.valid(), c.num_steps);
         if let Some(weight) = self.cost_weight {
@@ -161,18 +162,14 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
             sps: samples as f64 / start.elapsed().as_secs_f64(),
             rollout_seconds,
             optimize_seconds,
-            value_loss: stats.value_loss,
-            policy_loss: stats.policy_loss,
-            entropy: stats.entropy,
-            old_approx_kl: stats.old_approx_kl,
-            approx_kl: stats.approx_kl,
-            clipfrac: stats.clipfrac,
             explained_variance: f64::from(summary.explained_variance),
             cost_value_loss: None,
             lagrange_multiplier: None,
             episodic_cost: None,
             penalty_per_step: f64::from(summary.penalty),
-        })
+            ..UpdateMetrics::default()
+        }
+        .with_losses(&stats))
     }
 
     /// The PPO epochs over shuffled minibatches, gathered on the device.
@@ -183,7 +180,7 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
         returns: Tensor<B::InnerBackend, 1>,
         update: usize,
         learning_rate: f64,
-    ) -> Result<super::EpochStats, TrainError> {
+    ) -> Result<EpochStats, TrainError> {
         let c = &self.config;
         let device = &self.device;
         let minibatch = |idx: &[usize]| {

@@ -10,145 +10,48 @@
 //! rewards, computes advantages, and runs the epochs on burn. [`device::DeviceTrainer`] runs the
 //! same update with the environments and the rollout on the device as well.
 
+//!
+//! The pieces, by concern: `config` (hyperparameters and the learning-rate schedule), `metrics`
+//! (what an update reports), `loss` (PPO's loss on a minibatch), `learner` (the epochs both
+//! trainers run), `lagrange` (PPO-Lagrangian's multiplier), `resume` (checkpoints) and `device`
+//! (the trainer whose whole loop runs on the device).
+
 mod config;
 pub mod device;
 mod lagrange;
+mod learner;
+mod loss;
+mod metrics;
+mod resume;
 
 pub use config::{LagrangianConfig, PpoConfig};
 pub use lagrange::{DEVIATIONS as LAGRANGIAN_DEVIATIONS, Multiplier};
+pub(crate) use learner::shuffle;
+pub use metrics::{UpdateMetrics, UpdateReport};
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
-use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
-use burn::tensor::activation::log_softmax;
+use burn::optim::{Adam, AdamConfig};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
-use rand_core::Rng;
-use serde::{Deserialize, Serialize};
 use sim_core::env::Environment;
 use sim_core::params::Validate;
 use sim_core::rng::{StreamKey, domain};
-use sim_core::runner::{BatchRunner, Episode, RunnerSnapshot, SafetyBuffer, StepBuffers, safety_buffer};
+use sim_core::runner::{BatchRunner, Episode, SafetyBuffer, StepBuffers, safety_buffer};
 
 use crate::backend::{PolicyBackend, TrainBackend};
-use crate::checkpoint::{pack, unpack, write_atomic};
 use crate::error::TrainError;
 use crate::inference::{ActMode, ActOutput, InferencePolicy};
-use crate::mask::{ActionMask, masked};
+use crate::mask::ActionMask;
 use crate::penalty::Penalty;
 use crate::policy::ActorCritic;
 use crate::rollout::{Rollout, gae};
-
-/// What one update measured, named as CleanRL logs it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct UpdateMetrics {
-    /// 1-based update number.
-    pub update: usize,
-    /// Environment steps so far.
-    pub global_step: u64,
-    /// `charts/learning_rate`.
-    pub learning_rate: f64,
-    /// `charts/episodic_return`: mean task return of episodes that ended in this rollout.
-    pub episodic_return: Option<f64>,
-    /// `charts/episodic_length`.
-    pub episodic_length: Option<f64>,
-    /// Episodes that ended in this rollout.
-    pub episodes: usize,
-    /// `charts/SPS`: environment steps per second of this update (rollout and optimisation).
-    pub sps: f64,
-    /// `charts/rollout_seconds`: wall-clock time collecting the rollout.
-    pub rollout_seconds: f64,
-    /// `charts/optimize_seconds`: wall-clock time of the PPO epochs.
-    pub optimize_seconds: f64,
-    /// `losses/value_loss` (last minibatch).
-    pub value_loss: f32,
-    /// `losses/policy_loss` (last minibatch).
-    pub policy_loss: f32,
-    /// `losses/entropy` (last minibatch).
-    pub entropy: f32,
-    /// `losses/old_approx_kl` (last minibatch).
-    pub old_approx_kl: f32,
-    /// `losses/approx_kl` (last minibatch).
-    pub approx_kl: f32,
-    /// `losses/clipfrac`: mean over all minibatches of the update.
-    pub clipfrac: f32,
-    /// `losses/explained_variance` of the value function on this rollout.
-    pub explained_variance: f64,
-    /// `losses/cost_value_loss` (PPO-Lagrangian; last minibatch).
-    pub cost_value_loss: Option<f32>,
-    /// `charts/lagrange_multiplier` after this update's multiplier step.
-    pub lagrange_multiplier: Option<f32>,
-    /// `charts/episodic_cost`: mean training cost of episodes that ended in this rollout.
-    pub episodic_cost: Option<f64>,
-    /// `charts/penalty_per_step`: what the penalty took from the reward, per step of this
-    /// rollout (0 for the task-only reward and the cost signal).
-    pub penalty_per_step: f64,
-}
-
-impl UpdateMetrics {
-    /// CSV header, CleanRL's metric names.
-    pub const CSV_HEADER: &'static str = "update,global_step,charts/learning_rate,charts/episodic_return,\
-charts/episodic_length,charts/episodes,charts/SPS,charts/rollout_seconds,charts/optimize_seconds,losses/value_loss,losses/policy_loss,losses/entropy,\
-losses/old_approx_kl,losses/approx_kl,losses/clipfrac,losses/explained_variance,losses/cost_value_loss,\
-charts/lagrange_multiplier,charts/episodic_cost,charts/penalty_per_step";
-
-    /// The metrics as a CSV row (empty cells for missing values).
-    pub fn csv_row(&self) -> String {
-        let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
-        format!(
-            "{},{},{},{},{},{},{:.1},{:.4},{:.4},{},{},{},{},{},{},{},{},{},{},{}",
-            self.update,
-            self.global_step,
-            self.learning_rate,
-            opt(self.episodic_return),
-            opt(self.episodic_length),
-            self.episodes,
-            self.sps,
-            self.rollout_seconds,
-            self.optimize_seconds,
-            self.value_loss,
-            self.policy_loss,
-            self.entropy,
-            self.old_approx_kl,
-            self.approx_kl,
-            self.clipfrac,
-            self.explained_variance,
-            opt(self.cost_value_loss.map(f64::from)),
-            opt(self.lagrange_multiplier.map(f64::from)),
-            opt(self.episodic_cost),
-            self.penalty_per_step,
-        )
-    }
-}
-
-/// What [`Trainer::train_update`] returns.
-pub struct UpdateReport<E: Environment> {
-    /// The update's metrics.
-    pub metrics: UpdateMetrics,
-    /// Episodes that ended during its rollout (task returns and safety reports).
-    pub episodes: Vec<Episode<E>>,
-}
-
-/// Everything of a trainer that is not burn tensors, for checkpoints.
-#[derive(Serialize, Deserialize)]
-#[serde(bound = "")]
-struct TrainerState<E: Environment> {
-    seed: u64,
-    update: usize,
-    global_step: u64,
-    runner: RunnerSnapshot<E>,
-    obs: Vec<f32>,
-    shuffle: ChaCha8Rng,
-    recent_returns: VecDeque<f64>,
-    multiplier: Multiplier,
-    running_cost: Vec<f64>,
-    config: PpoConfig,
-}
+use learner::Learner;
+use loss::{EpochStats, Minibatch, normalize};
+use metrics::explained_variance;
 
 type Adapter<B> = OptimizerAdaptor<Adam, ActorCritic<B>, B>;
 
@@ -322,8 +225,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let start = Instant::now();
         let c = self.config.clone();
         let update = self.update + 1;
-        let frac = 1.0 - (update - 1) as f64 / c.num_updates() as f64;
-        let learning_rate = if c.anneal_lr { frac * c.learning_rate } else { c.learning_rate };
+        let learning_rate = c.learning_rate_at(update);
 
         let episodes = self.collect_rollout(update)?;
         let rollout_seconds = start.elapsed().as_secs_f64();
@@ -391,18 +293,14 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             sps: self.rollout.len() as f64 / start.elapsed().as_secs_f64(),
             rollout_seconds,
             optimize_seconds,
-            value_loss: stats.value_loss,
-            policy_loss: stats.policy_loss,
-            entropy: stats.entropy,
-            old_approx_kl: stats.old_approx_kl,
-            approx_kl: stats.approx_kl,
-            clipfrac: stats.clipfrac,
             explained_variance: explained_variance(&self.rollout.values, &self.rollout.returns),
             cost_value_loss: c.lagrangian.as_ref().map(|_| stats.cost_value_loss),
             lagrange_multiplier: c.lagrangian.as_ref().map(|_| self.multiplier.value()),
             episodic_cost,
             penalty_per_step,
-        };
+            ..UpdateMetrics::default()
+        }
+        .with_losses(&stats);
         Ok(UpdateReport { metrics, episodes })
     }
 
@@ -522,347 +420,6 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         };
         learner.epochs(c, update, learning_rate, minibatch)
     }
-
-    /// Writes a checkpoint of everything needed to continue exactly (model, optimiser, runner,
-    /// observations, every generator's state, counters, penalty state) to `path`, atomically.
-    pub fn save_checkpoint(&self, path: &std::path::Path) -> Result<(), TrainError> {
-        let err = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
-        let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-        let model =
-            Recorder::<B>::record(&recorder, self.model.clone().into_record(), ()).map_err(|e| err(e.to_string()))?;
-        let optim = Recorder::<B>::record(&recorder, self.optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
-        let cost_optim =
-            Recorder::<B>::record(&recorder, self.cost_optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
-        let state = TrainerState::<E> {
-            seed: self.seed,
-            update: self.update,
-            global_step: self.global_step,
-            runner: self.runner.snapshot(),
-            obs: self.buffers.obs.clone(),
-            shuffle: self.shuffle.clone(),
-            recent_returns: self.recent_returns.clone(),
-            multiplier: self.multiplier.clone(),
-            running_cost: self.running_cost.clone(),
-            config: self.config.clone(),
-        };
-        let state = ron::to_string(&state).map_err(|e| err(e.to_string()))?;
-        let penalty = self.penalty.snapshot().map_err(|e| err(format!("penalty: {e}")))?;
-        write_atomic(path, &pack(&[&model, &optim, &cost_optim, state.as_bytes(), &penalty]))
-    }
-
-    /// A trainer continuing exactly where the checkpoint at `path` left off. `env_params`,
-    /// `config`, `seed` and `penalty` must be those of the original run: a checkpoint written by
-    /// another configuration or seed is refused.
-    pub fn resume(
-        path: &std::path::Path,
-        env_params: E::Params,
-        config: &PpoConfig,
-        seed: u64,
-        penalty: Option<Box<dyn Penalty<E>>>,
-        device: B::Device,
-    ) -> Result<Self, TrainError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
-        Self::resume_from_bytes(path, &bytes, env_params, config, seed, penalty, device)
-    }
-
-    /// [`Trainer::resume`] from a checkpoint's bytes (`path` names it in errors). Any bytes give
-    /// a trainer or an error naming the damaged part, never a panic: the sizes the trainer
-    /// allocates come from `config`, not from the bytes, and every section is checked against
-    /// what `config` builds.
-    pub fn resume_from_bytes(
-        path: &std::path::Path,
-        bytes: &[u8],
-        env_params: E::Params,
-        config: &PpoConfig,
-        seed: u64,
-        penalty: Option<Box<dyn Penalty<E>>>,
-        device: B::Device,
-    ) -> Result<Self, TrainError> {
-        let err = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
-        let sections = unpack(path, bytes)?;
-        let [model, optim, cost_optim, state, penalty_state] =
-            <[Vec<u8>; 5]>::try_from(sections).map_err(|_| err("expected 5 sections".into()))?;
-        let state = std::str::from_utf8(&state).map_err(|e| err(e.to_string()))?;
-        let state: TrainerState<E> = ron::from_str(state).map_err(|e| err(format!("trainer state: {e}")))?;
-        if state.config != *config || state.seed != seed {
-            return Err(err("was written by another configuration or seed".into()));
-        }
-        let mut trainer = Trainer::<E, B>::new(env_params.clone(), config.clone(), seed, penalty, device)?;
-        let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-        let model_record =
-            Recorder::<B>::load(&recorder, model, &trainer.device).map_err(|e| err(format!("model: {e}")))?;
-        let optim_record =
-            Recorder::<B>::load(&recorder, optim, &trainer.device).map_err(|e| err(format!("optimizer: {e}")))?;
-        let cost_optim_record = Recorder::<B>::load(&recorder, cost_optim, &trainer.device)
-            .map_err(|e| err(format!("cost optimizer: {e}")))?;
-        trainer.model = trainer.model.load_record(model_record);
-        trainer.optim = trainer.optim.load_record(optim_record);
-        trainer.cost_optim = trainer.cost_optim.load_record(cost_optim_record);
-        trainer.policy = trainer.model.to_inference().with_mask(trainer.mask.clone());
-        trainer.runner = BatchRunner::restore(env_params, state.runner)?;
-        if state.obs.len() != trainer.buffers.obs.len() {
-            return Err(err("observation buffer does not match the configuration".into()));
-        }
-        trainer.buffers.obs = state.obs;
-        trainer.shuffle = state.shuffle;
-        trainer.recent_returns = state.recent_returns;
-        trainer.multiplier = state.multiplier;
-        trainer.running_cost = state.running_cost;
-        trainer.penalty.restore(&penalty_state).map_err(|e| err(format!("penalty: {e}")))?;
-        trainer.update = state.update;
-        trainer.global_step = state.global_step;
-        trainer.lift_mask_if_due();
-        Ok(trainer)
-    }
-}
-
-/// One minibatch on the device.
-struct Minibatch<B: AutodiffBackend> {
-    obs: Tensor<B, 2>,
-    actions: Tensor<B, 1, Int>,
-    old_logprobs: Tensor<B, 1>,
-    advantages: Tensor<B, 1>,
-    returns: Tensor<B, 1>,
-    old_values: Tensor<B, 1>,
-    cost_returns: Option<Tensor<B, 1>>,
-}
-
-/// What the PPO epochs change: the model, the optimiser and the minibatch permutation's
-/// generator. Both trainers run their epochs through it, each with its own way of gathering a
-/// minibatch.
-struct Learner<'a, B: TrainBackend> {
-    model: &'a mut ActorCritic<B>,
-    optim: &'a mut Adapter<B>,
-    /// The cost critic's own optimiser, when it has one: its gradients are clipped and applied
-    /// apart from the others.
-    cost_optim: Option<&'a mut Adapter<B>>,
-    shuffle: &'a mut ChaCha8Rng,
-    /// Logit offsets of the action mask (`[1, actions]`), if the policy is restricted.
-    mask: Option<Tensor<B, 2>>,
-}
-
-impl<B: TrainBackend> Learner<'_, B> {
-    /// `c.update_epochs` epochs over the batch in shuffled minibatches built by `minibatch`
-    /// from their row indices: loss, finiteness checks, backward pass, global-norm clipping and
-    /// an Adam step each, stopping early past `c.target_kl`. Returns the last minibatch's
-    /// scalars, with the clip fraction averaged over all of them.
-    fn epochs(
-        mut self,
-        c: &PpoConfig,
-        update: usize,
-        learning_rate: f64,
-        mut minibatch: impl FnMut(&[usize]) -> Minibatch<B>,
-    ) -> Result<EpochStats, TrainError> {
-        let mut order: Vec<usize> = (0..c.batch_size()).collect();
-        let all = param_ids(&*self.model);
-        let cost = self.model.cost_critic().map(param_ids).unwrap_or_default();
-        let rest: Vec<(ParamId, usize)> = all.iter().copied().filter(|p| !cost.contains(p)).collect();
-        let mut stats = EpochStats::default();
-        let mut clipfracs = Vec::new();
-        'epochs: for epoch in 0..c.update_epochs {
-            shuffle(&mut order, self.shuffle);
-            for (index, idx) in order.chunks(c.minibatch_size()).enumerate() {
-                let (loss, s) = ppo_loss(self.model, minibatch(idx), c, self.mask.as_ref());
-                let fail = |term: &'static str, value: f32| TrainError::NonFiniteLoss {
-                    update,
-                    epoch,
-                    minibatch: index,
-                    term,
-                    value,
-                };
-                for (term, value) in [
-                    ("policy_loss", s.policy_loss),
-                    ("value_loss", s.value_loss),
-                    ("entropy", s.entropy),
-                    ("cost_value_loss", s.cost_value_loss),
-                ] {
-                    if !value.is_finite() {
-                        return Err(fail(term, value));
-                    }
-                }
-                let mut grads = GradientsParams::from_grads(loss.backward(), &*self.model);
-                if let Some(cost_optim) = self.cost_optim.as_deref_mut() {
-                    let cost_grads = take_grads::<B>(&mut grads, &cost);
-                    let (cost_grads, norm) = clip_global_norm::<B>(&cost, cost_grads, c.max_grad_norm);
-                    if !norm.is_finite() {
-                        return Err(fail("cost_grad_norm", norm));
-                    }
-                    *self.model = cost_optim.step(learning_rate, self.model.clone(), cost_grads);
-                }
-                let (grads, norm) = clip_global_norm::<B>(&rest, grads, c.max_grad_norm);
-                if !norm.is_finite() {
-                    return Err(fail("grad_norm", norm));
-                }
-                *self.model = self.optim.step(learning_rate, self.model.clone(), grads);
-                clipfracs.push(s.clipfrac);
-                stats = s;
-            }
-            if c.target_kl.is_some_and(|kl| stats.approx_kl > kl) {
-                break 'epochs;
-            }
-        }
-        stats.clipfrac = clipfracs.iter().sum::<f32>() / clipfracs.len().max(1) as f32;
-        Ok(stats)
-    }
-}
-
-/// Scalars of the last minibatch.
-#[derive(Clone, Copy, Debug, Default)]
-struct EpochStats {
-    policy_loss: f32,
-    value_loss: f32,
-    entropy: f32,
-    old_approx_kl: f32,
-    approx_kl: f32,
-    clipfrac: f32,
-    cost_value_loss: f32,
-}
-
-/// PPO's loss on one minibatch, and its scalars (read back in one transfer).
-fn ppo_loss<B: AutodiffBackend + PolicyBackend>(
-    model: &ActorCritic<B>,
-    m: Minibatch<B>,
-    c: &PpoConfig,
-    mask: Option<&Tensor<B, 2>>,
-) -> (Tensor<B, 1>, EpochStats) {
-    let [n] = m.old_logprobs.dims();
-    let out = model.forward(m.obs);
-    let log_probs = log_softmax(masked(out.logits, mask), 1); // [n, A]
-    let new_logprobs = log_probs.clone().gather(1, m.actions.reshape([n, 1])).reshape([n]);
-    let entropy = -(log_probs.clone().exp() * log_probs).sum_dim(1).reshape([n]);
-    let log_ratio = new_logprobs - m.old_logprobs;
-    let ratio = log_ratio.clone().exp();
-
-    let pg1 = -m.advantages.clone() * ratio.clone();
-    let pg2 = -m.advantages * ratio.clone().clamp(1.0 - c.clip_coef, 1.0 + c.clip_coef);
-    let policy_loss = pg1.max_pair(pg2).mean();
-
-    let v_unclipped = (out.values.clone() - m.returns.clone()).powi_scalar(2);
-    let value_loss = if c.clip_vloss {
-        let clipped = m.old_values.clone() + (out.values - m.old_values).clamp(-c.clip_coef, c.clip_coef);
-        v_unclipped.max_pair((clipped - m.returns).powi_scalar(2)).mean() * 0.5
-    } else {
-        v_unclipped.mean() * 0.5
-    };
-    let entropy_mean = entropy.mean();
-    let mut loss = policy_loss.clone() - entropy_mean.clone() * c.ent_coef + value_loss.clone() * c.vf_coef;
-    let cost_value_loss = match (out.cost_values, m.cost_returns) {
-        (Some(cv), Some(cr)) => {
-            let l = (cv - cr).powi_scalar(2).mean() * 0.5;
-            loss = loss + l.clone() * c.vf_coef;
-            l
-        }
-        _ => Tensor::zeros([1], &log_ratio.device()),
-    };
-
-    // Diagnostics, off the graph: one read-back for all of them.
-    let lr = log_ratio.detach();
-    let ratio = ratio.detach();
-    let old_approx_kl = (-lr.clone()).mean();
-    let approx_kl = ((ratio.clone() - 1.0) - lr).mean();
-    let clipfrac = (ratio - 1.0).abs().greater_elem(c.clip_coef).float().mean();
-    let scalars = Tensor::cat(
-        vec![
-            policy_loss.clone().detach(),
-            value_loss.detach(),
-            entropy_mean.detach(),
-            old_approx_kl,
-            approx_kl,
-            clipfrac,
-            cost_value_loss.detach(),
-        ],
-        0,
-    )
-    .into_data()
-    .to_vec::<f32>()
-    .expect("f32 scalars");
-    let stats = EpochStats {
-        policy_loss: scalars[0],
-        value_loss: scalars[1],
-        entropy: scalars[2],
-        old_approx_kl: scalars[3],
-        approx_kl: scalars[4],
-        clipfrac: scalars[5],
-        cost_value_loss: scalars[6],
-    };
-    (loss, stats)
-}
-
-/// The float parameters of `module` with their ranks, in module order.
-fn param_ids<B: AutodiffBackend, M: Module<B>>(module: &M) -> Vec<(ParamId, usize)> {
-    struct Ids(Vec<(ParamId, usize)>);
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Ids {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.0.push((param.id, D));
-        }
-    }
-    let mut ids = Ids(Vec::new());
-    module.visit(&mut ids);
-    ids.0
-}
-
-/// Moves the gradients of `ids` out of `grads` into a set of their own.
-fn take_grads<B: AutodiffBackend>(grads: &mut GradientsParams, ids: &[(ParamId, usize)]) -> GradientsParams {
-    let mut taken = GradientsParams::new();
-    for &(id, d) in ids {
-        match d {
-            1 => {
-                if let Some(g) = grads.remove::<B::InnerBackend, 1>(id) {
-                    taken.register::<B::InnerBackend, 1>(id, g);
-                }
-            }
-            _ => {
-                if let Some(g) = grads.remove::<B::InnerBackend, 2>(id) {
-                    taken.register::<B::InnerBackend, 2>(id, g);
-                }
-            }
-        }
-    }
-    taken
-}
-
-/// Scales the gradients of `ids` together so that their global L2 norm is at most `max_norm`,
-/// as `torch.nn.utils.clip_grad_norm_` does over the parameters it is given (burn's own clipping
-/// is per tensor). Returns the clipped gradients and the norm before clipping.
-fn clip_global_norm<B: AutodiffBackend>(
-    ids: &[(ParamId, usize)],
-    mut grads: GradientsParams,
-    max_norm: f32,
-) -> (GradientsParams, f32) {
-    let mut total: Option<Tensor<B::InnerBackend, 1>> = None;
-    for &(id, d) in ids {
-        let sq = match d {
-            1 => grads.get::<B::InnerBackend, 1>(id).map(|g| g.powi_scalar(2).sum()),
-            2 => grads.get::<B::InnerBackend, 2>(id).map(|g| g.powi_scalar(2).sum()),
-            _ => unreachable!("linear layers have 1- and 2-dimensional parameters"),
-        };
-        if let Some(sq) = sq {
-            total = Some(match total {
-                Some(t) => t + sq,
-                None => sq,
-            });
-        }
-    }
-    let norm = total.map_or(0.0, |t| t.into_scalar().to_f32().sqrt());
-    let coef = max_norm / (norm + 1e-6);
-    if coef < 1.0 {
-        for &(id, d) in ids {
-            match d {
-                1 => {
-                    if let Some(g) = grads.remove::<B::InnerBackend, 1>(id) {
-                        grads.register::<B::InnerBackend, 1>(id, g * coef);
-                    }
-                }
-                _ => {
-                    if let Some(g) = grads.remove::<B::InnerBackend, 2>(id) {
-                        grads.register::<B::InnerBackend, 2>(id, g * coef);
-                    }
-                }
-            }
-        }
-    }
-    (grads, norm)
 }
 
 /// The policy head's initial bias: `config.policy.initial_logits` by action name, 0 elsewhere.
@@ -881,48 +438,6 @@ fn initial_logits<E: Environment>(params: &E::Params, config: &PpoConfig) -> Res
     Ok(logits)
 }
 
-trait ToF32 {
-    fn to_f32(self) -> f32;
-}
-impl<T: burn::tensor::ElementConversion> ToF32 for T {
-    fn to_f32(self) -> f32 {
-        self.elem::<f32>()
-    }
-}
-
-/// `(x - mean) / (std + 1e-8)` in place (unbiased std, as torch's `.std()`).
-fn normalize(x: &mut [f32]) {
-    let n = x.len() as f64;
-    if n < 2.0 {
-        return;
-    }
-    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let var = x.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    let std = var.sqrt();
-    for v in x {
-        *v = ((f64::from(*v) - mean) / (std + 1e-8)) as f32;
-    }
-}
-
-/// Fisher–Yates shuffle from a ChaCha stream.
-pub(crate) fn shuffle(order: &mut [usize], rng: &mut ChaCha8Rng) {
-    for i in (1..order.len()).rev() {
-        let j = (((rng.next_u64() >> 11) as u128 * (i as u128 + 1)) >> 53) as usize;
-        order.swap(i, j);
-    }
-}
-
-/// `1 - Var(returns - values) / Var(returns)`.
-fn explained_variance(values: &[f32], returns: &[f32]) -> f64 {
-    let n = values.len() as f64;
-    let mean = |f: &dyn Fn(usize) -> f64| (0..values.len()).map(f).sum::<f64>() / n;
-    let mr = mean(&|k| f64::from(returns[k]));
-    let var_r = mean(&|k| (f64::from(returns[k]) - mr).powi(2));
-    let md = mean(&|k| f64::from(returns[k] - values[k]));
-    let var_d = mean(&|k| (f64::from(returns[k] - values[k]) - md).powi(2));
-    if var_r == 0.0 { f64::NAN } else { 1.0 - var_d / var_r }
-}
-
 /// Adds the rollout's training costs to each slot's running episode cost and returns the
 /// totals of the episodes that ended.
 fn accumulate_episode_costs<E: Environment>(r: &Rollout<E>, running: &mut [f64]) -> Vec<f64> {
@@ -939,30 +454,4 @@ fn accumulate_episode_costs<E: Environment>(r: &Rollout<E>, running: &mut [f64])
         }
     }
     ended
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shuffle_is_a_permutation_and_seeded() {
-        let mut a: Vec<usize> = (0..1000).collect();
-        let mut b = a.clone();
-        shuffle(&mut a, &mut StreamKey([1, 2]).chacha());
-        shuffle(&mut b, &mut StreamKey([1, 2]).chacha());
-        assert_eq!(a, b);
-        assert_ne!(a, (0..1000).collect::<Vec<_>>());
-        a.sort_unstable();
-        assert_eq!(a, (0..1000).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn normalize_gives_zero_mean_unit_std() {
-        let mut x = vec![1.0, 2.0, 3.0, 4.0];
-        normalize(&mut x);
-        let mean: f32 = x.iter().sum::<f32>() / 4.0;
-        let var: f32 = x.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 3.0;
-        assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5);
-    }
 }
