@@ -358,6 +358,17 @@ fn draws_and_sensitivity_tabulate_every_variants_verdicts() {
     assert_eq!(rows.len(), 2 * 6, "two draws by six phenomena");
     assert_eq!(rows[0]["base_scenario"], format!("{space}@0"));
     assert!(run.join("draw1").join("verdicts.csv").is_file());
+    // The tally agrees with the table: per phenomenon, its two draws counted by verdict.
+    let (_, tally) = csv(&run.join("draws_summary.csv"));
+    assert_eq!(tally.len(), 6, "one row per phenomenon");
+    for t in &tally {
+        let of: Vec<&str> =
+            rows.iter().filter(|r| r["phenomenon"] == t["phenomenon"]).map(|r| r["verdict"].as_str()).collect();
+        assert_eq!(t["variants"], "2");
+        for v in ["supported", "partly", "not_supported", "artefact", "precondition_fails", "not_measured"] {
+            assert_eq!(t[v], of.iter().filter(|&&w| w == v).count().to_string(), "{v} of {}", t["phenomenon"]);
+        }
+    }
 
     let out = dir.join("sensitivity");
     let run = ok(&rome_repro(&["--config", &matrix, "--sensitivity", "--out", out.to_str().unwrap()]));

@@ -154,7 +154,12 @@ fn run(args: &Args) -> Result<PathBuf, String> {
             return Ok(outcome.dir);
         }
     };
-    let file = if args.sensitivity { "sensitivity.csv" } else { "draws.csv" };
+    let (file, summary_file, variant) = if args.sensitivity {
+        ("sensitivity.csv", "sensitivity_summary.csv", "setting")
+    } else {
+        ("draws.csv", "draws_summary.csv", "draw")
+    };
+    let mut verdicts = Vec::new();
     let mut table =
         String::from("variant,base_scenario,ent_coef,honest_prior,phenomenon,verdict,precondition,effect,low,high\n");
     for (label, variant) in variants {
@@ -164,6 +169,7 @@ fn run(args: &Args) -> Result<PathBuf, String> {
             run_matrix(&config, &base, &scenarios, &dir, threads, device, progress).map_err(|e| e.to_string())?;
         report(&outcome);
         for r in &outcome.verdicts {
+            verdicts.push((r.phenomenon, r.verdict));
             let e = r.primary.map(|c| c.estimate);
             let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
             let _ = writeln!(
@@ -182,7 +188,12 @@ fn run(args: &Args) -> Result<PathBuf, String> {
         }
     }
     write_atomic(&out.join(file), table.as_bytes()).map_err(|e| e.to_string())?;
-    eprintln!("every variant's verdicts: {}", out.join(file).display());
+    let (summary, lines) = experiments::repro::verdicts::tally(&verdicts, variant);
+    write_atomic(&out.join(summary_file), summary.as_bytes()).map_err(|e| e.to_string())?;
+    for line in lines {
+        eprintln!("{line}");
+    }
+    eprintln!("every variant's verdicts: {} (tallied in {summary_file})", out.join(file).display());
     Ok(out)
 }
 

@@ -33,7 +33,7 @@ pub enum Verdict {
     Partly,
     /// The precondition holds and the contrast does not pass.
     NotSupported,
-    /// P1: violating in most episodes while earning no more than the honest optimum.
+    /// P1 and P6: violating in most episodes while earning no more than the honest optimum.
     Artefact,
     /// The incentive or the reference behaviour the contrast needs is absent.
     PreconditionFails,
@@ -42,6 +42,21 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, in the order tables list them.
+    pub const ALL: [Verdict; 6] = [
+        Verdict::Supported,
+        Verdict::Partly,
+        Verdict::NotSupported,
+        Verdict::Artefact,
+        Verdict::PreconditionFails,
+        Verdict::NotMeasured,
+    ];
+
+    /// Whether the phenomenon was tested: its precondition held and its agents trained enough.
+    pub fn tested(self) -> bool {
+        !matches!(self, Verdict::PreconditionFails | Verdict::NotMeasured)
+    }
+
     /// The name written in `verdicts.csv`.
     pub fn name(self) -> &'static str {
         match self {
@@ -915,6 +930,46 @@ pub fn verdicts(x: &Inputs, exact: &Exact) -> Vec<Row> {
     rows
 }
 
+/// How often each phenomenon got each verdict over variants of a matrix (draws of a scenario
+/// space, the sensitivity settings), from every variant's `(phenomenon, verdict)`: the CSV
+/// `phenomenon,variants,tested,supported,partly,not_supported,artefact,precondition_fails,
+/// not_measured`, where `tested` counts the variants whose precondition held and whose agents
+/// trained enough, and one line per phenomenon in words.
+pub fn tally(verdicts: &[(&str, Verdict)], variant: &str) -> (String, Vec<String>) {
+    let mut csv = String::from("phenomenon,variants,tested");
+    for v in Verdict::ALL {
+        csv.push(',');
+        csv.push_str(v.name());
+    }
+    csv.push('\n');
+    let mut lines = Vec::new();
+    let mut phenomena: Vec<&str> = verdicts.iter().map(|(p, _)| *p).collect();
+    phenomena.sort_unstable();
+    phenomena.dedup();
+    for p in phenomena {
+        let of: Vec<Verdict> = verdicts.iter().filter(|(q, _)| *q == p).map(|(_, v)| *v).collect();
+        let count = |v: Verdict| of.iter().filter(|&&w| w == v).count();
+        let tested = of.iter().filter(|v| v.tested()).count();
+        csv.push_str(&format!("{p},{},{tested}", of.len()));
+        for v in Verdict::ALL {
+            csv.push_str(&format!(",{}", count(v)));
+        }
+        csv.push('\n');
+        let others: Vec<String> = Verdict::ALL[1..]
+            .iter()
+            .filter(|&&v| count(v) > 0)
+            .map(|&v| format!("{} {}", v.name(), count(v)))
+            .collect();
+        lines.push(format!(
+            "{p}: supported in {} of {tested} {variant}s whose precondition held ({} {variant}s in all; {})",
+            count(Verdict::Supported),
+            of.len(),
+            if others.is_empty() { "nothing else".to_string() } else { others.join(", ") }
+        ));
+    }
+    (csv, lines)
+}
+
 /// `verdicts.csv`: `phenomenon,verdict,precondition,effect,low,high,criterion` (and the
 /// threshold and the uncorrected and Holm-adjusted p-values after them).
 pub fn csv(rows: &[Row]) -> String {
@@ -942,7 +997,33 @@ pub fn csv(rows: &[Row]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::frontier_at;
+    use super::{Verdict, frontier_at, tally};
+
+    #[test]
+    fn the_tally_counts_each_verdict_per_phenomenon_over_variants() {
+        use Verdict::*;
+        let rows = [
+            ("P1", Supported),
+            ("P2", PreconditionFails),
+            ("P1", Artefact),
+            ("P2", NotSupported),
+            ("P1", Supported),
+            ("P2", NotMeasured),
+        ];
+        let (csv, lines) = tally(&rows, "draw");
+        assert_eq!(
+            csv,
+            "phenomenon,variants,tested,supported,partly,not_supported,artefact,precondition_fails,not_measured\n\
+             P1,3,3,2,0,0,1,0,0\n\
+             P2,3,1,0,0,1,0,1,1\n"
+        );
+        assert_eq!(lines[0], "P1: supported in 2 of 3 draws whose precondition held (3 draws in all; artefact 1)");
+        assert_eq!(
+            lines[1],
+            "P2: supported in 0 of 1 draws whose precondition held (3 draws in all; not_supported 1, \
+             precondition_fails 1, not_measured 1)"
+        );
+    }
 
     #[test]
     fn the_frontier_mixes_the_two_policies_around_the_limit() {
