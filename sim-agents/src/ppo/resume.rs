@@ -78,10 +78,10 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         Self::resume_from_bytes(path, &bytes, env_params, config, seed, penalty, device)
     }
 
-    /// [`Trainer::resume`] from a checkpoint's bytes (`path` names it in errors). Any bytes give
-    /// a trainer or an error naming the damaged part, never a panic: the sizes the trainer
-    /// allocates come from `config`, not from the bytes, and every section is checked against
-    /// what `config` builds.
+    /// [`Trainer::resume`] from a checkpoint's bytes (`path` names it in errors). Damaged bytes
+    /// give an error naming the file, never a panic: the container's checksum is checked before
+    /// any section is decoded, and the trainer's sizes come from `config`, not from the bytes. A
+    /// file crafted to pass the checksum is trusted (burn's record reader panics on bad bytes).
     pub fn resume_from_bytes(
         path: &std::path::Path,
         bytes: &[u8],
