@@ -25,7 +25,7 @@ use crate::describe::share;
 use crate::device::OnBackend;
 
 /// One point of a learning curve.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
     /// Updates done.
     pub update: usize,
@@ -50,7 +50,7 @@ pub struct CurvePoint {
 }
 
 /// The `summary.csv` row of a run (final evaluation, plus training statistics).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
     /// Condition name.
     pub condition: String,
@@ -132,7 +132,7 @@ pub struct SummaryRow {
 }
 
 /// Everything kept of a finished run (`result.ron` in its directory).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunResult {
     /// The summary row.
     pub summary: SummaryRow,
