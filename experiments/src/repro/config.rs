@@ -358,6 +358,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("draws", include_str!("../../configs/rome_repro_draws.ron")),
     ("penalty_sweep", include_str!("../../configs/penalty_sweep.ron")),
     ("controls", include_str!("../../configs/rome_repro_controls.ron")),
+    ("penalties", include_str!("../../configs/rome_repro_penalties.ron")),
 ];
 
 #[cfg(test)]
@@ -367,6 +368,16 @@ mod tests {
     fn preset(name: &str) -> ReproConfig {
         let text = PRESETS.iter().find(|(n, _)| *n == name).expect("a preset").1;
         parse_ron(text, name).expect("the preset parses")
+    }
+
+    #[test]
+    fn every_preset_parses_resolves_and_keeps_its_seeds_apart_from_the_tuning_seeds() {
+        for (name, text) in PRESETS {
+            let (config, _, scenarios) = ReproConfig::parse(text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(config.name, *name, "a preset is named as it is called");
+            assert_eq!(scenarios.len(), config.conditions.len());
+            assert!(config.seeds.iter().all(|s| !config.tuning_seeds.contains(s)), "{name}");
+        }
     }
 
     #[test]
