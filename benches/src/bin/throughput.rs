@@ -1,0 +1,285 @@
+//! Throughput as CSV on standard output, on the CPU or on a GPU: what `benches/gpu/run.sh` runs
+//! there, and what the README's comparison with purejaxrl quotes here.
+//!
+//! - `throughput stepping`: CartPole and ToyCloud stepped on the device as tensor programs
+//!   (`sim_envs::{cartpole, toycloud}::device`), env-steps per second per batch size; each step
+//!   takes a fixed action tensor already on the device and waits for the device to finish.
+//! - `throughput ppo`: PPO trained end to end (rollouts, advantages, epochs) with CleanRL's
+//!   settings (64×64 tanh actor and critic, 4 epochs, learning rate 2.5e-4 annealed, entropy
+//!   0.01) at each `ENVSxSTEPSxMINIBATCHESxTOTAL` run, on the host loop (`ppo::Trainer`:
+//!   environments and the rollout's forward on the host, the update on `--device`) or on the
+//!   device loop (`ppo::device::DeviceTrainer`); samples per second from the trainer's
+//!   construction to its last update, and the mean return of the last episodes.
+//!
+//! ```sh
+//! cargo run --release -p benches --bin throughput -- ppo --runs 64x64x4x491520,256x128x8x2097152
+//! cargo run --release -p benches --bin throughput -- --device cuda stepping   # with --features cuda
+//! ```
+
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use clap::{Parser, Subcommand, ValueEnum};
+use experiments::device::{Device, OnBackend};
+use sim_agents::backend::TrainBackend;
+use sim_agents::device::rollout::DeviceEnv;
+use sim_agents::ppo::device::DeviceTrainer;
+use sim_agents::{PpoConfig, Trainer};
+use sim_core::env::Environment;
+use sim_envs::cartpole::device::DeviceCartPole;
+use sim_envs::toycloud::device::DeviceToyCloud;
+use sim_envs::{CartPole, CartPoleParams, CloudParams, ToyCloud};
+
+#[derive(Parser)]
+#[command(about = "Stepping and PPO throughput as CSV, on the CPU or a GPU")]
+struct Args {
+    /// `cpu` (burn's flex backend) or `cuda[:N]` (with the `cuda` feature).
+    #[arg(long, default_value = "cpu")]
+    device: Device,
+    /// Leave out the CSV header (to append to a file that has one).
+    #[arg(long)]
+    no_header: bool,
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Subcommand, Clone)]
+enum What {
+    /// Device environments stepped as tensor programs: env-steps/s per batch size.
+    Stepping {
+        /// Batch sizes.
+        #[arg(long, value_delimiter = ',', default_values_t = [65536usize, 262144, 1048576, 4194304])]
+        sizes: Vec<usize>,
+        /// Seconds of stepping per size (after one warm-up step; at least 3 steps).
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
+    /// PPO trained end to end: samples/s and the final return per run.
+    Ppo {
+        /// Environment.
+        #[arg(long, value_enum, default_value_t = Env::Cartpole)]
+        env: Env,
+        /// `host`: environments and rollout forward on the host, the update on the device;
+        /// `device`: the whole loop on the device.
+        #[arg(long = "loop", value_enum, default_value_t = Loop::Host)]
+        train_loop: Loop,
+        /// Runs as `ENVSxSTEPSxMINIBATCHESxTOTAL`, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [Run::parse("64x64x4x491520"), Run::parse("256x128x8x2097152")])]
+        runs: Vec<Run>,
+        /// Seed of every run.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Env {
+    Cartpole,
+    Toycloud,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Loop {
+    Host,
+    Device,
+}
+
+/// One PPO run's shape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Run {
+    envs: usize,
+    steps: usize,
+    minibatches: usize,
+    total: u64,
+}
+
+impl Run {
+    fn parse(s: &str) -> Run {
+        s.parse().expect("a default run parses")
+    }
+}
+
+impl FromStr for Run {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('x').collect();
+        let bad =
+            || format!("run `{s}`: expected ENVSxSTEPSxMINIBATCHESxTOTAL of positive integers, e.g. 64x64x4x491520");
+        let [e, st, m, t] = parts[..] else { return Err(bad()) };
+        let n = |v: &str| v.parse::<u64>().ok().filter(|&x| x > 0).ok_or_else(bad);
+        Ok(Run { envs: n(e)? as usize, steps: n(st)? as usize, minibatches: n(m)? as usize, total: n(t)? })
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}x{}x{}", self.envs, self.steps, self.minibatches, self.total)
+    }
+}
+
+/// Uniformly spread actions below `num_actions`, on the device.
+fn actions<B: Backend>(n: usize, num_actions: usize, device: &B::Device) -> Tensor<B, 1, Int> {
+    let a: Vec<i32> = (0..n).map(|i| ((i.wrapping_mul(7919) >> 3) % num_actions) as i32).collect();
+    Tensor::from_data(TensorData::new(a, [n]), device)
+}
+
+/// Env-steps per second of `step` on a batch of `n` made by `make`: one warm-up step, then
+/// steps until `seconds` have passed (at least 3), each waited for.
+fn rate<B: Backend, E, T>(
+    device: &B::Device,
+    n: usize,
+    num_actions: usize,
+    seconds: f64,
+    make: impl Fn(usize) -> E,
+    step: impl Fn(&mut E, Tensor<B, 1, Int>) -> T,
+) -> Result<(usize, f64), String> {
+    let mut env = make(n);
+    let a = actions::<B>(n, num_actions, device);
+    let sync = || B::sync(device).map_err(|e| format!("the device failed: {e:?}"));
+    drop(step(&mut env, a.clone()));
+    sync()?;
+    let start = Instant::now();
+    let mut steps = 0usize;
+    while steps < 3 || start.elapsed().as_secs_f64() < seconds {
+        drop(step(&mut env, a.clone()));
+        sync()?;
+        steps += 1;
+    }
+    Ok((steps, (n * steps) as f64 / start.elapsed().as_secs_f64()))
+}
+
+struct Work {
+    what: What,
+    header: bool,
+}
+
+impl OnBackend for Work {
+    type Output = Result<(), String>;
+
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
+        let backend = std::any::type_name::<B::InnerBackend>().split('<').next().unwrap_or("?").rsplit("::").next();
+        let backend = backend.unwrap_or("?").to_lowercase();
+        match self.what {
+            What::Stepping { sizes, seconds } => {
+                if self.header {
+                    println!("env,backend,envs,steps,env_steps_per_s");
+                }
+                type Inner<B> = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
+                for &n in &sizes {
+                    let (steps, r) = rate::<Inner<B>, _, _>(
+                        &device,
+                        n,
+                        2,
+                        seconds,
+                        |n| DeviceCartPole::<Inner<B>>::new(CartPoleParams::default(), n, 1, &device),
+                        |env, a| env.step(a),
+                    )?;
+                    println!("cartpole,{backend},{n},{steps},{r:.0}");
+                }
+                for &n in &sizes {
+                    let (steps, r) = rate::<Inner<B>, _, _>(
+                        &device,
+                        n,
+                        10,
+                        seconds,
+                        |n| DeviceToyCloud::<Inner<B>>::new(CloudParams::default(), n, 1, &device),
+                        |env, a| env.step(a),
+                    )?;
+                    println!("toycloud,{backend},{n},{steps},{r:.0}");
+                }
+                Ok(())
+            }
+            What::Ppo { env, train_loop, runs, seed } => {
+                if self.header {
+                    println!("env,loop,backend,run,samples,seconds,samples_per_s,final_return,weights_checksum");
+                }
+                for run in runs {
+                    let config = PpoConfig {
+                        num_envs: run.envs,
+                        num_steps: run.steps,
+                        num_minibatches: run.minibatches,
+                        total_timesteps: run.total,
+                        ..PpoConfig::default()
+                    };
+                    let start = Instant::now();
+                    let (samples, ret, checksum) = match (env, train_loop) {
+                        (Env::Cartpole, Loop::Host) => {
+                            host::<CartPole, B>(CartPoleParams::default(), config, seed, &device)
+                        }
+                        (Env::Toycloud, Loop::Host) => {
+                            host::<ToyCloud, B>(CloudParams::default(), config, seed, &device)
+                        }
+                        (Env::Cartpole, Loop::Device) => on_device::<B, DeviceCartPole<B::InnerBackend>>(
+                            &CartPoleParams::default(),
+                            config,
+                            seed,
+                            &device,
+                        ),
+                        (Env::Toycloud, Loop::Device) => on_device::<B, DeviceToyCloud<B::InnerBackend>>(
+                            &CloudParams::default(),
+                            config,
+                            seed,
+                            &device,
+                        ),
+                    }?;
+                    let seconds = start.elapsed().as_secs_f64();
+                    let ret = ret.map_or("nan".to_string(), |r| format!("{r:.2}"));
+                    println!(
+                        "{},{},{backend},{run},{samples},{seconds:.2},{:.0},{ret},{checksum}",
+                        format!("{env:?}").to_lowercase(),
+                        format!("{train_loop:?}").to_lowercase(),
+                        samples as f64 / seconds
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A whole host-loop run: samples, the mean return of the last episodes, the weights checksum.
+fn host<E: Environment, B: TrainBackend>(
+    params: E::Params,
+    config: PpoConfig,
+    seed: u64,
+    device: &B::Device,
+) -> Result<(u64, Option<f64>, String), String> {
+    let mut trainer = Trainer::<E, B>::new(params, config, seed, None, device.clone()).map_err(|e| e.to_string())?;
+    while trainer.updates_done() < trainer.num_updates() {
+        trainer.train_update().map_err(|e| e.to_string())?;
+    }
+    Ok((trainer.global_step(), trainer.final_return(), trainer.weights_checksum()))
+}
+
+/// A whole device-loop run, as [`host`]; the return is the last update's episodic return.
+fn on_device<B: TrainBackend, D: DeviceEnv<B::InnerBackend>>(
+    params: &<D::Native as Environment>::Params,
+    config: PpoConfig,
+    seed: u64,
+    device: &B::Device,
+) -> Result<(u64, Option<f64>, String), String> {
+    let mut trainer = DeviceTrainer::<B, D>::new(params, config, seed, device.clone()).map_err(|e| e.to_string())?;
+    let mut last = None;
+    while trainer.updates_done() < trainer.num_updates() {
+        let m = trainer.train_update().map_err(|e| e.to_string())?;
+        last = m.episodic_return.or(last);
+    }
+    Ok((trainer.global_step(), last, trainer.weights_checksum()))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result =
+        args.device.check().and_then(|()| args.device.dispatch(Work { what: args.what, header: !args.no_header }));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! `benches/gpu/run.sh`, the GPU run's one script, on the CPU backend at tiny sizes: every stage
+//! writes its file, the CSVs have one header and a positive rate per row, the time-boxed
+//! rome_repro gives a projection; and a device this build cannot give stops the run at the
+//! smoke stage with the error. Needs `rome_repro` beside this package's `throughput` binary,
+//! which `cargo test --workspace` builds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin_dir() -> PathBuf {
+    let throughput = Path::new(env!("CARGO_BIN_EXE_throughput"));
+    let dir = throughput.parent().expect("a folder").to_path_buf();
+    assert!(
+        dir.join("rome_repro").exists(),
+        "{} has no rome_repro: run with the workspace's tests (cargo test --workspace --release)",
+        dir.display()
+    );
+    dir
+}
+
+fn run_script(args: &[&str], out: &Path) -> Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root");
+    Command::new("bash")
+        .arg(root.join("benches/gpu/run.sh"))
+        .args(["--bin", bin_dir().to_str().expect("a UTF-8 path"), "--tiny"])
+        .args(args)
+        .arg(out)
+        .current_dir(root)
+        .output()
+        .expect("bash runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gpu-run-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// The data rows of a CSV with exactly one header, as maps from column to value.
+fn rows(path: &Path, header: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(header), "{}", path.display());
+    let columns: Vec<&str> = header.split(',').collect();
+    lines
+        .map(|l| {
+            assert_ne!(l, header, "{}: the header repeated", path.display());
+            let cells: Vec<&str> = l.split(',').collect();
+            assert_eq!(cells.len(), columns.len(), "{}: {l}", path.display());
+            columns.iter().zip(cells).map(|(c, v)| (c.to_string(), v.to_string())).collect()
+        })
+        .collect()
+}
+
+fn positive(row: &std::collections::HashMap<String, String>, column: &str) -> f64 {
+    let v: f64 = row[column].parse().unwrap_or_else(|_| panic!("{column}: {:?}", row[column]));
+    assert!(v > 0.0, "{column} {v}");
+    v
+}
+
+#[test]
+fn every_stage_writes_its_results_on_the_cpu_backend() {
+    let out = scratch("cpu");
+    let o = run_script(&["--device", "cpu"], &out);
+    let log = std::fs::read_to_string(out.join("log.txt")).unwrap_or_default();
+    assert!(o.status.success(), "{}\n{log}", String::from_utf8_lossy(&o.stderr));
+    let stepping = rows(&out.join("stepping.csv"), "env,backend,envs,steps,env_steps_per_s");
+    assert_eq!(stepping.len(), 4, "two environments at two sizes");
+    for r in &stepping {
+        positive(r, "env_steps_per_s");
+    }
+    let ppo =
+        rows(&out.join("ppo.csv"), "env,loop,backend,run,samples,seconds,samples_per_s,final_return,weights_checksum");
+    let seen: Vec<(String, String, String)> =
+        ppo.iter().map(|r| (r["env"].clone(), r["loop"].clone(), r["run"].clone())).collect();
+    for env_loop in [("cartpole", "host"), ("cartpole", "device"), ("toycloud", "host"), ("toycloud", "device")] {
+        assert!(seen.iter().any(|(e, l, _)| (e.as_str(), l.as_str()) == env_loop), "{env_loop:?} in {seen:?}");
+    }
+    assert_eq!(ppo.len(), 6, "{seen:?}");
+    for r in &ppo {
+        assert_eq!(positive(r, "samples") as u64 % 8, 0, "whole rollouts");
+        positive(r, "samples_per_s");
+        assert_eq!(r["weights_checksum"].len(), 16);
+    }
+    let rome = std::fs::read_to_string(out.join("rome_repro.txt")).expect("rome_repro.txt");
+    let field = |key: &str| {
+        rome.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+            .unwrap_or_else(|| panic!("{key} in {rome}"))
+            .to_string()
+    };
+    let finished = field("runs_finished");
+    let (done, total) = finished.split_once(" of ").expect("`k of n`");
+    let (done, total): (u64, u64) = (done.parse().unwrap(), total.parse().unwrap());
+    assert!(done > 0 && done <= total, "{finished}");
+    assert_eq!(total, 38, "the --quick matrix: 19 conditions x 2 seeds");
+    let projected: u64 = field("projected_matrix_s").split(' ').next().unwrap().parse().expect("seconds");
+    let elapsed: u64 = field("elapsed_s").parse().unwrap();
+    // Every run finished: the time to the last one; some cut off: scaled up from the elapsed time.
+    assert!(if done == total { projected <= elapsed } else { projected >= elapsed }, "{rome}");
+    assert!(std::fs::read_to_string(out.join("device.txt")).unwrap().contains("device: cpu"));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 6, "at most 8 files; these six");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_device_this_build_cannot_give_stops_at_the_smoke_stage_with_its_error() {
+    if cfg!(feature = "cuda") {
+        return; // a CUDA build may find a device
+    }
+    let out = scratch("nocuda");
+    let o = run_script(&["--device", "cuda"], &out);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("smoke stage failed") && stderr.contains("`cuda` feature"), "{stderr}");
+    assert!(!out.join("stepping.csv").exists(), "nothing runs after a failed smoke stage");
+    let _ = std::fs::remove_dir_all(&out);
+}
