@@ -40,23 +40,63 @@ pub fn tanh(x: f32) -> f32 {
     t.copysign(x)
 }
 
-/// Applies [`tanh`] in place.
+/// Applies [`tanh`] in place, in the widest vectors the host has.
 pub fn tanh_in_place(values: &mut [f32]) {
-    for v in values {
-        *v = tanh(*v);
+    struct Op<'a>(&'a mut [f32]);
+    impl pulp::WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) {
+            for v in self.0 {
+                *v = tanh(*v);
+            }
+        }
     }
+    widest(Op(values))
 }
 
 /// `grad * (1 - y²)` in place: the gradient of tanh from its output `y`.
 pub fn tanh_backward_in_place(grad: &mut [f32], y: &[f32]) {
-    for (g, y) in grad.iter_mut().zip(y) {
-        *g *= 1.0 - y * y;
+    struct Op<'a>(&'a mut [f32], &'a [f32]);
+    impl pulp::WithSimd for Op<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _: S) {
+            for (g, y) in self.0.iter_mut().zip(self.1) {
+                *g *= 1.0 - y * y;
+            }
+        }
     }
+    widest(Op(grad, y))
+}
+
+/// Runs `op` compiled for the widest vectors this host has (AVX-512 where it exists, else the
+/// build's own AVX2), found at run time by `pulp`. The loops are the same scalar code, which
+/// LLVM vectorises for the instruction set: Rust never fuses a multiply and an add by itself,
+/// so every value is bit-identical whichever runs (`tests::tanh_is_the_same_in_every_width`).
+#[inline(always)]
+pub(crate) fn widest<Op: pulp::WithSimd>(op: Op) -> Op::Output {
+    pulp::Arch::new().dispatch(op)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tanh_is_the_same_in_every_width() {
+        let xs: Vec<f32> = (-300_000..300_000).map(|i| i as f32 * 3.7e-5).chain([f32::NAN, -0.0, 1e30]).collect();
+        let mut wide = xs.clone();
+        tanh_in_place(&mut wide);
+        let mut grad = xs.clone();
+        tanh_backward_in_place(&mut grad, &wide);
+        for (i, x) in xs.iter().enumerate() {
+            let y = tanh(*x);
+            assert_eq!(wide[i].to_bits(), y.to_bits(), "tanh({x})");
+            let g = *x * (1.0 - y * y);
+            assert_eq!(grad[i].to_bits(), g.to_bits(), "tanh'({x})");
+        }
+    }
 
     #[test]
     fn tanh_is_accurate() {
