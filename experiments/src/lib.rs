@@ -1,6 +1,19 @@
 //! Experiments: what composes environments, policies and trainers into runs a researcher reads:
 //! the `rollout`, `incentives`, `train` and `rome_repro` binaries, and their checksums, summaries, statistics,
 //! plots and reports.
+//!
+//! # Allocator
+//!
+//! The binaries that train (`train`, `rome_repro`, `phase_diagram`, and the benches'
+//! `throughput`) allocate through mimalloc. burn allocates every tensor of a PPO update afresh,
+//! and glibc's malloc hands large freed blocks (a 4096 × 64 activation is 1 MiB) back to the
+//! kernel only to fault them in and zero them again at the next operation: in a profile of PPO
+//! on CartPole, page faults, zeroing and unmapping took about 15% of the time. mimalloc keeps
+//! them. Side by side (`throughput ppo`, 2 cores), CartPole at 64×64 and 256×128 trained at
+//! 1.4–1.9× the samples/s, with bit-identical weights: where memory comes from changes no
+//! number. The solver's binary (`incentives`) and `rollout` keep the system allocator: the
+//! exact solver builds its tables about 1.35× slower under mimalloc (pressure: 7.4–9.4 s against
+//! 6.0–6.8 s, alternated).
 
 pub mod cli;
 pub mod config;
@@ -15,14 +28,3 @@ pub mod signal;
 pub mod slurm;
 pub mod stats;
 pub mod train;
-
-/// The allocator of every binary that links this crate (`train`, `rome_repro`, `phase_diagram`,
-/// the benches' `throughput`): mimalloc. burn allocates every tensor of a PPO update afresh, and
-/// glibc's malloc hands large freed blocks (a 4096 × 64 activation is 1 MiB) back to the kernel
-/// only to fault them in and zero them again at the next operation: in a profile of PPO on
-/// CartPole, page faults, zeroing and unmapping took about 15% of the time. mimalloc keeps them.
-/// Side by side (`throughput ppo`, 2 cores), CartPole at 64×64 and 256×128 trained at 1.4–1.9×
-/// the samples/s of the system allocator, with bit-identical weights: where memory comes from
-/// changes no number.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

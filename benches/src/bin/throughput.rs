@@ -33,6 +33,10 @@ use sim_envs::cartpole::device::DeviceCartPole;
 use sim_envs::toycloud::device::DeviceToyCloud;
 use sim_envs::{CartPole, CartPoleParams, CloudParams, ToyCloud};
 
+/// mimalloc: see "Allocator" in the `experiments` crate's documentation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(about = "Stepping and PPO throughput as CSV, on the CPU or a GPU")]
 struct Args {

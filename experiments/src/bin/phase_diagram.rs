@@ -13,6 +13,10 @@ use experiments::cli::{RunArgs, config_name, finish, preset_or_file};
 use experiments::lock::DirLock;
 use experiments::phase::{Grid, PRESETS, run};
 
+/// mimalloc: see "Allocator" in the `experiments` crate's documentation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A phase diagram of when violating pays, exactly and as PPO learns it.
 #[derive(Debug, Parser)]
 #[command(version, about)]

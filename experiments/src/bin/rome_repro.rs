@@ -28,6 +28,10 @@ use experiments::slurm::{ArrayJob, options_file, parse_option};
 use sim_core::io::write_atomic;
 use sim_envs::CloudParams;
 
+/// mimalloc: see "Allocator" in the `experiments` crate's documentation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Reproduce the ROME incident's mechanism and evaluate interventions.
 #[derive(Debug, Parser)]
 #[command(version, about)]

@@ -16,6 +16,10 @@ use experiments::lock::DirLock;
 use experiments::train::{RunError, TrainOutcome, resume, start, start_device};
 use sim_agents::backend::TrainBackend;
 
+/// mimalloc: see "Allocator" in the `experiments` crate's documentation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// PPO training run.
 #[derive(Debug, Parser)]
 #[command(version, about)]
