@@ -11,7 +11,7 @@
 //! `cargo bench -p benches --features cuda --bench device_stepping` (on a GPU machine)
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sim_agents::PpoConfig;
 use sim_agents::backend::{PolicyBackend, TrainBackend};
@@ -23,12 +23,6 @@ use sim_core::rng::{StreamKey, domain};
 use sim_envs::cartpole::device::DeviceCartPole;
 use sim_envs::toycloud::device::DeviceToyCloud;
 use sim_envs::{CartPoleParams, CloudParams, ToyCloud};
-
-/// Uniformly spread actions below `num_actions`, on the device.
-fn actions<B: Backend>(n: usize, num_actions: usize, device: &B::Device) -> Tensor<B, 1, Int> {
-    let a: Vec<i32> = (0..n).map(|i| ((i.wrapping_mul(7919) >> 3) % num_actions) as i32).collect();
-    Tensor::from_data(TensorData::new(a, [n]), device)
-}
 
 /// One benchmark group: `make(n)` builds a batch of `n` environments, `step` steps it.
 fn group<B: Backend, E, T>(
@@ -43,7 +37,7 @@ fn group<B: Backend, E, T>(
     let mut group = c.benchmark_group(name);
     for &n in sizes {
         let mut env = make(n);
-        let a = actions::<B>(n, num_actions, &device);
+        let a = benches::spread_actions::<B>(n, num_actions, &device);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(format!("{n}"), |b| {
             b.iter(|| {

@@ -44,3 +44,14 @@ impl<E: Environment> SteppingBench<E> {
         }
     }
 }
+
+/// `n` actions spread uniformly below `num_actions`, as a tensor on `device`: what the device
+/// stepping benchmarks (criterion's `device_stepping`, the `throughput` binary) step with.
+pub fn spread_actions<B: burn::tensor::backend::Backend>(
+    n: usize,
+    num_actions: usize,
+    device: &B::Device,
+) -> burn::tensor::Tensor<B, 1, burn::tensor::Int> {
+    let a: Vec<i32> = (0..n).map(|i| ((i.wrapping_mul(7919) >> 3) % num_actions) as i32).collect();
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(a, [n]), device)
+}

@@ -21,7 +21,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor};
 use clap::{Parser, Subcommand, ValueEnum};
 use experiments::device::{Device, OnBackend};
 use sim_agents::backend::TrainBackend;
@@ -125,24 +125,17 @@ impl std::fmt::Display for Run {
     }
 }
 
-/// Uniformly spread actions below `num_actions`, on the device.
-fn actions<B: Backend>(n: usize, num_actions: usize, device: &B::Device) -> Tensor<B, 1, Int> {
-    let a: Vec<i32> = (0..n).map(|i| ((i.wrapping_mul(7919) >> 3) % num_actions) as i32).collect();
-    Tensor::from_data(TensorData::new(a, [n]), device)
-}
-
-/// Env-steps per second of `step` on a batch of `n` made by `make`: one warm-up step, then
-/// steps until `seconds` have passed (at least 3), each waited for.
+/// Env-steps per second of `step` on `env`, a batch of `n` with `num_actions` actions: one
+/// warm-up step, then steps until `seconds` have passed (at least 3), each waited for.
 fn rate<B: Backend, E, T>(
     device: &B::Device,
+    mut env: E,
     n: usize,
     num_actions: usize,
     seconds: f64,
-    make: impl Fn(usize) -> E,
     step: impl Fn(&mut E, Tensor<B, 1, Int>) -> T,
 ) -> Result<(usize, f64), String> {
-    let mut env = make(n);
-    let a = actions::<B>(n, num_actions, device);
+    let a = benches::spread_actions::<B>(n, num_actions, device);
     let sync = || B::sync(device).map_err(|e| format!("the device failed: {e:?}"));
     drop(step(&mut env, a.clone()));
     sync()?;
@@ -173,26 +166,17 @@ impl OnBackend for Work {
                     println!("env,backend,envs,steps,env_steps_per_s");
                 }
                 type Inner<B> = <B as burn::tensor::backend::AutodiffBackend>::InnerBackend;
+                let (cartpole, toycloud) = (CartPoleParams::default(), CloudParams::default());
+                let cartpole_actions = CartPole::spaces(&cartpole).num_actions as usize;
+                let toycloud_actions = ToyCloud::spaces(&toycloud).num_actions as usize;
                 for &n in &sizes {
-                    let (steps, r) = rate::<Inner<B>, _, _>(
-                        &device,
-                        n,
-                        2,
-                        seconds,
-                        |n| DeviceCartPole::<Inner<B>>::new(CartPoleParams::default(), n, 1, &device),
-                        |env, a| env.step(a),
-                    )?;
+                    let env = DeviceCartPole::<Inner<B>>::new(cartpole.clone(), n, 1, &device);
+                    let (steps, r) = rate(&device, env, n, cartpole_actions, seconds, |env, a| env.step(a))?;
                     println!("cartpole,{backend},{n},{steps},{r:.0}");
                 }
                 for &n in &sizes {
-                    let (steps, r) = rate::<Inner<B>, _, _>(
-                        &device,
-                        n,
-                        10,
-                        seconds,
-                        |n| DeviceToyCloud::<Inner<B>>::new(CloudParams::default(), n, 1, &device),
-                        |env, a| env.step(a),
-                    )?;
+                    let env = DeviceToyCloud::<Inner<B>>::new(toycloud.clone(), n, 1, &device);
+                    let (steps, r) = rate(&device, env, n, toycloud_actions, seconds, |env, a| env.step(a))?;
                     println!("toycloud,{backend},{n},{steps},{r:.0}");
                 }
                 Ok(())
