@@ -69,8 +69,10 @@ fn every_stage_writes_its_results_on_the_cpu_backend() {
     for r in &stepping {
         positive(r, "env_steps_per_s");
     }
-    let ppo =
-        rows(&out.join("ppo.csv"), "env,loop,backend,run,samples,seconds,samples_per_s,final_return,weights_checksum");
+    let ppo = rows(
+        &out.join("ppo.csv"),
+        "env,loop,backend,kernel,run,samples,seconds,samples_per_s,final_return,weights_checksum",
+    );
     let seen: Vec<(String, String, String)> =
         ppo.iter().map(|r| (r["env"].clone(), r["loop"].clone(), r["run"].clone())).collect();
     for env_loop in [("cartpole", "host"), ("cartpole", "device"), ("toycloud", "host"), ("toycloud", "device")] {

@@ -88,6 +88,28 @@ impl<B: Backend> Mlp<B> {
         Mlp { layers }
     }
 
+    /// This network with the weights of `dense` (same shapes), keeping the parameter ids.
+    fn with_dense(&self, dense: &DenseMlp) -> Self {
+        assert_eq!(dense.layers.len(), self.layers.len(), "layer count");
+        let layers = self
+            .layers
+            .iter()
+            .zip(&dense.layers)
+            .map(|(l, d)| {
+                let device = l.weight.device();
+                assert_eq!(l.weight.dims(), [d.inputs, d.outputs], "layer shape");
+                let mut layer = l.clone();
+                let w = Tensor::<B, 2>::from_data(TensorData::new(d.weight.clone(), [d.inputs, d.outputs]), &device);
+                let b = Tensor::<B, 1>::from_data(TensorData::new(d.bias.clone(), [d.outputs]), &device);
+                layer.weight = Param::initialized(l.weight.id, w.require_grad());
+                let bias_id = l.bias.as_ref().expect("layers have biases").id;
+                layer.bias = Some(Param::initialized(bias_id, b.require_grad()));
+                layer
+            })
+            .collect();
+        Mlp { layers }
+    }
+
     fn to_dense(&self) -> DenseMlp {
         DenseMlp {
             layers: self
@@ -175,6 +197,25 @@ impl<B: Backend> ActorCritic<B> {
     /// The cost critic, if the network has one.
     pub fn cost_critic(&self) -> Option<&Mlp<B>> {
         self.cost_critic.as_ref()
+    }
+
+    /// Copies of the actor's, the critic's and the cost critic's weights on the host.
+    pub fn to_dense(&self) -> (DenseMlp, DenseMlp, Option<DenseMlp>) {
+        (self.actor.to_dense(), self.critic.to_dense(), self.cost_critic.as_ref().map(Mlp::to_dense))
+    }
+
+    /// This network with the weights of [`ActorCritic::to_dense`]'s form (same shapes),
+    /// keeping every parameter id (so optimiser records and checkpoints still line up).
+    pub fn with_dense(&self, actor: &DenseMlp, critic: &DenseMlp, cost_critic: Option<&DenseMlp>) -> Self {
+        ActorCritic {
+            actor: self.actor.with_dense(actor),
+            critic: self.critic.with_dense(critic),
+            cost_critic: match (&self.cost_critic, cost_critic) {
+                (Some(m), Some(d)) => Some(m.with_dense(d)),
+                (None, None) => None,
+                _ => panic!("with_dense: the cost critic must match the network's"),
+            },
+        }
     }
 
     /// A copy of the weights for the host inference path.

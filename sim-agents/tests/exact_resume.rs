@@ -1,10 +1,10 @@
 //! A run resumed from a checkpoint continues exactly: same metrics, same final weights, as the
 //! uninterrupted run (including PPO-Lagrangian's cost critic, its optimiser and the multiplier's
-//! Adam state, and AUP's Q network, target network and schedule).
+//! Adam state, and AUP's Q network, target network and schedule), on either update kernel.
 
 use sim_agents::backend::CpuAutodiff;
 use sim_agents::penalty::{AupConfig, PenaltyConfig};
-use sim_agents::ppo::LagrangianConfig;
+use sim_agents::ppo::{Kernel, LagrangianConfig};
 use sim_agents::{PpoConfig, Trainer, UpdateMetrics};
 use sim_core::env::Environment;
 use sim_envs::{CartPole, CloudParams, ToyCloud};
@@ -53,6 +53,12 @@ fn check<E: Environment>(tag: &str, params: E::Params, config: PpoConfig, split:
 fn cartpole_resumes_exactly() {
     let config = PpoConfig { total_timesteps: 512 * 9, ..PpoConfig::default() };
     check::<CartPole>("cartpole", Default::default(), config, 4);
+}
+
+#[test]
+fn cartpole_on_burns_update_resumes_exactly() {
+    let config = PpoConfig { total_timesteps: 512 * 9, kernel: Kernel::Burn, ..PpoConfig::default() };
+    check::<CartPole>("cartpole_burn", Default::default(), config, 4);
 }
 
 #[test]

@@ -26,6 +26,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use experiments::device::{Device, OnBackend};
 use sim_agents::backend::TrainBackend;
 use sim_agents::device::rollout::DeviceEnv;
+use sim_agents::ppo::Kernel;
 use sim_agents::ppo::device::DeviceTrainer;
 use sim_agents::{PpoConfig, Trainer};
 use sim_core::env::Environment;
@@ -76,7 +77,18 @@ enum What {
         /// Seed of every run.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The host loop's update: `auto` (the hand-written one on the CPU backend, burn's on
+        /// any other), `burn` or `fused`. The device loop always updates with burn.
+        #[arg(long, value_enum, default_value_t = KernelArg::Auto)]
+        kernel: KernelArg,
     },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum KernelArg {
+    Auto,
+    Burn,
+    Fused,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -181,16 +193,22 @@ impl OnBackend for Work {
                 }
                 Ok(())
             }
-            What::Ppo { env, train_loop, runs, seed } => {
+            What::Ppo { env, train_loop, runs, seed, kernel } => {
                 if self.header {
-                    println!("env,loop,backend,run,samples,seconds,samples_per_s,final_return,weights_checksum");
+                    println!("env,loop,backend,kernel,run,samples,seconds,samples_per_s,final_return,weights_checksum");
                 }
+                let kernel = match kernel {
+                    KernelArg::Auto => Kernel::Auto,
+                    KernelArg::Burn => Kernel::Burn,
+                    KernelArg::Fused => Kernel::Fused,
+                };
                 for run in runs {
                     let config = PpoConfig {
                         num_envs: run.envs,
                         num_steps: run.steps,
                         num_minibatches: run.minibatches,
                         total_timesteps: run.total,
+                        kernel,
                         ..PpoConfig::default()
                     };
                     let start = Instant::now();
@@ -217,9 +235,10 @@ impl OnBackend for Work {
                     let seconds = start.elapsed().as_secs_f64();
                     let ret = ret.map_or("nan".to_string(), |r| format!("{r:.2}"));
                     println!(
-                        "{},{},{backend},{run},{samples},{seconds:.2},{:.0},{ret},{checksum}",
+                        "{},{},{backend},{},{run},{samples},{seconds:.2},{:.0},{ret},{checksum}",
                         format!("{env:?}").to_lowercase(),
                         format!("{train_loop:?}").to_lowercase(),
+                        format!("{kernel:?}").to_lowercase(),
                         samples as f64 / seconds
                     );
                 }

@@ -68,6 +68,9 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceTrainer<B, D> {
         if config.lift_mask_at.is_some() {
             return Err(unsupported("lifting the action mask mid-run (`lift_mask_at`)".into()));
         }
+        if config.kernel == super::Kernel::Fused {
+            return Err(unsupported("the hand-written CPU update (`kernel: Fused`; it updates with burn)".into()));
+        }
         let cost_weight = match &config.penalty {
             PenaltyConfig::TaskOnly => None,
             PenaltyConfig::TrueCost { weight } => Some(*weight),

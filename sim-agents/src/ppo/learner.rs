@@ -34,63 +34,86 @@ impl<B: TrainBackend> Learner<'_, B> {
     /// an Adam step each, stopping early past `c.target_kl`. Returns the last minibatch's
     /// scalars, with the clip fraction averaged over all of them.
     pub(super) fn epochs(
-        mut self,
+        self,
         c: &PpoConfig,
         update: usize,
         learning_rate: f64,
         mut minibatch: impl FnMut(&[usize]) -> Minibatch<B>,
     ) -> Result<EpochStats, TrainError> {
-        let mut order: Vec<usize> = (0..c.batch_size()).collect();
         let all = param_ids(&*self.model);
         let cost = self.model.cost_critic().map(param_ids).unwrap_or_default();
         let rest: Vec<(ParamId, usize)> = all.iter().copied().filter(|p| !cost.contains(p)).collect();
-        let mut stats = EpochStats::default();
-        let mut clipfracs = Vec::new();
-        'epochs: for epoch in 0..c.update_epochs {
-            shuffle(&mut order, self.shuffle);
-            for (index, idx) in order.chunks(c.minibatch_size()).enumerate() {
-                let (loss, s) = ppo_loss(self.model, minibatch(idx), c, self.mask.as_ref());
-                let fail = |term: &'static str, value: f32| TrainError::NonFiniteLoss {
-                    update,
-                    epoch,
-                    minibatch: index,
-                    term,
-                    value,
-                };
-                for (term, value) in [
-                    ("policy_loss", s.policy_loss),
-                    ("value_loss", s.value_loss),
-                    ("entropy", s.entropy),
-                    ("cost_value_loss", s.cost_value_loss),
-                ] {
-                    if !value.is_finite() {
-                        return Err(fail(term, value));
-                    }
-                }
-                let mut grads = GradientsParams::from_grads(loss.backward(), &*self.model);
-                if let Some(cost_optim) = self.cost_optim.as_deref_mut() {
-                    let cost_grads = take_grads::<B>(&mut grads, &cost);
-                    let (cost_grads, norm) = clip_global_norm::<B>(&cost, cost_grads, c.max_grad_norm);
-                    if !norm.is_finite() {
-                        return Err(fail("cost_grad_norm", norm));
-                    }
-                    *self.model = cost_optim.step(learning_rate, self.model.clone(), cost_grads);
-                }
-                let (grads, norm) = clip_global_norm::<B>(&rest, grads, c.max_grad_norm);
+        let Learner { model, optim, mut cost_optim, shuffle, mask } = self;
+        for_each_minibatch(c, update, shuffle, |idx, fail| {
+            let (loss, s) = ppo_loss(model, minibatch(idx), c, mask.as_ref());
+            check_finite(&s).map_err(|(term, value)| fail(term, value))?;
+            let mut grads = GradientsParams::from_grads(loss.backward(), &*model);
+            if let Some(cost_optim) = cost_optim.as_deref_mut() {
+                let cost_grads = take_grads::<B>(&mut grads, &cost);
+                let (cost_grads, norm) = clip_global_norm::<B>(&cost, cost_grads, c.max_grad_norm);
                 if !norm.is_finite() {
-                    return Err(fail("grad_norm", norm));
+                    return Err(fail("cost_grad_norm", norm));
                 }
-                *self.model = self.optim.step(learning_rate, self.model.clone(), grads);
-                clipfracs.push(s.clipfrac);
-                stats = s;
+                *model = cost_optim.step(learning_rate, model.clone(), cost_grads);
             }
-            if c.target_kl.is_some_and(|kl| stats.approx_kl > kl) {
-                break 'epochs;
+            let (grads, norm) = clip_global_norm::<B>(&rest, grads, c.max_grad_norm);
+            if !norm.is_finite() {
+                return Err(fail("grad_norm", norm));
             }
-        }
-        stats.clipfrac = clipfracs.iter().sum::<f32>() / clipfracs.len().max(1) as f32;
-        Ok(stats)
+            *model = optim.step(learning_rate, model.clone(), grads);
+            Ok(s)
+        })
     }
+}
+
+/// PPO's epochs around a minibatch step, whichever kernel takes it: `c.update_epochs` passes
+/// over the batch in minibatches shuffled from `rng`, each given to `step` with its row
+/// indices and a constructor of the error naming the minibatch; stops early past
+/// `c.target_kl`. Returns the last minibatch's scalars, with the clip fraction averaged over
+/// all of them.
+pub(super) fn for_each_minibatch(
+    c: &PpoConfig,
+    update: usize,
+    rng: &mut ChaCha8Rng,
+    mut step: impl FnMut(&[usize], &dyn Fn(&'static str, f32) -> TrainError) -> Result<EpochStats, TrainError>,
+) -> Result<EpochStats, TrainError> {
+    let mut order: Vec<usize> = (0..c.batch_size()).collect();
+    let mut stats = EpochStats::default();
+    let mut clipfracs = Vec::new();
+    for epoch in 0..c.update_epochs {
+        shuffle(&mut order, rng);
+        for (index, idx) in order.chunks(c.minibatch_size()).enumerate() {
+            let fail = |term: &'static str, value: f32| TrainError::NonFiniteLoss {
+                update,
+                epoch,
+                minibatch: index,
+                term,
+                value,
+            };
+            stats = step(idx, &fail)?;
+            clipfracs.push(stats.clipfrac);
+        }
+        if c.target_kl.is_some_and(|kl| stats.approx_kl > kl) {
+            break;
+        }
+    }
+    stats.clipfrac = clipfracs.iter().sum::<f32>() / clipfracs.len().max(1) as f32;
+    Ok(stats)
+}
+
+/// The first non-finite loss term of a minibatch, if any: its name and value.
+pub(super) fn check_finite(s: &EpochStats) -> Result<(), (&'static str, f32)> {
+    for (term, value) in [
+        ("policy_loss", s.policy_loss),
+        ("value_loss", s.value_loss),
+        ("entropy", s.entropy),
+        ("cost_value_loss", s.cost_value_loss),
+    ] {
+        if !value.is_finite() {
+            return Err((term, value));
+        }
+    }
+    Ok(())
 }
 
 /// The float parameters of `module` with their ranks, in module order.

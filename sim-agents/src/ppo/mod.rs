@@ -7,24 +7,27 @@
 //!
 //! One [`Trainer::train_update`] collects a rollout with the host copy of the policy
 //! ([`crate::inference`]), lets the [`crate::penalty::Penalty`] turn task rewards into training
-//! rewards, computes advantages, and runs the epochs on burn. [`device::DeviceTrainer`] runs the
-//! same update with the environments and the rollout on the device as well.
+//! rewards, computes advantages, and runs the epochs: on the CPU backend with the update written
+//! out by hand (`fused`, [`Kernel`]), elsewhere on burn. [`device::DeviceTrainer`] runs the
+//! same update on burn with the environments and the rollout on the device as well.
 
 //!
 //! The pieces, by concern: `config` (hyperparameters and the learning-rate schedule), `metrics`
 //! (what an update reports), `loss` (PPO's loss on a minibatch), `learner` (the epochs both
-//! trainers run), `lagrange` (PPO-Lagrangian's multiplier), `resume` (checkpoints) and `device`
+//! trainers run, and burn's minibatch step), `fused` (the same step written out for the CPU),
+//! `lagrange` (PPO-Lagrangian's multiplier), `resume` (checkpoints) and `device`
 //! (the trainer whose whole loop runs on the device).
 
 mod config;
 pub mod device;
+mod fused;
 mod lagrange;
 mod learner;
 mod loss;
 mod metrics;
 mod resume;
 
-pub use config::{LagrangianConfig, PpoConfig};
+pub use config::{Kernel, LagrangianConfig, PpoConfig};
 pub use lagrange::{DEVIATIONS as LAGRANGIAN_DEVIATIONS, Multiplier};
 pub(crate) use learner::shuffle;
 pub use metrics::{UpdateMetrics, UpdateReport};
@@ -49,7 +52,8 @@ use crate::mask::ActionMask;
 use crate::penalty::Penalty;
 use crate::policy::ActorCritic;
 use crate::rollout::{Rollout, gae};
-use learner::Learner;
+use fused::{FusedLearner, HostMinibatch};
+use learner::{Learner, for_each_minibatch};
 use loss::{EpochStats, Minibatch, normalize};
 use metrics::explained_variance;
 
@@ -67,6 +71,10 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
     optim: Adapter<B>,
     /// The cost critic's own optimiser (PPO-Lagrangian; it never sees the other gradients).
     cost_optim: Adapter<B>,
+    /// The hand-written update and its state, when `config.kernel` resolves to it (then
+    /// `optim` and `cost_optim` stay unused, and `model` is refreshed after every update).
+    fused: Option<Box<FusedLearner>>,
+    minibatch: HostMinibatch,
     policy: InferencePolicy,
     /// The actions allowed (`None`: all).
     mask: Option<ActionMask>,
@@ -119,6 +127,10 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             None => config.penalty.build::<E, B>(runner.params(), seed, &device)?,
         };
         let multiplier = Multiplier::new(config.lagrangian.as_ref().map_or(0.0, |l| l.lambda_init));
+        let fused = uses_fused::<B>(config.kernel).then(|| {
+            let (actor, critic, cost) = model.to_dense();
+            Box::new(FusedLearner::new(actor, critic, cost))
+        });
         Ok(Trainer {
             rollout: Rollout::new(config.num_steps, n, spaces.obs_dim),
             act: ActOutput::new(n),
@@ -135,6 +147,8 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             model,
             optim,
             cost_optim: AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>(),
+            fused,
+            minibatch: HostMinibatch::default(),
             policy,
             mask,
             penalty,
@@ -377,37 +391,31 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         Ok(())
     }
 
-    /// The PPO epochs over shuffled minibatches, gathered from the host rollout.
+    /// The PPO epochs over shuffled minibatches, gathered from the host rollout, on the
+    /// configured kernel.
     fn optimize(&mut self, update: usize, learning_rate: f64) -> Result<EpochStats, TrainError> {
+        if self.fused.is_some() {
+            return self.optimize_fused(update, learning_rate);
+        }
         let c = &self.config;
-        let dim = self.rollout.obs_dim;
         let lagrangian = c.lagrangian.is_some();
-        let lambda = self.multiplier.value();
         let r = &self.rollout;
         let dev = &self.device;
+        let lambda = self.multiplier.value();
+        let mut host = std::mem::take(&mut self.minibatch);
         let minibatch = |idx: &[usize]| {
-            let mut adv: Vec<f32> = idx.iter().map(|&k| r.advantages[k]).collect();
-            if lagrangian {
-                // PPO-Lagrangian: ascend (A_r - λ A_c) / (1 + λ), both already normalised
-                // over the rollout (OmniSafe); normalising here again would cancel the 1 + λ.
-                for (a, &k) in adv.iter_mut().zip(idx) {
-                    *a = lagrange::combine(*a, r.cost_advantages[k], lambda);
-                }
-            } else if c.norm_adv {
-                normalize(&mut adv);
-            }
-            let obs: Vec<f32> = idx.iter().flat_map(|&k| r.obs[k * dim..(k + 1) * dim].iter().copied()).collect();
-            let gather = |v: &[f32]| -> Vec<f32> { idx.iter().map(|&k| v[k]).collect() };
-            let t1 = |v: Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v, [idx.len()]), dev);
-            let actions: Vec<i64> = idx.iter().map(|&k| i64::from(r.actions[k])).collect();
+            gather_minibatch(r, c, lambda, idx, &mut host);
+            let n = idx.len();
+            let t1 = |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [n]), dev);
+            let actions: Vec<i64> = host.actions.iter().map(|&a| i64::from(a)).collect();
             Minibatch {
-                obs: Tensor::<B, 2>::from_data(TensorData::new(obs, [idx.len(), dim]), dev),
-                actions: Tensor::<B, 1, Int>::from_data(TensorData::new(actions, [idx.len()]), dev),
-                old_logprobs: t1(gather(&r.logprobs)),
-                advantages: t1(adv),
-                returns: t1(gather(&r.returns)),
-                old_values: t1(gather(&r.values)),
-                cost_returns: lagrangian.then(|| t1(gather(&r.cost_returns))),
+                obs: Tensor::<B, 2>::from_data(TensorData::new(host.obs.clone(), [n, r.obs_dim]), dev),
+                actions: Tensor::<B, 1, Int>::from_data(TensorData::new(actions, [n]), dev),
+                old_logprobs: t1(&host.old_logprobs),
+                advantages: t1(&host.advantages),
+                returns: t1(&host.returns),
+                old_values: t1(&host.old_values),
+                cost_returns: lagrangian.then(|| t1(&host.cost_returns)),
             }
         };
         let mask = self.mask.as_ref().map(|m| m.offsets::<B>(dev));
@@ -418,7 +426,70 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             shuffle: &mut self.shuffle,
             mask,
         };
-        learner.epochs(c, update, learning_rate, minibatch)
+        let stats = learner.epochs(c, update, learning_rate, minibatch);
+        self.minibatch = HostMinibatch::default();
+        stats
+    }
+
+    /// [`Trainer::optimize`] on the hand-written kernel; the burn model takes its weights
+    /// afterwards.
+    fn optimize_fused(&mut self, update: usize, learning_rate: f64) -> Result<EpochStats, TrainError> {
+        let c = &self.config;
+        let fused = self.fused.as_deref_mut().expect("the fused kernel");
+        let (r, host) = (&self.rollout, &mut self.minibatch);
+        let lambda = self.multiplier.value();
+        let allowed = self.mask.as_ref().map(|m| m.allowed());
+        let stats = for_each_minibatch(c, update, &mut self.shuffle, |idx, fail| {
+            gather_minibatch(r, c, lambda, idx, host);
+            fused.step(host, c, learning_rate, allowed).map_err(|(term, value)| fail(term, value))
+        })?;
+        let (actor, critic, cost) = fused.weights();
+        self.model = self.model.with_dense(actor, critic, cost);
+        Ok(stats)
+    }
+}
+
+/// Whether `kernel` on backend `B` is the hand-written one.
+fn uses_fused<B: TrainBackend>(kernel: Kernel) -> bool {
+    match kernel {
+        Kernel::Fused => true,
+        Kernel::Burn => false,
+        Kernel::Auto => std::any::TypeId::of::<B>() == std::any::TypeId::of::<crate::backend::CpuAutodiff>(),
+    }
+}
+
+/// Gathers the rows `idx` of the rollout into `mb`, with the advantages PPO ascends: normalised
+/// within the minibatch, or PPO-Lagrangian's `(A_r - λ A_c) / (1 + λ)`.
+fn gather_minibatch<E: Environment>(r: &Rollout<E>, c: &PpoConfig, lambda: f32, idx: &[usize], mb: &mut HostMinibatch) {
+    let dim = r.obs_dim;
+    let lagrangian = c.lagrangian.is_some();
+    let gather = |v: &[f32], out: &mut Vec<f32>| {
+        out.clear();
+        out.extend(idx.iter().map(|&k| v[k]));
+    };
+    mb.obs.clear();
+    for &k in idx {
+        mb.obs.extend_from_slice(&r.obs[k * dim..(k + 1) * dim]);
+    }
+    mb.actions.clear();
+    mb.actions.extend(idx.iter().map(|&k| r.actions[k]));
+    gather(&r.logprobs, &mut mb.old_logprobs);
+    gather(&r.advantages, &mut mb.advantages);
+    if lagrangian {
+        // PPO-Lagrangian: ascend (A_r - λ A_c) / (1 + λ), both already normalised over the
+        // rollout (OmniSafe); normalising here again would cancel the 1 + λ.
+        for (a, &k) in mb.advantages.iter_mut().zip(idx) {
+            *a = lagrange::combine(*a, r.cost_advantages[k], lambda);
+        }
+    } else if c.norm_adv {
+        normalize(&mut mb.advantages);
+    }
+    gather(&r.returns, &mut mb.returns);
+    gather(&r.values, &mut mb.old_values);
+    if lagrangian {
+        gather(&r.cost_returns, &mut mb.cost_returns);
+    } else {
+        mb.cost_returns.clear();
     }
 }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sim_core::env::Environment;
 use sim_core::runner::{BatchRunner, RunnerSnapshot};
 
+use super::fused::{FusedLearner, FusedState};
 use super::{Multiplier, PpoConfig, Trainer};
 use crate::backend::TrainBackend;
 use crate::checkpoint::{pack, unpack, write_atomic};
@@ -59,7 +60,8 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         };
         let state = ron::to_string(&state).map_err(|e| err(e.to_string()))?;
         let penalty = self.penalty.snapshot().map_err(|e| err(format!("penalty: {e}")))?;
-        write_atomic(path, &pack(&[&model, &optim, &cost_optim, state.as_bytes(), &penalty]))
+        let fused = ron::to_string(&self.fused.as_ref().map(|f| f.state())).map_err(|e| err(e.to_string()))?;
+        write_atomic(path, &pack(&[&model, &optim, &cost_optim, state.as_bytes(), &penalty, fused.as_bytes()]))
     }
 
     /// A trainer continuing exactly where the checkpoint at `path` left off. `env_params`,
@@ -92,9 +94,13 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         device: B::Device,
     ) -> Result<Self, TrainError> {
         let err = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
-        let sections = unpack(path, bytes)?;
-        let [model, optim, cost_optim, state, penalty_state] =
-            <[Vec<u8>; 5]>::try_from(sections).map_err(|_| err("expected 5 sections".into()))?;
+        let mut sections = unpack(path, bytes)?;
+        // Checkpoints from before the hand-written update have no sixth section.
+        if sections.len() == 5 {
+            sections.push(b"None".to_vec());
+        }
+        let [model, optim, cost_optim, state, penalty_state, fused_state] =
+            <[Vec<u8>; 6]>::try_from(sections).map_err(|_| err("expected 6 sections".into()))?;
         let state = std::str::from_utf8(&state).map_err(|e| err(e.to_string()))?;
         let state: TrainerState<E> = ron::from_str(state).map_err(|e| err(format!("trainer state: {e}")))?;
         if state.config != *config || state.seed != seed {
@@ -111,6 +117,21 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         trainer.model = trainer.model.load_record(model_record);
         trainer.optim = trainer.optim.load_record(optim_record);
         trainer.cost_optim = trainer.cost_optim.load_record(cost_optim_record);
+        let fused_state = std::str::from_utf8(&fused_state).map_err(|e| err(e.to_string()))?;
+        let fused_state: Option<FusedState> =
+            ron::from_str(fused_state).map_err(|e| err(format!("fused optimiser state: {e}")))?;
+        match (trainer.fused.as_mut(), fused_state) {
+            (Some(fused), Some(s)) => {
+                let (actor, critic, cost) = trainer.model.to_dense();
+                **fused = FusedLearner::new(actor, critic, cost);
+                fused.restore(s).map_err(|e| err(format!("fused optimiser state: {e}")))?;
+            }
+            (None, None) => {}
+            (Some(_), None) => return Err(err("has no state of the hand-written update this run uses".into())),
+            (None, Some(_)) => {
+                return Err(err("holds the hand-written update's state, but this run uses burn's".into()));
+            }
+        }
         trainer.policy = trainer.model.to_inference().with_mask(trainer.mask.clone());
         trainer.runner = BatchRunner::restore(env_params, state.runner)?;
         if state.obs.len() != trainer.buffers.obs.len() {
