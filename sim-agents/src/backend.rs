@@ -69,20 +69,36 @@ impl PolicyBackend for Flex {
     }
 }
 
-#[cfg(feature = "cuda")]
-impl PolicyBackend for Cuda {
-    // On the GPU the native tanh is fast; only the backward changes (through the output).
-    fn fast_tanh(x: FloatTensor<Self>) -> FloatTensor<Self> {
-        <Self as burn::tensor::ops::FloatTensorOps<Self>>::float_tanh(x)
-    }
+/// The GPU backends' [`PolicyBackend`]: the native tanh (fast there); only its backward
+/// changes, to go through the output.
+#[cfg(any(feature = "cuda", feature = "vulkan"))]
+macro_rules! native_tanh {
+    ($backend:ty) => {
+        impl PolicyBackend for $backend {
+            fn fast_tanh(x: FloatTensor<Self>) -> FloatTensor<Self> {
+                <Self as burn::tensor::ops::FloatTensorOps<Self>>::float_tanh(x)
+            }
 
-    fn fast_tanh_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
-        use burn::tensor::ops::FloatTensorOps;
-        let y2 = Self::float_mul(y.clone(), y);
-        let one_minus = Self::float_add_scalar(Self::float_neg(y2), 1.0f32.into());
-        Self::float_mul(grad, one_minus)
-    }
+            fn fast_tanh_backward(y: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+                use burn::tensor::ops::FloatTensorOps;
+                let y2 = Self::float_mul(y.clone(), y);
+                let one_minus = Self::float_add_scalar(Self::float_neg(y2), 1.0f32.into());
+                Self::float_mul(grad, one_minus)
+            }
+        }
+    };
 }
+
+#[cfg(feature = "cuda")]
+native_tanh!(Cuda);
+
+/// burn's Vulkan backend (feature `vulkan`; SPIR-V through wgpu), for running the device code
+/// on a Vulkan driver without a GPU, such as Mesa's lavapipe.
+#[cfg(feature = "vulkan")]
+pub type Vulkan = burn::backend::Vulkan;
+
+#[cfg(feature = "vulkan")]
+native_tanh!(Vulkan);
 
 #[derive(Debug)]
 struct FastTanh;

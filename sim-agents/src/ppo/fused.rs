@@ -30,8 +30,6 @@ use crate::math::{tanh, widest};
 
 /// Rows (or weight-gradient inputs) a tile computes together, reusing each loaded vector.
 const ROWS: usize = 4;
-/// The widest vector in `f32`s (AVX-512).
-const MAX_LANES: usize = 16;
 
 /// Adam's moment decay rates and ε (CleanRL's: β = (0.9, 0.999), ε = 1e-5).
 const BETA1: f32 = 0.9;
@@ -111,8 +109,6 @@ struct Work {
     /// The gradient at the current layer's output; the loss's at the start of the backward pass.
     delta: Vec<f32>,
     spare: Vec<f32>,
-    /// [`affine`]'s transposed row blocks.
-    t: Vec<f32>,
     grads: Vec<(Vec<f32>, Vec<f32>)>,
 }
 
@@ -201,7 +197,7 @@ fn forward<S: Simd>(simd: S, mlp: &DenseMlp, obs: &[f32], rows: usize, work: &mu
         let input: &[f32] = if l == 0 { obs } else { &before[l - 1] };
         let output = if l == last { &mut work.out } else { &mut after[0] };
         output.resize(rows * layer.outputs, 0.0);
-        affine(simd, input, layer.inputs, &layer.weight, layer.outputs, Some(&layer.bias), output, &mut work.t);
+        affine(simd, input, layer.inputs, &layer.weight, layer.outputs, Some(&layer.bias), output);
         if l < last {
             for v in output.iter_mut() {
                 *v = tanh(*v);
@@ -234,7 +230,6 @@ fn backward<S: Simd>(simd: S, net: &Net, obs: &[f32], work: &mut Work) {
                 layer.inputs,
                 None,
                 &mut work.spare,
-                &mut work.t,
             );
             for (g, y) in work.spare.iter_mut().zip(input) {
                 *g *= 1.0 - y * y;
@@ -564,38 +559,42 @@ fn loss_and_grad(
     sums
 }
 
-/// One vector of `S` from the start of `s` (at least `S::F32_LANES` long).
+/// The first `width` (at most `S::F32_LANES`) values of `s` as a vector, zeros after them.
 #[inline(always)]
-fn load<S: Simd>(s: &[f32]) -> S::f32s {
-    S::as_simd_f32s(&s[..S::F32_LANES]).0[0]
+fn load<S: Simd>(simd: S, s: &[f32], width: usize) -> S::f32s {
+    if width == S::F32_LANES { S::as_simd_f32s(&s[..width]).0[0] } else { simd.partial_load_f32s(&s[..width]) }
 }
 
-/// Writes vector `v` to the start of `s`.
+/// Writes the first `width` lanes of `v` to the start of `s`.
 #[inline(always)]
-fn store<S: Simd>(s: &mut [f32], v: S::f32s) {
-    S::as_mut_simd_f32s(&mut s[..S::F32_LANES]).0[0] = v;
+fn store<S: Simd>(simd: S, s: &mut [f32], width: usize, v: S::f32s) {
+    if width == S::F32_LANES {
+        S::as_mut_simd_f32s(&mut s[..width]).0[0] = v;
+    } else {
+        simd.partial_store_f32s(&mut s[..width], v);
+    }
+}
+
+/// The column tiles of an `n`-wide output: `(first column, width of its first vector, width of
+/// its second)`, two vectors at a time, the last ones possibly partial (a second width of 0: a
+/// one-vector tile).
+#[inline(always)]
+fn column_tiles(n: usize, lanes: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    (0..n).step_by(2 * lanes).map(move |o| {
+        let first = (n - o).min(lanes);
+        (o, first, (n - o - first).min(lanes))
+    })
 }
 
 /// `out[r] = x[r] W (+ b)` for `x` of `[rows, k]`, `w` of `[k, n]` row-major and `out` of
 /// `[rows, n]`: each output the chain `fma(x[r][k-1], w[k-1][o], ... fma(x[r][0], w[0][o], b[o]))`.
-/// Tiles of two vectors of columns keep [`ROWS`] rows in registers; the columns left over are
-/// vectorised across rows instead, through blocks of `x` transposed into `t`.
-#[allow(clippy::too_many_arguments)] // the shapes travel with their slices, as in BLAS
+/// Tiles of up to two vectors of columns keep [`ROWS`] rows in registers, so that each weight
+/// vector loaded serves every row of the tile.
 #[inline(always)]
-fn affine<S: Simd>(
-    simd: S,
-    x: &[f32],
-    k: usize,
-    w: &[f32],
-    n: usize,
-    bias: Option<&[f32]>,
-    out: &mut [f32],
-    t: &mut Vec<f32>,
-) {
+fn affine<S: Simd>(simd: S, x: &[f32], k: usize, w: &[f32], n: usize, bias: Option<&[f32]>, out: &mut [f32]) {
     let lanes = S::F32_LANES;
     let rows = out.len() / n;
-    let start = |o: usize| bias.map_or(simd.splat_f32s(0.0), |b| load::<S>(&b[o..]));
-    let tiled = n - n % (2 * lanes);
+    let zero = simd.splat_f32s(0.0);
     for r0 in (0..rows).step_by(ROWS) {
         // Rows past the end repeat the last one and are not stored.
         let mut xr: [&[f32]; ROWS] = [&[]; ROWS];
@@ -603,45 +602,31 @@ fn affine<S: Simd>(
             let r = (r0 + r).min(rows - 1);
             *slot = &x[r * k..(r + 1) * k];
         }
-        for o in (0..tiled).step_by(2 * lanes) {
-            let (b0, b1) = (start(o), start(o + lanes));
+        for (o, w0, w1) in column_tiles(n, lanes) {
+            let b0 = bias.map_or(zero, |b| load(simd, &b[o..], w0));
+            let b1 = bias.map_or(zero, |b| if w1 > 0 { load(simd, &b[o + lanes..], w1) } else { zero });
             let mut acc = [[b0, b1]; ROWS];
             for (kk, wrow) in w.chunks_exact(n).enumerate().take(k) {
-                let (w0, w1) = (load::<S>(&wrow[o..]), load::<S>(&wrow[o + lanes..]));
-                for (acc, xr) in acc.iter_mut().zip(&xr) {
-                    let xv = simd.splat_f32s(xr[kk]);
-                    acc[0] = simd.mul_add_f32s(xv, w0, acc[0]);
-                    acc[1] = simd.mul_add_f32s(xv, w1, acc[1]);
+                let v0 = load(simd, &wrow[o..], w0);
+                if w1 > 0 {
+                    let v1 = load(simd, &wrow[o + lanes..], w1);
+                    for (acc, xr) in acc.iter_mut().zip(&xr) {
+                        let xv = simd.splat_f32s(xr[kk]);
+                        acc[0] = simd.mul_add_f32s(xv, v0, acc[0]);
+                        acc[1] = simd.mul_add_f32s(xv, v1, acc[1]);
+                    }
+                } else {
+                    for (acc, xr) in acc.iter_mut().zip(&xr) {
+                        acc[0] = simd.mul_add_f32s(simd.splat_f32s(xr[kk]), v0, acc[0]);
+                    }
                 }
             }
             for (r, acc) in acc.iter().enumerate().take(rows - r0) {
                 let row = &mut out[(r0 + r) * n + o..];
-                store::<S>(row, acc[0]);
-                store::<S>(&mut row[lanes..], acc[1]);
-            }
-        }
-    }
-    if tiled == n {
-        return;
-    }
-    // The columns left over, one vector of rows at a time.
-    t.resize(k * lanes, 0.0);
-    for r0 in (0..rows).step_by(lanes) {
-        let block = lanes.min(rows - r0);
-        for kk in 0..k {
-            for r in 0..lanes {
-                t[kk * lanes + r] = if r < block { x[(r0 + r) * k + kk] } else { 0.0 };
-            }
-        }
-        for o in tiled..n {
-            let mut acc = simd.splat_f32s(bias.map_or(0.0, |b| b[o]));
-            for (kk, col) in t.chunks_exact(lanes).enumerate() {
-                acc = simd.mul_add_f32s(load::<S>(col), simd.splat_f32s(w[kk * n + o]), acc);
-            }
-            let mut lane = [0.0f32; MAX_LANES];
-            store::<S>(&mut lane, acc);
-            for (r, &v) in lane.iter().enumerate().take(block) {
-                out[(r0 + r) * n + o] = v;
+                store(simd, row, w0, acc[0]);
+                if w1 > 0 {
+                    store(simd, &mut row[lanes..], w1, acc[1]);
+                }
             }
         }
     }
@@ -650,12 +635,12 @@ fn affine<S: Simd>(
 /// The weight and bias gradients of a layer from its input `x` (`[rows, k]`) and the gradient
 /// at its output `delta` (`[rows, n]`): `gw[k][o]` is the chain of fused multiply-adds of
 /// `x[r][k] delta[r][o]` over the rows in order, `gb[o]` the sum of `delta[r][o]` in order.
+/// Tiles of up to two vectors of columns keep [`ROWS`] inputs in registers.
 #[inline(always)]
 fn weight_grad<S: Simd>(simd: S, x: &[f32], k: usize, delta: &[f32], n: usize, gw: &mut [f32], gb: &mut [f32]) {
     let lanes = S::F32_LANES;
     let zero = simd.splat_f32s(0.0);
-    let tiled = n - n % (2 * lanes);
-    for o in (0..tiled).step_by(2 * lanes) {
+    for (o, w0, w1) in column_tiles(n, lanes) {
         for k0 in (0..k).step_by(ROWS) {
             // Inputs past the end repeat the last one and are not stored.
             let mut ks = [0usize; ROWS];
@@ -664,39 +649,26 @@ fn weight_grad<S: Simd>(simd: S, x: &[f32], k: usize, delta: &[f32], n: usize, g
             }
             let mut acc = [[zero, zero]; ROWS];
             for (xr, dr) in x.chunks_exact(k).zip(delta.chunks_exact(n)) {
-                let (d0, d1) = (load::<S>(&dr[o..]), load::<S>(&dr[o + lanes..]));
-                for (acc, &kk) in acc.iter_mut().zip(&ks) {
-                    let xv = simd.splat_f32s(xr[kk]);
-                    acc[0] = simd.mul_add_f32s(xv, d0, acc[0]);
-                    acc[1] = simd.mul_add_f32s(xv, d1, acc[1]);
+                let d0 = load(simd, &dr[o..], w0);
+                if w1 > 0 {
+                    let d1 = load(simd, &dr[o + lanes..], w1);
+                    for (acc, &kk) in acc.iter_mut().zip(&ks) {
+                        let xv = simd.splat_f32s(xr[kk]);
+                        acc[0] = simd.mul_add_f32s(xv, d0, acc[0]);
+                        acc[1] = simd.mul_add_f32s(xv, d1, acc[1]);
+                    }
+                } else {
+                    for (acc, &kk) in acc.iter_mut().zip(&ks) {
+                        acc[0] = simd.mul_add_f32s(simd.splat_f32s(xr[kk]), d0, acc[0]);
+                    }
                 }
             }
             for (j, acc) in acc.iter().enumerate().take(k - k0) {
                 let row = &mut gw[(k0 + j) * n + o..];
-                store::<S>(row, acc[0]);
-                store::<S>(&mut row[lanes..], acc[1]);
-            }
-        }
-    }
-    // The columns left over: vectorised across the inputs, up to four vectors of them at once.
-    let mut xs = [0.0f32; 4 * MAX_LANES];
-    for o in tiled..n {
-        for k0 in (0..k).step_by(4 * lanes) {
-            let width = (4 * lanes).min(k - k0);
-            let mut acc = [zero; 4];
-            for (xr, dr) in x.chunks_exact(k).zip(delta.chunks_exact(n)) {
-                let d = simd.splat_f32s(dr[o]);
-                xs[..width].copy_from_slice(&xr[k0..k0 + width]);
-                for (j, acc) in acc.iter_mut().enumerate() {
-                    *acc = simd.mul_add_f32s(load::<S>(&xs[j * lanes..]), d, *acc);
+                store(simd, row, w0, acc[0]);
+                if w1 > 0 {
+                    store(simd, &mut row[lanes..], w1, acc[1]);
                 }
-            }
-            let mut lane = [0.0f32; 4 * MAX_LANES];
-            for (j, &acc) in acc.iter().enumerate() {
-                store::<S>(&mut lane[j * lanes..], acc);
-            }
-            for (j, &v) in lane.iter().enumerate().take(width) {
-                gw[(k0 + j) * n + o] = v;
             }
         }
     }
@@ -791,7 +763,7 @@ mod tests {
         fn with_simd<S: Simd>(self, simd: S) -> Self::Output {
             let rows = self.x.len() / self.k;
             let mut out = vec![f32::NAN; rows * self.n];
-            affine(simd, self.x, self.k, self.w, self.n, self.bias, &mut out, &mut Vec::new());
+            affine(simd, self.x, self.k, self.w, self.n, self.bias, &mut out);
             let (mut gw, mut gb) = (vec![f32::NAN; self.k * self.n], vec![f32::NAN; self.n]);
             weight_grad(simd, self.x, self.k, self.delta, self.n, &mut gw, &mut gb);
             (out, gw, gb)
