@@ -6,22 +6,26 @@
 //! operation for operation. (On a GPU, `sin`/`cos` and fused multiply-adds may differ in the
 //! last bits; that comparison needs a GPU session.)
 
-use burn::backend::Flex;
+#[cfg(not(feature = "vulkan"))]
+use burn::backend::Flex as B;
+#[cfg(feature = "vulkan")]
+use burn::backend::Vulkan as B;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use sim_core::device::read_bools;
 use sim_core::prelude::*;
 use sim_envs::cartpole::device::DeviceCartPole;
 use sim_envs::toycloud::device::DeviceToyCloud;
 use sim_envs::toycloud::{Monitor, OBS_DIM, Violation};
 use sim_envs::{CartPole, CartPoleParams, CloudParams, ToyCloud};
 
-fn floats(t: Tensor<Flex, 2>) -> Vec<f32> {
+fn floats(t: Tensor<B, 2>) -> Vec<f32> {
     t.into_data().to_vec().unwrap()
 }
 
-fn flags(t: Tensor<Flex, 1, burn::tensor::Bool>) -> Vec<bool> {
-    t.into_data().to_vec().unwrap()
+fn flags(t: Tensor<B, 1, burn::tensor::Bool>) -> Vec<bool> {
+    read_bools(t)
 }
 
 /// Steps both for `steps` steps with random actions (some out of range) and compares
@@ -31,7 +35,7 @@ fn compare(params: CartPoleParams, num_envs: usize, seed: u64, steps: usize) -> 
     let mut buf = StepBuffers::new(CartPole::spaces(&params), num_envs);
     let mut safety = safety_buffer::<CartPole>(num_envs);
     let mut native = BatchRunner::<CartPole>::new(params.clone(), num_envs, seed, &mut buf).unwrap();
-    let mut gpu = DeviceCartPole::<Flex>::new(params, num_envs, seed, &device);
+    let mut gpu = DeviceCartPole::<B>::new(params, num_envs, seed, &device);
     assert_eq!(floats(gpu.obs()), buf.obs, "initial observations");
 
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xac71);
@@ -41,7 +45,7 @@ fn compare(params: CartPoleParams, num_envs: usize, seed: u64, steps: usize) -> 
         let actions: Vec<u32> =
             (0..num_envs).map(|_| if rng.next_u32() % 50 == 0 { 7 } else { rng.next_u32() & 1 }).collect();
         native.step(&actions, &mut buf, &mut safety);
-        let device_actions = Tensor::<Flex, 1, Int>::from_data(
+        let device_actions = Tensor::<B, 1, Int>::from_data(
             TensorData::new(actions.iter().map(|&a| a as i32).collect(), [num_envs]),
             &device,
         );
@@ -98,16 +102,16 @@ fn truncation_and_autoreset_match_too() {
     assert!(terminated > 0);
 }
 
-fn column(t: &Tensor<Flex, 1>) -> Vec<f32> {
+fn column(t: &Tensor<B, 1>) -> Vec<f32> {
     t.clone().into_data().to_vec().unwrap()
 }
 
-fn bits(t: &Tensor<Flex, 1, Int>) -> Vec<u32> {
+fn bits(t: &Tensor<B, 1, Int>) -> Vec<u32> {
     t.clone().into_data().convert::<i64>().to_vec::<i64>().unwrap().into_iter().map(|b| b as u32).collect()
 }
 
-fn mask(t: &Tensor<Flex, 1, burn::tensor::Bool>) -> Vec<bool> {
-    t.clone().into_data().to_vec().unwrap()
+fn mask(t: &Tensor<B, 1, burn::tensor::Bool>) -> Vec<bool> {
+    read_bools(t.clone())
 }
 
 /// ToyCloud under `params`: both sides stepped with the same random actions; everything the
@@ -119,7 +123,7 @@ fn compare_cloud(params: CloudParams, num_envs: usize, seed: u64, steps: usize) 
     let mut buf = StepBuffers::new(spaces, num_envs);
     let mut safety = safety_buffer::<ToyCloud>(num_envs);
     let mut native = BatchRunner::<ToyCloud>::new(params.clone(), num_envs, seed, &mut buf).unwrap();
-    let mut gpu = DeviceToyCloud::<Flex>::new(params, num_envs, seed, &device);
+    let mut gpu = DeviceToyCloud::<B>::new(params, num_envs, seed, &device);
     assert_eq!(floats(gpu.obs()), buf.obs, "initial observations");
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xc10d);
     let (mut episodes, mut violations, mut alerts) = (0, 0, 0);
@@ -128,7 +132,7 @@ fn compare_cloud(params: CloudParams, num_envs: usize, seed: u64, steps: usize) 
         let actions: Vec<u32> =
             (0..num_envs).map(|_| if rng.next_u32() % 40 == 0 { 12 } else { rng.next_u32() % 10 }).collect();
         native.step(&actions, &mut buf, &mut safety);
-        let device_actions = Tensor::<Flex, 1, Int>::from_data(
+        let device_actions = Tensor::<B, 1, Int>::from_data(
             TensorData::new(actions.iter().map(|&a| a as i32).collect(), [num_envs]),
             &device,
         );

@@ -222,15 +222,7 @@ fn backward<S: Simd>(simd: S, net: &Net, obs: &[f32], work: &mut Work) {
             // The gradient at this layer's input: delta W^T, through the tanh before it.
             let rows = work.delta.len() / layer.outputs;
             work.spare.resize(rows * layer.inputs, 0.0);
-            affine(
-                simd,
-                &work.delta,
-                layer.outputs,
-                &net.transposed[l],
-                layer.inputs,
-                None,
-                &mut work.spare,
-            );
+            affine(simd, &work.delta, layer.outputs, &net.transposed[l], layer.inputs, None, &mut work.spare);
             for (g, y) in work.spare.iter_mut().zip(input) {
                 *g *= 1.0 - y * y;
             }
@@ -586,10 +578,64 @@ fn column_tiles(n: usize, lanes: usize) -> impl Iterator<Item = (usize, usize, u
     })
 }
 
+/// A column tile: `(first column, width of its first vector, width of its second)`.
+type Tile = (usize, usize, usize);
+
+/// One register tile of [`ROWS`] accumulators of up to two vectors each: over the rows `t` of
+/// `b`, `acc[j] = fma(a(t, j), b[t][tile's columns], acc[j])`, from `init`. Both kernels are
+/// this loop: each vector of `b` loaded serves all [`ROWS`] accumulators.
+#[inline(always)]
+fn tile<'a, S: Simd>(
+    simd: S,
+    init: [S::f32s; 2],
+    b: impl Iterator<Item = &'a [f32]>,
+    a: impl Fn(usize, usize) -> f32,
+    (o, w0, w1): Tile,
+) -> [[S::f32s; 2]; ROWS] {
+    let lanes = S::F32_LANES;
+    let mut acc = [init; ROWS];
+    for (t, brow) in b.enumerate() {
+        let v0 = load(simd, &brow[o..], w0);
+        if w1 > 0 {
+            let v1 = load(simd, &brow[o + lanes..], w1);
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let av = simd.splat_f32s(a(t, j));
+                acc[0] = simd.mul_add_f32s(av, v0, acc[0]);
+                acc[1] = simd.mul_add_f32s(av, v1, acc[1]);
+            }
+        } else {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                acc[0] = simd.mul_add_f32s(simd.splat_f32s(a(t, j)), v0, acc[0]);
+            }
+        }
+    }
+    acc
+}
+
+/// Writes the first `count` accumulators of a [`tile`] to rows `first..first + count` of the
+/// `n`-wide `out`.
+#[inline(always)]
+fn store_tile<S: Simd>(
+    simd: S,
+    acc: &[[S::f32s; 2]; ROWS],
+    out: &mut [f32],
+    first: usize,
+    count: usize,
+    n: usize,
+    (o, w0, w1): Tile,
+) {
+    for (j, acc) in acc.iter().enumerate().take(count) {
+        let row = &mut out[(first + j) * n + o..];
+        store(simd, row, w0, acc[0]);
+        if w1 > 0 {
+            store(simd, &mut row[S::F32_LANES..], w1, acc[1]);
+        }
+    }
+}
+
 /// `out[r] = x[r] W (+ b)` for `x` of `[rows, k]`, `w` of `[k, n]` row-major and `out` of
-/// `[rows, n]`: each output the chain `fma(x[r][k-1], w[k-1][o], ... fma(x[r][0], w[0][o], b[o]))`.
-/// Tiles of up to two vectors of columns keep [`ROWS`] rows in registers, so that each weight
-/// vector loaded serves every row of the tile.
+/// `[rows, n]`: each output the chain `fma(x[r][k-1], w[k-1][o], ... fma(x[r][0], w[0][o], b[o]))`,
+/// in tiles of [`ROWS`] rows.
 #[inline(always)]
 fn affine<S: Simd>(simd: S, x: &[f32], k: usize, w: &[f32], n: usize, bias: Option<&[f32]>, out: &mut [f32]) {
     let lanes = S::F32_LANES;
@@ -602,74 +648,31 @@ fn affine<S: Simd>(simd: S, x: &[f32], k: usize, w: &[f32], n: usize, bias: Opti
             let r = (r0 + r).min(rows - 1);
             *slot = &x[r * k..(r + 1) * k];
         }
-        for (o, w0, w1) in column_tiles(n, lanes) {
+        for t @ (o, w0, w1) in column_tiles(n, lanes) {
             let b0 = bias.map_or(zero, |b| load(simd, &b[o..], w0));
             let b1 = bias.map_or(zero, |b| if w1 > 0 { load(simd, &b[o + lanes..], w1) } else { zero });
-            let mut acc = [[b0, b1]; ROWS];
-            for (kk, wrow) in w.chunks_exact(n).enumerate().take(k) {
-                let v0 = load(simd, &wrow[o..], w0);
-                if w1 > 0 {
-                    let v1 = load(simd, &wrow[o + lanes..], w1);
-                    for (acc, xr) in acc.iter_mut().zip(&xr) {
-                        let xv = simd.splat_f32s(xr[kk]);
-                        acc[0] = simd.mul_add_f32s(xv, v0, acc[0]);
-                        acc[1] = simd.mul_add_f32s(xv, v1, acc[1]);
-                    }
-                } else {
-                    for (acc, xr) in acc.iter_mut().zip(&xr) {
-                        acc[0] = simd.mul_add_f32s(simd.splat_f32s(xr[kk]), v0, acc[0]);
-                    }
-                }
-            }
-            for (r, acc) in acc.iter().enumerate().take(rows - r0) {
-                let row = &mut out[(r0 + r) * n + o..];
-                store(simd, row, w0, acc[0]);
-                if w1 > 0 {
-                    store(simd, &mut row[lanes..], w1, acc[1]);
-                }
-            }
+            let acc = tile(simd, [b0, b1], w.chunks_exact(n).take(k), |kk, r| xr[r][kk], t);
+            store_tile(simd, &acc, out, r0, ROWS.min(rows - r0), n, t);
         }
     }
 }
 
 /// The weight and bias gradients of a layer from its input `x` (`[rows, k]`) and the gradient
 /// at its output `delta` (`[rows, n]`): `gw[k][o]` is the chain of fused multiply-adds of
-/// `x[r][k] delta[r][o]` over the rows in order, `gb[o]` the sum of `delta[r][o]` in order.
-/// Tiles of up to two vectors of columns keep [`ROWS`] inputs in registers.
+/// `x[r][k] delta[r][o]` over the rows in order, `gb[o]` the sum of `delta[r][o]` in order;
+/// in tiles of [`ROWS`] inputs.
 #[inline(always)]
 fn weight_grad<S: Simd>(simd: S, x: &[f32], k: usize, delta: &[f32], n: usize, gw: &mut [f32], gb: &mut [f32]) {
-    let lanes = S::F32_LANES;
     let zero = simd.splat_f32s(0.0);
-    for (o, w0, w1) in column_tiles(n, lanes) {
+    for t in column_tiles(n, S::F32_LANES) {
         for k0 in (0..k).step_by(ROWS) {
             // Inputs past the end repeat the last one and are not stored.
             let mut ks = [0usize; ROWS];
             for (j, kk) in ks.iter_mut().enumerate() {
                 *kk = (k0 + j).min(k - 1);
             }
-            let mut acc = [[zero, zero]; ROWS];
-            for (xr, dr) in x.chunks_exact(k).zip(delta.chunks_exact(n)) {
-                let d0 = load(simd, &dr[o..], w0);
-                if w1 > 0 {
-                    let d1 = load(simd, &dr[o + lanes..], w1);
-                    for (acc, &kk) in acc.iter_mut().zip(&ks) {
-                        let xv = simd.splat_f32s(xr[kk]);
-                        acc[0] = simd.mul_add_f32s(xv, d0, acc[0]);
-                        acc[1] = simd.mul_add_f32s(xv, d1, acc[1]);
-                    }
-                } else {
-                    for (acc, &kk) in acc.iter_mut().zip(&ks) {
-                        acc[0] = simd.mul_add_f32s(simd.splat_f32s(xr[kk]), d0, acc[0]);
-                    }
-                }
-            }
-            for (j, acc) in acc.iter().enumerate().take(k - k0) {
-                let row = &mut gw[(k0 + j) * n + o..];
-                store(simd, row, w0, acc[0]);
-                if w1 > 0 {
-                    store(simd, &mut row[lanes..], w1, acc[1]);
-                }
-            }
+            let acc = tile(simd, [zero, zero], delta.chunks_exact(n), |r, j| x[r * k + ks[j]], t);
+            store_tile(simd, &acc, gw, k0, ROWS.min(k - k0), n, t);
         }
     }
     gb.fill(0.0);

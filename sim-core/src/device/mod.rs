@@ -20,6 +20,17 @@ use burn::tensor::{Bool, Int, Tensor};
 
 pub use tensors::{TensorF32, TensorF64, TensorMask, Tensors};
 
+/// The elements of a bool tensor, whatever the backend stores them as: `flex` holds native
+/// `bool`s, the CubeCL backends (CUDA, Vulkan) bytes or words, which `TensorData` will not read
+/// back as `bool`; those go through an integer tensor.
+pub fn read_bools<B: Backend, const D: usize>(t: Tensor<B, D, Bool>) -> Vec<bool> {
+    if let Ok(v) = t.clone().into_data().to_vec::<bool>() {
+        return v;
+    }
+    let ints = t.int().into_data().convert::<i64>().to_vec::<i64>().expect("a bool tensor read as integers");
+    ints.into_iter().map(|v| v != 0).collect()
+}
+
 use crate::env::Environment;
 use crate::safety::SafetyKind;
 

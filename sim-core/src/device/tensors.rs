@@ -206,7 +206,7 @@ impl<B: Backend> Lanes for Tensors<B> {
         lanes.0.clone().into_data().convert::<f64>().to_vec().expect("f64 lanes")
     }
     fn read_masks(lanes: &TensorMask<B>) -> Vec<bool> {
-        lanes.0.clone().into_data().to_vec().expect("bool lanes")
+        super::read_bools(lanes.0.clone())
     }
 }
 

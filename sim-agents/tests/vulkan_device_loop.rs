@@ -1,0 +1,56 @@
+//! The device loop (`DeviceTrainer`: CartPole as a tensor program, the policy, sampling, GAE and
+//! the PPO update on the device) on burn's Vulkan backend (feature `vulkan`, SPIR-V through
+//! wgpu), on whatever Vulkan driver the machine has: Mesa's lavapipe runs it on the CPU. It is
+//! compared with the same loop on the CPU backend, update by update.
+//!
+//! The first rollout comes from identical weights, so it must be the same episodes; after that
+//! the two backends' updates differ in the last bits (other summation orders and fused
+//! multiply-adds in the SPIR-V kernels), which the sampled actions amplify only slowly over a few
+//! updates: the weights must stay within the tolerance below.
+
+use sim_agents::PpoConfig;
+use sim_agents::backend::{CpuAutodiff, Vulkan};
+use sim_agents::ppo::device::DeviceTrainer;
+use sim_envs::CartPoleParams;
+use sim_envs::cartpole::device::DeviceCartPole;
+
+type Cpu = sim_agents::backend::Cpu;
+
+#[test]
+fn the_device_loop_on_vulkan_follows_the_cpu_backend() {
+    let params = CartPoleParams::default();
+    let config = PpoConfig { total_timesteps: 4 * 128 * 3, ..PpoConfig::default() };
+    let mut cpu =
+        DeviceTrainer::<CpuAutodiff, DeviceCartPole<Cpu>>::new(&params, config.clone(), 3, Default::default()).unwrap();
+    let mut vk = DeviceTrainer::<burn::backend::Autodiff<Vulkan>, DeviceCartPole<Vulkan>>::new(
+        &params,
+        config,
+        3,
+        Default::default(),
+    )
+    .unwrap();
+    for update in 1..=3 {
+        let (a, b) = (cpu.train_update().unwrap(), vk.train_update().unwrap());
+        eprintln!(
+            "update {update}: episodes {} / {}, return {:?} / {:?}, value loss {} / {}",
+            a.episodes, b.episodes, a.episodic_return, b.episodic_return, a.value_loss, b.value_loss
+        );
+        if update == 1 {
+            assert_eq!(a.episodes, b.episodes, "the first rollout's episodes");
+            assert_eq!(a.episodic_return, b.episodic_return, "the first rollout's returns");
+        }
+        assert!((a.value_loss - b.value_loss).abs() <= 1e-3 * a.value_loss.abs().max(1.0), "update {update}");
+    }
+    let (ca, cc, _) = cpu.model().to_dense();
+    let (va, vc, _) = vk.model().to_dense();
+    let mut worst = 0.0f32;
+    for (x, y) in [(&ca, &va), (&cc, &vc)] {
+        for (lx, ly) in x.layers.iter().zip(&y.layers) {
+            for (p, q) in lx.weight.iter().chain(&lx.bias).zip(ly.weight.iter().chain(&ly.bias)) {
+                worst = worst.max((p - q).abs());
+            }
+        }
+    }
+    eprintln!("largest weight difference after 3 updates: {worst:e}");
+    assert!(worst < 1e-4, "weights differ by {worst}");
+}
