@@ -4,9 +4,10 @@
 //! compared with the same loop on the CPU backend, update by update.
 //!
 //! The first rollout comes from identical weights, so it must be the same episodes; after that
-//! the two backends' updates differ in the last bits (other summation orders and fused
-//! multiply-adds in the SPIR-V kernels), which the sampled actions amplify only slowly over a few
-//! updates: the weights must stay within the tolerance below.
+//! the two backends' updates may differ in the last bits (other summation orders and fused
+//! multiply-adds in the SPIR-V kernels). On lavapipe (Mesa 22.3.6) the three updates gave the
+//! same episodes and returns, value losses equal to 1e-7, and weights within 6e-8 of each other;
+//! the tolerances below are those figures with a margin.
 
 use sim_agents::PpoConfig;
 use sim_agents::backend::{CpuAutodiff, Vulkan};
@@ -39,7 +40,7 @@ fn the_device_loop_on_vulkan_follows_the_cpu_backend() {
             assert_eq!(a.episodes, b.episodes, "the first rollout's episodes");
             assert_eq!(a.episodic_return, b.episodic_return, "the first rollout's returns");
         }
-        assert!((a.value_loss - b.value_loss).abs() <= 1e-3 * a.value_loss.abs().max(1.0), "update {update}");
+        assert!((a.value_loss - b.value_loss).abs() <= 1e-5 * a.value_loss.abs().max(1.0), "update {update}");
     }
     let (ca, cc, _) = cpu.model().to_dense();
     let (va, vc, _) = vk.model().to_dense();
@@ -52,5 +53,5 @@ fn the_device_loop_on_vulkan_follows_the_cpu_backend() {
         }
     }
     eprintln!("largest weight difference after 3 updates: {worst:e}");
-    assert!(worst < 1e-4, "weights differ by {worst}");
+    assert!(worst < 1e-6, "weights differ by {worst}");
 }
