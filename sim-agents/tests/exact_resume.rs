@@ -46,6 +46,9 @@ fn check<E: Environment>(tag: &str, params: E::Params, config: PpoConfig, split:
     assert_eq!(rows, all, "{}: metrics after resume differ", E::NAME);
     assert_eq!(resumed.weights_checksum(), straight.weights_checksum());
     assert_eq!(resumed.final_return(), straight.final_return());
+    // What the penalty measured of itself too (AUP's goal diversity is measured once, on the
+    // run's first rollout, and must not be measured again after the resume).
+    assert_eq!(resumed.penalty_diagnostics(), straight.penalty_diagnostics());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -438,7 +438,9 @@ impl<E: Environment, B: TrainBackend> Penalty<E> for AupPenalty<B> {
         let target =
             Recorder::<B>::record(&recorder, self.target.clone().into_record(), ()).map_err(|e| e.to_string())?;
         let optim = Recorder::<B>::record(&recorder, self.optim.to_record(), ()).map_err(|e| e.to_string())?;
-        let state = ron::to_string(&(&self.shuffle, self.fits)).map_err(|e| e.to_string())?;
+        // The goals' diversity is measured on the run's first rollout: it travels with the
+        // checkpoint, or a resumed run would measure it again on the rollout after the resume.
+        let state = ron::to_string(&(&self.shuffle, self.fits, self.diversity)).map_err(|e| e.to_string())?;
         Ok(pack(&[&q, &target, &optim, state.as_bytes()]))
     }
 
@@ -453,8 +455,15 @@ impl<E: Environment, B: TrainBackend> Penalty<E> for AupPenalty<B> {
         self.q = self.q.clone().load_record(q);
         self.target = self.target.clone().load_record(target);
         self.optim = self.optim.clone().load_record(optim);
-        (self.shuffle, self.fits) =
-            ron::from_str(std::str::from_utf8(&state).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let state = std::str::from_utf8(&state).map_err(|e| e.to_string())?;
+        // Snapshots written before the diversity travelled hold the first two only.
+        (self.shuffle, self.fits, self.diversity) = match ron::from_str(state) {
+            Ok(full) => full,
+            Err(_) => {
+                let (shuffle, fits) = ron::from_str(state).map_err(|e| e.to_string())?;
+                (shuffle, fits, None)
+            }
+        };
         Ok(())
     }
 }
