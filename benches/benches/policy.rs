@@ -1,5 +1,6 @@
 //! The policy's host forward pass (actions, log-probabilities and values) at 64, 1024 and 4096
-//! observations, and one PPO update (rollout and epochs) on a 2048×8 CartPole rollout.
+//! observations, and one PPO update (rollout and epochs) on a 2048×8 CartPole rollout, with the
+//! hand-written CPU update and with burn's.
 //!
 //! `cargo bench -p benches --bench policy`
 
@@ -7,6 +8,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sim_agents::backend::{Cpu, CpuAutodiff};
 use sim_agents::inference::{ActMode, ActOutput};
 use sim_agents::policy::{ActorCritic, PolicyConfig};
+use sim_agents::ppo::Kernel;
 use sim_agents::{PpoConfig, Trainer};
 use sim_core::env::Spaces;
 use sim_core::rng::{StreamKey, domain};
@@ -33,15 +35,19 @@ fn inference(c: &mut Criterion) {
 }
 
 fn ppo_update(c: &mut Criterion) {
-    // 8 environments x 2048 steps = 16384 samples; CleanRL's 4 minibatches x 4 epochs.
-    let config = PpoConfig { num_envs: 8, num_steps: 2048, total_timesteps: 16384 * 1000, ..PpoConfig::default() };
-    let mut trainer =
-        Trainer::<CartPole, CpuAutodiff>::new(CartPoleParams::default(), config, 0, None, Default::default())
-            .expect("valid");
     let mut group = c.benchmark_group("ppo_update");
     group.sample_size(10);
     group.throughput(Throughput::Elements(16384));
-    group.bench_function("cartpole_2048x8", |b| b.iter(|| trainer.train_update().expect("finite")));
+    // The hand-written CPU update (the default there) and burn's, side by side.
+    for (name, kernel) in [("cartpole_2048x8", Kernel::Fused), ("cartpole_2048x8_burn", Kernel::Burn)] {
+        // 8 environments x 2048 steps = 16384 samples; CleanRL's 4 minibatches x 4 epochs.
+        let config =
+            PpoConfig { num_envs: 8, num_steps: 2048, total_timesteps: 16384 * 1000, kernel, ..PpoConfig::default() };
+        let mut trainer =
+            Trainer::<CartPole, CpuAutodiff>::new(CartPoleParams::default(), config, 0, None, Default::default())
+                .expect("valid");
+        group.bench_function(name, |b| b.iter(|| trainer.train_update().expect("finite")));
+    }
     group.finish();
 }
 
