@@ -2,11 +2,11 @@
 //! [`super::loss::ppo_loss`] and its gradient, the backward pass, global-norm clipping and
 //! Adam, over plain `f32` arrays, with every buffer kept from one minibatch to the next.
 //!
-//! burn's autodiff does the same arithmetic in about 60 tensor operations a minibatch, each
+//! burn's autodiff does the same arithmetic in tens of tensor operations a minibatch, each
 //! allocating its result and each matrix product packing its operands for a general kernel;
 //! on the small matrices of PPO (a minibatch of 1 024–4 096 rows through 64-wide layers) that
-//! overhead, not the multiply-adds, was most of the time. Here the layers are register-tiled
-//! loops that LLVM vectorises for the widest instructions the host has ([`crate::math::widest`]).
+//! overhead weighs most. Here the layers are register tiles written with `pulp`'s vectors, run
+//! in the widest instructions the host has ([`crate::math::widest`]).
 //!
 //! **Results.** Every product is a chain of fused multiply-adds (`f32::mul_add`) in a fixed
 //! order: output `(r, o)` of a layer is `fma(x[r][k-1], w[k-1][o], ... fma(x[r][0], w[0][o], b[o]))`
@@ -26,7 +26,7 @@ use crate::inference::DenseMlp;
 use pulp::Simd;
 use rayon::prelude::*;
 
-use crate::math::{tanh, widest};
+use crate::math::{tanh_backward_in_place, tanh_in_place, widest};
 
 /// Rows (or weight-gradient inputs) a tile computes together, reusing each loaded vector.
 const ROWS: usize = 4;
@@ -126,12 +126,15 @@ impl Net {
             })
             .collect();
         let grads = mlp.layers.iter().map(|l| (zeros(l.weight.len()), zeros(l.bias.len()))).collect();
-        Net { transposed: vec![Vec::new(); mlp.layers.len()], mlp, moments, grads }
+        let mut net = Net { transposed: vec![Vec::new(); mlp.layers.len()], mlp, moments, grads };
+        net.transpose();
+        net
     }
 
-    /// Refreshes the transposed weights (after the weights changed).
+    /// Refreshes the transposed weights (after the weights changed). The first layer's stays
+    /// empty: no gradient flows to the observations.
     fn transpose(&mut self) {
-        for (layer, wt) in self.mlp.layers.iter().zip(&mut self.transposed) {
+        for (layer, wt) in self.mlp.layers.iter().zip(&mut self.transposed).skip(1) {
             transpose(&layer.weight, layer.inputs, layer.outputs, wt);
         }
     }
@@ -199,9 +202,7 @@ fn forward<S: Simd>(simd: S, mlp: &DenseMlp, obs: &[f32], rows: usize, work: &mu
         output.resize(rows * layer.outputs, 0.0);
         affine(simd, input, layer.inputs, &layer.weight, layer.outputs, Some(&layer.bias), output);
         if l < last {
-            for v in output.iter_mut() {
-                *v = tanh(*v);
-            }
+            tanh_in_place(output);
         }
     }
 }
@@ -223,9 +224,7 @@ fn backward<S: Simd>(simd: S, net: &Net, obs: &[f32], work: &mut Work) {
             let rows = work.delta.len() / layer.outputs;
             work.spare.resize(rows * layer.inputs, 0.0);
             affine(simd, &work.delta, layer.outputs, &net.transposed[l], layer.inputs, None, &mut work.spare);
-            for (g, y) in work.spare.iter_mut().zip(input) {
-                *g *= 1.0 - y * y;
-            }
+            tanh_backward_in_place(&mut work.spare, input);
             std::mem::swap(&mut work.delta, &mut work.spare);
         }
     }
@@ -281,20 +280,14 @@ pub(super) type NonFinite = (&'static str, f32);
 impl FusedLearner {
     /// A learner starting from these weights with fresh optimiser state.
     pub fn new(actor: DenseMlp, critic: DenseMlp, cost: Option<DenseMlp>) -> Self {
-        let mut learner = FusedLearner {
+        FusedLearner {
             actor: Net::new(actor),
             critic: Net::new(critic),
             cost: cost.map(Net::new),
             time: 0,
             cost_time: 0,
             chunks: Vec::new(),
-        };
-        learner.actor.transpose();
-        learner.critic.transpose();
-        if let Some(c) = &mut learner.cost {
-            c.transpose();
         }
-        learner
     }
 
     /// The current weights: actor, critic, cost critic.

@@ -402,9 +402,9 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let r = &self.rollout;
         let dev = &self.device;
         let lambda = self.multiplier.value();
-        let mut host = std::mem::take(&mut self.minibatch);
+        let host = &mut self.minibatch;
         let minibatch = |idx: &[usize]| {
-            gather_minibatch(r, c, lambda, idx, &mut host);
+            gather_minibatch(r, c, lambda, idx, host);
             let n = idx.len();
             let t1 = |v: &[f32]| Tensor::<B, 1>::from_data(TensorData::new(v.to_vec(), [n]), dev);
             let actions: Vec<i64> = host.actions.iter().map(|&a| i64::from(a)).collect();
@@ -426,9 +426,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             shuffle: &mut self.shuffle,
             mask,
         };
-        let stats = learner.epochs(c, update, learning_rate, minibatch);
-        self.minibatch = HostMinibatch::default();
-        stats
+        learner.epochs(c, update, learning_rate, minibatch)
     }
 
     /// [`Trainer::optimize`] on the hand-written kernel; the burn model takes its weights
