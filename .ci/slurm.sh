@@ -151,7 +151,7 @@ scontrol update JobId="${array_job}_0" StartTime=now
 echo "slurm: requeued task ${array_job}_0 while it trained, $((SECONDS - phase)) s"
 start=$SECONDS
 until ls "$work"/requeue/runs/*/checkpoint.bin >/dev/null 2>&1; do
-    (( SECONDS - start < 60 )) || { echo "the requeued task left no checkpoint" >&2; exit 1; }
+    (( SECONDS - start < 60 )) || { echo "the requeued task left no checkpoint (had it finished before the requeue? then lengthen .ci/slurm_requeue.ron)" >&2; exit 1; }
     sleep 0.1
 done
 wait_gone "$aggregate_job" 600
