@@ -13,8 +13,9 @@ use burn::backend::Vulkan as B;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
-use sim_core::device::read_bools;
+use sim_core::device::{DeviceEnv, read_bools};
 use sim_core::prelude::*;
+use sim_core::runner::EpisodeLog;
 use sim_envs::cartpole::device::DeviceCartPole;
 use sim_envs::toycloud::device::DeviceToyCloud;
 use sim_envs::toycloud::{Monitor, OBS_DIM, Violation};
@@ -218,4 +219,60 @@ fn toycloud_parity_with_every_optional_mechanic_under_each_new_response() {
         let (episodes, _, alerts) = compare_cloud(p, 256, 4, 300);
         assert!(episodes > 1000 && alerts > 1000, "{response:?}: {episodes} episodes, {alerts} alerting steps");
     }
+}
+
+/// The episodes of device environment `D`, finished by `sim_core::runner::EpisodeLog` from what
+/// its steps report (rewards, end flags, typed safety records read back, final states), equal
+/// the native runner's in every field; halfway, the environments are read back and restored
+/// (`DeviceEnv::restore`, what a checkpoint does), and the restored ones step on identically.
+fn episodes_match<D: DeviceEnv<B>>(params: <D::Native as Environment>::Params, num_envs: usize, steps: usize) -> usize {
+    let (device, seed) = (Default::default(), 11);
+    let spaces = D::Native::spaces(&params);
+    let mut buf = StepBuffers::new(spaces, num_envs);
+    let mut safety = safety_buffer::<D::Native>(num_envs);
+    let mut native = BatchRunner::<D::Native>::new(params.clone(), num_envs, seed, &mut buf).unwrap();
+    let mut env = D::create(&params, num_envs, seed, &device);
+    let mut log = EpisodeLog::<D::Native>::new(num_envs);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+    for t in 0..steps {
+        if t == steps / 2 {
+            let states = D::read_states(&env.states());
+            env = D::restore(&params, seed, env.steps(), &states, &device);
+        }
+        let actions: Vec<u32> = (0..num_envs).map(|_| rng.next_u32() % spaces.num_actions).collect();
+        native.step(&actions, &mut buf, &mut safety);
+        native.drain_episodes(&mut theirs);
+        let device_actions = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(actions.iter().map(|&a| a as i32).collect(), [num_envs]),
+            &device,
+        );
+        let out = env.step(device_actions);
+        let records = out.safety.read();
+        let finals = std::cell::OnceCell::new();
+        log.record(
+            &params,
+            t as u32,
+            &column(&out.rewards),
+            &mask(&out.terminated),
+            &mask(&out.truncated),
+            &records,
+            |i| finals.get_or_init(|| D::read_states(&env.final_states()))[i].clone(),
+            &mut mine,
+        );
+    }
+    assert_eq!(mine.len(), theirs.len(), "episodes");
+    for (a, b) in mine.iter().zip(&theirs) {
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+    mine.len()
+}
+
+#[test]
+fn device_episodes_and_restored_environments_match_the_native_runner() {
+    let episodes = episodes_match::<DeviceCartPole<B>>(CartPoleParams::default(), 64, 600);
+    assert!(episodes > 1000, "{episodes} CartPole episodes");
+    let params = CloudParams::scenario("incident_kill_process").unwrap();
+    let episodes = episodes_match::<DeviceToyCloud<B>>(params, 64, 400);
+    assert!(episodes > 300, "{episodes} ToyCloud episodes");
 }

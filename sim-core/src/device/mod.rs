@@ -91,6 +91,32 @@ impl<B: Backend, V: SafetyKind, M: SafetyKind> DeviceSafety<B, V, M> {
         self.violations.clone().not_equal_elem(0)
     }
 
+    /// The records read back to the host, one per slot. Device environments do not name what
+    /// an alert detected (`detected` stays empty, `detection_latency` 0): none of this
+    /// workspace's reports a `PendingAlert`.
+    pub fn read(&self) -> Vec<crate::safety::StepSafety<V, M>> {
+        let ints = |t: &Tensor<B, 1, Int>| -> Vec<u32> {
+            t.clone()
+                .into_data()
+                .convert::<i64>()
+                .to_vec::<i64>()
+                .expect("integer bits")
+                .iter()
+                .map(|&b| b as u32)
+                .collect()
+        };
+        let cost: Vec<f32> = self.cost.clone().into_data().convert::<f32>().to_vec().expect("f32 costs");
+        let (violations, alerts) = (ints(&self.violations), ints(&self.alerts));
+        (0..cost.len())
+            .map(|i| crate::safety::StepSafety {
+                violations: crate::safety::KindSet::from_bits(violations[i]),
+                cost: cost[i],
+                alerts: crate::safety::KindSet::from_bits(alerts[i]),
+                ..Default::default()
+            })
+            .collect()
+    }
+
     /// Number of monitors that alerted, per slot, as floats.
     pub fn alert_count(&self) -> Tensor<B, 1> {
         M::ALL.iter().fold(self.cost.zeros_like(), |acc, &m| acc + self.alerted(m).float())
@@ -132,4 +158,26 @@ pub trait DeviceEnv<B: Backend>: Sized {
     /// Steps every environment with `actions` (`[N]`; out-of-range actions act as the native
     /// fallback does).
     fn step(&mut self, actions: Tensor<B, 1, Int>) -> DeviceTransition<B, Self::Native>;
+
+    /// Every environment's state, held on the device (taking it copies nothing).
+    type States: Clone;
+    /// The current states.
+    fn states(&self) -> Self::States;
+    /// The states the last step left before autoreset replaced those whose episode ended: what
+    /// an ended episode's [`Environment::metrics`] reads (the current states before any step).
+    fn final_states(&self) -> Self::States;
+    /// `states` read back to the host, one per environment.
+    fn read_states(states: &Self::States) -> Vec<<Self::Native as Environment>::State>;
+    /// Steps taken so far (the counter the step and reset draws are taken at).
+    fn steps(&self) -> u32;
+    /// Environments seeded as [`DeviceEnv::create`] seeds them for `seed`, continuing after
+    /// `steps` steps from `states` (one per environment, as [`DeviceEnv::read_states`] gave
+    /// them): they step on exactly as the environments the states were read from.
+    fn restore(
+        params: &<Self::Native as Environment>::Params,
+        seed: u64,
+        steps: u32,
+        states: &[<Self::Native as Environment>::State],
+        device: &B::Device,
+    ) -> Self;
 }

@@ -6,6 +6,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use sim_core::device::rng::Keys;
 use sim_core::device::{DeviceEnv, DeviceSafety, DeviceTransition, Tensors};
+use sim_core::lanes::Scalar;
 use sim_core::rng::{StreamKey, domain};
 use sim_core::runner::RESET_SALT;
 
@@ -20,6 +21,8 @@ pub struct DeviceCartPole<B: Backend> {
     keys: Keys<B>,
     step: u32,
     state: CartPoleLanes<Tensors<B>>,
+    /// The states the last step left before autoreset.
+    last: CartPoleLanes<Tensors<B>>,
 }
 
 impl<B: Backend> DeviceCartPole<B> {
@@ -29,16 +32,26 @@ impl<B: Backend> DeviceCartPole<B> {
         let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::ENV, i as u64)).collect();
         let keys = Keys::new(&keys, RESET_SALT, device);
         let state = reset_lanes::<Tensors<B>>(&params, &keys.base(0));
-        DeviceCartPole { params, keys, step: 0, state }
+        DeviceCartPole { params, keys, step: 0, last: state.clone(), state }
+    }
+
+    /// Environments seeded as [`DeviceCartPole::new`] seeds them for `seed`, continuing after
+    /// `step` steps from `states`.
+    pub fn restore(params: CartPoleParams, seed: u64, step: u32, states: &[CartPoleState], device: &B::Device) -> Self {
+        let mut env = DeviceCartPole::new(params, states.len(), seed, device);
+        let lanes: Vec<_> = states
+            .iter()
+            .map(|s| CartPoleLanes { x: s.x, x_dot: s.x_dot, theta: s.theta, theta_dot: s.theta_dot, t: s.t as f32 })
+            .collect();
+        env.state = CartPoleLanes::stack(device, &lanes);
+        env.last = env.state.clone();
+        env.step = step;
+        env
     }
 
     /// Every environment's current state, read back to the host.
     pub fn states(&self) -> Vec<CartPoleState> {
-        self.state
-            .unstack()
-            .iter()
-            .map(|l| CartPoleState { x: l.x, x_dot: l.x_dot, theta: l.theta, theta_dot: l.theta_dot, t: l.t as u32 })
-            .collect()
+        <Self as DeviceEnv<B>>::read_states(&self.state)
     }
 
     /// The observations of the current states, `[N, 4]`.
@@ -55,6 +68,7 @@ impl<B: Backend> DeviceCartPole<B> {
         let final_obs = observe(&next);
         let done = terminated.clone() | truncated.clone();
         let fresh = reset_lanes::<Tensors<B>>(&self.params, &self.keys.base(self.step.wrapping_add(1)));
+        self.last = next.clone();
         self.state = CartPoleLanes::select(done, fresh, next);
         self.step = self.step.wrapping_add(1);
         let rewards = self.state.t.0.ones_like();
@@ -89,5 +103,34 @@ impl<B: Backend> DeviceEnv<B> for DeviceCartPole<B> {
 
     fn step(&mut self, actions: Tensor<B, 1, Int>) -> DeviceTransition<B, CartPole> {
         DeviceCartPole::step(self, actions)
+    }
+
+    type States = CartPoleLanes<Tensors<B>>;
+
+    fn states(&self) -> Self::States {
+        self.state.clone()
+    }
+
+    fn final_states(&self) -> Self::States {
+        self.last.clone()
+    }
+
+    fn read_states(states: &Self::States) -> Vec<CartPoleState> {
+        let state = |l: &CartPoleLanes<Scalar>| CartPoleState {
+            x: l.x,
+            x_dot: l.x_dot,
+            theta: l.theta,
+            theta_dot: l.theta_dot,
+            t: l.t as u32,
+        };
+        states.unstack().iter().map(state).collect()
+    }
+
+    fn steps(&self) -> u32 {
+        self.step
+    }
+
+    fn restore(params: &CartPoleParams, seed: u64, steps: u32, states: &[CartPoleState], device: &B::Device) -> Self {
+        DeviceCartPole::restore(params.clone(), seed, steps, states, device)
     }
 }

@@ -20,6 +20,8 @@ pub struct DeviceToyCloud<B: Backend> {
     reset_keys: Keys<B>,
     step: u32,
     state: CloudLanes<Tensors<B>>,
+    /// The states the last step left before autoreset.
+    last: CloudLanes<Tensors<B>>,
 }
 
 /// `[N, OBS_DIM]` observations from their columns.
@@ -35,7 +37,18 @@ impl<B: Backend> DeviceToyCloud<B> {
         let step_keys = Keys::new(&keys, 0, device);
         let reset_keys = Keys::new(&keys, RESET_SALT, device);
         let state = dynamics::reset::<Tensors<B>>(&params, &reset_keys.base(0));
-        DeviceToyCloud { params, step_keys, reset_keys, step: 0, state }
+        DeviceToyCloud { params, step_keys, reset_keys, step: 0, last: state.clone(), state }
+    }
+
+    /// Environments seeded as [`DeviceToyCloud::new`] seeds them for `seed`, continuing after
+    /// `step` steps from `states`.
+    pub fn restore(params: CloudParams, seed: u64, step: u32, states: &[CloudState], device: &B::Device) -> Self {
+        let mut env = DeviceToyCloud::new(params, states.len(), seed, device);
+        let lanes: Vec<_> = states.iter().map(CloudLanes::of).collect();
+        env.state = CloudLanes::stack(device, &lanes);
+        env.last = env.state.clone();
+        env.step = step;
+        env
     }
 
     /// The current state, as lanes.
@@ -45,7 +58,7 @@ impl<B: Backend> DeviceToyCloud<B> {
 
     /// Every environment's current state, read back to the host.
     pub fn states(&self) -> Vec<CloudState> {
-        self.state.unstack().iter().map(CloudLanes::state).collect()
+        <Self as DeviceEnv<B>>::read_states(&self.state)
     }
 
     /// The observations of the current states, `[N, OBS_DIM]`.
@@ -61,6 +74,7 @@ impl<B: Backend> DeviceToyCloud<B> {
         let out = dynamics::step::<Tensors<B>>(p, &mut next, &actions, &self.step_keys.base(self.step));
         let final_obs = rows(dynamics::observe(p, &next));
         let fresh = dynamics::reset::<Tensors<B>>(p, &self.reset_keys.base(self.step.wrapping_add(1)));
+        self.last = next.clone();
         self.state = CloudLanes::select(out.terminated.clone(), fresh, next);
         self.step = self.step.wrapping_add(1);
         let safety = DeviceSafety::from_masks(&out.violations.map(|m| m.0), out.cost.0, &out.alerts.map(|m| m.0));
@@ -90,5 +104,27 @@ impl<B: Backend> DeviceEnv<B> for DeviceToyCloud<B> {
 
     fn step(&mut self, actions: Tensor<B, 1, Int>) -> DeviceTransition<B, ToyCloud> {
         DeviceToyCloud::step(self, actions)
+    }
+
+    type States = CloudLanes<Tensors<B>>;
+
+    fn states(&self) -> Self::States {
+        self.state.clone()
+    }
+
+    fn final_states(&self) -> Self::States {
+        self.last.clone()
+    }
+
+    fn read_states(states: &Self::States) -> Vec<CloudState> {
+        states.unstack().iter().map(CloudLanes::state).collect()
+    }
+
+    fn steps(&self) -> u32 {
+        self.step
+    }
+
+    fn restore(params: &CloudParams, seed: u64, steps: u32, states: &[CloudState], device: &B::Device) -> Self {
+        DeviceToyCloud::restore(params.clone(), seed, steps, states, device)
     }
 }
