@@ -2,10 +2,10 @@
 //! (burn's CUDA backend, with the `cuda` feature). A device that this build or this machine
 //! cannot give is an error before any work starts, never a silent fall back to the CPU.
 //!
-//! On CUDA the PPO update (forward, backward, Adam) runs on the GPU; the environments and the
-//! rollout's policy forward stay on the host (`sim_agents::inference`). The device
-//! environments of `sim_agents::device` are not wired into training yet: see the README's GPU
-//! section.
+//! On CUDA the PPO update (forward, backward, Adam) runs on the GPU. The environments and the
+//! rollout's policy forward run on the host (`sim_agents::source::HostSource`) unless a run asks
+//! for the device loop (`sim_agents::source::DeviceSource`: `train --loop device`,
+//! `rome_repro --loop device`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -44,6 +44,31 @@ impl fmt::Display for Device {
             Device::Cpu => write!(f, "cpu"),
             Device::Cuda(i) => write!(f, "cuda:{i}"),
         }
+    }
+}
+
+/// Where a trainer's rollouts are collected (the update runs on the [`Device`] either way).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+pub enum Loop {
+    /// The native environments and the policy's forward pass on the host
+    /// (`sim_agents::source::HostSource`).
+    #[default]
+    Host,
+    /// Device environments and the policy's forward pass on the device
+    /// (`sim_agents::source::DeviceSource`), the rollout read back once per update.
+    Device,
+}
+
+impl Loop {
+    /// Whether this is the host loop (the default, left out of files).
+    pub fn is_host(&self) -> bool {
+        *self == Loop::Host
+    }
+}
+
+impl fmt::Display for Loop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_host() { "host" } else { "device" })
     }
 }
 

@@ -162,6 +162,7 @@ impl Grid {
                     actions: Default::default(),
                 })
                 .collect(),
+            train_loop: Default::default(),
         }
     }
 }

@@ -10,8 +10,6 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use sim_agents::backend::TrainBackend;
-use sim_agents::device::rollout::DeviceEnv;
-use sim_agents::ppo::device::DeviceTrainer;
 use sim_agents::{Trainer, UpdateMetrics};
 use sim_core::env::Environment;
 use sim_core::io::write_atomic;
@@ -31,8 +29,8 @@ pub mod files {
     pub const METRICS: &str = "metrics.csv";
     /// The last checkpoint.
     pub const CHECKPOINT: &str = "checkpoint.bin";
-    /// Present when the run trains on the device loop (`--loop device`), which writes no
-    /// checkpoint.
+    /// Present when the run trains on the device loop (`--loop device`): `--resume` continues
+    /// it there.
     pub const DEVICE_LOOP: &str = "device_loop.txt";
 }
 
@@ -86,13 +84,12 @@ pub fn start<B: TrainBackend>(
     progress: bool,
 ) -> Result<TrainOutcome, RunError> {
     let resolved = prepare(config, seed, out)?;
-    dispatch::<B>(&resolved, seed, out, None, device, progress)
+    dispatch::<B>(&resolved, seed, out, None, device, progress, Loop::Host)
 }
 
-/// Starts a new run as [`start`] does, but with the whole loop on the device
-/// (`sim_agents::ppo::device::DeviceTrainer`): environments, rollout, advantages and update.
-/// It writes the configuration and the metrics CSV (rewritten every `checkpoint_every`
-/// updates) but no checkpoint, so it cannot be resumed.
+/// Starts a new run as [`start`] does, on the device loop (`Trainer::on_device`): the
+/// environments and the rollout's forward pass on `device` as well as the update. Checkpoints
+/// are written as on the host loop, and `resume` continues on the device loop.
 pub fn start_device<B: TrainBackend>(
     config: &TrainConfig,
     seed: u64,
@@ -100,17 +97,16 @@ pub fn start_device<B: TrainBackend>(
     device: B::Device,
     progress: bool,
 ) -> Result<TrainOutcome, RunError> {
-    // Resolved once: the configuration written to `out` is the one the trainer was built from.
-    let config = &TrainConfig { env: config.env.resolve().map_err(RunError::Run)?, ..config.clone() };
-    match &config.env {
-        EnvConfig::CartPole(p) => {
-            run_device::<B, DeviceCartPole<B::InnerBackend>>(p, config, seed, out, device, progress)
-        }
-        EnvConfig::ToyCloud(p) => {
-            run_device::<B, DeviceToyCloud<B::InnerBackend>>(p, config, seed, out, device, progress)
-        }
-        EnvConfig::ToyCloudScenario(s) => Err(RunError::Run(format!("unresolved scenario `{s}`"))),
-    }
+    let resolved = prepare(config, seed, out)?;
+    write_atomic(&out.join(files::DEVICE_LOOP), b"this run trains on the device loop; --resume continues it there\n")?;
+    dispatch::<B>(&resolved, seed, out, None, device, progress, Loop::Device)
+}
+
+/// Which loop a run trains on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Loop {
+    Host,
+    Device,
 }
 
 /// Checks that `out` holds no run, creates it, and writes the resolved configuration and seed.
@@ -134,13 +130,7 @@ fn prepare(config: &TrainConfig, seed: u64, out: &Path) -> Result<TrainConfig, R
 
 /// Continues the run in `out` from its last checkpoint.
 pub fn resume<B: TrainBackend>(out: &Path, device: B::Device, progress: bool) -> Result<TrainOutcome, RunError> {
-    if out.join(files::DEVICE_LOOP).is_file() {
-        return Err(RunError::Run(format!(
-            "{} was trained with --loop device, which writes no checkpoint: it cannot be resumed \
-             (start it again, or train with --loop host to be able to resume)",
-            out.display()
-        )));
-    }
+    let on = if out.join(files::DEVICE_LOOP).is_file() { Loop::Device } else { Loop::Host };
     let config_path = out.join(files::CONFIG);
     if !config_path.is_file() {
         return Err(RunError::Run(format!("{}: no run to resume (no {})", out.display(), files::CONFIG)));
@@ -155,7 +145,7 @@ pub fn resume<B: TrainBackend>(out: &Path, device: B::Device, progress: bool) ->
         .ok_or_else(|| RunError::Run(format!("{}: missing or unreadable seed", seed_path.display())))?;
     let checkpoint = out.join(files::CHECKPOINT);
     let from = checkpoint.is_file().then_some(checkpoint);
-    dispatch::<B>(&config, seed, out, from, device, progress)
+    dispatch::<B>(&config, seed, out, from, device, progress, on)
 }
 
 fn dispatch<B: TrainBackend>(
@@ -165,26 +155,47 @@ fn dispatch<B: TrainBackend>(
     from: Option<PathBuf>,
     device: B::Device,
     progress: bool,
+    on: Loop,
 ) -> Result<TrainOutcome, RunError> {
-    match &config.env {
-        EnvConfig::CartPole(p) => run::<sim_envs::CartPole, B>(p.clone(), config, seed, out, from, device, progress),
-        EnvConfig::ToyCloud(p) => run::<sim_envs::ToyCloud, B>(p.clone(), config, seed, out, from, device, progress),
-        EnvConfig::ToyCloudScenario(s) => Err(RunError::Run(format!("unresolved scenario `{s}`"))),
+    use sim_envs::{CartPole, ToyCloud};
+    let (c, ppo) = (config, config.ppo.clone());
+    match (&config.env, on) {
+        (EnvConfig::CartPole(p), Loop::Host) => {
+            run(Trainer::<CartPole, B>::new(p.clone(), ppo, seed, None, device)?, c, out, from, progress)
+        }
+        (EnvConfig::CartPole(p), Loop::Device) => run(
+            Trainer::<CartPole, B>::on_device::<DeviceCartPole<B::InnerBackend>>(p.clone(), ppo, seed, None, device)?,
+            c,
+            out,
+            from,
+            progress,
+        ),
+        (EnvConfig::ToyCloud(p), Loop::Host) => {
+            run(Trainer::<ToyCloud, B>::new(p.clone(), ppo, seed, None, device)?, c, out, from, progress)
+        }
+        (EnvConfig::ToyCloud(p), Loop::Device) => run(
+            Trainer::<ToyCloud, B>::on_device::<DeviceToyCloud<B::InnerBackend>>(p.clone(), ppo, seed, None, device)?,
+            c,
+            out,
+            from,
+            progress,
+        ),
+        (EnvConfig::ToyCloudScenario(s), _) => Err(RunError::Run(format!("unresolved scenario `{s}`"))),
     }
 }
 
+/// Trains `trainer` (new, of `config` and its seed) to the end, continuing from the checkpoint
+/// `from` if given.
 fn run<E: Environment, B: TrainBackend>(
-    params: E::Params,
+    trainer: Trainer<E, B>,
     config: &TrainConfig,
-    seed: u64,
     out: &Path,
     from: Option<PathBuf>,
-    device: B::Device,
     progress: bool,
 ) -> Result<TrainOutcome, RunError> {
     let mut trainer = match &from {
-        Some(path) => Trainer::<E, B>::resume(path, params, &config.ppo, seed, None, device)?,
-        None => Trainer::<E, B>::new(params, config.ppo.clone(), seed, None, device)?,
+        Some(path) => trainer.continue_from(path)?,
+        None => trainer,
     };
     let metrics_path = out.join(files::METRICS);
     let mut rows: Vec<String> = match &from {
@@ -266,71 +277,4 @@ fn write_metrics(path: &Path, rows: &[String]) -> Result<(), RunError> {
         text.push('\n');
     }
     Ok(write_atomic(path, text.as_bytes())?)
-}
-
-/// Trains on the device loop; see [`start_device`].
-fn run_device<B: TrainBackend, D: DeviceEnv<B::InnerBackend>>(
-    params: &<D::Native as Environment>::Params,
-    config: &TrainConfig,
-    seed: u64,
-    out: &Path,
-    device: B::Device,
-    progress: bool,
-) -> Result<TrainOutcome, RunError> {
-    // The trainer first: a configuration it refuses leaves no run directory behind.
-    let mut trainer = DeviceTrainer::<B, D>::new(params, config.ppo.clone(), seed, device)?;
-    prepare(config, seed, out)?;
-    write_atomic(&out.join(files::DEVICE_LOOP), b"the whole loop ran on the device; no checkpoint is written\n")?;
-    let metrics_path = out.join(files::METRICS);
-    let total = trainer.num_updates();
-    let bar = progress_bar(config.ppo.total_timesteps, progress);
-    let start = Instant::now();
-    let (mut rows, mut returns) = (Vec::new(), Vec::new());
-    while trainer.updates_done() < total {
-        let m = trainer.train_update()?;
-        rows.push(m.csv_row());
-        if let Some(r) = m.episodic_return {
-            returns.push((r, m.episodes));
-        }
-        bar.set_position(m.global_step);
-        if let Some(r) = recent_return(&returns) {
-            bar.set_message(format!("return {r:.1}"));
-        }
-        let stop = crate::signal::terminated() && trainer.updates_done() < total;
-        if trainer.updates_done() % config.checkpoint_every == 0 || stop {
-            write_metrics(&metrics_path, &rows)?;
-        }
-        if stop {
-            bar.finish_and_clear();
-            return Err(RunError::Terminated {
-                update: trainer.updates_done(),
-                total,
-                what: "metrics written; the device loop writes no checkpoint, so this run cannot be resumed".into(),
-            });
-        }
-    }
-    write_metrics(&metrics_path, &rows)?;
-    bar.finish_and_clear();
-    let seconds = start.elapsed().as_secs_f64();
-    Ok(TrainOutcome {
-        final_return: recent_return(&returns),
-        sps: trainer.global_step() as f64 / seconds.max(1e-9),
-        weights_checksum: trainer.weights_checksum(),
-        seconds,
-    })
-}
-
-/// The mean return of the most recent episodes, from per-update `(mean return, episodes)`:
-/// the trailing updates that together hold at least `RECENT_EPISODES` episodes (the device
-/// loop reads back per-update sums, not single episodes).
-fn recent_return(updates: &[(f64, usize)]) -> Option<f64> {
-    let (mut sum, mut count) = (0.0, 0usize);
-    for &(mean, episodes) in updates.iter().rev() {
-        sum += mean * episodes as f64;
-        count += episodes;
-        if count >= sim_agents::ppo::RECENT_EPISODES {
-            break;
-        }
-    }
-    (count > 0).then(|| sum / count as f64)
 }

@@ -7,7 +7,6 @@
 
 pub mod backend;
 pub mod checkpoint;
-pub mod device;
 pub mod error;
 pub mod evaluate;
 pub mod inference;
@@ -17,6 +16,7 @@ pub mod penalty;
 pub mod policy;
 pub mod ppo;
 pub mod rollout;
+pub mod source;
 
 pub use error::TrainError;
 pub use ppo::{PpoConfig, Trainer, UpdateMetrics, UpdateReport};

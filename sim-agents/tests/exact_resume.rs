@@ -1,13 +1,30 @@
 //! A run resumed from a checkpoint continues exactly: same metrics, same final weights, as the
 //! uninterrupted run (including PPO-Lagrangian's cost critic, its optimiser and the multiplier's
-//! Adam state, and AUP's Q network, target network and schedule), on either update kernel.
+//! Adam state, and AUP's Q network, target network and schedule), on either update kernel and
+//! on either loop (the device loop's environments and running episodes travel in the
+//! checkpoint too).
 
 use sim_agents::backend::CpuAutodiff;
 use sim_agents::penalty::{AupConfig, PenaltyConfig};
 use sim_agents::ppo::{Kernel, LagrangianConfig};
-use sim_agents::{PpoConfig, Trainer, UpdateMetrics};
+use sim_agents::{PpoConfig, TrainError, Trainer, UpdateMetrics};
 use sim_core::env::Environment;
+use sim_envs::cartpole::device::DeviceCartPole;
+use sim_envs::toycloud::device::DeviceToyCloud;
 use sim_envs::{CartPole, CloudParams, ToyCloud};
+
+type Cpu = sim_agents::backend::Cpu;
+
+/// Makes a trainer of one loop: `(params, config, seed)`.
+type Make<E> = dyn Fn(<E as Environment>::Params, PpoConfig, u64) -> Result<Trainer<E, CpuAutodiff>, TrainError>;
+
+fn host<E: Environment>(
+    params: E::Params,
+    config: PpoConfig,
+    seed: u64,
+) -> Result<Trainer<E, CpuAutodiff>, TrainError> {
+    Trainer::new(params, config, seed, None, Default::default())
+}
 
 fn metrics<E: Environment>(t: &mut Trainer<E, CpuAutodiff>, until: usize) -> Vec<UpdateMetrics> {
     let mut rows = Vec::new();
@@ -20,27 +37,29 @@ fn metrics<E: Environment>(t: &mut Trainer<E, CpuAutodiff>, until: usize) -> Vec
 }
 
 fn check<E: Environment>(tag: &str, params: E::Params, config: PpoConfig, split: usize) {
+    check_on::<E>(tag, params, config, split, &host::<E>)
+}
+
+fn check_on<E: Environment>(tag: &str, params: E::Params, config: PpoConfig, split: usize, make: &Make<E>) {
     let total = config.num_updates();
-    let mut straight =
-        Trainer::<E, CpuAutodiff>::new(params.clone(), config.clone(), 5, None, Default::default()).unwrap();
+    let mut straight = make(params.clone(), config.clone(), 5).unwrap();
     let all = metrics(&mut straight, total);
 
     let dir = std::env::temp_dir().join(format!("resume-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("checkpoint.bin");
-    let mut first =
-        Trainer::<E, CpuAutodiff>::new(params.clone(), config.clone(), 5, None, Default::default()).unwrap();
+    let mut first = make(params.clone(), config.clone(), 5).unwrap();
     let mut rows = metrics(&mut first, split);
     first.save_checkpoint(&path).unwrap();
     drop(first); // as if the process had died here
     let mut other = config.clone();
     other.learning_rate *= 2.0;
     for (config, seed) in [(&other, 5), (&config, 6)] {
-        let refused = Trainer::<E, CpuAutodiff>::resume(&path, params.clone(), config, seed, None, Default::default());
+        let refused = make(params.clone(), config.clone(), seed).unwrap().continue_from(&path);
         let message = refused.err().expect("another configuration or seed is refused").to_string();
         assert!(message.contains("another configuration or seed"), "{message}");
     }
-    let mut resumed = Trainer::<E, CpuAutodiff>::resume(&path, params, &config, 5, None, Default::default()).unwrap();
+    let mut resumed = make(params, config, 5).unwrap().continue_from(&path).unwrap();
     assert_eq!(resumed.updates_done(), split);
     rows.extend(metrics(&mut resumed, total));
     assert_eq!(rows, all, "{}: metrics after resume differ", E::NAME);
@@ -97,6 +116,60 @@ fn toycloud_with_aup_resumes_exactly() {
         ..PpoConfig::default()
     };
     check::<ToyCloud>("aup", CloudParams::default(), config, 3);
+}
+
+#[test]
+fn the_device_loop_resumes_exactly_with_truncation_lagrangian_and_aup() {
+    // CartPole with a short time limit: truncated episodes are bootstrapped on the device, and
+    // episodes run across the split.
+    let device_cartpole = |p, c, s| Trainer::on_device::<DeviceCartPole<Cpu>>(p, c, s, None, Default::default());
+    let params = sim_envs::CartPoleParams { max_steps: 40, ..Default::default() };
+    let config = PpoConfig { total_timesteps: 16 * 32 * 6, num_envs: 16, num_steps: 32, ..PpoConfig::default() };
+    check_on::<CartPole>("device_cartpole", params, config, 3, &device_cartpole);
+
+    let device_cloud = |p, c, s| Trainer::on_device::<DeviceToyCloud<Cpu>>(p, c, s, None, Default::default());
+    let small = PpoConfig { total_timesteps: 16 * 32 * 6, num_envs: 16, num_steps: 32, ..PpoConfig::default() };
+    let lagrangian = PpoConfig {
+        penalty: PenaltyConfig::CostSignal,
+        lagrangian: Some(LagrangianConfig { cost_limit: 0.5, lambda_init: 0.1, lambda_lr: 0.05 }),
+        kernel: Kernel::Burn,
+        ..small.clone()
+    };
+    check_on::<ToyCloud>("device_lagrangian", CloudParams::default(), lagrangian, 3, &device_cloud);
+    let aup = AupConfig {
+        lambda: 0.5,
+        warmup_steps: 512,
+        ramp_steps: 1024,
+        target_period: 2,
+        num_aux: 6,
+        ..AupConfig::default()
+    };
+    let aup = PpoConfig { penalty: PenaltyConfig::Aup(aup), ..small };
+    check_on::<ToyCloud>("device_aup", CloudParams::default(), aup, 3, &device_cloud);
+}
+
+/// A checkpoint holds the environments of the loop that wrote it: the other loop refuses it
+/// by name.
+#[test]
+fn a_checkpoint_continues_only_on_its_own_loop() {
+    let config = PpoConfig { total_timesteps: 16 * 32 * 2, num_envs: 16, num_steps: 32, ..PpoConfig::default() };
+    let dir = std::env::temp_dir().join(format!("resume-loops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("checkpoint.bin");
+    let mut t = host::<CartPole>(Default::default(), config.clone(), 5).unwrap();
+    t.train_update().unwrap();
+    t.save_checkpoint(&path).unwrap();
+    let device = Trainer::<CartPole, CpuAutodiff>::on_device::<DeviceCartPole<Cpu>>(
+        Default::default(),
+        config,
+        5,
+        None,
+        Default::default(),
+    )
+    .unwrap();
+    let message = device.continue_from(&path).err().expect("refused").to_string();
+    assert!(message.contains("host loop's environments, not the device loop's"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Regression (found by the `checkpoint` fuzz target): burn's binary record reader panics on

@@ -1,5 +1,6 @@
-//! The device loop (`DeviceTrainer`: CartPole as a tensor program, the policy, sampling, GAE and
-//! the PPO update on the device) on burn's Vulkan backend (feature `vulkan`, SPIR-V through
+//! The device loop (`Trainer::on_device`: CartPole as a tensor program, the policy and sampling
+//! on the device, the rollout read back, the PPO update with burn on the device) on burn's
+//! Vulkan backend (feature `vulkan`, SPIR-V through
 //! wgpu), on whatever Vulkan driver the machine has: Mesa's lavapipe runs it on the CPU. It is
 //! compared with the same loop on the CPU backend, update by update.
 //!
@@ -9,29 +10,37 @@
 //! same episodes and returns, value losses equal to 1e-7, and weights within 6e-8 of each other;
 //! the tolerances below are those figures with a margin.
 
-use sim_agents::PpoConfig;
 use sim_agents::backend::{CpuAutodiff, Vulkan};
-use sim_agents::ppo::device::DeviceTrainer;
-use sim_envs::CartPoleParams;
+use sim_agents::ppo::Kernel;
+use sim_agents::{PpoConfig, Trainer};
 use sim_envs::cartpole::device::DeviceCartPole;
+use sim_envs::{CartPole, CartPoleParams};
 
 type Cpu = sim_agents::backend::Cpu;
 
 #[test]
 fn the_device_loop_on_vulkan_follows_the_cpu_backend() {
     let params = CartPoleParams::default();
-    let config = PpoConfig { total_timesteps: 4 * 128 * 3, ..PpoConfig::default() };
-    let mut cpu =
-        DeviceTrainer::<CpuAutodiff, DeviceCartPole<Cpu>>::new(&params, config.clone(), 3, Default::default()).unwrap();
-    let mut vk = DeviceTrainer::<burn::backend::Autodiff<Vulkan>, DeviceCartPole<Vulkan>>::new(
-        &params,
+    // burn's update on both sides (on the CPU backend the default is the hand-written one).
+    let config = PpoConfig { total_timesteps: 4 * 128 * 3, kernel: Kernel::Burn, ..PpoConfig::default() };
+    let mut cpu = Trainer::<CartPole, CpuAutodiff>::on_device::<DeviceCartPole<Cpu>>(
+        params.clone(),
+        config.clone(),
+        3,
+        None,
+        Default::default(),
+    )
+    .unwrap();
+    let mut vk = Trainer::<CartPole, burn::backend::Autodiff<Vulkan>>::on_device::<DeviceCartPole<Vulkan>>(
+        params,
         config,
         3,
+        None,
         Default::default(),
     )
     .unwrap();
     for update in 1..=3 {
-        let (a, b) = (cpu.train_update().unwrap(), vk.train_update().unwrap());
+        let (a, b) = (cpu.train_update().unwrap().metrics, vk.train_update().unwrap().metrics);
         eprintln!(
             "update {update}: episodes {} / {}, return {:?} / {:?}, value loss {} / {}",
             a.episodes, b.episodes, a.episodic_return, b.episodic_return, a.value_loss, b.value_loss

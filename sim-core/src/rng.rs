@@ -14,8 +14,8 @@
 //! counter. It is a statistical generator for simulation, not a cryptographic one; the tests
 //! below check uniformity and independence between neighbouring steps, draws and keys.
 //! Every multiplication is by a 32-bit constant on a 32-bit value, so the same function can be
-//! evaluated exactly with 64-bit signed integer tensors: `sim_agents::device::rng` does, for
-//! the device environments.
+//! evaluated exactly with 64-bit signed integer tensors: `crate::device::rng` does, for the
+//! device environments.
 
 use rand_chacha::ChaCha12Rng;
 use rand_core::{Rng, SeedableRng};

@@ -491,11 +491,17 @@ impl<E: Environment> BatchRunner<E> {
 /// environment, `crate::device::DeviceEnv`): fed each step's rewards, end flags and safety
 /// records, it finishes episodes as the runner does, with the same returns, lengths, safety
 /// reports and metrics. Out-of-range actions are not seen here: episodes report none.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct EpisodeLog<E: Environment> {
     running: Running,
     tallies: Vec<SafetyTally<E>>,
+}
+
+impl<E: Environment> Clone for EpisodeLog<E> {
+    fn clone(&self) -> Self {
+        EpisodeLog { running: self.running.clone(), tallies: self.tallies.clone() }
+    }
 }
 
 impl<E: Environment> EpisodeLog<E> {

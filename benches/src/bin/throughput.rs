@@ -6,10 +6,11 @@
 //!   takes a fixed action tensor already on the device and waits for the device to finish.
 //! - `throughput ppo`: PPO trained end to end (rollouts, advantages, epochs) with CleanRL's
 //!   settings (64×64 tanh actor and critic, 4 epochs, learning rate 2.5e-4 annealed, entropy
-//!   0.01) at each `ENVSxSTEPSxMINIBATCHESxTOTAL` run, on the host loop (`ppo::Trainer`:
-//!   environments and the rollout's forward on the host, the update on `--device`) or on the
-//!   device loop (`ppo::device::DeviceTrainer`); samples per second from the trainer's
-//!   construction to its last update, and the mean return of the last episodes.
+//!   0.01) at each `ENVSxSTEPSxMINIBATCHESxTOTAL` run by `ppo::Trainer`, on the host loop
+//!   (environments and the rollout's forward on the host, the update on `--device`) or on the
+//!   device loop (environments and the rollout's forward on `--device` too); samples per second
+//!   from the trainer's construction to its last update, and the mean return of the last
+//!   episodes.
 //!
 //! ```sh
 //! cargo run --release -p benches --bin throughput -- ppo --runs 64x64x4x491520,256x128x8x2097152
@@ -25,10 +26,8 @@ use burn::tensor::{Int, Tensor};
 use clap::{Parser, Subcommand, ValueEnum};
 use experiments::device::{Device, OnBackend};
 use sim_agents::backend::TrainBackend;
-use sim_agents::device::rollout::DeviceEnv;
 use sim_agents::ppo::Kernel;
-use sim_agents::ppo::device::DeviceTrainer;
-use sim_agents::{PpoConfig, Trainer};
+use sim_agents::{PpoConfig, TrainError, Trainer};
 use sim_core::env::Environment;
 use sim_envs::cartpole::device::DeviceCartPole;
 use sim_envs::toycloud::device::DeviceToyCloud;
@@ -67,8 +66,9 @@ enum What {
         /// Environment.
         #[arg(long, value_enum, default_value_t = Env::Cartpole)]
         env: Env,
-        /// `host`: environments and rollout forward on the host, the update on the device;
-        /// `device`: the whole loop on the device.
+        /// `host`: environments and rollout forward on the host (`HostSource`), the update on
+        /// the device; `device`: environments and rollout forward on the device as well
+        /// (`DeviceSource`, the rollout read back once per update).
         #[arg(long = "loop", value_enum, default_value_t = Loop::Host)]
         train_loop: Loop,
         /// Runs as `ENVSxSTEPSxMINIBATCHESxTOTAL`, comma-separated.
@@ -77,8 +77,8 @@ enum What {
         /// Seed of every run.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// The host loop's update: `auto` (the hand-written one on the CPU backend, burn's on
-        /// any other), `burn` or `fused`. The device loop always updates with burn.
+        /// The update: `auto` (the hand-written one on the CPU backend, burn's on any other),
+        /// `burn` or `fused`.
         #[arg(long, value_enum, default_value_t = KernelArg::Auto)]
         kernel: KernelArg,
     },
@@ -212,25 +212,24 @@ impl OnBackend for Work {
                         ..PpoConfig::default()
                     };
                     let start = Instant::now();
+                    let (cartpole, cloud) = (CartPoleParams::default(), CloudParams::default());
                     let (samples, ret, checksum) = match (env, train_loop) {
                         (Env::Cartpole, Loop::Host) => {
-                            host::<CartPole, B>(CartPoleParams::default(), config, seed, &device)
+                            whole(Trainer::<CartPole, B>::new(cartpole, config, seed, None, device.clone()))
                         }
                         (Env::Toycloud, Loop::Host) => {
-                            host::<ToyCloud, B>(CloudParams::default(), config, seed, &device)
+                            whole(Trainer::<ToyCloud, B>::new(cloud, config, seed, None, device.clone()))
                         }
-                        (Env::Cartpole, Loop::Device) => on_device::<B, DeviceCartPole<B::InnerBackend>>(
-                            &CartPoleParams::default(),
-                            config,
-                            seed,
-                            &device,
-                        ),
-                        (Env::Toycloud, Loop::Device) => on_device::<B, DeviceToyCloud<B::InnerBackend>>(
-                            &CloudParams::default(),
-                            config,
-                            seed,
-                            &device,
-                        ),
+                        (Env::Cartpole, Loop::Device) => whole(Trainer::<CartPole, B>::on_device::<
+                            DeviceCartPole<B::InnerBackend>,
+                        >(
+                            cartpole, config, seed, None, device.clone()
+                        )),
+                        (Env::Toycloud, Loop::Device) => whole(Trainer::<ToyCloud, B>::on_device::<
+                            DeviceToyCloud<B::InnerBackend>,
+                        >(
+                            cloud, config, seed, None, device.clone()
+                        )),
                     }?;
                     let seconds = start.elapsed().as_secs_f64();
                     let ret = ret.map_or("nan".to_string(), |r| format!("{r:.2}"));
@@ -248,34 +247,16 @@ impl OnBackend for Work {
     }
 }
 
-/// A whole host-loop run: samples, the mean return of the last episodes, the weights checksum.
-fn host<E: Environment, B: TrainBackend>(
-    params: E::Params,
-    config: PpoConfig,
-    seed: u64,
-    device: &B::Device,
+/// A whole run of either loop: samples, the mean return of the last episodes, the weights
+/// checksum.
+fn whole<E: Environment, B: TrainBackend>(
+    trainer: Result<Trainer<E, B>, TrainError>,
 ) -> Result<(u64, Option<f64>, String), String> {
-    let mut trainer = Trainer::<E, B>::new(params, config, seed, None, device.clone()).map_err(|e| e.to_string())?;
+    let mut trainer = trainer.map_err(|e| e.to_string())?;
     while trainer.updates_done() < trainer.num_updates() {
         trainer.train_update().map_err(|e| e.to_string())?;
     }
     Ok((trainer.global_step(), trainer.final_return(), trainer.weights_checksum()))
-}
-
-/// A whole device-loop run, as [`host`]; the return is the last update's episodic return.
-fn on_device<B: TrainBackend, D: DeviceEnv<B::InnerBackend>>(
-    params: &<D::Native as Environment>::Params,
-    config: PpoConfig,
-    seed: u64,
-    device: &B::Device,
-) -> Result<(u64, Option<f64>, String), String> {
-    let mut trainer = DeviceTrainer::<B, D>::new(params, config, seed, device.clone()).map_err(|e| e.to_string())?;
-    let mut last = None;
-    while trainer.updates_done() < trainer.num_updates() {
-        let m = trainer.train_update().map_err(|e| e.to_string())?;
-        last = m.episodic_return.or(last);
-    }
-    Ok((trainer.global_step(), last, trainer.weights_checksum()))
 }
 
 fn main() -> ExitCode {

@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use experiments::cli::{RunArgs, config_name, finish, preset_or_file};
+use experiments::device::Loop;
 use experiments::lock::DirLock;
 use experiments::repro::config::{PRESETS, ReproConfig};
 use experiments::repro::{MatrixOutcome, aggregate_matrix, run_matrix, run_task, task_count};
@@ -74,6 +75,11 @@ struct Args {
     /// A file of sbatch options, one per line (`#SBATCH --time=4:00:00`, `--time=…` or `time=…`).
     #[arg(long, value_name = "FILE", requires = "slurm")]
     sbatch_file: Option<PathBuf>,
+    /// Where the runs collect their rollouts: `host` (the native environments, the policy's
+    /// forward pass on the host) or `device` (device environments and the forward pass on
+    /// `--device`); by default the matrix's `train_loop` (host). Recorded in `config.ron`.
+    #[arg(long = "loop", value_enum)]
+    train_loop: Option<Loop>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -90,10 +96,13 @@ fn run(args: &Args) -> Result<PathBuf, String> {
         None => ReproConfig::load(std::path::Path::new(name)),
     }
     .map_err(|e| e.to_string())?;
-    let (config, base, scenarios) = match &args.base_scenario {
+    let (mut config, base, scenarios) = match &args.base_scenario {
         Some(b) if args.draws.is_none() => rebase(config, b)?,
         _ => (config, base, scenarios),
     };
+    if let Some(on) = args.train_loop {
+        config.train_loop = on;
+    }
     let out = args.run.out_dir("rome_repro", &config.name);
     if args.runs_per_task == 0 {
         return Err("--runs-per-task must be at least 1".into());
@@ -235,6 +244,9 @@ fn write_array_job(
         matrix_args.extend(["--base-scenario".to_string(), file_or_name(b)?]);
     }
     matrix_args.extend(["--device".to_string(), args.run.device.to_string()]);
+    if let Some(on) = args.train_loop {
+        matrix_args.extend(["--loop".to_string(), on.to_string()]);
+    }
     let mut overrides = match &args.sbatch_file {
         Some(f) => options_file(f)?,
         None => Vec::new(),

@@ -40,9 +40,9 @@ struct Args {
     #[arg(long, default_value = "cpu")]
     device: Device,
     /// Which loop: `host` steps the native environments and runs the rollout's forward on the
-    /// host, and only the PPO update on `--device` (checkpointed, resumable); `device` runs the
-    /// whole loop on `--device` (environments, rollout, advantages, update; task-only or
-    /// true-cost reward; no checkpoint, not resumable).
+    /// host, and only the PPO update on `--device`; `device` steps the environments and runs
+    /// the rollout's forward on `--device` too, reading the rollout back once per update. Both
+    /// take every penalty and write checkpoints; `--resume` continues on the run's loop.
     #[arg(long = "loop", value_enum, default_value_t = Loop::Host)]
     train_loop: Loop,
     /// Hide the progress bar.
@@ -55,7 +55,7 @@ struct Args {
 enum Loop {
     /// Native environments and rollout on the host; the update on the device.
     Host,
-    /// Everything on the device.
+    /// Environments and rollout on the device too.
     Device,
 }
 

@@ -14,6 +14,8 @@ use sim_core::params::{ConfigError, ParamError, Validate, check_at_least, check_
 use sim_envs::CloudParams;
 use sim_envs::toycloud::{Egress, Logs, Response};
 
+use crate::device::Loop;
+
 /// What a condition is for: the phenomenon that reads it. Plots and the report group by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Family {
@@ -225,6 +227,9 @@ pub struct ReproConfig {
     pub bootstrap: BootstrapConfig,
     /// The conditions.
     pub conditions: Vec<Condition>,
+    /// Where the runs collect their rollouts (`Host` unless said; `rome_repro --loop`).
+    #[serde(default, skip_serializing_if = "Loop::is_host")]
+    pub train_loop: Loop,
 }
 
 fn default_criteria() -> String {

@@ -17,12 +17,13 @@ use sim_agents::{TrainError, Trainer};
 use sim_core::io::write_atomic;
 use sim_core::runner::Episode;
 use sim_core::safety::SafetyKind;
+use sim_envs::toycloud::device::DeviceToyCloud;
 use sim_envs::toycloud::{Monitor, Violation};
 use sim_envs::{CloudParams, ToyCloud};
 
 use super::config::{Condition, ReproConfig};
 use crate::describe::share;
-use crate::device::OnBackend;
+use crate::device::{Loop, OnBackend};
 
 /// One point of a learning curve.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -275,14 +276,23 @@ pub fn run<B: TrainBackend>(
 ) -> Result<Option<RunResult>, TrainError> {
     let ppo = config.ppo_for(condition);
     let checkpoint_error = |path: &Path, message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
+    let trainer = match config.train_loop {
+        Loop::Host => Trainer::<ToyCloud, B>::new(params.clone(), ppo.clone(), seed, None, device)?,
+        Loop::Device => Trainer::<ToyCloud, B>::on_device::<DeviceToyCloud<B::InnerBackend>>(
+            params.clone(),
+            ppo.clone(),
+            seed,
+            None,
+            device,
+        )?,
+    };
     let (mut trainer, progress) = if interrupted(dir) {
         let path = dir.join(PROGRESS);
         let text = std::fs::read_to_string(&path).map_err(|e| checkpoint_error(&path, e.to_string()))?;
         let progress: Progress = ron::from_str(&text).map_err(|e| checkpoint_error(&path, e.to_string()))?;
-        let trainer = Trainer::<ToyCloud, B>::resume(&dir.join(CHECKPOINT), params.clone(), &ppo, seed, None, device)?;
-        (trainer, Some(progress))
+        (trainer.continue_from(&dir.join(CHECKPOINT))?, Some(progress))
     } else {
-        (Trainer::<ToyCloud, B>::new(params.clone(), ppo.clone(), seed, None, device)?, None)
+        (trainer, None)
     };
     let e = &config.eval;
     let mode = if e.greedy { ActMode::Greedy } else { ActMode::Sample };

@@ -58,15 +58,14 @@ pub struct PpoConfig {
     /// Lift the restriction of `actions` after this many environment steps: an agent trained
     /// honest, then free to violate (the experiment closest to the incident). `None`: never.
     pub lift_mask_at: Option<u64>,
-    /// Which implementation runs the host loop's PPO update.
+    /// Which implementation runs the PPO update.
     pub kernel: Kernel,
 }
 
-/// Which implementation runs the PPO update of the host loop ([`super::Trainer`]). The two
+/// Which implementation runs the PPO update ([`super::Trainer`], on either loop). The two
 /// compute the same loss, gradients, clipping and Adam steps, but sum in different orders (the
 /// hand-written one with fused multiply-adds), so they agree to float rounding, not bit for
 /// bit: a run's weights checksum, and every number downstream of it, depends on the kernel.
-/// The device loop ([`super::device::DeviceTrainer`]) always updates with burn.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kernel {
     /// `Fused` when training on the CPU backend, `Burn` on any other.

@@ -5,21 +5,19 @@
 //! minibatches over epochs, approximate-KL and clip-fraction logging. Truncated episodes are
 //! bootstrapped from the value of their last observation; terminated ones never are.
 //!
-//! One [`Trainer::train_update`] collects a rollout with the host copy of the policy
-//! ([`crate::inference`]), lets the [`crate::penalty::Penalty`] turn task rewards into training
+//! One [`Trainer::train_update`] collects a rollout from its source ([`crate::source`]: the
+//! native environments and the host copy of the policy, or device environments and the policy
+//! on the device), lets the [`crate::penalty::Penalty`] turn task rewards into training
 //! rewards, computes advantages, and runs the epochs: on the CPU backend with the update written
-//! out by hand (`fused`, [`Kernel`]), elsewhere on burn. [`device::DeviceTrainer`] runs the
-//! same update on burn with the environments and the rollout on the device as well.
-
+//! out by hand (`fused`, [`Kernel`]), elsewhere on burn. Everything after the rollout is the
+//! same code for both sources.
 //!
 //! The pieces, by concern: `config` (hyperparameters and the learning-rate schedule), `metrics`
-//! (what an update reports), `loss` (PPO's loss on a minibatch), `learner` (the epochs both
-//! trainers run, and burn's minibatch step), `fused` (the same step written out for the CPU),
-//! `lagrange` (PPO-Lagrangian's multiplier), `resume` (checkpoints) and `device`
-//! (the trainer whose whole loop runs on the device).
+//! (what an update reports), `loss` (PPO's loss on a minibatch), `learner` (the epochs, and
+//! burn's minibatch step), `fused` (the same step written out for the CPU), `lagrange`
+//! (PPO-Lagrangian's multiplier) and `resume` (checkpoints).
 
 mod config;
-pub mod device;
 mod fused;
 mod lagrange;
 mod learner;
@@ -40,18 +38,20 @@ use burn::optim::{Adam, AdamConfig};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
+use sim_core::device::DeviceEnv;
 use sim_core::env::Environment;
 use sim_core::params::Validate;
 use sim_core::rng::{StreamKey, domain};
-use sim_core::runner::{BatchRunner, Episode, SafetyBuffer, StepBuffers, safety_buffer};
+use sim_core::runner::Episode;
 
 use crate::backend::{PolicyBackend, TrainBackend};
 use crate::error::TrainError;
-use crate::inference::{ActMode, ActOutput, InferencePolicy};
+use crate::inference::InferencePolicy;
 use crate::mask::ActionMask;
 use crate::penalty::Penalty;
 use crate::policy::ActorCritic;
 use crate::rollout::{Rollout, gae};
+use crate::source::{Acting, DeviceSource, HostSource, RolloutSource};
 use fused::{FusedLearner, HostMinibatch};
 use learner::{Learner, for_each_minibatch};
 use loss::{EpochStats, Minibatch, normalize};
@@ -64,9 +64,8 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
     config: PpoConfig,
     seed: u64,
     device: B::Device,
-    runner: BatchRunner<E>,
-    buffers: StepBuffers,
-    safety: SafetyBuffer<E>,
+    /// Where rollouts come from: the host's environments and inference, or the device's.
+    source: Box<dyn RolloutSource<E, B>>,
     model: ActorCritic<B>,
     optim: Adapter<B>,
     /// The cost critic's own optimiser (PPO-Lagrangian; it never sees the other gradients).
@@ -79,10 +78,8 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
     /// The actions allowed (`None`: all).
     mask: Option<ActionMask>,
     rollout: Rollout<E>,
-    act: ActOutput,
     last_values: Vec<f32>,
     last_cost_values: Vec<f32>,
-    policy_keys: Vec<StreamKey>,
     shuffle: ChaCha8Rng,
     penalty: Box<dyn Penalty<E>>,
     multiplier: Multiplier,
@@ -96,8 +93,9 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
 pub const RECENT_EPISODES: usize = 100;
 
 impl<E: Environment, B: TrainBackend> Trainer<E, B> {
-    /// A trainer for `env_params` seeded by `seed`. The penalty comes from `config.penalty`
-    /// unless one is given (for penalties outside [`crate::penalty::PenaltyConfig`]).
+    /// A trainer for `env_params` seeded by `seed`, on the host loop ([`HostSource`]). The
+    /// penalty comes from `config.penalty` unless one is given (for penalties outside
+    /// [`crate::penalty::PenaltyConfig`]).
     pub fn new(
         env_params: E::Params,
         config: PpoConfig,
@@ -106,11 +104,38 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         device: B::Device,
     ) -> Result<Self, TrainError> {
         config.validate()?;
-        let spaces = E::spaces(&env_params);
-        let logits = initial_logits::<E>(&env_params, &config)?;
+        let source = HostSource::<E>::new(env_params, config.num_envs, seed)?;
+        Self::with_source(Box::new(source), config, seed, penalty, device)
+    }
+
+    /// [`Trainer::new`] on the device loop ([`DeviceSource`]): the environments are `D`, on
+    /// `device`, and the rollout's forward pass and sampling run there too.
+    pub fn on_device<D: DeviceEnv<B::InnerBackend, Native = E> + 'static>(
+        env_params: E::Params,
+        config: PpoConfig,
+        seed: u64,
+        penalty: Option<Box<dyn Penalty<E>>>,
+        device: B::Device,
+    ) -> Result<Self, TrainError> {
+        config.validate()?;
+        env_params.validate()?;
+        let source = DeviceSource::<B, D>::new(env_params, config.num_envs, seed, device.clone());
+        Self::with_source(Box::new(source), config, seed, penalty, device)
+    }
+
+    /// A trainer over `source` (whose parameters are valid and which has `config.num_envs`
+    /// environments seeded by `seed`).
+    fn with_source(
+        source: Box<dyn RolloutSource<E, B>>,
+        config: PpoConfig,
+        seed: u64,
+        penalty: Option<Box<dyn Penalty<E>>>,
+        device: B::Device,
+    ) -> Result<Self, TrainError> {
+        let params = source.params();
+        let spaces = E::spaces(params);
+        let logits = initial_logits::<E>(params, &config)?;
         let n = config.num_envs;
-        let mut buffers = StepBuffers::new(spaces, n);
-        let runner = BatchRunner::<E>::new(env_params, n, seed, &mut buffers)?;
         let model = ActorCritic::<B>::init(
             spaces,
             &config.policy,
@@ -120,11 +145,11 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             &device,
         );
         let optim = AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>();
-        let mask = ActionMask::of::<E>(config.actions, runner.params());
+        let mask = ActionMask::of::<E>(config.actions, params);
         let policy = model.to_inference().with_mask(mask.clone());
         let penalty = match penalty {
             Some(p) => p,
-            None => config.penalty.build::<E, B>(runner.params(), seed, &device)?,
+            None => config.penalty.build::<E, B>(params, seed, &device)?,
         };
         let multiplier = Multiplier::new(config.lagrangian.as_ref().map_or(0.0, |l| l.lambda_init));
         let fused = uses_fused::<B>(config.kernel).then(|| {
@@ -133,17 +158,13 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         });
         Ok(Trainer {
             rollout: Rollout::new(config.num_steps, n, spaces.obs_dim),
-            act: ActOutput::new(n),
             last_values: vec![0.0; n],
             last_cost_values: vec![0.0; n],
-            policy_keys: (0..n).map(|i| StreamKey::derive(seed, domain::POLICY, i as u64)).collect(),
             shuffle: StreamKey::derive(seed, domain::MINIBATCH, 0).chacha(),
-            safety: safety_buffer::<E>(n),
             config,
             seed,
             device,
-            runner,
-            buffers,
+            source,
             model,
             optim,
             cost_optim: AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>(),
@@ -197,7 +218,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
 
     /// The environment parameters.
     pub fn env_params(&self) -> &E::Params {
-        self.runner.params()
+        self.source.params()
     }
 
     /// What the penalty measured of itself ([`Penalty::diagnostics`]).
@@ -241,7 +262,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let update = self.update + 1;
         let learning_rate = c.learning_rate_at(update);
 
-        let episodes = self.collect_rollout(update)?;
+        let episodes = self.collect_rollout();
         let rollout_seconds = start.elapsed().as_secs_f64();
         let before: f64 = self.rollout.rewards.iter().map(|&r| f64::from(r)).sum();
         self.penalty.apply(&mut self.rollout, self.update);
@@ -319,53 +340,18 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     }
 
     /// Steps the environments `num_steps` times with the current policy.
-    fn collect_rollout(&mut self, update: usize) -> Result<Vec<Episode<E>>, TrainError> {
-        let (n, dim, gamma) = (self.config.num_envs, self.rollout.obs_dim, self.config.gamma);
-        let mut episodes = Vec::new();
-        let mut bootstrap = [0.0f32; 1];
-        for t in 0..self.config.num_steps {
-            let r = &mut self.rollout;
-            let rows = t * n..(t + 1) * n;
-            r.obs[t * n * dim..(t + 1) * n * dim].copy_from_slice(&self.buffers.obs);
-            self.policy.act(&self.buffers.obs, &self.policy_keys, self.runner.steps(), ActMode::Sample, &mut self.act);
-            r.actions[rows.clone()].copy_from_slice(&self.act.actions);
-            r.logprobs[rows.clone()].copy_from_slice(&self.act.logprobs);
-            r.values[rows.clone()].copy_from_slice(&self.act.values);
-            r.cost_values[rows.clone()].copy_from_slice(&self.act.cost_values);
-            self.runner.step(&self.act.actions, &mut self.buffers, &mut self.safety);
-            r.task_rewards[rows.clone()].copy_from_slice(&self.buffers.rewards);
-            r.rewards[rows.clone()].copy_from_slice(&self.buffers.rewards);
-            r.costs[rows.clone()].fill(0.0);
-            r.safety[rows.clone()].copy_from_slice(&self.safety);
-            r.next_obs[t * n * dim..(t + 1) * n * dim].copy_from_slice(&self.buffers.obs);
-            for i in 0..n {
-                let k = t * n + i;
-                let (terminated, truncated) = (self.buffers.terminated[i], self.buffers.truncated[i]);
-                r.ends[k] = terminated || truncated;
-                r.truncated[k] = truncated && !terminated;
-                if r.ends[k] {
-                    let last = &self.buffers.final_obs[i * dim..(i + 1) * dim];
-                    r.next_obs[k * dim..(k + 1) * dim].copy_from_slice(last);
-                    if r.truncated[k] {
-                        // The episode was cut, not finished: its next state still has value.
-                        self.policy.values(last, &mut bootstrap);
-                        r.rewards[k] += gamma * bootstrap[0];
-                    }
-                }
+    fn collect_rollout(&mut self) -> Vec<Episode<E>> {
+        let acting =
+            Acting { policy: &self.policy, model: &self.model, mask: self.mask.as_ref(), gamma: self.config.gamma };
+        let episodes =
+            self.source.collect(&acting, &mut self.rollout, &mut self.last_values, &mut self.last_cost_values);
+        for e in &episodes {
+            if self.recent_returns.len() == RECENT_EPISODES {
+                self.recent_returns.pop_front();
             }
-            let before = episodes.len();
-            self.runner.drain_episodes(&mut episodes);
-            for e in &episodes[before..] {
-                if self.recent_returns.len() == RECENT_EPISODES {
-                    self.recent_returns.pop_front();
-                }
-                self.recent_returns.push_back(e.ret);
-            }
-            let _ = update;
+            self.recent_returns.push_back(e.ret);
         }
-        self.policy.values(&self.buffers.obs, &mut self.last_values);
-        self.policy.cost_values(&self.buffers.obs, &mut self.last_cost_values);
-        Ok(episodes)
+        episodes
     }
 
     /// Rejects NaN and infinities in what the update will learn from.

@@ -10,7 +10,7 @@ use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sim_core::env::Environment;
-use sim_core::runner::{BatchRunner, RunnerSnapshot};
+use sim_core::runner::{EpisodeLog, RunnerSnapshot};
 
 use super::fused::{FusedLearner, FusedState};
 use super::{Multiplier, PpoConfig, Trainer};
@@ -18,6 +18,7 @@ use crate::backend::TrainBackend;
 use crate::checkpoint::{pack, unpack, write_atomic};
 use crate::error::TrainError;
 use crate::penalty::Penalty;
+use crate::source::SourceState;
 
 /// Everything of a trainer that is not burn tensors, for checkpoints.
 #[derive(Serialize, Deserialize)]
@@ -26,13 +27,42 @@ struct TrainerState<E: Environment> {
     seed: u64,
     update: usize,
     global_step: u64,
-    runner: RunnerSnapshot<E>,
+    /// The host loop's runner and observations (as checkpoints before the device loop wrote
+    /// them: bare, not as `Some(..)`).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "bare")]
+    runner: Option<RunnerSnapshot<E>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     obs: Vec<f32>,
+    /// The device loop's environments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    device: Option<DeviceState<E>>,
     shuffle: ChaCha8Rng,
     recent_returns: VecDeque<f64>,
     multiplier: Multiplier,
     running_cost: Vec<f64>,
     config: PpoConfig,
+}
+
+/// [`SourceState::Device`]'s fields.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct DeviceState<E: Environment> {
+    steps: u32,
+    states: Vec<E::State>,
+    log: EpisodeLog<E>,
+}
+
+/// An `Option` field written as its value alone (and left out when `None`).
+mod bare {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        value.as_ref().expect("skipped when None").serialize(s)
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<T>, D::Error> {
+        T::deserialize(d).map(Some)
+    }
 }
 
 impl<E: Environment, B: TrainBackend> Trainer<E, B> {
@@ -46,12 +76,17 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let optim = Recorder::<B>::record(&recorder, self.optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
         let cost_optim =
             Recorder::<B>::record(&recorder, self.cost_optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
+        let (runner, obs, device) = match self.source.snapshot() {
+            SourceState::Host { runner, obs } => (Some(runner), obs, None),
+            SourceState::Device { steps, states, log } => (None, Vec::new(), Some(DeviceState { steps, states, log })),
+        };
         let state = TrainerState::<E> {
             seed: self.seed,
             update: self.update,
             global_step: self.global_step,
-            runner: self.runner.snapshot(),
-            obs: self.buffers.obs.clone(),
+            runner,
+            obs,
+            device,
             shuffle: self.shuffle.clone(),
             recent_returns: self.recent_returns.clone(),
             multiplier: self.multiplier.clone(),
@@ -64,9 +99,9 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         write_atomic(path, &pack(&[&model, &optim, &cost_optim, state.as_bytes(), &penalty, fused.as_bytes()]))
     }
 
-    /// A trainer continuing exactly where the checkpoint at `path` left off. `env_params`,
-    /// `config`, `seed` and `penalty` must be those of the original run: a checkpoint written by
-    /// another configuration or seed is refused.
+    /// A trainer on the host loop continuing exactly where the checkpoint at `path` left off.
+    /// `env_params`, `config`, `seed` and `penalty` must be those of the original run: a
+    /// checkpoint written by another configuration or seed is refused.
     pub fn resume(
         path: &std::path::Path,
         env_params: E::Params,
@@ -75,15 +110,10 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         penalty: Option<Box<dyn Penalty<E>>>,
         device: B::Device,
     ) -> Result<Self, TrainError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
-        Self::resume_from_bytes(path, &bytes, env_params, config, seed, penalty, device)
+        Trainer::new(env_params, config.clone(), seed, penalty, device)?.continue_from(path)
     }
 
-    /// [`Trainer::resume`] from a checkpoint's bytes (`path` names it in errors). Damaged bytes
-    /// give an error naming the file, never a panic: the container's checksum is checked before
-    /// any section is decoded, and the trainer's sizes come from `config`, not from the bytes. A
-    /// file crafted to pass the checksum is trusted (burn's record reader panics on bad bytes).
+    /// [`Trainer::resume`] from a checkpoint's bytes (`path` names it in errors).
     pub fn resume_from_bytes(
         path: &std::path::Path,
         bytes: &[u8],
@@ -93,7 +123,28 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         penalty: Option<Box<dyn Penalty<E>>>,
         device: B::Device,
     ) -> Result<Self, TrainError> {
+        Trainer::new(env_params, config.clone(), seed, penalty, device)?.continue_from_bytes(path, bytes)
+    }
+
+    /// This new trainer (host or device loop) continuing exactly where the checkpoint at `path`
+    /// left off; the checkpoint must have been written by a trainer of the same loop,
+    /// configuration, seed and penalty.
+    pub fn continue_from(self, path: &std::path::Path) -> Result<Self, TrainError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), message: format!("cannot read: {e}") })?;
+        self.continue_from_bytes(path, &bytes)
+    }
+
+    /// [`Trainer::continue_from`] on a checkpoint's bytes (`path` names it in errors). Damaged
+    /// bytes give an error naming the file, never a panic: the container's checksum is checked
+    /// before any section is decoded, and the trainer's sizes come from its configuration, not
+    /// from the bytes. A file crafted to pass the checksum is trusted (burn's record reader
+    /// panics on bad bytes).
+    pub fn continue_from_bytes(mut self, path: &std::path::Path, bytes: &[u8]) -> Result<Self, TrainError> {
         let err = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
+        if self.update != 0 {
+            return Err(err("can only be continued by a trainer that has not trained yet".into()));
+        }
         let mut sections = unpack(path, bytes)?;
         // Checkpoints from before the hand-written update have no sixth section.
         if sections.len() == 5 {
@@ -103,26 +154,31 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             <[Vec<u8>; 6]>::try_from(sections).map_err(|_| err("expected 6 sections".into()))?;
         let state = std::str::from_utf8(&state).map_err(|e| err(e.to_string()))?;
         let state: TrainerState<E> = ron::from_str(state).map_err(|e| err(format!("trainer state: {e}")))?;
-        if state.config != *config || state.seed != seed {
+        if state.config != self.config || state.seed != self.seed {
             return Err(err("was written by another configuration or seed".into()));
         }
-        let mut trainer = Trainer::<E, B>::new(env_params.clone(), config.clone(), seed, penalty, device)?;
+        let source = match (state.runner, state.device) {
+            (Some(runner), None) => SourceState::Host { runner, obs: state.obs },
+            (None, Some(DeviceState { steps, states, log })) => SourceState::Device { steps, states, log },
+            _ => return Err(err("trainer state: expected the environments of one loop".into())),
+        };
+        self.source.restore(source).map_err(err)?;
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
         let model_record =
-            Recorder::<B>::load(&recorder, model, &trainer.device).map_err(|e| err(format!("model: {e}")))?;
+            Recorder::<B>::load(&recorder, model, &self.device).map_err(|e| err(format!("model: {e}")))?;
         let optim_record =
-            Recorder::<B>::load(&recorder, optim, &trainer.device).map_err(|e| err(format!("optimizer: {e}")))?;
-        let cost_optim_record = Recorder::<B>::load(&recorder, cost_optim, &trainer.device)
+            Recorder::<B>::load(&recorder, optim, &self.device).map_err(|e| err(format!("optimizer: {e}")))?;
+        let cost_optim_record = Recorder::<B>::load(&recorder, cost_optim, &self.device)
             .map_err(|e| err(format!("cost optimizer: {e}")))?;
-        trainer.model = trainer.model.load_record(model_record);
-        trainer.optim = trainer.optim.load_record(optim_record);
-        trainer.cost_optim = trainer.cost_optim.load_record(cost_optim_record);
+        self.model = self.model.load_record(model_record);
+        self.optim = self.optim.load_record(optim_record);
+        self.cost_optim = self.cost_optim.load_record(cost_optim_record);
         let fused_state = std::str::from_utf8(&fused_state).map_err(|e| err(e.to_string()))?;
         let fused_state: Option<FusedState> =
             ron::from_str(fused_state).map_err(|e| err(format!("fused optimiser state: {e}")))?;
-        match (trainer.fused.as_mut(), fused_state) {
+        match (self.fused.as_mut(), fused_state) {
             (Some(fused), Some(s)) => {
-                let (actor, critic, cost) = trainer.model.to_dense();
+                let (actor, critic, cost) = self.model.to_dense();
                 **fused = FusedLearner::new(actor, critic, cost);
                 fused.restore(s).map_err(|e| err(format!("fused optimiser state: {e}")))?;
             }
@@ -132,20 +188,15 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
                 return Err(err("holds the hand-written update's state, but this run uses burn's".into()));
             }
         }
-        trainer.policy = trainer.model.to_inference().with_mask(trainer.mask.clone());
-        trainer.runner = BatchRunner::restore(env_params, state.runner)?;
-        if state.obs.len() != trainer.buffers.obs.len() {
-            return Err(err("observation buffer does not match the configuration".into()));
-        }
-        trainer.buffers.obs = state.obs;
-        trainer.shuffle = state.shuffle;
-        trainer.recent_returns = state.recent_returns;
-        trainer.multiplier = state.multiplier;
-        trainer.running_cost = state.running_cost;
-        trainer.penalty.restore(&penalty_state).map_err(|e| err(format!("penalty: {e}")))?;
-        trainer.update = state.update;
-        trainer.global_step = state.global_step;
-        trainer.lift_mask_if_due();
-        Ok(trainer)
+        self.policy = self.model.to_inference().with_mask(self.mask.clone());
+        self.shuffle = state.shuffle;
+        self.recent_returns = state.recent_returns;
+        self.multiplier = state.multiplier;
+        self.running_cost = state.running_cost;
+        self.penalty.restore(&penalty_state).map_err(|e| err(format!("penalty: {e}")))?;
+        self.update = state.update;
+        self.global_step = state.global_step;
+        self.lift_mask_if_due();
+        Ok(self)
     }
 }

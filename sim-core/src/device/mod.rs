@@ -8,7 +8,7 @@
 //! device environment draws what the native one draws. On a CPU backend the two agree bit for
 //! bit; on a GPU, transcendental functions and fused multiply-adds may differ in the last bits.
 //!
-//! [`DeviceEnv`] is what a learner's device rollout steps (`sim_agents::device`).
+//! [`DeviceEnv`] is what a learner's device rollout steps (`sim_agents::source::DeviceSource`).
 
 pub mod rng;
 mod tensors;

@@ -1,0 +1,318 @@
+//! The device source: device environments with the policy on the same device. A rollout's
+//! steps run as tensor programs with no host round trip inside the loop (forward pass, sampling
+//! by the host's rule and draws, environment step, truncation bootstrap); the whole rollout is
+//! read back once at the end, and the states that ended episodes are read back for the
+//! episodes' metrics only at steps where an episode ended.
+
+use std::cell::OnceCell;
+use std::marker::PhantomData;
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor};
+use sim_core::device::rng::{Keys, uniform_f32};
+use sim_core::device::{DeviceEnv, read_bools};
+use sim_core::env::{Environment, SafetyOf};
+use sim_core::runner::{Episode, EpisodeLog};
+
+use super::host::policy_keys;
+use super::{Acting, RolloutSource, SourceState};
+use crate::backend::TrainBackend;
+use crate::mask::masked;
+use crate::rollout::Rollout;
+
+/// Device environments `D`, on `B`'s inner (non-autodiff) backend, acted in by the policy there.
+pub struct DeviceSource<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> {
+    params: <D::Native as Environment>::Params,
+    seed: u64,
+    device: B::Device,
+    env: D,
+    keys: Keys<B::InnerBackend>,
+    log: EpisodeLog<D::Native>,
+    backend: PhantomData<fn() -> B>,
+}
+
+impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceSource<B, D> {
+    /// `num_envs` environments under `params` (valid), seeded by `seed` as the host source seeds
+    /// its own (the policy's draws too), on `device`.
+    pub fn new(params: <D::Native as Environment>::Params, num_envs: usize, seed: u64, device: B::Device) -> Self {
+        DeviceSource {
+            env: D::create(&params, num_envs, seed, &device),
+            keys: Keys::new(&policy_keys(seed, num_envs), 0, &device),
+            log: EpisodeLog::new(num_envs),
+            params,
+            seed,
+            device,
+            backend: PhantomData,
+        }
+    }
+
+    /// The environments.
+    pub fn env(&self) -> &D {
+        &self.env
+    }
+}
+
+/// One step's tensors, kept on the device until the rollout is read back.
+struct Step<I: burn::tensor::backend::Backend, S> {
+    obs: Tensor<I, 2>,
+    next_obs: Tensor<I, 2>,
+    actions: Tensor<I, 1, Int>,
+    logprobs: Tensor<I, 1>,
+    values: Tensor<I, 1>,
+    cost_values: Option<Tensor<I, 1>>,
+    task_rewards: Tensor<I, 1>,
+    rewards: Tensor<I, 1>,
+    terminated: Tensor<I, 1, Bool>,
+    truncated: Tensor<I, 1, Bool>,
+    violations: Tensor<I, 1, Int>,
+    alerts: Tensor<I, 1, Int>,
+    cost: Tensor<I, 1>,
+    /// The states before autoreset (read only where an episode ended).
+    finals: S,
+    /// The step counter it was taken at.
+    at: u32,
+}
+
+fn floats<I: burn::tensor::backend::Backend, const K: usize>(parts: Vec<Tensor<I, K>>) -> Vec<f32> {
+    Tensor::cat(parts, 0).into_data().convert::<f32>().to_vec().expect("f32 rollout data")
+}
+
+/// One `[T * N]` column of the rollout, read back.
+fn column<I: burn::tensor::backend::Backend, S>(
+    steps: &[Step<I, S>],
+    f: impl Fn(&Step<I, S>) -> Tensor<I, 1>,
+) -> Vec<f32> {
+    floats(steps.iter().map(f).collect())
+}
+
+fn ints<I: burn::tensor::backend::Backend>(parts: Vec<Tensor<I, 1, Int>>) -> Vec<u32> {
+    let v = Tensor::cat(parts, 0).into_data().convert::<i64>().to_vec::<i64>().expect("integer rollout data");
+    v.into_iter().map(|x| x as u32).collect()
+}
+
+impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> RolloutSource<D::Native, B> for DeviceSource<B, D> {
+    fn params(&self) -> &<D::Native as Environment>::Params {
+        &self.params
+    }
+
+    fn collect(
+        &mut self,
+        acting: &Acting<'_, B>,
+        r: &mut Rollout<D::Native>,
+        last_values: &mut [f32],
+        last_cost_values: &mut [f32],
+    ) -> Vec<Episode<D::Native>> {
+        let model = acting.model.valid();
+        let mask = acting.mask.map(|m| m.offsets::<B::InnerBackend>(&self.device));
+        let mut steps = Vec::with_capacity(r.num_steps);
+        for _ in 0..r.num_steps {
+            let obs = self.env.obs();
+            let out = model.forward(obs.clone());
+            let at = self.env.steps();
+            let (actions, logprobs) = sample(masked(out.logits, mask.as_ref()), uniform_f32(self.keys.base(at), 0));
+            let tr = self.env.step(actions.clone());
+            let ends = tr.terminated.clone().bool_or(tr.truncated.clone());
+            let mut rewards = tr.rewards.clone();
+            if D::CAN_TRUNCATE {
+                // A cut episode's next state still has value; a terminated one's has none.
+                let cut = tr.truncated.clone().bool_and(tr.terminated.clone().bool_not());
+                let bootstrap = model.values(tr.final_obs.clone()).mul_scalar(acting.gamma);
+                rewards = rewards + bootstrap.mask_fill(cut.bool_not(), 0.0);
+            }
+            let [n, dim] = tr.obs.dims();
+            let next_obs = tr.obs.mask_where(ends.reshape([n, 1]).expand([n, dim]), tr.final_obs);
+            steps.push(Step {
+                obs,
+                next_obs,
+                actions,
+                logprobs,
+                values: out.values,
+                cost_values: out.cost_values,
+                task_rewards: tr.rewards,
+                rewards,
+                terminated: tr.terminated,
+                truncated: tr.truncated,
+                violations: tr.safety.violations,
+                alerts: tr.safety.alerts,
+                cost: tr.safety.cost,
+                finals: self.env.final_states(),
+                at,
+            });
+        }
+        let last_obs = self.env.obs();
+        let last = model.forward(last_obs);
+
+        // One read-back of the whole rollout.
+        r.obs = floats(steps.iter().map(|s| s.obs.clone()).collect());
+        r.next_obs = floats(steps.iter().map(|s| s.next_obs.clone()).collect());
+        r.actions = ints(steps.iter().map(|s| s.actions.clone()).collect());
+        r.logprobs = column(&steps, |s| s.logprobs.clone());
+        r.values = column(&steps, |s| s.values.clone());
+        match &last.cost_values {
+            Some(_) => r.cost_values = column(&steps, |s| s.cost_values.clone().expect("a cost critic")),
+            None => r.cost_values.fill(0.0),
+        }
+        r.task_rewards = column(&steps, |s| s.task_rewards.clone());
+        r.rewards = column(&steps, |s| s.rewards.clone());
+        r.costs.fill(0.0);
+        let terminated = read_bools(Tensor::cat(steps.iter().map(|s| s.terminated.clone()).collect(), 0));
+        let truncated = read_bools(Tensor::cat(steps.iter().map(|s| s.truncated.clone()).collect(), 0));
+        for k in 0..r.len() {
+            r.ends[k] = terminated[k] || truncated[k];
+            r.truncated[k] = truncated[k] && !terminated[k];
+        }
+        let violations = ints(steps.iter().map(|s| s.violations.clone()).collect());
+        let alerts = ints(steps.iter().map(|s| s.alerts.clone()).collect());
+        let cost = column(&steps, |s| s.cost.clone());
+        for (k, s) in r.safety.iter_mut().enumerate() {
+            *s = SafetyOf::<D::Native> {
+                violations: sim_core::safety::KindSet::from_bits(violations[k]),
+                cost: cost[k],
+                alerts: sim_core::safety::KindSet::from_bits(alerts[k]),
+                ..Default::default()
+            };
+        }
+        let values: Vec<f32> = last.values.into_data().convert::<f32>().to_vec().expect("f32 values");
+        last_values.copy_from_slice(&values);
+        match last.cost_values {
+            Some(c) => last_cost_values.copy_from_slice(&c.into_data().convert::<f32>().to_vec::<f32>().expect("f32")),
+            None => last_cost_values.fill(0.0),
+        }
+
+        let n = r.num_envs;
+        let mut episodes = Vec::new();
+        for (t, step) in steps.iter().enumerate() {
+            let rows = t * n..(t + 1) * n;
+            let finals = OnceCell::new();
+            self.log.record(
+                &self.params,
+                step.at,
+                &r.task_rewards[rows.clone()],
+                &terminated[rows.clone()],
+                &truncated[rows.clone()],
+                &r.safety[rows],
+                |i| finals.get_or_init(|| D::read_states(&step.finals))[i].clone(),
+                &mut episodes,
+            );
+        }
+        episodes
+    }
+
+    fn snapshot(&self) -> SourceState<D::Native> {
+        SourceState::Device {
+            steps: self.env.steps(),
+            states: D::read_states(&self.env.states()),
+            log: self.log.clone(),
+        }
+    }
+
+    fn restore(&mut self, state: SourceState<D::Native>) -> Result<(), String> {
+        let SourceState::Device { steps, states, log } = state else {
+            return Err(format!("holds a {} loop's environments, not the device loop's", state.loop_name()));
+        };
+        if states.len() != self.log.num_envs() || log.num_envs() != self.log.num_envs() {
+            return Err("its environments do not match the configuration".into());
+        }
+        self.env = D::restore(&self.params, self.seed, steps, &states, &self.device);
+        self.log = log;
+        Ok(())
+    }
+}
+
+/// Samples one action per row of `logits` (`[N, A]`) from `uniforms` (`[N]`, in `[0, 1)`) by
+/// the host's rule (`inference::choose`): the first action whose cumulative unnormalised
+/// probability exceeds `u * sum`, else the first at which it reaches `sum`. Returns the actions
+/// and their log-probabilities.
+pub fn sample<B: Backend>(logits: Tensor<B, 2>, uniforms: Tensor<B, 1>) -> (Tensor<B, 1, Int>, Tensor<B, 1>) {
+    let [n, a] = logits.dims();
+    let max = logits.clone().max_dim(1);
+    let cumulative = (logits.clone() - max.clone()).exp().cumsum(1);
+    let sum = cumulative.clone().slice([0..n, a - 1..a]);
+    let target = uniforms.reshape([n, 1]) * sum.clone();
+    let below = cumulative.clone().lower_equal(target.expand([n, a])).int().sum_dim(1);
+    // Where rounding puts the target at the very top: the first action at which the running
+    // sum reaches the total (never one of probability zero, such as a masked action).
+    let top = cumulative.lower(sum.clone().expand([n, a])).int().sum_dim(1);
+    let actions = below.min_pair(top);
+    let log_norm = max + sum.log();
+    let logprobs = logits.gather(1, actions.clone()) - log_norm;
+    (actions.reshape([n]), logprobs.reshape([n]))
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Flex;
+    use burn::tensor::TensorData;
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{Rng, SeedableRng};
+    use sim_core::rng::{Draws, StreamKey, domain};
+
+    use super::*;
+    use crate::inference::{ActMode, choose};
+
+    /// The device sampler against the host's `choose`, on the same logits and draws: the same
+    /// actions and the same log-probabilities, bit for bit, including near-certain and
+    /// near-uniform rows.
+    #[test]
+    fn sampling_matches_the_host_rule() {
+        let device = Default::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for a in [2usize, 3, 10] {
+            let n = 3000;
+            let scale = |i: usize| [0.01f32, 1.0, 8.0, 40.0][i % 4];
+            let logits: Vec<f32> =
+                (0..n * a).map(|k| (rng.next_u32() as f32 / u32::MAX as f32 - 0.5) * scale(k / a)).collect();
+            let keys: Vec<StreamKey> = (0..n).map(|i| StreamKey::derive(9, domain::POLICY, i as u64)).collect();
+            let step = 17;
+            let uniforms = uniform_f32(Keys::<Flex>::new(&keys, 0, &device).base(step), 0);
+            let t = Tensor::<Flex, 2>::from_data(TensorData::new(logits.clone(), [n, a]), &device);
+            let (actions, logprobs) = sample(t, uniforms);
+            let actions: Vec<i64> = actions.into_data().convert::<i64>().to_vec().unwrap();
+            let logprobs: Vec<f32> = logprobs.into_data().to_vec().unwrap();
+            let mut seen = vec![0usize; a];
+            for i in 0..n {
+                let (want, want_lp) = choose(&logits[i * a..(i + 1) * a], &Draws::new(keys[i], step), ActMode::Sample);
+                assert_eq!(actions[i], i64::from(want), "{a} actions, row {i}");
+                assert_eq!(logprobs[i].to_bits(), want_lp.to_bits(), "{a} actions, row {i}");
+                seen[want as usize] += 1;
+            }
+            assert!(seen.iter().all(|&c| c > 0), "every action drawn somewhere: {seen:?}");
+        }
+    }
+
+    /// With an action mask, the device sampler (logits offset by −1e9) and the host's `choose`
+    /// (masked logits at −∞) agree bit for bit, and neither takes a masked action, also with the
+    /// largest uniform the generator makes (forced in every seventh row), which lands on the last
+    /// allowed action past a masked tail. (The fallback for a target at the very top of the
+    /// cumulative sum is defensive: with round-to-nearest, `u * sum < sum` for every `u < 1`.)
+    #[test]
+    fn masked_sampling_matches_the_host_and_never_takes_a_masked_action() {
+        let device = Default::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let (n, a) = (4000usize, 6usize);
+        let allowed = [true, false, true, true, false, false];
+        let mask = crate::mask::ActionMask { allowed: allowed.to_vec() };
+        let logits: Vec<f32> = (0..n * a).map(|_| (rng.next_u32() as f32 / u32::MAX as f32 - 0.5) * 6.0).collect();
+        let keys: Vec<StreamKey> = (0..n).map(|i| StreamKey::derive(2, domain::POLICY, i as u64)).collect();
+        let mut uniforms: Vec<f32> =
+            uniform_f32(Keys::<Flex>::new(&keys, 0, &device).base(3), 0).into_data().to_vec().unwrap();
+        // The largest uniform the generator makes.
+        for u in uniforms.iter_mut().step_by(7) {
+            *u = 1.0 - 1.0 / 16_777_216.0;
+        }
+        let t = Tensor::<Flex, 2>::from_data(TensorData::new(logits.clone(), [n, a]), &device);
+        let u = Tensor::<Flex, 1>::from_data(TensorData::new(uniforms.clone(), [n]), &device);
+        let (actions, logprobs) = sample(masked(t, Some(&mask.offsets(&device))), u);
+        let actions: Vec<i64> = actions.into_data().convert::<i64>().to_vec().unwrap();
+        let logprobs: Vec<f32> = logprobs.into_data().to_vec().unwrap();
+        for i in 0..n {
+            let mut row = logits[i * a..(i + 1) * a].to_vec();
+            mask.apply(&mut row);
+            let (want, want_lp) = crate::inference::choose_with(&row, uniforms[i], ActMode::Sample);
+            assert!(allowed[want as usize], "row {i}: masked action {want}");
+            assert_eq!(actions[i], i64::from(want), "row {i}");
+            assert_eq!(logprobs[i].to_bits(), want_lp.to_bits(), "row {i}");
+        }
+    }
+}
