@@ -98,24 +98,20 @@ fn toycloud_with_ppo_lagrangian_resumes_exactly() {
 
 #[test]
 fn toycloud_with_aup_resumes_exactly() {
-    // The penalty bites from the second rollout (512 steps each) and the target network is
-    // refreshed every second fit, so the split after 3 updates falls between two refreshes.
-    let aup = AupConfig {
-        lambda: 0.5,
-        warmup_steps: 512,
-        ramp_steps: 1024,
-        target_period: 2,
-        num_aux: 6,
-        ..AupConfig::default()
-    };
     let config = PpoConfig {
         total_timesteps: 16 * 32 * 7,
         num_envs: 16,
         num_steps: 32,
-        penalty: PenaltyConfig::Aup(aup),
+        penalty: PenaltyConfig::Aup(aup()),
         ..PpoConfig::default()
     };
     check::<ToyCloud>("aup", CloudParams::default(), config, 3);
+}
+
+/// AUP biting from the second rollout (512 steps each), its target network refreshed every
+/// second fit, so that a split after 3 updates falls between two refreshes.
+fn aup() -> AupConfig {
+    AupConfig { lambda: 0.5, warmup_steps: 512, ramp_steps: 1024, target_period: 2, num_aux: 6, ..AupConfig::default() }
 }
 
 #[test]
@@ -136,15 +132,7 @@ fn the_device_loop_resumes_exactly_with_truncation_lagrangian_and_aup() {
         ..small.clone()
     };
     check_on::<ToyCloud>("device_lagrangian", CloudParams::default(), lagrangian, 3, &device_cloud);
-    let aup = AupConfig {
-        lambda: 0.5,
-        warmup_steps: 512,
-        ramp_steps: 1024,
-        target_period: 2,
-        num_aux: 6,
-        ..AupConfig::default()
-    };
-    let aup = PpoConfig { penalty: PenaltyConfig::Aup(aup), ..small };
+    let aup = PpoConfig { penalty: PenaltyConfig::Aup(aup()), ..small };
     check_on::<ToyCloud>("device_aup", CloudParams::default(), aup, 3, &device_cloud);
 }
 
