@@ -9,14 +9,15 @@
 # off after 10 s, so that its time limit and projection are exercised as on the GPU.
 #
 # Stages, each under its own time limit, each writing its file in OUT as it goes (so a stage
-# that fails or runs out of time loses nothing written before it); six files:
+# that fails or runs out of time loses nothing written before it); seven files:
 #   device.txt      nvidia-smi, the host, the commit and the binaries' sizes
 #   smoke.txt       the device found, one tiny step and one tiny update per loop (seconds; a
 #                   library or driver problem shows here, with its error, and stops the run)
 #   stepping.csv    device environments stepped as tensor programs, 2^16-2^22 envs
 #   ppo.csv         PPO end to end on CartPole and ToyCloud, host loop and device loop, samples/s
-#   rome_repro.txt  a time-boxed part of the default rome_repro matrix on the device, with the
-#                   projected time of the whole matrix
+#   rome_repro.txt  a time-boxed part of the default rome_repro matrix on the device (host
+#                   loop: the update on the GPU), with the projected time of the whole matrix
+#   rome_repro_device.txt  the same on the device loop (environments and rollout on the GPU too)
 #   log.txt         every stage's command, exit status and time, and its standard error
 # Not here yet: population training (issue "Training throughput": not built), and purejaxrl on
 # the same GPU (jaxlib with its CUDA plugin is hundreds of MiB; a call carries at most 64 MiB).
@@ -68,15 +69,16 @@ log="$out/log.txt"
 : > "$log"
 
 if [ "$tiny" = 1 ]; then
-    limit_smoke=120 limit_stepping=120 limit_ppo_host=300 limit_ppo_device=300 limit_rome=10
+    limit_smoke=120 limit_stepping=120 limit_ppo_host=300 limit_ppo_device=300 limit_rome=10 limit_rome_device=10
     sizes=256,1024
     seconds=0.2
     ppo_cartpole=16x8x2x512,32x8x4x1024
     ppo_toycloud=16x8x2x512
     rome_args=(--quick)
 else
-    # At most 60 + 90 + 2 x (60 + 75) + 110 = 530 s past the smoke stage's few seconds.
-    limit_smoke=60 limit_stepping=90 limit_ppo_host=60 limit_ppo_device=75 limit_rome=110
+    # At most 80 + 2 x (55 + 65) + 90 + 60 = 470 s past the smoke stage's few seconds (each
+    # stage's SIGTERM grace of up to 15 s aside).
+    limit_smoke=60 limit_stepping=80 limit_ppo_host=55 limit_ppo_device=65 limit_rome=90 limit_rome_device=60
     sizes=65536,262144,1048576,4194304
     seconds=2
     ppo_cartpole=64x64x4x491520,256x128x8x2097152
@@ -141,39 +143,49 @@ for l in host device; do
 done
 
 # rome_repro, time-boxed: on SIGTERM at the limit the runs in progress checkpoint and stop; the
-# finished runs give the projected time of the whole matrix.
-start=$SECONDS
-start_epoch=$(date +%s)
-stage rome_repro "$limit_rome" "$scratch/rome_repro.out" \
-    "$bin/rome_repro" "${rome_args[@]}" --device "$device" --quiet --out "$scratch/rome"
-rc=$?
-elapsed=$((SECONDS - start))
-# The resolved matrix rome_repro wrote: one `family:` per condition, one line per seed.
-conditions=$(grep -c 'family:' "$scratch/rome/config.ron" 2>/dev/null)
-seeds=$(awk '/^        seeds: \[/ { f = 1; next } f && /\]/ { exit } f { n++ } END { print n + 0 }' \
-    "$scratch/rome/config.ron" 2>/dev/null)
-runs=$((${conditions:-0} * ${seeds:-0}))
-done_runs=$(find "$scratch/rome/runs" -name result.ron 2>/dev/null | wc -l)
-# When the last run ended (the aggregation after it is not training time).
-last=$(find "$scratch/rome/runs" -name result.ron -exec stat -c %Y {} + 2>/dev/null | sort -n | tail -n 1)
-{
-    echo "command: rome_repro ${rome_args[*]} --device $device (limit ${limit_rome}s)"
-    echo "exit: $rc"
-    echo "elapsed_s: $elapsed"
-    echo "runs_finished: $done_runs of $runs"
-    if [ "$done_runs" -gt 0 ] && [ "$done_runs" = "$runs" ]; then
-        echo "projected_matrix_s: $((last - start_epoch)) (every run finished: the time to the last one; the aggregation excluded)"
-    elif [ "$done_runs" -gt 0 ]; then
-        echo "projected_matrix_s: $((elapsed * runs / done_runs)) (elapsed x runs / runs finished; the runs cut off count as nothing, so it overestimates; the aggregation excluded)"
-    else
-        echo "projected_matrix_s: none (no run finished within the limit)"
-    fi
-    tail -n 3 "$scratch/rome_repro.out" 2>/dev/null
-} > "$out/rome_repro.txt"
-# Past the limit (124, or 137 when the aggregation after the last run outlasted the grace
-# period) is the plan; another failure, or no run finished, is not.
-case "$rc" in 0|124|137) ;; *) status=2 ;; esac
-if [ "$done_runs" = 0 ]; then status=2; fi
+# finished runs give the projected time of the whole matrix. `rome NAME LIMIT FILE ARGS...`
+# writes FILE; returns 2 when it failed otherwise than by its limit, or no run finished.
+rome() {
+    local name="$1" limit="$2" file="$3"
+    shift 3
+    local dir="$scratch/$name"
+    local start=$SECONDS start_epoch
+    start_epoch=$(date +%s)
+    stage "$name" "$limit" "$scratch/$name.out" \
+        "$bin/rome_repro" "${rome_args[@]}" "$@" --device "$device" --quiet --out "$dir"
+    local rc=$?
+    local elapsed=$((SECONDS - start))
+    # The resolved matrix rome_repro wrote: one `family:` per condition, one line per seed.
+    local conditions seeds runs done_runs last
+    conditions=$(grep -c 'family:' "$dir/config.ron" 2>/dev/null)
+    seeds=$(awk '/^        seeds: \[/ { f = 1; next } f && /\]/ { exit } f { n++ } END { print n + 0 }' \
+        "$dir/config.ron" 2>/dev/null)
+    runs=$((${conditions:-0} * ${seeds:-0}))
+    done_runs=$(find "$dir/runs" -name result.ron 2>/dev/null | wc -l)
+    # When the last run ended (the aggregation after it is not training time).
+    last=$(find "$dir/runs" -name result.ron -exec stat -c %Y {} + 2>/dev/null | sort -n | tail -n 1)
+    {
+        echo "command: rome_repro ${rome_args[*]} $* --device $device (limit ${limit}s)"
+        echo "exit: $rc"
+        echo "elapsed_s: $elapsed"
+        echo "runs_finished: $done_runs of $runs"
+        if [ "$done_runs" -gt 0 ] && [ "$done_runs" = "$runs" ]; then
+            echo "projected_matrix_s: $((last - start_epoch)) (every run finished: the time to the last one; the aggregation excluded)"
+        elif [ "$done_runs" -gt 0 ]; then
+            echo "projected_matrix_s: $((elapsed * runs / done_runs)) (elapsed x runs / runs finished; the runs cut off count as nothing, so it overestimates; the aggregation excluded)"
+        else
+            echo "projected_matrix_s: none (no run finished within the limit)"
+        fi
+        tail -n 3 "$scratch/$name.out" 2>/dev/null
+    } > "$file"
+    # Past the limit (124, or 137 when the aggregation after the last run outlasted the grace
+    # period) is the plan; another failure, or no run finished, is not.
+    case "$rc" in 0|124|137) ;; *) return 2 ;; esac
+    if [ "$done_runs" = 0 ]; then return 2; fi
+    return 0
+}
+rome rome_repro "$limit_rome" "$out/rome_repro.txt" || status=2
+rome rome_repro_device "$limit_rome_device" "$out/rome_repro_device.txt" --loop device || status=2
 
 echo "run.sh: done (status $status); results in $out" | tee -a "$log"
 exit $status

@@ -84,24 +84,27 @@ fn every_stage_writes_its_results_on_the_cpu_backend() {
         positive(r, "samples_per_s");
         assert_eq!(r["weights_checksum"].len(), 16);
     }
-    let rome = std::fs::read_to_string(out.join("rome_repro.txt")).expect("rome_repro.txt");
-    let field = |key: &str| {
-        rome.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
-            .unwrap_or_else(|| panic!("{key} in {rome}"))
-            .to_string()
-    };
-    let finished = field("runs_finished");
-    let (done, total) = finished.split_once(" of ").expect("`k of n`");
-    let (done, total): (u64, u64) = (done.parse().unwrap(), total.parse().unwrap());
-    assert!(done > 0 && done <= total, "{finished}");
-    assert_eq!(total, 38, "the --quick matrix: 19 conditions x 2 seeds");
-    let projected: u64 = field("projected_matrix_s").split(' ').next().unwrap().parse().expect("seconds");
-    let elapsed: u64 = field("elapsed_s").parse().unwrap();
-    // Every run finished: the time to the last one; some cut off: scaled up from the elapsed time.
-    assert!(if done == total { projected <= elapsed } else { projected >= elapsed }, "{rome}");
+    for file in ["rome_repro.txt", "rome_repro_device.txt"] {
+        let rome = std::fs::read_to_string(out.join(file)).expect(file);
+        let field = |key: &str| {
+            rome.lines()
+                .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+                .unwrap_or_else(|| panic!("{key} in {rome}"))
+                .to_string()
+        };
+        let finished = field("runs_finished");
+        let (done, total) = finished.split_once(" of ").expect("`k of n`");
+        let (done, total): (u64, u64) = (done.parse().unwrap(), total.parse().unwrap());
+        assert!(done > 0 && done <= total, "{file}: {finished}");
+        assert_eq!(total, 38, "the --quick matrix: 19 conditions x 2 seeds");
+        let projected: u64 = field("projected_matrix_s").split(' ').next().unwrap().parse().expect("seconds");
+        let elapsed: u64 = field("elapsed_s").parse().unwrap();
+        // Every run finished: the time to the last one; some cut off: scaled up from the elapsed time.
+        assert!(if done == total { projected <= elapsed } else { projected >= elapsed }, "{rome}");
+    }
+    assert!(field_of(&out.join("rome_repro_device.txt"), "command").contains("--loop device"));
     assert!(std::fs::read_to_string(out.join("device.txt")).unwrap().contains("device: cpu"));
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 6, "at most 8 files; these six");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 7, "at most 8 files; these seven");
     let _ = std::fs::remove_dir_all(&out);
 }
 
@@ -117,4 +120,13 @@ fn a_device_this_build_cannot_give_stops_at_the_smoke_stage_with_its_error() {
     assert!(stderr.contains("smoke stage failed") && stderr.contains("`cuda` feature"), "{stderr}");
     assert!(!out.join("stepping.csv").exists(), "nothing runs after a failed smoke stage");
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The value of `key: value` in the file at `path`.
+fn field_of(path: &std::path::Path, key: &str) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("{key} in {text}"))
+        .to_string()
 }
