@@ -1,8 +1,9 @@
 //! The device source: device environments with the policy on the same device. A rollout's
 //! steps run as tensor programs with no host round trip inside the loop (forward pass, sampling
 //! by the host's rule and draws, environment step, truncation bootstrap); the whole rollout is
-//! read back once at the end, and the states that ended episodes are read back for the
-//! episodes' metrics only at steps where an episode ended.
+//! read back at the end in two transfers (its floats, its integers and flags), and the states
+//! that ended episodes are read back for the episodes' metrics only at steps where an episode
+//! ended.
 
 use std::cell::OnceCell;
 use std::marker::PhantomData;
@@ -10,8 +11,8 @@ use std::marker::PhantomData;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
+use sim_core::device::DeviceEnv;
 use sim_core::device::rng::{Keys, uniform_f32};
-use sim_core::device::{DeviceEnv, read_bools};
 use sim_core::env::{Environment, SafetyOf};
 use sim_core::runner::{Episode, EpisodeLog};
 
@@ -74,22 +75,8 @@ struct Step<I: burn::tensor::backend::Backend, S> {
     at: u32,
 }
 
-fn floats<I: burn::tensor::backend::Backend, const K: usize>(parts: Vec<Tensor<I, K>>) -> Vec<f32> {
-    Tensor::cat(parts, 0).into_data().convert::<f32>().to_vec().expect("f32 rollout data")
-}
-
-/// One `[T * N]` column of the rollout, read back.
-fn column<I: burn::tensor::backend::Backend, S>(
-    steps: &[Step<I, S>],
-    f: impl Fn(&Step<I, S>) -> Tensor<I, 1>,
-) -> Vec<f32> {
-    floats(steps.iter().map(f).collect())
-}
-
-fn ints<I: burn::tensor::backend::Backend>(parts: Vec<Tensor<I, 1, Int>>) -> Vec<u32> {
-    let v = Tensor::cat(parts, 0).into_data().convert::<i64>().to_vec::<i64>().expect("integer rollout data");
-    v.into_iter().map(|x| x as u32).collect()
-}
+/// One per-step column of the rollout, taken from a step's tensors.
+type Column<I, S, K = burn::tensor::Float> = fn(&Step<I, S>) -> Tensor<I, 1, K>;
 
 impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> RolloutSource<D::Native, B> for DeviceSource<B, D> {
     fn params(&self) -> &<D::Native as Environment>::Params {
@@ -140,47 +127,88 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> RolloutSource<D::Native, B>
                 at,
             });
         }
-        let last_obs = self.env.obs();
-        let last = model.forward(last_obs);
+        let last = model.forward(self.env.obs());
 
-        // One read-back of the whole rollout.
-        r.obs = floats(steps.iter().map(|s| s.obs.clone()).collect());
-        r.next_obs = floats(steps.iter().map(|s| s.next_obs.clone()).collect());
-        r.actions = ints(steps.iter().map(|s| s.actions.clone()).collect());
-        r.logprobs = column(&steps, |s| s.logprobs.clone());
-        r.values = column(&steps, |s| s.values.clone());
-        match &last.cost_values {
-            Some(_) => r.cost_values = column(&steps, |s| s.cost_values.clone().expect("a cost critic")),
-            None => r.cost_values.fill(0.0),
+        // The read-back: every float column in one transfer, every integer and flag in another.
+        let len = r.len();
+        let flat = |t: &Tensor<B::InnerBackend, 2>| t.clone().reshape([-1]);
+        let cost_critic = last.cost_values.is_some();
+        let mut float_parts: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
+        float_parts.extend(steps.iter().map(|s| flat(&s.obs)));
+        float_parts.extend(steps.iter().map(|s| flat(&s.next_obs)));
+        let float_columns: [Column<B::InnerBackend, D::States>; 5] = [
+            |s| s.logprobs.clone(),
+            |s| s.values.clone(),
+            |s| s.task_rewards.clone(),
+            |s| s.rewards.clone(),
+            |s| s.cost.clone(),
+        ];
+        for column in float_columns {
+            float_parts.extend(steps.iter().map(column));
         }
-        r.task_rewards = column(&steps, |s| s.task_rewards.clone());
-        r.rewards = column(&steps, |s| s.rewards.clone());
+        if cost_critic {
+            float_parts.extend(steps.iter().map(|s| s.cost_values.clone().expect("a cost critic")));
+        }
+        float_parts.push(last.values);
+        float_parts.extend(last.cost_values);
+        let floats: Vec<f32> =
+            Tensor::cat(float_parts, 0).into_data().convert::<f32>().to_vec().expect("f32 rollout data");
+        let mut int_parts: Vec<Tensor<B::InnerBackend, 1, Int>> = Vec::new();
+        let int_columns: [Column<B::InnerBackend, D::States, Int>; 5] = [
+            |s| s.actions.clone(),
+            |s| s.violations.clone(),
+            |s| s.alerts.clone(),
+            |s| s.terminated.clone().int(),
+            |s| s.truncated.clone().int(),
+        ];
+        for column in int_columns {
+            int_parts.extend(steps.iter().map(column));
+        }
+        let ints: Vec<i64> =
+            Tensor::cat(int_parts, 0).into_data().convert::<i64>().to_vec().expect("integer rollout data");
+
+        let obs_len = r.obs.len();
+        let (obs, rest) = floats.split_at(obs_len);
+        let (next_obs, rest) = rest.split_at(obs_len);
+        r.obs.copy_from_slice(obs);
+        r.next_obs.copy_from_slice(next_obs);
+        let mut columns = rest.chunks_exact(len);
+        let mut next = || columns.next().expect("a column per field");
+        r.logprobs.copy_from_slice(next());
+        r.values.copy_from_slice(next());
+        r.task_rewards.copy_from_slice(next());
+        r.rewards.copy_from_slice(next());
+        let cost = next();
+        match cost_critic {
+            true => r.cost_values.copy_from_slice(next()),
+            false => r.cost_values.fill(0.0),
+        }
         r.costs.fill(0.0);
-        let terminated = read_bools(Tensor::cat(steps.iter().map(|s| s.terminated.clone()).collect(), 0));
-        let truncated = read_bools(Tensor::cat(steps.iter().map(|s| s.truncated.clone()).collect(), 0));
-        for k in 0..r.len() {
+        let n = r.num_envs;
+        let tail = &rest[rest.len() - if cost_critic { 2 * n } else { n }..];
+        last_values.copy_from_slice(&tail[..n]);
+        match cost_critic {
+            true => last_cost_values.copy_from_slice(&tail[n..]),
+            false => last_cost_values.fill(0.0),
+        }
+        let int = |k: usize| &ints[k * len..(k + 1) * len];
+        for (a, &v) in r.actions.iter_mut().zip(int(0)) {
+            *a = v as u32;
+        }
+        let (violations, alerts) = (int(1), int(2));
+        let terminated: Vec<bool> = int(3).iter().map(|&v| v != 0).collect();
+        let truncated: Vec<bool> = int(4).iter().map(|&v| v != 0).collect();
+        for k in 0..len {
             r.ends[k] = terminated[k] || truncated[k];
             r.truncated[k] = truncated[k] && !terminated[k];
-        }
-        let violations = ints(steps.iter().map(|s| s.violations.clone()).collect());
-        let alerts = ints(steps.iter().map(|s| s.alerts.clone()).collect());
-        let cost = column(&steps, |s| s.cost.clone());
-        for (k, s) in r.safety.iter_mut().enumerate() {
-            *s = SafetyOf::<D::Native> {
-                violations: sim_core::safety::KindSet::from_bits(violations[k]),
+            r.safety[k] = SafetyOf::<D::Native> {
+                violations: sim_core::safety::KindSet::from_bits(violations[k] as u32),
                 cost: cost[k],
-                alerts: sim_core::safety::KindSet::from_bits(alerts[k]),
+                alerts: sim_core::safety::KindSet::from_bits(alerts[k] as u32),
                 ..Default::default()
             };
         }
-        let values: Vec<f32> = last.values.into_data().convert::<f32>().to_vec().expect("f32 values");
-        last_values.copy_from_slice(&values);
-        match last.cost_values {
-            Some(c) => last_cost_values.copy_from_slice(&c.into_data().convert::<f32>().to_vec::<f32>().expect("f32")),
-            None => last_cost_values.fill(0.0),
-        }
 
-        let n = r.num_envs;
         let mut episodes = Vec::new();
         for (t, step) in steps.iter().enumerate() {
             let rows = t * n..(t + 1) * n;
