@@ -182,11 +182,20 @@ fn prepare(config: &ReproConfig, scenarios: &[CloudParams], out: &Path, device: 
     if let Ok(existing) = std::fs::read_to_string(&config_path)
         && existing != text
     {
-        return Err(ReproError::Run(format!(
-            "{} holds a different matrix ({}); choose another --out",
-            out.display(),
-            config_path.display()
-        )));
+        // The same matrix on another loop or device: say which, so that resuming is one flag away.
+        let theirs: Option<ResolvedMatrix> = ron::from_str(&existing).ok();
+        let but_for_where = |t: &ResolvedMatrix| {
+            let config = ReproConfig { train_loop: resolved.config.train_loop, ..t.config.clone() };
+            ResolvedMatrix { config, device: resolved.device.clone(), ..t.clone() } == resolved
+        };
+        let how = match theirs {
+            Some(t) if but_for_where(&t) && t.config.train_loop != config.train_loop => {
+                format!("was run with --loop {}; resume it with that", t.config.train_loop)
+            }
+            Some(t) if but_for_where(&t) => format!("was run with --device {}; resume it with that", t.device),
+            _ => format!("holds a different matrix ({}); choose another --out", config_path.display()),
+        };
+        return Err(ReproError::Run(format!("{} {how}", out.display())));
     }
     for dir in [out.to_path_buf(), out.join("runs"), out.join("curves")] {
         std::fs::create_dir_all(&dir).map_err(|e| ReproError::Run(format!("cannot create {}: {e}", dir.display())))?;
@@ -432,4 +441,29 @@ fn write_outputs(
         episodes: results.iter().map(|r| r.summary.train_episodes).sum(),
         verdicts: rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::Loop;
+
+    /// A run directory holds one matrix on one loop and device: the same matrix asked for on
+    /// another loop is refused with the flag that resumes it; another matrix is refused as such.
+    #[test]
+    fn a_run_directory_names_the_loop_it_was_run_on() {
+        let text = config::PRESETS.iter().find(|(n, _)| *n == "quick").expect("the quick preset").1;
+        let (quick, _, scenarios) = ReproConfig::parse(text, "quick").unwrap();
+        let out = std::env::temp_dir().join(format!("repro-prepare-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let on_device = ReproConfig { train_loop: Loop::Device, ..quick.clone() };
+        prepare(&on_device, &scenarios, &out, Device::Cpu).unwrap();
+        prepare(&on_device, &scenarios, &out, Device::Cpu).expect("the same matrix resumes");
+        let err = prepare(&quick, &scenarios, &out, Device::Cpu).unwrap_err().to_string();
+        assert!(err.ends_with("was run with --loop device; resume it with that"), "{err}");
+        let other = ReproConfig { seeds: vec![7], ..on_device };
+        let err = prepare(&other, &scenarios, &out, Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("holds a different matrix"), "{err}");
+        std::fs::remove_dir_all(&out).unwrap();
+    }
 }
