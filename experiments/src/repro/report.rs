@@ -50,13 +50,15 @@ pub fn report(
     let _ = writeln!(
         o,
         "Base scenario `{}`; {} conditions x {} reported seeds ({}); tuning seeds {} (disjoint); PPO {} environment \
-         steps per run; {} runs computed now, {:.0} s.\n",
+         steps per run, rollouts on the {} loop, each run trained alone (no populations); {} runs computed now, \
+         {:.0} s.\n",
         config.base_scenario,
         config.conditions.len(),
         config.seeds.len(),
         seeds(&config.seeds),
         seeds(&config.tuning_seeds),
         config.ppo.total_timesteps,
+        config.train_loop,
         facts.computed_runs,
         facts.seconds
     );
