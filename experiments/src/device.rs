@@ -11,6 +11,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use sim_agents::backend::{CpuAutodiff, TrainBackend};
+use sim_agents::{PpoConfig, TrainError, Trainer};
+use sim_core::device::DeviceEnv;
+use sim_core::env::Environment;
 
 /// A training device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,6 +66,28 @@ impl Loop {
     /// Whether this is the host loop (the default, left out of files).
     pub fn is_host(&self) -> bool {
         *self == Loop::Host
+    }
+}
+
+impl Loop {
+    /// A new trainer on this loop: [`Trainer::new`] on the host, [`Trainer::on_device`] over the
+    /// device environments `D` on the device.
+    pub fn trainer<E, B, D>(
+        self,
+        params: E::Params,
+        config: PpoConfig,
+        seed: u64,
+        device: B::Device,
+    ) -> Result<Trainer<E, B>, TrainError>
+    where
+        E: Environment,
+        B: TrainBackend,
+        D: DeviceEnv<B::InnerBackend, Native = E> + 'static,
+    {
+        match self {
+            Loop::Host => Trainer::new(params, config, seed, None, device),
+            Loop::Device => Trainer::on_device::<D>(params, config, seed, None, device),
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use sim_envs::cartpole::device::DeviceCartPole;
 use sim_envs::toycloud::device::DeviceToyCloud;
 
 use crate::config::{EnvConfig, TrainConfig};
+use crate::device::Loop;
 
 /// File names inside a run directory.
 pub mod files {
@@ -75,38 +76,25 @@ pub struct TrainOutcome {
 }
 
 /// Starts a new run of `config` with `seed` in `out` (created if needed; it must not already
-/// hold a run).
+/// hold a run) on loop `on`. A run on the device loop (`Trainer::on_device`: the environments and
+/// the rollout's forward pass on `device` as well as the update) is marked in `out`
+/// ([`files::DEVICE_LOOP`]), and [`resume`] continues it there.
 pub fn start<B: TrainBackend>(
     config: &TrainConfig,
     seed: u64,
     out: &Path,
+    on: Loop,
     device: B::Device,
     progress: bool,
 ) -> Result<TrainOutcome, RunError> {
     let resolved = prepare(config, seed, out)?;
-    dispatch::<B>(&resolved, seed, out, None, device, progress, Loop::Host)
-}
-
-/// Starts a new run as [`start`] does, on the device loop (`Trainer::on_device`): the
-/// environments and the rollout's forward pass on `device` as well as the update. Checkpoints
-/// are written as on the host loop, and `resume` continues on the device loop.
-pub fn start_device<B: TrainBackend>(
-    config: &TrainConfig,
-    seed: u64,
-    out: &Path,
-    device: B::Device,
-    progress: bool,
-) -> Result<TrainOutcome, RunError> {
-    let resolved = prepare(config, seed, out)?;
-    write_atomic(&out.join(files::DEVICE_LOOP), b"this run trains on the device loop; --resume continues it there\n")?;
-    dispatch::<B>(&resolved, seed, out, None, device, progress, Loop::Device)
-}
-
-/// Which loop a run trains on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Loop {
-    Host,
-    Device,
+    if on == Loop::Device {
+        write_atomic(
+            &out.join(files::DEVICE_LOOP),
+            b"this run trains on the device loop; --resume continues it there\n",
+        )?;
+    }
+    dispatch::<B>(&resolved, seed, out, None, device, progress, on)
 }
 
 /// Checks that `out` holds no run, creates it, and writes the resolved configuration and seed.
@@ -158,29 +146,17 @@ fn dispatch<B: TrainBackend>(
     on: Loop,
 ) -> Result<TrainOutcome, RunError> {
     use sim_envs::{CartPole, ToyCloud};
-    let (c, ppo) = (config, config.ppo.clone());
-    match (&config.env, on) {
-        (EnvConfig::CartPole(p), Loop::Host) => {
-            run(Trainer::<CartPole, B>::new(p.clone(), ppo, seed, None, device)?, c, out, from, progress)
+    let ppo = config.ppo.clone();
+    match &config.env {
+        EnvConfig::CartPole(p) => {
+            let trainer = on.trainer::<CartPole, B, DeviceCartPole<B::InnerBackend>>(p.clone(), ppo, seed, device)?;
+            run(trainer, config, out, from, progress)
         }
-        (EnvConfig::CartPole(p), Loop::Device) => run(
-            Trainer::<CartPole, B>::on_device::<DeviceCartPole<B::InnerBackend>>(p.clone(), ppo, seed, None, device)?,
-            c,
-            out,
-            from,
-            progress,
-        ),
-        (EnvConfig::ToyCloud(p), Loop::Host) => {
-            run(Trainer::<ToyCloud, B>::new(p.clone(), ppo, seed, None, device)?, c, out, from, progress)
+        EnvConfig::ToyCloud(p) => {
+            let trainer = on.trainer::<ToyCloud, B, DeviceToyCloud<B::InnerBackend>>(p.clone(), ppo, seed, device)?;
+            run(trainer, config, out, from, progress)
         }
-        (EnvConfig::ToyCloud(p), Loop::Device) => run(
-            Trainer::<ToyCloud, B>::on_device::<DeviceToyCloud<B::InnerBackend>>(p.clone(), ppo, seed, None, device)?,
-            c,
-            out,
-            from,
-            progress,
-        ),
-        (EnvConfig::ToyCloudScenario(s), _) => Err(RunError::Run(format!("unresolved scenario `{s}`"))),
+        EnvConfig::ToyCloudScenario(s) => Err(RunError::Run(format!("unresolved scenario `{s}`"))),
     }
 }
 

@@ -287,6 +287,17 @@ impl<V: SafetyKind, M: SafetyKind> fmt::Debug for StepSafety<V, M> {
 }
 
 impl<V: SafetyKind, M: SafetyKind> StepSafety<V, M> {
+    /// The record of violation kinds and alerts given as bits ([`KindSet::bits`]) with the
+    /// violations' `cost`, naming no detection (what a device step reports).
+    pub fn from_bits(violations: u32, cost: f32, alerts: u32) -> Self {
+        StepSafety {
+            violations: KindSet::from_bits(violations),
+            cost,
+            alerts: KindSet::from_bits(alerts),
+            ..Default::default()
+        }
+    }
+
     /// Records a violation of `kind` with ground-truth `cost`.
     #[inline]
     pub fn violate(&mut self, kind: V, cost: f32) {

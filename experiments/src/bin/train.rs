@@ -11,9 +11,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use experiments::config::TrainConfig;
-use experiments::device::{Device, OnBackend};
+use experiments::device::{Device, Loop, OnBackend};
 use experiments::lock::DirLock;
-use experiments::train::{RunError, TrainOutcome, resume, start, start_device};
+use experiments::train::{RunError, TrainOutcome, resume, start};
 use sim_agents::backend::TrainBackend;
 
 /// mimalloc: see "Allocator" in the `experiments` crate's documentation.
@@ -48,15 +48,6 @@ struct Args {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
-}
-
-/// Where the rollout runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum Loop {
-    /// Native environments and rollout on the host; the update on the device.
-    Host,
-    /// Environments and rollout on the device too.
-    Device,
 }
 
 fn main() -> ExitCode {
@@ -122,10 +113,7 @@ struct Start<'a> {
 impl OnBackend for Start<'_> {
     type Output = Result<TrainOutcome, RunError>;
     fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
-        match self.train_loop {
-            Loop::Host => start::<B>(self.config, self.seed, self.out, device, self.progress),
-            Loop::Device => start_device::<B>(self.config, self.seed, self.out, device, self.progress),
-        }
+        start::<B>(self.config, self.seed, self.out, self.train_loop, device, self.progress)
     }
 }
 

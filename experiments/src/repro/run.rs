@@ -23,7 +23,7 @@ use sim_envs::{CloudParams, ToyCloud};
 
 use super::config::{Condition, ReproConfig};
 use crate::describe::share;
-use crate::device::{Loop, OnBackend};
+use crate::device::OnBackend;
 
 /// One point of a learning curve.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -276,16 +276,12 @@ pub fn run<B: TrainBackend>(
 ) -> Result<Option<RunResult>, TrainError> {
     let ppo = config.ppo_for(condition);
     let checkpoint_error = |path: &Path, message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
-    let trainer = match config.train_loop {
-        Loop::Host => Trainer::<ToyCloud, B>::new(params.clone(), ppo.clone(), seed, None, device)?,
-        Loop::Device => Trainer::<ToyCloud, B>::on_device::<DeviceToyCloud<B::InnerBackend>>(
-            params.clone(),
-            ppo.clone(),
-            seed,
-            None,
-            device,
-        )?,
-    };
+    let trainer = config.train_loop.trainer::<ToyCloud, B, DeviceToyCloud<B::InnerBackend>>(
+        params.clone(),
+        ppo.clone(),
+        seed,
+        device,
+    )?;
     let (mut trainer, progress) = if interrupted(dir) {
         let path = dir.join(PROGRESS);
         let text = std::fs::read_to_string(&path).map_err(|e| checkpoint_error(&path, e.to_string()))?;

@@ -10,7 +10,7 @@ use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sim_core::env::Environment;
-use sim_core::runner::{EpisodeLog, RunnerSnapshot};
+use sim_core::runner::RunnerSnapshot;
 
 use super::fused::{FusedLearner, FusedState};
 use super::{Multiplier, PpoConfig, Trainer};
@@ -18,7 +18,7 @@ use crate::backend::TrainBackend;
 use crate::checkpoint::{pack, unpack, write_atomic};
 use crate::error::TrainError;
 use crate::penalty::Penalty;
-use crate::source::SourceState;
+use crate::source::{DeviceState, SourceState};
 
 /// Everything of a trainer that is not burn tensors, for checkpoints.
 #[derive(Serialize, Deserialize)]
@@ -41,15 +41,6 @@ struct TrainerState<E: Environment> {
     multiplier: Multiplier,
     running_cost: Vec<f64>,
     config: PpoConfig,
-}
-
-/// [`SourceState::Device`]'s fields.
-#[derive(Serialize, Deserialize)]
-#[serde(bound = "")]
-struct DeviceState<E: Environment> {
-    steps: u32,
-    states: Vec<E::State>,
-    log: EpisodeLog<E>,
 }
 
 /// An `Option` field written as its value alone (and left out when `None`).
@@ -78,7 +69,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             Recorder::<B>::record(&recorder, self.cost_optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
         let (runner, obs, device) = match self.source.snapshot() {
             SourceState::Host { runner, obs } => (Some(runner), obs, None),
-            SourceState::Device { steps, states, log } => (None, Vec::new(), Some(DeviceState { steps, states, log })),
+            SourceState::Device(device) => (None, Vec::new(), Some(device)),
         };
         let state = TrainerState::<E> {
             seed: self.seed,
@@ -159,7 +150,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         }
         let source = match (state.runner, state.device) {
             (Some(runner), None) => SourceState::Host { runner, obs: state.obs },
-            (None, Some(DeviceState { steps, states, log })) => SourceState::Device { steps, states, log },
+            (None, Some(device)) => SourceState::Device(device),
             _ => return Err(err("trainer state: expected the environments of one loop".into())),
         };
         self.source.restore(source).map_err(err)?;

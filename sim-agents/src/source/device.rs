@@ -17,7 +17,7 @@ use sim_core::env::{Environment, SafetyOf};
 use sim_core::runner::{Episode, EpisodeLog};
 
 use super::host::policy_keys;
-use super::{Acting, RolloutSource, SourceState};
+use super::{Acting, DeviceState, RolloutSource, SourceState};
 use crate::backend::TrainBackend;
 use crate::mask::masked;
 use crate::rollout::Rollout;
@@ -201,12 +201,7 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> RolloutSource<D::Native, B>
         for k in 0..len {
             r.ends[k] = terminated[k] || truncated[k];
             r.truncated[k] = truncated[k] && !terminated[k];
-            r.safety[k] = SafetyOf::<D::Native> {
-                violations: sim_core::safety::KindSet::from_bits(violations[k] as u32),
-                cost: cost[k],
-                alerts: sim_core::safety::KindSet::from_bits(alerts[k] as u32),
-                ..Default::default()
-            };
+            r.safety[k] = SafetyOf::<D::Native>::from_bits(violations[k] as u32, cost[k], alerts[k] as u32);
         }
 
         let mut episodes = Vec::new();
@@ -228,15 +223,15 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> RolloutSource<D::Native, B>
     }
 
     fn snapshot(&self) -> SourceState<D::Native> {
-        SourceState::Device {
+        SourceState::Device(DeviceState {
             steps: self.env.steps(),
             states: D::read_states(&self.env.states()),
             log: self.log.clone(),
-        }
+        })
     }
 
     fn restore(&mut self, state: SourceState<D::Native>) -> Result<(), String> {
-        let SourceState::Device { steps, states, log } = state else {
+        let SourceState::Device(DeviceState { steps, states, log }) = state else {
             return Err(format!("holds a {} loop's environments, not the device loop's", state.loop_name()));
         };
         if states.len() != self.log.num_envs() || log.num_envs() != self.log.num_envs() {

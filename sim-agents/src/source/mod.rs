@@ -76,14 +76,19 @@ pub enum SourceState<E: Environment> {
         obs: Vec<f32>,
     },
     /// [`DeviceSource`]: the environments' states, read back, and their running episodes.
-    Device {
-        /// Steps taken.
-        steps: u32,
-        /// Every environment's state.
-        states: Vec<E::State>,
-        /// The running episodes.
-        log: EpisodeLog<E>,
-    },
+    Device(DeviceState<E>),
+}
+
+/// [`DeviceSource`]'s state in a checkpoint.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct DeviceState<E: Environment> {
+    /// Steps taken.
+    pub steps: u32,
+    /// Every environment's state.
+    pub states: Vec<E::State>,
+    /// The running episodes.
+    pub log: EpisodeLog<E>,
 }
 
 impl<E: Environment> SourceState<E> {
@@ -91,7 +96,7 @@ impl<E: Environment> SourceState<E> {
     pub fn loop_name(&self) -> &'static str {
         match self {
             SourceState::Host { .. } => "host",
-            SourceState::Device { .. } => "device",
+            SourceState::Device(_) => "device",
         }
     }
 }

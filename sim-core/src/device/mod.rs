@@ -107,14 +107,7 @@ impl<B: Backend, V: SafetyKind, M: SafetyKind> DeviceSafety<B, V, M> {
         };
         let cost: Vec<f32> = self.cost.clone().into_data().convert::<f32>().to_vec().expect("f32 costs");
         let (violations, alerts) = (ints(&self.violations), ints(&self.alerts));
-        (0..cost.len())
-            .map(|i| crate::safety::StepSafety {
-                violations: crate::safety::KindSet::from_bits(violations[i]),
-                cost: cost[i],
-                alerts: crate::safety::KindSet::from_bits(alerts[i]),
-                ..Default::default()
-            })
-            .collect()
+        (0..cost.len()).map(|i| crate::safety::StepSafety::from_bits(violations[i], cost[i], alerts[i])).collect()
     }
 
     /// Number of monitors that alerted, per slot, as floats.

@@ -6,7 +6,6 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use sim_core::device::rng::Keys;
 use sim_core::device::{DeviceEnv, DeviceSafety, DeviceTransition, Tensors};
-use sim_core::lanes::Scalar;
 use sim_core::rng::{StreamKey, domain};
 use sim_core::runner::RESET_SALT;
 
@@ -39,10 +38,7 @@ impl<B: Backend> DeviceCartPole<B> {
     /// `step` steps from `states`.
     pub fn restore(params: CartPoleParams, seed: u64, step: u32, states: &[CartPoleState], device: &B::Device) -> Self {
         let mut env = DeviceCartPole::new(params, states.len(), seed, device);
-        let lanes: Vec<_> = states
-            .iter()
-            .map(|s| CartPoleLanes { x: s.x, x_dot: s.x_dot, theta: s.theta, theta_dot: s.theta_dot, t: s.t as f32 })
-            .collect();
+        let lanes: Vec<_> = states.iter().map(CartPoleLanes::of).collect();
         env.state = CartPoleLanes::stack(device, &lanes);
         env.last = env.state.clone();
         env.step = step;
@@ -116,14 +112,7 @@ impl<B: Backend> DeviceEnv<B> for DeviceCartPole<B> {
     }
 
     fn read_states(states: &Self::States) -> Vec<CartPoleState> {
-        let state = |l: &CartPoleLanes<Scalar>| CartPoleState {
-            x: l.x,
-            x_dot: l.x_dot,
-            theta: l.theta,
-            theta_dot: l.theta_dot,
-            t: l.t as u32,
-        };
-        states.unstack().iter().map(state).collect()
+        states.unstack().iter().map(CartPoleLanes::state).collect()
     }
 
     fn steps(&self) -> u32 {

@@ -341,17 +341,27 @@ impl StateBlock<CartPoleState> for CartPoleBlock {
     #[inline(always)]
     fn state(&self, j: usize) -> CartPoleState {
         assert!(j < self.len());
-        let l = self.lane(j);
-        CartPoleState { x: l.x, x_dot: l.x_dot, theta: l.theta, theta_dot: l.theta_dot, t: l.t as u32 }
+        self.lane(j).state()
     }
 
     #[inline(always)]
     fn set_state(&mut self, j: usize, s: CartPoleState) {
         assert!(j < self.len());
-        self.set_lane(
-            j,
-            CartPoleLanes { t: s.t as f32, x: s.x, x_dot: s.x_dot, theta: s.theta, theta_dot: s.theta_dot },
-        );
+        self.set_lane(j, CartPoleLanes::of(&s));
+    }
+}
+
+impl CartPoleLanes<Scalar> {
+    /// One slot's state as lanes (the step count as an `f32`, exact below 2^24).
+    #[inline(always)]
+    pub fn of(s: &CartPoleState) -> Self {
+        CartPoleLanes { t: s.t as f32, x: s.x, x_dot: s.x_dot, theta: s.theta, theta_dot: s.theta_dot }
+    }
+
+    /// The state these one-slot lanes hold.
+    #[inline(always)]
+    pub fn state(&self) -> CartPoleState {
+        CartPoleState { x: self.x, x_dot: self.x_dot, theta: self.theta, theta_dot: self.theta_dot, t: self.t as u32 }
     }
 }
 
