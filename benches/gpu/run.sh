@@ -14,13 +14,14 @@
 #   smoke.txt       the device found, one tiny step and one tiny update per loop (seconds; a
 #                   library or driver problem shows here, with its error, and stops the run)
 #   stepping.csv    device environments stepped as tensor programs, 2^16-2^22 envs
-#   ppo.csv         PPO end to end on CartPole and ToyCloud, host loop and device loop, samples/s
+#   ppo.csv         PPO end to end on CartPole and ToyCloud, host loop and device loop, samples/s;
+#                   then populations of 8 runs trained together on the device loop
 #   rome_repro.txt  a time-boxed part of the default rome_repro matrix on the device (host
 #                   loop: the update on the GPU), with the projected time of the whole matrix
 #   rome_repro_device.txt  the same on the device loop (environments and rollout on the GPU too)
 #   log.txt         every stage's command, exit status and time, and its standard error
-# Not here yet: population training (issue "Training throughput": not built), and purejaxrl on
-# the same GPU (jaxlib with its CUDA plugin is hundreds of MiB; a call carries at most 64 MiB).
+# Not here: purejaxrl on the same GPU (jaxlib with its CUDA plugin is hundreds of MiB; a call
+# carries at most 64 MiB).
 #
 # Exit status: 0 when every stage passed, 1 when the smoke stage failed (nothing else is run),
 # 2 when a later stage failed or ran out of time (its file says how far it got).
@@ -69,20 +70,24 @@ log="$out/log.txt"
 : > "$log"
 
 if [ "$tiny" = 1 ]; then
-    limit_smoke=120 limit_stepping=120 limit_ppo_host=300 limit_ppo_device=300 limit_rome=10 limit_rome_device=10
+    limit_smoke=120 limit_stepping=120 limit_ppo_host=300 limit_ppo_device=300 limit_ppo_population=300
+    limit_rome=10 limit_rome_device=10
     sizes=256,1024
     seconds=0.2
     ppo_cartpole=16x8x2x512,32x8x4x1024
     ppo_toycloud=16x8x2x512
+    population=2 ppo_population=16x8x2x512
     rome_args=(--quick)
 else
-    # At most 80 + 2 x (55 + 65) + 90 + 60 = 470 s past the smoke stage's few seconds (each
+    # At most 80 + 2 x (50 + 55 + 50) + 70 + 45 = 505 s past the smoke stage's few seconds (each
     # stage's SIGTERM grace of up to 15 s aside).
-    limit_smoke=60 limit_stepping=80 limit_ppo_host=55 limit_ppo_device=65 limit_rome=90 limit_rome_device=60
+    limit_smoke=60 limit_stepping=80 limit_ppo_host=50 limit_ppo_device=55 limit_ppo_population=50
+    limit_rome=70 limit_rome_device=45
     sizes=65536,262144,1048576,4194304
     seconds=2
     ppo_cartpole=64x64x4x491520,256x128x8x2097152
     ppo_toycloud=64x64x4x491520
+    population=8 ppo_population=64x64x4x245760
     rome_args=()
 fi
 
@@ -140,6 +145,12 @@ for l in host device; do
         "$bin/throughput" --device "$device" ppo --env cartpole --loop "$l" --runs "$ppo_cartpole" || status=2
     stage "ppo toycloud $l" "${!limit}" "$out/ppo.csv" \
         "$bin/throughput" --device "$device" ppo --env toycloud --loop "$l" --runs "$ppo_toycloud" || status=2
+done
+# Populations: runs trained together on the device loop (samples of all runs per second; the
+# first run's checksum is the run alone's).
+for e in cartpole toycloud; do
+    stage "ppo $e population" "$limit_ppo_population" "$out/ppo.csv" "$bin/throughput" --device "$device" \
+        ppo --env "$e" --loop device --population "$population" --runs "$ppo_population" || status=2
 done
 
 # rome_repro, time-boxed: on SIGTERM at the limit the runs in progress checkpoint and stop; the

@@ -71,14 +71,30 @@ fn every_stage_writes_its_results_on_the_cpu_backend() {
     }
     let ppo = rows(
         &out.join("ppo.csv"),
-        "env,loop,backend,kernel,run,samples,seconds,samples_per_s,final_return,weights_checksum",
+        "env,loop,population,backend,kernel,run,samples,seconds,samples_per_s,final_return,weights_checksum",
     );
     let seen: Vec<(String, String, String)> =
-        ppo.iter().map(|r| (r["env"].clone(), r["loop"].clone(), r["run"].clone())).collect();
-    for env_loop in [("cartpole", "host"), ("cartpole", "device"), ("toycloud", "host"), ("toycloud", "device")] {
-        assert!(seen.iter().any(|(e, l, _)| (e.as_str(), l.as_str()) == env_loop), "{env_loop:?} in {seen:?}");
+        ppo.iter().map(|r| (r["env"].clone(), r["loop"].clone(), r["population"].clone())).collect();
+    for env_loop in [
+        ("cartpole", "host", "1"),
+        ("cartpole", "device", "1"),
+        ("toycloud", "host", "1"),
+        ("toycloud", "device", "1"),
+        ("cartpole", "device", "2"),
+        ("toycloud", "device", "2"),
+    ] {
+        let found = seen.iter().any(|(e, l, p)| (e.as_str(), l.as_str(), p.as_str()) == env_loop);
+        assert!(found, "{env_loop:?} in {seen:?}");
     }
-    assert_eq!(ppo.len(), 6, "{seen:?}");
+    assert_eq!(ppo.len(), 8, "{seen:?}");
+    // A population's first run is the run alone: the same checksum as the device loop's row.
+    let checksum = |env: &str, population: &str, run: &str| {
+        ppo.iter()
+            .find(|r| r["env"] == env && r["loop"] == "device" && r["population"] == population && r["run"] == run)
+            .map(|r| r["weights_checksum"].clone())
+    };
+    assert_eq!(checksum("cartpole", "2", "16x8x2x512"), checksum("cartpole", "1", "16x8x2x512"));
+    assert!(checksum("cartpole", "1", "16x8x2x512").is_some());
     for r in &ppo {
         assert_eq!(positive(r, "samples") as u64 % 8, 0, "whole rollouts");
         positive(r, "samples_per_s");

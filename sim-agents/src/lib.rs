@@ -14,6 +14,7 @@ pub mod mask;
 pub mod math;
 pub mod penalty;
 pub mod policy;
+pub mod population;
 pub mod ppo;
 pub mod rollout;
 pub mod source;

@@ -45,8 +45,12 @@ impl ActionMask {
 
     /// The offsets to add to `[batch, actions]` logits: `[1, actions]`, 0 or −1e9.
     pub fn offsets<B: Backend>(&self, device: &B::Device) -> Tensor<B, 2> {
-        let v: Vec<f32> = self.allowed.iter().map(|&ok| if ok { 0.0 } else { MASKED }).collect();
-        Tensor::from_data(TensorData::new(v, [1, self.allowed.len()]), device)
+        Tensor::from_data(TensorData::new(self.offset_row(), [1, self.allowed.len()]), device)
+    }
+
+    /// The offsets of one row of logits, on the host: 0 or −1e9 per action.
+    pub fn offset_row(&self) -> Vec<f32> {
+        self.allowed.iter().map(|&ok| if ok { 0.0 } else { MASKED }).collect()
     }
 }
 

@@ -240,6 +240,81 @@ impl<B: Backend> ActorCritic<B> {
     }
 }
 
+/// The acting networks of several runs, each layer's weights stacked along a leading run axis
+/// (`[R, in, out]`; biases repeated over each run's rows, `[R * N, out]`, so that adding them is
+/// a plain elementwise add): one batched forward pass acts for a whole population of `N` rows
+/// per run. Run `r`'s rows are computed exactly as its own network computes them (one matrix
+/// product per run, the same bias add and tanh), so a run acts the same in a population as alone.
+pub struct Stacked<B: Backend> {
+    runs: usize,
+    rows: usize,
+    actor: Vec<(Tensor<B, 3>, Tensor<B, 2>)>,
+    critic: Vec<(Tensor<B, 3>, Tensor<B, 2>)>,
+    cost_critic: Option<Vec<(Tensor<B, 3>, Tensor<B, 2>)>>,
+}
+
+impl<B: PolicyBackend> Stacked<B> {
+    /// The networks of `models` (one per run, all of one shape, with or without a cost critic
+    /// alike), stacked on their device, for batches of `rows` rows per run.
+    pub fn of(models: &[&ActorCritic<B>], rows: usize) -> Self {
+        assert!(!models.is_empty(), "a population has at least one run");
+        let runs = models.len();
+        let stack = |mlps: Vec<&Mlp<B>>| -> Vec<(Tensor<B, 3>, Tensor<B, 2>)> {
+            (0..mlps[0].layers.len())
+                .map(|i| {
+                    let weights = mlps.iter().map(|m| m.layers[i].weight.val()).collect();
+                    let biases: Vec<Tensor<B, 2>> = mlps
+                        .iter()
+                        .map(|m| m.layers[i].bias.as_ref().expect("layers have biases").val().unsqueeze_dim::<2>(0))
+                        .collect();
+                    let out = biases[0].dims()[1];
+                    let repeated = Tensor::cat(biases, 0).unsqueeze_dim::<3>(1).expand([runs, rows, out]);
+                    (Tensor::stack::<3>(weights, 0), repeated.reshape([runs * rows, out]))
+                })
+                .collect()
+        };
+        let cost: Vec<&Mlp<B>> = models.iter().filter_map(|m| m.cost_critic.as_ref()).collect();
+        assert!(cost.is_empty() || cost.len() == models.len(), "every run has a cost critic, or none");
+        Stacked {
+            runs,
+            rows,
+            actor: stack(models.iter().map(|m| &m.actor).collect()),
+            critic: stack(models.iter().map(|m| &m.critic).collect()),
+            cost_critic: (!cost.is_empty()).then(|| stack(cost)),
+        }
+    }
+
+    /// `[R * N, in]` rows (run `r`'s `N` rows after run `r - 1`'s) through each run's layers:
+    /// `[R * N, out]`.
+    fn mlp(&self, layers: &[(Tensor<B, 3>, Tensor<B, 2>)], x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let (runs, n) = (self.runs, self.rows);
+        assert_eq!(x.dims()[0], runs * n, "{n} rows per run");
+        let last = layers.len() - 1;
+        layers.iter().enumerate().fold(x, |h, (i, (w, b))| {
+            let [_, inputs] = h.dims();
+            let z = h.reshape([runs, n, inputs]).matmul(w.clone());
+            let z = z.reshape([runs * n, b.dims()[1]]) + b.clone();
+            if i < last { tanh(z) } else { z }
+        })
+    }
+
+    /// [`ActorCritic::forward`] of every run on its own rows of `obs` (`[R * N, obs_dim]`).
+    pub fn forward(&self, obs: Tensor<B, 2>) -> PolicyOutput<B> {
+        let [rows, _] = obs.dims();
+        PolicyOutput {
+            logits: self.mlp(&self.actor, obs.clone()),
+            values: self.values(obs.clone()),
+            cost_values: self.cost_critic.as_ref().map(|c| self.mlp(c, obs).reshape([rows])),
+        }
+    }
+
+    /// [`ActorCritic::values`] of every run on its own rows of `obs`, `[R * N]`.
+    pub fn values(&self, obs: Tensor<B, 2>) -> Tensor<B, 1> {
+        let [rows, _] = obs.dims();
+        self.mlp(&self.critic, obs).reshape([rows])
+    }
+}
+
 /// A `[inputs, outputs]` row-major matrix whose `[outputs, inputs]` transpose is (semi-)
 /// orthogonal with gain `gain`, as `torch.nn.init.orthogonal_` makes it: QR of a standard
 /// normal matrix, with the signs of R's diagonal folded into Q.

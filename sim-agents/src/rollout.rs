@@ -85,6 +85,34 @@ impl<E: Environment> Rollout<E> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Fills what a rollout source collects (observations, next observations, actions,
+    /// log-probabilities, values, cost values, task and training rewards, costs, end and
+    /// truncation flags, safety records) from environments `first..first + self.num_envs` of
+    /// `all`, a rollout of the same steps over more environments: one run's share of a
+    /// population's rollout.
+    pub fn take_envs(&mut self, all: &Rollout<E>, first: usize) {
+        let (n, wide, dim) = (self.num_envs, all.num_envs, self.obs_dim);
+        assert!(all.num_steps == self.num_steps && all.obs_dim == dim && first + n <= wide, "rollout shapes");
+        fn rows<T: Copy>(to: &mut [T], from: &[T], width: usize, n: usize, wide: usize, first: usize) {
+            for (t, chunk) in to.chunks_exact_mut(n * width).enumerate() {
+                let start = (t * wide + first) * width;
+                chunk.copy_from_slice(&from[start..start + n * width]);
+            }
+        }
+        rows(&mut self.obs, &all.obs, dim, n, wide, first);
+        rows(&mut self.next_obs, &all.next_obs, dim, n, wide, first);
+        rows(&mut self.actions, &all.actions, 1, n, wide, first);
+        rows(&mut self.logprobs, &all.logprobs, 1, n, wide, first);
+        rows(&mut self.values, &all.values, 1, n, wide, first);
+        rows(&mut self.cost_values, &all.cost_values, 1, n, wide, first);
+        rows(&mut self.task_rewards, &all.task_rewards, 1, n, wide, first);
+        rows(&mut self.rewards, &all.rewards, 1, n, wide, first);
+        rows(&mut self.costs, &all.costs, 1, n, wide, first);
+        rows(&mut self.ends, &all.ends, 1, n, wide, first);
+        rows(&mut self.truncated, &all.truncated, 1, n, wide, first);
+        rows(&mut self.safety, &all.safety, 1, n, wide, first);
+    }
 }
 
 /// Generalised advantage estimation (Schulman et al. 2016) over `[T, N]` arrays.

@@ -60,6 +60,12 @@ impl StreamKey {
         StreamKey([word as u32, (word >> 32) as u32])
     }
 
+    /// The environment streams of slots `0..num_envs` of a runner seeded by `seed` (what
+    /// `BatchRunner::new` and the device environments step and reset from).
+    pub fn envs(seed: u64, num_envs: usize) -> Vec<StreamKey> {
+        (0..num_envs).map(|i| StreamKey::derive(seed, domain::ENV, i as u64)).collect()
+    }
+
     /// A ChaCha8 generator seeded from this key, for host-only sequential sampling
     /// (minibatch permutations, initialisation) where a stateful generator is simpler.
     pub fn chacha(self) -> rand_chacha::ChaCha8Rng {

@@ -917,7 +917,7 @@ pub fn check_step_batch<E: Environment>(
 ) -> Result<(), String> {
     let spaces = E::spaces(params);
     let dim = spaces.obs_dim;
-    let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::ENV, i as u64)).collect();
+    let keys = StreamKey::envs(seed, num_envs);
     let action_key = StreamKey::derive(seed, domain::SCRIPT, 0);
     let mut obs = [vec![0.0f32; num_envs * dim], vec![0.0f32; num_envs * dim]];
     let states: Vec<E::State> = keys

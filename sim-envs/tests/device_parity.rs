@@ -231,14 +231,15 @@ fn episodes_match<D: DeviceEnv<B>>(params: <D::Native as Environment>::Params, n
     let mut buf = StepBuffers::new(spaces, num_envs);
     let mut safety = safety_buffer::<D::Native>(num_envs);
     let mut native = BatchRunner::<D::Native>::new(params.clone(), num_envs, seed, &mut buf).unwrap();
-    let mut env = D::create(&params, num_envs, seed, &device);
+    let keys = StreamKey::envs(seed, num_envs);
+    let mut env = D::create(&params, &keys, &device);
     let mut log = EpisodeLog::<D::Native>::new(num_envs);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut mine, mut theirs) = (Vec::new(), Vec::new());
     for t in 0..steps {
         if t == steps / 2 {
             let states = D::read_states(&env.states());
-            env = D::restore(&params, seed, env.steps(), &states, &device);
+            env = D::restore(&params, &keys, env.steps(), &states, &device);
         }
         let actions: Vec<u32> = (0..num_envs).map(|_| rng.next_u32() % spaces.num_actions).collect();
         native.step(&actions, &mut buf, &mut safety);

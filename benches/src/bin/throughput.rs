@@ -10,7 +10,9 @@
 //!   (environments and the rollout's forward on the host, the update on `--device`) or on the
 //!   device loop (environments and the rollout's forward on `--device` too); samples per second
 //!   from the trainer's construction to its last update, and the mean return of the last
-//!   episodes.
+//!   episodes. With `--population R` (device loop), R runs (seeds `seed..seed + R`) train
+//!   together as a `sim_agents::population::Population`: samples of all runs per second, their
+//!   mean final return, and the first run's checksum (the checksum of the run alone with `seed`).
 //!
 //! ```sh
 //! cargo run --release -p benches --bin throughput -- ppo --runs 64x64x4x491520,256x128x8x2097152
@@ -26,8 +28,10 @@ use burn::tensor::{Int, Tensor};
 use clap::{Parser, Subcommand, ValueEnum};
 use experiments::device::{Device, OnBackend};
 use sim_agents::backend::TrainBackend;
+use sim_agents::population::{Population, Run as PopulationRun};
 use sim_agents::ppo::Kernel;
 use sim_agents::{PpoConfig, TrainError, Trainer};
+use sim_core::device::DeviceEnv;
 use sim_core::env::Environment;
 use sim_envs::cartpole::device::DeviceCartPole;
 use sim_envs::toycloud::device::DeviceToyCloud;
@@ -74,9 +78,12 @@ enum What {
         /// Runs as `ENVSxSTEPSxMINIBATCHESxTOTAL`, comma-separated.
         #[arg(long, value_delimiter = ',', default_values_t = [Run::parse("64x64x4x491520"), Run::parse("256x128x8x2097152")])]
         runs: Vec<Run>,
-        /// Seed of every run.
+        /// Seed of every run (of a population's first run; the others count up from it).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Runs trained together as one population (device loop only); 1 trains a run alone.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        population: u64,
         /// The update: `auto` (the hand-written one on the CPU backend, burn's on any other),
         /// `burn` or `fused`.
         #[arg(long, value_enum, default_value_t = KernelArg::Auto)]
@@ -193,9 +200,14 @@ impl OnBackend for Work {
                 }
                 Ok(())
             }
-            What::Ppo { env, train_loop, runs, seed, kernel } => {
+            What::Ppo { env, train_loop, runs, seed, kernel, population } => {
                 if self.header {
-                    println!("env,loop,backend,kernel,run,samples,seconds,samples_per_s,final_return,weights_checksum");
+                    println!(
+                        "env,loop,population,backend,kernel,run,samples,seconds,samples_per_s,final_return,weights_checksum"
+                    );
+                }
+                if population > 1 && matches!(train_loop, Loop::Host) {
+                    return Err("--population trains on the device loop: add --loop device".into());
                 }
                 let kernel = match kernel {
                     KernelArg::Auto => Kernel::Auto,
@@ -213,7 +225,14 @@ impl OnBackend for Work {
                     };
                     let start = Instant::now();
                     let (cartpole, cloud) = (CartPoleParams::default(), CloudParams::default());
+                    let seeds: Vec<u64> = (seed..seed + population).collect();
                     let (samples, ret, checksum) = match (env, train_loop) {
+                        (Env::Cartpole, Loop::Device) if population > 1 => {
+                            together::<B, DeviceCartPole<B::InnerBackend>>(cartpole, &config, &seeds, &device)
+                        }
+                        (Env::Toycloud, Loop::Device) if population > 1 => {
+                            together::<B, DeviceToyCloud<B::InnerBackend>>(cloud, &config, &seeds, &device)
+                        }
                         (Env::Cartpole, Loop::Host) => {
                             whole(Trainer::<CartPole, B>::new(cartpole, config, seed, None, device.clone()))
                         }
@@ -234,7 +253,7 @@ impl OnBackend for Work {
                     let seconds = start.elapsed().as_secs_f64();
                     let ret = ret.map_or("nan".to_string(), |r| format!("{r:.2}"));
                     println!(
-                        "{},{},{backend},{},{run},{samples},{seconds:.2},{:.0},{ret},{checksum}",
+                        "{},{},{population},{backend},{},{run},{samples},{seconds:.2},{:.0},{ret},{checksum}",
                         format!("{env:?}").to_lowercase(),
                         format!("{train_loop:?}").to_lowercase(),
                         format!("{kernel:?}").to_lowercase(),
@@ -257,6 +276,24 @@ fn whole<E: Environment, B: TrainBackend>(
         trainer.train_update().map_err(|e| e.to_string())?;
     }
     Ok((trainer.global_step(), trainer.final_return(), trainer.weights_checksum()))
+}
+
+/// A whole population of runs of `config`, one per seed: samples of all runs, their mean final
+/// return, the first run's weights checksum.
+fn together<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static>(
+    params: <D::Native as Environment>::Params,
+    config: &PpoConfig,
+    seeds: &[u64],
+    device: &B::Device,
+) -> Result<(u64, Option<f64>, String), String> {
+    let runs = seeds.iter().map(|&s| PopulationRun::new(config.clone(), s)).collect();
+    let mut pop = Population::<B, D>::new(params, runs, device.clone()).map_err(|e| e.to_string())?;
+    while pop.updates_done() < pop.num_updates() {
+        pop.train_update().map_err(|e| e.to_string())?;
+    }
+    let returns: Vec<f64> = pop.runs().iter().filter_map(|t| t.final_return()).collect();
+    let ret = (!returns.is_empty()).then(|| returns.iter().sum::<f64>() / returns.len() as f64);
+    Ok((pop.runs().iter().map(|t| t.global_step()).sum(), ret, pop.runs()[0].weights_checksum()))
 }
 
 fn main() -> ExitCode {

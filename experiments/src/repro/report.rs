@@ -50,7 +50,8 @@ pub fn report(
     let _ = writeln!(
         o,
         "Base scenario `{}`; {} conditions x {} reported seeds ({}); tuning seeds {} (disjoint); PPO {} environment \
-         steps per run, rollouts on the {} loop, each run trained alone (no populations); {} runs computed now, \
+         steps per run, rollouts on the {} loop, each run trained alone (not in a population: on the CPU the host loop trains \
+         faster than populations on the device loop; on a GPU that is not measured yet); {} runs computed now, \
          {:.0} s.\n",
         config.base_scenario,
         config.conditions.len(),

@@ -51,7 +51,7 @@ use crate::mask::ActionMask;
 use crate::penalty::Penalty;
 use crate::policy::ActorCritic;
 use crate::rollout::{Rollout, gae};
-use crate::source::{Acting, DeviceSource, HostSource, RolloutSource};
+use crate::source::{Acting, DeviceSource, HostSource, RolloutSource, RunBuffers};
 use fused::{FusedLearner, HostMinibatch};
 use learner::{Learner, for_each_minibatch};
 use loss::{EpochStats, Minibatch, normalize};
@@ -64,8 +64,10 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
     config: PpoConfig,
     seed: u64,
     device: B::Device,
-    /// Where rollouts come from: the host's environments and inference, or the device's.
-    source: Box<dyn RolloutSource<E, B>>,
+    /// Where rollouts come from: the host's environments and inference, or the device's
+    /// (`None` for a run of a [`crate::population::Population`], which collects them).
+    source: Option<Box<dyn RolloutSource<E, B>>>,
+    params: E::Params,
     model: ActorCritic<B>,
     optim: Adapter<B>,
     /// The cost critic's own optimiser (PPO-Lagrangian; it never sees the other gradients).
@@ -104,8 +106,8 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         device: B::Device,
     ) -> Result<Self, TrainError> {
         config.validate()?;
-        let source = HostSource::<E>::new(env_params, config.num_envs, seed)?;
-        Self::with_source(Box::new(source), config, seed, penalty, device)
+        let source = HostSource::<E>::new(env_params.clone(), config.num_envs, seed)?;
+        Self::with_source(Some(Box::new(source)), env_params, config, seed, penalty, device)
     }
 
     /// [`Trainer::new`] on the device loop ([`DeviceSource`]): the environments are `D`, on
@@ -119,22 +121,22 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     ) -> Result<Self, TrainError> {
         config.validate()?;
         env_params.validate()?;
-        let source = DeviceSource::<B, D>::new(env_params, config.num_envs, seed, device.clone());
-        Self::with_source(Box::new(source), config, seed, penalty, device)
+        let source = DeviceSource::<B, D>::new(env_params.clone(), config.num_envs, seed, device.clone());
+        Self::with_source(Some(Box::new(source)), env_params, config, seed, penalty, device)
     }
 
-    /// A trainer over `source` (whose parameters are valid and which has `config.num_envs`
-    /// environments seeded by `seed`).
-    fn with_source(
-        source: Box<dyn RolloutSource<E, B>>,
+    /// A trainer over `source` (which has `config.num_envs` environments under `params`, valid,
+    /// seeded by `seed`), or a population's run (`None`: its population collects its rollouts).
+    pub(crate) fn with_source(
+        source: Option<Box<dyn RolloutSource<E, B>>>,
+        params: E::Params,
         config: PpoConfig,
         seed: u64,
         penalty: Option<Box<dyn Penalty<E>>>,
         device: B::Device,
     ) -> Result<Self, TrainError> {
-        let params = source.params();
-        let spaces = E::spaces(params);
-        let logits = initial_logits::<E>(params, &config)?;
+        let spaces = E::spaces(&params);
+        let logits = initial_logits::<E>(&params, &config)?;
         let n = config.num_envs;
         let model = ActorCritic::<B>::init(
             spaces,
@@ -145,11 +147,11 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             &device,
         );
         let optim = AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>();
-        let mask = ActionMask::of::<E>(config.actions, params);
+        let mask = ActionMask::of::<E>(config.actions, &params);
         let policy = model.to_inference().with_mask(mask.clone());
         let penalty = match penalty {
             Some(p) => p,
-            None => config.penalty.build::<E, B>(params, seed, &device)?,
+            None => config.penalty.build::<E, B>(&params, seed, &device)?,
         };
         let multiplier = Multiplier::new(config.lagrangian.as_ref().map_or(0.0, |l| l.lambda_init));
         let fused = uses_fused::<B>(config.kernel).then(|| {
@@ -165,6 +167,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             seed,
             device,
             source,
+            params,
             model,
             optim,
             cost_optim: AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>(),
@@ -218,7 +221,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
 
     /// The environment parameters.
     pub fn env_params(&self) -> &E::Params {
-        self.source.params()
+        &self.params
     }
 
     /// What the penalty measured of itself ([`Penalty::diagnostics`]).
@@ -258,12 +261,47 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     /// Collects one rollout and runs one PPO update on it.
     pub fn train_update(&mut self) -> Result<UpdateReport<E>, TrainError> {
         let start = Instant::now();
+        let Some(mut source) = self.source.take() else {
+            return Err(TrainError::Unsupported {
+                trainer: "a population's run",
+                what: "training alone (its population trains it: Population::train_update)".into(),
+            });
+        };
+        let (acting, RunBuffers { rollout, last_values, last_cost_values }) = self.acting_and_buffers();
+        let episodes = source.collect(&acting, rollout, last_values, last_cost_values);
+        self.source = Some(source);
+        self.learn(start.elapsed().as_secs_f64(), episodes)
+    }
+
+    /// The acting policy and where a rollout source writes this run's rollout.
+    pub(crate) fn acting_and_buffers(&mut self) -> (Acting<'_, B>, RunBuffers<'_, E>) {
+        let acting =
+            Acting { policy: &self.policy, model: &self.model, mask: self.mask.as_ref(), gamma: self.config.gamma };
+        let buffers = RunBuffers {
+            rollout: &mut self.rollout,
+            last_values: &mut self.last_values,
+            last_cost_values: &mut self.last_cost_values,
+        };
+        (acting, buffers)
+    }
+
+    /// One PPO update on the rollout just collected (in `rollout_seconds`), whose ended
+    /// episodes are `episodes`.
+    pub(crate) fn learn(
+        &mut self,
+        rollout_seconds: f64,
+        episodes: Vec<Episode<E>>,
+    ) -> Result<UpdateReport<E>, TrainError> {
+        let start = Instant::now();
         let c = self.config.clone();
         let update = self.update + 1;
         let learning_rate = c.learning_rate_at(update);
-
-        let episodes = self.collect_rollout();
-        let rollout_seconds = start.elapsed().as_secs_f64();
+        for e in &episodes {
+            if self.recent_returns.len() == RECENT_EPISODES {
+                self.recent_returns.pop_front();
+            }
+            self.recent_returns.push_back(e.ret);
+        }
         let before: f64 = self.rollout.rewards.iter().map(|&r| f64::from(r)).sum();
         self.penalty.apply(&mut self.rollout, self.update);
         self.check_rollout(update)?;
@@ -325,7 +363,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             episodic_return: mean(&|e| e.ret),
             episodic_length: mean(&|e| f64::from(e.length)),
             episodes: n_eps,
-            sps: self.rollout.len() as f64 / start.elapsed().as_secs_f64(),
+            sps: self.rollout.len() as f64 / (rollout_seconds + start.elapsed().as_secs_f64()),
             rollout_seconds,
             optimize_seconds,
             explained_variance: explained_variance(&self.rollout.values, &self.rollout.returns),
@@ -337,21 +375,6 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         }
         .with_losses(&stats);
         Ok(UpdateReport { metrics, episodes })
-    }
-
-    /// Steps the environments `num_steps` times with the current policy.
-    fn collect_rollout(&mut self) -> Vec<Episode<E>> {
-        let acting =
-            Acting { policy: &self.policy, model: &self.model, mask: self.mask.as_ref(), gamma: self.config.gamma };
-        let episodes =
-            self.source.collect(&acting, &mut self.rollout, &mut self.last_values, &mut self.last_cost_values);
-        for e in &episodes {
-            if self.recent_returns.len() == RECENT_EPISODES {
-                self.recent_returns.pop_front();
-            }
-            self.recent_returns.push_back(e.ret);
-        }
-        episodes
     }
 
     /// Rejects NaN and infinities in what the update will learn from.

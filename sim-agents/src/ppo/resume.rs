@@ -60,6 +60,18 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     /// Writes a checkpoint of everything needed to continue exactly (model, optimiser, runner,
     /// observations, every generator's state, counters, penalty state) to `path`, atomically.
     pub fn save_checkpoint(&self, path: &std::path::Path) -> Result<(), TrainError> {
+        let Some(source) = self.source.as_ref() else {
+            return Err(TrainError::Checkpoint {
+                path: path.to_path_buf(),
+                message: "a population's run is checkpointed by its population (Population::save_checkpoints)".into(),
+            });
+        };
+        self.write_checkpoint(path, source.snapshot())
+    }
+
+    /// [`Trainer::save_checkpoint`] with the environments' state `source` (a population's run
+    /// gets its share of the population's environments).
+    pub(crate) fn write_checkpoint(&self, path: &std::path::Path, source: SourceState<E>) -> Result<(), TrainError> {
         let err = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
         let model =
@@ -67,7 +79,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let optim = Recorder::<B>::record(&recorder, self.optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
         let cost_optim =
             Recorder::<B>::record(&recorder, self.cost_optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
-        let (runner, obs, device) = match self.source.snapshot() {
+        let (runner, obs, device) = match source {
             SourceState::Host { runner, obs } => (Some(runner), obs, None),
             SourceState::Device(device) => (None, Vec::new(), Some(device)),
         };
@@ -131,7 +143,23 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     /// before any section is decoded, and the trainer's sizes come from its configuration, not
     /// from the bytes. A file crafted to pass the checksum is trusted (burn's record reader
     /// panics on bad bytes).
-    pub fn continue_from_bytes(mut self, path: &std::path::Path, bytes: &[u8]) -> Result<Self, TrainError> {
+    pub fn continue_from_bytes(self, path: &std::path::Path, bytes: &[u8]) -> Result<Self, TrainError> {
+        let err = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
+        let (mut trainer, source) = self.read_checkpoint(path, bytes)?;
+        let Some(own) = trainer.source.as_mut() else {
+            return Err(err("a population's run continues with its population (Population::continue_from)".into()));
+        };
+        own.restore(source).map_err(err)?;
+        Ok(trainer)
+    }
+
+    /// [`Trainer::continue_from_bytes`] but for the environments, whose state it returns (a
+    /// population restores its runs' environments together).
+    pub(crate) fn read_checkpoint(
+        mut self,
+        path: &std::path::Path,
+        bytes: &[u8],
+    ) -> Result<(Self, SourceState<E>), TrainError> {
         let err = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
         if self.update != 0 {
             return Err(err("can only be continued by a trainer that has not trained yet".into()));
@@ -153,7 +181,6 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             (None, Some(device)) => SourceState::Device(device),
             _ => return Err(err("trainer state: expected the environments of one loop".into())),
         };
-        self.source.restore(source).map_err(err)?;
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
         let model_record =
             Recorder::<B>::load(&recorder, model, &self.device).map_err(|e| err(format!("model: {e}")))?;
@@ -188,6 +215,6 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         self.update = state.update;
         self.global_step = state.global_step;
         self.lift_mask_if_due();
-        Ok(self)
+        Ok((self, source))
     }
 }

@@ -16,41 +16,237 @@ use sim_core::device::rng::{Keys, uniform_f32};
 use sim_core::env::{Environment, SafetyOf};
 use sim_core::runner::{Episode, EpisodeLog};
 
+use sim_core::rng::StreamKey;
+
 use super::host::policy_keys;
 use super::{Acting, DeviceState, RolloutSource, SourceState};
 use crate::backend::TrainBackend;
 use crate::mask::masked;
+use crate::policy::{ActorCritic, PolicyOutput, Stacked};
 use crate::rollout::Rollout;
 
 /// Device environments `D`, on `B`'s inner (non-autodiff) backend, acted in by the policy there.
+///
+/// It serves one run ([`RolloutSource`]) or a population of runs in lockstep
+/// ([`DeviceSource::collect_runs`]): run `r`'s `N` environments are seeded by its own seed and
+/// sit after run `r - 1`'s in one batch, each run acts with its own network through one stacked
+/// forward pass ([`Stacked`]), and its share of the rollout and its episodes are exactly what it
+/// would collect alone.
 pub struct DeviceSource<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> {
     params: <D::Native as Environment>::Params,
-    seed: u64,
+    /// Environments per run.
+    num_envs: usize,
+    /// Every run's environment streams, run after run.
+    env_keys: Vec<StreamKey>,
     device: B::Device,
     env: D,
     keys: Keys<B::InnerBackend>,
-    log: EpisodeLog<D::Native>,
+    /// Each run's running episodes.
+    logs: Vec<EpisodeLog<D::Native>>,
+    /// The whole population's rollout, split among the runs after each collection (populations
+    /// of more than one run only).
+    all: Option<Rollout<D::Native>>,
     backend: PhantomData<fn() -> B>,
+}
+
+/// Where one run of a population writes what it collected: its rollout and the values of the
+/// observations after the rollout's last step.
+pub struct RunBuffers<'a, E: Environment> {
+    /// The run's rollout.
+    pub rollout: &'a mut Rollout<E>,
+    /// Values of the observations after the last step, `[N]`.
+    pub last_values: &'a mut [f32],
+    /// Cost values of the same, `[N]` (zero without a cost critic).
+    pub last_cost_values: &'a mut [f32],
 }
 
 impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceSource<B, D> {
     /// `num_envs` environments under `params` (valid), seeded by `seed` as the host source seeds
     /// its own (the policy's draws too), on `device`.
     pub fn new(params: <D::Native as Environment>::Params, num_envs: usize, seed: u64, device: B::Device) -> Self {
+        Self::population(params, num_envs, &[seed], device)
+    }
+
+    /// `num_envs` environments for each run of `seeds`, each run's seeded as
+    /// [`DeviceSource::new`] seeds a run alone, in one batch on `device`.
+    pub fn population(
+        params: <D::Native as Environment>::Params,
+        num_envs: usize,
+        seeds: &[u64],
+        device: B::Device,
+    ) -> Self {
+        let env_keys: Vec<StreamKey> = seeds.iter().flat_map(|&s| StreamKey::envs(s, num_envs)).collect();
+        let policy: Vec<StreamKey> = seeds.iter().flat_map(|&s| policy_keys(s, num_envs)).collect();
         DeviceSource {
-            env: D::create(&params, num_envs, seed, &device),
-            keys: Keys::new(&policy_keys(seed, num_envs), 0, &device),
-            log: EpisodeLog::new(num_envs),
+            env: D::create(&params, &env_keys, &device),
+            keys: Keys::new(&policy, 0, &device),
+            logs: seeds.iter().map(|_| EpisodeLog::new(num_envs)).collect(),
+            all: None,
+            env_keys,
+            num_envs,
             params,
-            seed,
             device,
             backend: PhantomData,
         }
     }
 
-    /// The environments.
+    /// The environments (every run's).
     pub fn env(&self) -> &D {
         &self.env
+    }
+
+    /// Runs in the population (1 for a run alone).
+    pub fn runs(&self) -> usize {
+        self.logs.len()
+    }
+
+    /// Steps every run's environments `num_steps` times, run `r` acting with `acting[r]`, and
+    /// fills `out[r]` as [`RolloutSource::collect`] fills a run's buffers. Returns each run's
+    /// ended episodes, in `(end step, slot)` order.
+    pub fn collect_runs(
+        &mut self,
+        acting: &[Acting<'_, B>],
+        out: &mut [RunBuffers<'_, D::Native>],
+    ) -> Vec<Vec<Episode<D::Native>>> {
+        let runs = self.runs();
+        assert!(acting.len() == runs && out.len() == runs, "one policy and one set of buffers per run");
+        let num_steps = out[0].rollout.num_steps;
+        let models: Vec<ActorCritic<B::InnerBackend>> = acting.iter().map(|a| a.model.valid()).collect();
+        let model = Stacked::of(&models.iter().collect::<Vec<_>>(), self.num_envs);
+        let mask = self.mask_offsets(acting);
+        let gamma = self.per_env(acting.iter().map(|a| a.gamma));
+
+        let mut steps = Vec::with_capacity(num_steps);
+        for _ in 0..num_steps {
+            let obs = self.env.obs();
+            let out = model.forward(obs.clone());
+            let at = self.env.steps();
+            let (actions, logprobs) = sample(masked(out.logits, mask.as_ref()), uniform_f32(self.keys.base(at), 0));
+            let tr = self.env.step(actions.clone());
+            let ends = tr.terminated.clone().bool_or(tr.truncated.clone());
+            let mut rewards = tr.rewards.clone();
+            if D::CAN_TRUNCATE {
+                // A cut episode's next state still has value; a terminated one's has none.
+                let cut = tr.truncated.clone().bool_and(tr.terminated.clone().bool_not());
+                let bootstrap = model.values(tr.final_obs.clone()) * gamma.clone();
+                rewards = rewards + bootstrap.mask_fill(cut.bool_not(), 0.0);
+            }
+            let [n, dim] = tr.obs.dims();
+            let next_obs = tr.obs.mask_where(ends.reshape([n, 1]).expand([n, dim]), tr.final_obs);
+            steps.push(Step {
+                obs,
+                next_obs,
+                actions,
+                logprobs,
+                values: out.values,
+                cost_values: out.cost_values,
+                task_rewards: tr.rewards,
+                rewards,
+                terminated: tr.terminated,
+                truncated: tr.truncated,
+                violations: tr.safety.violations,
+                alerts: tr.safety.alerts,
+                cost: tr.safety.cost,
+                finals: self.env.final_states(),
+                at,
+            });
+        }
+        let last = model.forward(self.env.obs());
+
+        if runs == 1 {
+            let RunBuffers { rollout, last_values, last_cost_values } = &mut out[0];
+            let ends = read_back::<B, D>(&steps, last, rollout, last_values, last_cost_values);
+            let finals = |t: usize| D::read_states(&steps[t].finals);
+            let at: Vec<u32> = steps.iter().map(|s| s.at).collect();
+            return vec![finish_episodes(&self.params, &mut self.logs[0], &at, rollout, &ends, 0, &finals)];
+        }
+        let wide = self.env_keys.len();
+        if self.all.as_ref().is_none_or(|a| a.num_steps != num_steps) {
+            self.all = Some(Rollout::new(num_steps, wide, out[0].rollout.obs_dim));
+        }
+        let all = self.all.as_mut().expect("made above");
+        let (mut last_values, mut last_cost_values) = (vec![0.0; wide], vec![0.0; wide]);
+        let ends = read_back::<B, D>(&steps, last, all, &mut last_values, &mut last_cost_values);
+        // Each step's final states are read back once, for all runs, and only if an episode
+        // ended there.
+        let cache: Vec<OnceCell<Vec<<D::Native as Environment>::State>>> =
+            steps.iter().map(|_| OnceCell::new()).collect();
+        let finals = |t: usize| cache[t].get_or_init(|| D::read_states(&steps[t].finals)).clone();
+        let at: Vec<u32> = steps.iter().map(|s| s.at).collect();
+        let n = self.num_envs;
+        out.iter_mut()
+            .zip(&mut self.logs)
+            .enumerate()
+            .map(|(r, (buffers, log))| {
+                buffers.rollout.take_envs(all, r * n);
+                buffers.last_values.copy_from_slice(&last_values[r * n..(r + 1) * n]);
+                buffers.last_cost_values.copy_from_slice(&last_cost_values[r * n..(r + 1) * n]);
+                finish_episodes(&self.params, log, &at, all, &ends, r * n, &finals)
+            })
+            .collect()
+    }
+
+    /// Each run's action mask as logit offsets on its own rows (`[R * N, A]`), or `None` when
+    /// no run is masked.
+    fn mask_offsets(&self, acting: &[Acting<'_, B>]) -> Option<Tensor<B::InnerBackend, 2>> {
+        if acting.iter().all(|a| a.mask.is_none()) {
+            return None;
+        }
+        let actions = <D::Native as Environment>::spaces(&self.params).num_actions as usize;
+        let mut offsets = Vec::with_capacity(self.env_keys.len() * actions);
+        for a in acting {
+            let row: Vec<f32> = match a.mask {
+                Some(m) => m.offset_row(),
+                None => vec![0.0; actions],
+            };
+            for _ in 0..self.num_envs {
+                offsets.extend_from_slice(&row);
+            }
+        }
+        let shape = [self.env_keys.len(), actions];
+        Some(Tensor::from_data(burn::tensor::TensorData::new(offsets, shape), &self.device))
+    }
+
+    /// One value per run, repeated over its environments: `[R * N]`.
+    fn per_env(&self, values: impl Iterator<Item = f32>) -> Tensor<B::InnerBackend, 1> {
+        let v: Vec<f32> = values.flat_map(|v| std::iter::repeat_n(v, self.num_envs)).collect();
+        let len = v.len();
+        Tensor::from_data(burn::tensor::TensorData::new(v, [len]), &self.device)
+    }
+
+    /// Each run's environments and running episodes, for its checkpoint (as a run alone would
+    /// write them).
+    pub fn run_states(&self) -> Vec<DeviceState<D::Native>> {
+        let states = D::read_states(&self.env.states());
+        let steps = self.env.steps();
+        states
+            .chunks(self.num_envs)
+            .zip(&self.logs)
+            .map(|(states, log)| DeviceState { steps, states: states.to_vec(), log: log.clone() })
+            .collect()
+    }
+
+    /// Continues every run from its state (one per run, in order, all taken at the same step).
+    pub fn restore_runs(&mut self, runs: Vec<DeviceState<D::Native>>) -> Result<(), String> {
+        if runs.len() != self.runs() {
+            return Err(format!("{} runs' environments for a population of {}", runs.len(), self.runs()));
+        }
+        let steps = runs[0].steps;
+        let mut states = Vec::with_capacity(self.env_keys.len());
+        let mut logs = Vec::with_capacity(runs.len());
+        for run in runs {
+            if run.states.len() != self.num_envs || run.log.num_envs() != self.num_envs {
+                return Err("its environments do not match the configuration".into());
+            }
+            if run.steps != steps {
+                return Err(format!("runs were checkpointed at different steps ({} and {steps})", run.steps));
+            }
+            states.extend(run.states);
+            logs.push(run.log);
+        }
+        self.env = D::restore(&self.params, &self.env_keys, steps, &states, &self.device);
+        self.logs = logs;
+        Ok(())
     }
 }
 
@@ -86,161 +282,148 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> RolloutSource<D::Native, B>
     fn collect(
         &mut self,
         acting: &Acting<'_, B>,
-        r: &mut Rollout<D::Native>,
+        rollout: &mut Rollout<D::Native>,
         last_values: &mut [f32],
         last_cost_values: &mut [f32],
     ) -> Vec<Episode<D::Native>> {
-        let model = acting.model.valid();
-        let mask = acting.mask.map(|m| m.offsets::<B::InnerBackend>(&self.device));
-        let mut steps = Vec::with_capacity(r.num_steps);
-        for _ in 0..r.num_steps {
-            let obs = self.env.obs();
-            let out = model.forward(obs.clone());
-            let at = self.env.steps();
-            let (actions, logprobs) = sample(masked(out.logits, mask.as_ref()), uniform_f32(self.keys.base(at), 0));
-            let tr = self.env.step(actions.clone());
-            let ends = tr.terminated.clone().bool_or(tr.truncated.clone());
-            let mut rewards = tr.rewards.clone();
-            if D::CAN_TRUNCATE {
-                // A cut episode's next state still has value; a terminated one's has none.
-                let cut = tr.truncated.clone().bool_and(tr.terminated.clone().bool_not());
-                let bootstrap = model.values(tr.final_obs.clone()).mul_scalar(acting.gamma);
-                rewards = rewards + bootstrap.mask_fill(cut.bool_not(), 0.0);
-            }
-            let [n, dim] = tr.obs.dims();
-            let next_obs = tr.obs.mask_where(ends.reshape([n, 1]).expand([n, dim]), tr.final_obs);
-            steps.push(Step {
-                obs,
-                next_obs,
-                actions,
-                logprobs,
-                values: out.values,
-                cost_values: out.cost_values,
-                task_rewards: tr.rewards,
-                rewards,
-                terminated: tr.terminated,
-                truncated: tr.truncated,
-                violations: tr.safety.violations,
-                alerts: tr.safety.alerts,
-                cost: tr.safety.cost,
-                finals: self.env.final_states(),
-                at,
-            });
-        }
-        let last = model.forward(self.env.obs());
-
-        // The read-back: every float column in one transfer, every integer and flag in another.
-        let len = r.len();
-        let flat = |t: &Tensor<B::InnerBackend, 2>| t.clone().reshape([-1]);
-        let cost_critic = last.cost_values.is_some();
-        let mut float_parts: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
-        float_parts.extend(steps.iter().map(|s| flat(&s.obs)));
-        float_parts.extend(steps.iter().map(|s| flat(&s.next_obs)));
-        let float_columns: [Column<B::InnerBackend, D::States>; 5] = [
-            |s| s.logprobs.clone(),
-            |s| s.values.clone(),
-            |s| s.task_rewards.clone(),
-            |s| s.rewards.clone(),
-            |s| s.cost.clone(),
-        ];
-        for column in float_columns {
-            float_parts.extend(steps.iter().map(column));
-        }
-        if cost_critic {
-            float_parts.extend(steps.iter().map(|s| s.cost_values.clone().expect("a cost critic")));
-        }
-        float_parts.push(last.values);
-        float_parts.extend(last.cost_values);
-        let floats: Vec<f32> =
-            Tensor::cat(float_parts, 0).into_data().convert::<f32>().to_vec().expect("f32 rollout data");
-        let mut int_parts: Vec<Tensor<B::InnerBackend, 1, Int>> = Vec::new();
-        let int_columns: [Column<B::InnerBackend, D::States, Int>; 5] = [
-            |s| s.actions.clone(),
-            |s| s.violations.clone(),
-            |s| s.alerts.clone(),
-            |s| s.terminated.clone().int(),
-            |s| s.truncated.clone().int(),
-        ];
-        for column in int_columns {
-            int_parts.extend(steps.iter().map(column));
-        }
-        let ints: Vec<i64> =
-            Tensor::cat(int_parts, 0).into_data().convert::<i64>().to_vec().expect("integer rollout data");
-
-        let obs_len = r.obs.len();
-        let (obs, rest) = floats.split_at(obs_len);
-        let (next_obs, rest) = rest.split_at(obs_len);
-        r.obs.copy_from_slice(obs);
-        r.next_obs.copy_from_slice(next_obs);
-        let mut columns = rest.chunks_exact(len);
-        let mut next = || columns.next().expect("a column per field");
-        r.logprobs.copy_from_slice(next());
-        r.values.copy_from_slice(next());
-        r.task_rewards.copy_from_slice(next());
-        r.rewards.copy_from_slice(next());
-        let cost = next();
-        match cost_critic {
-            true => r.cost_values.copy_from_slice(next()),
-            false => r.cost_values.fill(0.0),
-        }
-        r.costs.fill(0.0);
-        let n = r.num_envs;
-        let tail = &rest[rest.len() - if cost_critic { 2 * n } else { n }..];
-        last_values.copy_from_slice(&tail[..n]);
-        match cost_critic {
-            true => last_cost_values.copy_from_slice(&tail[n..]),
-            false => last_cost_values.fill(0.0),
-        }
-        let int = |k: usize| &ints[k * len..(k + 1) * len];
-        for (a, &v) in r.actions.iter_mut().zip(int(0)) {
-            *a = v as u32;
-        }
-        let (violations, alerts) = (int(1), int(2));
-        let terminated: Vec<bool> = int(3).iter().map(|&v| v != 0).collect();
-        let truncated: Vec<bool> = int(4).iter().map(|&v| v != 0).collect();
-        for k in 0..len {
-            r.ends[k] = terminated[k] || truncated[k];
-            r.truncated[k] = truncated[k] && !terminated[k];
-            r.safety[k] = SafetyOf::<D::Native>::from_bits(violations[k] as u32, cost[k], alerts[k] as u32);
-        }
-
-        let mut episodes = Vec::new();
-        for (t, step) in steps.iter().enumerate() {
-            let rows = t * n..(t + 1) * n;
-            let finals = OnceCell::new();
-            self.log.record(
-                &self.params,
-                step.at,
-                &r.task_rewards[rows.clone()],
-                &terminated[rows.clone()],
-                &truncated[rows.clone()],
-                &r.safety[rows],
-                |i| finals.get_or_init(|| D::read_states(&step.finals))[i].clone(),
-                &mut episodes,
-            );
-        }
-        episodes
+        assert_eq!(self.runs(), 1, "a population's rollouts are collected by collect_runs");
+        let mut out = [RunBuffers { rollout, last_values, last_cost_values }];
+        self.collect_runs(std::slice::from_ref(acting), &mut out).pop().expect("one run")
     }
 
     fn snapshot(&self) -> SourceState<D::Native> {
-        SourceState::Device(DeviceState {
-            steps: self.env.steps(),
-            states: D::read_states(&self.env.states()),
-            log: self.log.clone(),
-        })
+        SourceState::Device(self.run_states().pop().expect("one run"))
     }
 
     fn restore(&mut self, state: SourceState<D::Native>) -> Result<(), String> {
-        let SourceState::Device(DeviceState { steps, states, log }) = state else {
+        let SourceState::Device(state) = state else {
             return Err(format!("holds a {} loop's environments, not the device loop's", state.loop_name()));
         };
-        if states.len() != self.log.num_envs() || log.num_envs() != self.log.num_envs() {
-            return Err("its environments do not match the configuration".into());
-        }
-        self.env = D::restore(&self.params, self.seed, steps, &states, &self.device);
-        self.log = log;
-        Ok(())
+        self.restore_runs(vec![state])
     }
+}
+
+/// Reads a rollout's steps back to the host into `r` (all of the batch's environments) and the
+/// values after its last step: every float column in one transfer, every integer and flag in
+/// another.
+fn read_back<B: TrainBackend, D: DeviceEnv<B::InnerBackend>>(
+    steps: &[Step<B::InnerBackend, D::States>],
+    last: PolicyOutput<B::InnerBackend>,
+    r: &mut Rollout<D::Native>,
+    last_values: &mut [f32],
+    last_cost_values: &mut [f32],
+) -> Ends {
+    let len = r.len();
+    let flat = |t: &Tensor<B::InnerBackend, 2>| t.clone().reshape([-1]);
+    let cost_critic = last.cost_values.is_some();
+    let mut float_parts: Vec<Tensor<B::InnerBackend, 1>> = Vec::new();
+    float_parts.extend(steps.iter().map(|s| flat(&s.obs)));
+    float_parts.extend(steps.iter().map(|s| flat(&s.next_obs)));
+    let float_columns: [Column<B::InnerBackend, D::States>; 5] = [
+        |s| s.logprobs.clone(),
+        |s| s.values.clone(),
+        |s| s.task_rewards.clone(),
+        |s| s.rewards.clone(),
+        |s| s.cost.clone(),
+    ];
+    for column in float_columns {
+        float_parts.extend(steps.iter().map(column));
+    }
+    if cost_critic {
+        float_parts.extend(steps.iter().map(|s| s.cost_values.clone().expect("a cost critic")));
+    }
+    float_parts.push(last.values);
+    float_parts.extend(last.cost_values);
+    let floats: Vec<f32> = Tensor::cat(float_parts, 0).into_data().convert::<f32>().to_vec().expect("f32 rollout data");
+    let mut int_parts: Vec<Tensor<B::InnerBackend, 1, Int>> = Vec::new();
+    let int_columns: [Column<B::InnerBackend, D::States, Int>; 5] = [
+        |s| s.actions.clone(),
+        |s| s.violations.clone(),
+        |s| s.alerts.clone(),
+        |s| s.terminated.clone().int(),
+        |s| s.truncated.clone().int(),
+    ];
+    for column in int_columns {
+        int_parts.extend(steps.iter().map(column));
+    }
+    let ints: Vec<i64> = Tensor::cat(int_parts, 0).into_data().convert::<i64>().to_vec().expect("integer rollout data");
+
+    let obs_len = r.obs.len();
+    let (obs, rest) = floats.split_at(obs_len);
+    let (next_obs, rest) = rest.split_at(obs_len);
+    r.obs.copy_from_slice(obs);
+    r.next_obs.copy_from_slice(next_obs);
+    let mut columns = rest.chunks_exact(len);
+    let mut next = || columns.next().expect("a column per field");
+    r.logprobs.copy_from_slice(next());
+    r.values.copy_from_slice(next());
+    r.task_rewards.copy_from_slice(next());
+    r.rewards.copy_from_slice(next());
+    let cost = next();
+    match cost_critic {
+        true => r.cost_values.copy_from_slice(next()),
+        false => r.cost_values.fill(0.0),
+    }
+    r.costs.fill(0.0);
+    let n = r.num_envs;
+    let tail = &rest[rest.len() - if cost_critic { 2 * n } else { n }..];
+    last_values.copy_from_slice(&tail[..n]);
+    match cost_critic {
+        true => last_cost_values.copy_from_slice(&tail[n..]),
+        false => last_cost_values.fill(0.0),
+    }
+    let int = |k: usize| &ints[k * len..(k + 1) * len];
+    for (a, &v) in r.actions.iter_mut().zip(int(0)) {
+        *a = v as u32;
+    }
+    let (violations, alerts) = (int(1), int(2));
+    let terminated: Vec<bool> = int(3).iter().map(|&v| v != 0).collect();
+    let truncated: Vec<bool> = int(4).iter().map(|&v| v != 0).collect();
+    for k in 0..len {
+        r.ends[k] = terminated[k] || truncated[k];
+        r.truncated[k] = truncated[k] && !terminated[k];
+        r.safety[k] = SafetyOf::<D::Native>::from_bits(violations[k] as u32, cost[k], alerts[k] as u32);
+    }
+    Ends { terminated, truncated }
+}
+
+/// Finishes the episodes of one run's environments, `first..first + log.num_envs()` of the
+/// batch, from the batch's rollout `r` and its raw end flags; `finals(t)` reads the batch's
+/// states before autoreset at step `t` (called only at steps where one of the run's episodes
+/// ended). Returns them in `(end step, slot)` order.
+fn finish_episodes<E: Environment, S: std::ops::Deref<Target = [E::State]>>(
+    params: &E::Params,
+    log: &mut EpisodeLog<E>,
+    at: &[u32],
+    r: &Rollout<E>,
+    ends: &Ends,
+    first: usize,
+    finals: &dyn Fn(usize) -> S,
+) -> Vec<Episode<E>> {
+    let (n, wide) = (log.num_envs(), r.num_envs);
+    let mut episodes = Vec::new();
+    for (t, &at) in at.iter().enumerate() {
+        let rows = t * wide + first..t * wide + first + n;
+        let states = OnceCell::new();
+        log.record(
+            params,
+            at,
+            &r.task_rewards[rows.clone()],
+            &ends.terminated[rows.clone()],
+            &ends.truncated[rows.clone()],
+            &r.safety[rows],
+            |i| states.get_or_init(|| finals(t))[first + i].clone(),
+            &mut episodes,
+        );
+    }
+    episodes
+}
+
+/// The end flags of a rollout's steps as the environments raised them, `[T, N]` (the rollout's
+/// own `truncated` excludes episodes that also terminated).
+struct Ends {
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
 }
 
 /// Samples one action per row of `logits` (`[N, A]`) from `uniforms` (`[N]`, in `[0, 1)`) by

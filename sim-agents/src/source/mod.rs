@@ -13,7 +13,7 @@
 mod device;
 mod host;
 
-pub use device::{DeviceSource, sample};
+pub use device::{DeviceSource, RunBuffers, sample};
 pub use host::HostSource;
 
 use serde::{Deserialize, Serialize};

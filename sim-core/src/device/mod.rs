@@ -32,6 +32,7 @@ pub fn read_bools<B: Backend, const D: usize>(t: Tensor<B, D, Bool>) -> Vec<bool
 }
 
 use crate::env::Environment;
+use crate::rng::StreamKey;
 use crate::safety::SafetyKind;
 
 /// The safety channel of one batched device step, typed by the environment's violation kinds
@@ -143,9 +144,11 @@ pub trait DeviceEnv<B: Backend>: Sized {
     type Native: Environment;
     /// Whether an episode can be truncated (then a rollout bootstraps it).
     const CAN_TRUNCATE: bool;
-    /// `num_envs` environments seeded as `BatchRunner::<Self::Native>::new(params, num_envs,
-    /// seed)` seeds them; `params` must be valid.
-    fn create(params: &<Self::Native as Environment>::Params, num_envs: usize, seed: u64, device: &B::Device) -> Self;
+    /// One environment per key in `keys`, stepping and resetting from that stream; `params`
+    /// must be valid. With `StreamKey::envs(seed, n)` they are seeded as
+    /// `BatchRunner::<Self::Native>::new(params, n, seed)` seeds its own; a population
+    /// concatenates its runs' keys.
+    fn create(params: &<Self::Native as Environment>::Params, keys: &[StreamKey], device: &B::Device) -> Self;
     /// The current observations, `[N, obs_dim]`.
     fn obs(&self) -> Tensor<B, 2>;
     /// Steps every environment with `actions` (`[N]`; out-of-range actions act as the native
@@ -163,12 +166,12 @@ pub trait DeviceEnv<B: Backend>: Sized {
     fn read_states(states: &Self::States) -> Vec<<Self::Native as Environment>::State>;
     /// Steps taken so far (the counter the step and reset draws are taken at).
     fn steps(&self) -> u32;
-    /// Environments seeded as [`DeviceEnv::create`] seeds them for `seed`, continuing after
-    /// `steps` steps from `states` (one per environment, as [`DeviceEnv::read_states`] gave
-    /// them): they step on exactly as the environments the states were read from.
+    /// Environments created from `keys` as [`DeviceEnv::create`] creates them, continuing after
+    /// `steps` steps from `states` (one per key, as [`DeviceEnv::read_states`] gave them): they
+    /// step on exactly as the environments the states were read from.
     fn restore(
         params: &<Self::Native as Environment>::Params,
-        seed: u64,
+        keys: &[StreamKey],
         steps: u32,
         states: &[<Self::Native as Environment>::State],
         device: &B::Device,

@@ -6,7 +6,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use sim_core::device::rng::Keys;
 use sim_core::device::{DeviceEnv, DeviceSafety, DeviceTransition, Tensors};
-use sim_core::rng::{StreamKey, domain};
+use sim_core::rng::StreamKey;
 use sim_core::runner::RESET_SALT;
 
 use super::{
@@ -28,16 +28,28 @@ impl<B: Backend> DeviceCartPole<B> {
     /// `num_envs` environments seeded as `BatchRunner::<CartPole>::new(params, num_envs, seed)`
     /// seeds them; `params` must be valid (`Validate`).
     pub fn new(params: CartPoleParams, num_envs: usize, seed: u64, device: &B::Device) -> Self {
-        let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::ENV, i as u64)).collect();
-        let keys = Keys::new(&keys, RESET_SALT, device);
+        Self::with_keys(params, &StreamKey::envs(seed, num_envs), device)
+    }
+
+    /// One environment per key, stepping and resetting from that stream (a population's runs
+    /// each bring their own keys).
+    pub fn with_keys(params: CartPoleParams, keys: &[StreamKey], device: &B::Device) -> Self {
+        let keys = Keys::new(keys, RESET_SALT, device);
         let state = reset_lanes::<Tensors<B>>(&params, &keys.base(0));
         DeviceCartPole { params, keys, step: 0, last: state.clone(), state }
     }
 
-    /// Environments seeded as [`DeviceCartPole::new`] seeds them for `seed`, continuing after
-    /// `step` steps from `states`.
-    pub fn restore(params: CartPoleParams, seed: u64, step: u32, states: &[CartPoleState], device: &B::Device) -> Self {
-        let mut env = DeviceCartPole::new(params, states.len(), seed, device);
+    /// Environments created from `keys` as [`DeviceCartPole::with_keys`] creates them, continuing
+    /// after `step` steps from `states` (one per key).
+    pub fn restore(
+        params: CartPoleParams,
+        keys: &[StreamKey],
+        step: u32,
+        states: &[CartPoleState],
+        device: &B::Device,
+    ) -> Self {
+        assert_eq!(keys.len(), states.len(), "one state per key");
+        let mut env = DeviceCartPole::with_keys(params, keys, device);
         let lanes: Vec<_> = states.iter().map(CartPoleLanes::of).collect();
         env.state = CartPoleLanes::stack(device, &lanes);
         env.last = env.state.clone();
@@ -89,8 +101,8 @@ impl<B: Backend> DeviceEnv<B> for DeviceCartPole<B> {
     type Native = CartPole;
     const CAN_TRUNCATE: bool = true;
 
-    fn create(params: &CartPoleParams, num_envs: usize, seed: u64, device: &B::Device) -> Self {
-        DeviceCartPole::new(params.clone(), num_envs, seed, device)
+    fn create(params: &CartPoleParams, keys: &[StreamKey], device: &B::Device) -> Self {
+        DeviceCartPole::with_keys(params.clone(), keys, device)
     }
 
     fn obs(&self) -> Tensor<B, 2> {
@@ -119,7 +131,13 @@ impl<B: Backend> DeviceEnv<B> for DeviceCartPole<B> {
         self.step
     }
 
-    fn restore(params: &CartPoleParams, seed: u64, steps: u32, states: &[CartPoleState], device: &B::Device) -> Self {
-        DeviceCartPole::restore(params.clone(), seed, steps, states, device)
+    fn restore(
+        params: &CartPoleParams,
+        keys: &[StreamKey],
+        steps: u32,
+        states: &[CartPoleState],
+        device: &B::Device,
+    ) -> Self {
+        DeviceCartPole::restore(params.clone(), keys, steps, states, device)
     }
 }

@@ -6,7 +6,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use sim_core::device::rng::Keys;
 use sim_core::device::{DeviceEnv, DeviceSafety, DeviceTransition, Tensors};
-use sim_core::rng::{StreamKey, domain};
+use sim_core::rng::StreamKey;
 use sim_core::runner::RESET_SALT;
 
 use super::dynamics::{self, CloudLanes};
@@ -33,17 +33,29 @@ impl<B: Backend> DeviceToyCloud<B> {
     /// `num_envs` environments seeded as `BatchRunner::<ToyCloud>::new(params, num_envs, seed)`
     /// seeds them; `params` must be valid (`Validate`).
     pub fn new(params: CloudParams, num_envs: usize, seed: u64, device: &B::Device) -> Self {
-        let keys: Vec<StreamKey> = (0..num_envs).map(|i| StreamKey::derive(seed, domain::ENV, i as u64)).collect();
-        let step_keys = Keys::new(&keys, 0, device);
-        let reset_keys = Keys::new(&keys, RESET_SALT, device);
+        Self::with_keys(params, &StreamKey::envs(seed, num_envs), device)
+    }
+
+    /// One environment per key, stepping and resetting from that stream (a population's runs
+    /// each bring their own keys).
+    pub fn with_keys(params: CloudParams, keys: &[StreamKey], device: &B::Device) -> Self {
+        let step_keys = Keys::new(keys, 0, device);
+        let reset_keys = Keys::new(keys, RESET_SALT, device);
         let state = dynamics::reset::<Tensors<B>>(&params, &reset_keys.base(0));
         DeviceToyCloud { params, step_keys, reset_keys, step: 0, last: state.clone(), state }
     }
 
-    /// Environments seeded as [`DeviceToyCloud::new`] seeds them for `seed`, continuing after
-    /// `step` steps from `states`.
-    pub fn restore(params: CloudParams, seed: u64, step: u32, states: &[CloudState], device: &B::Device) -> Self {
-        let mut env = DeviceToyCloud::new(params, states.len(), seed, device);
+    /// Environments created from `keys` as [`DeviceToyCloud::with_keys`] creates them, continuing
+    /// after `step` steps from `states` (one per key).
+    pub fn restore(
+        params: CloudParams,
+        keys: &[StreamKey],
+        step: u32,
+        states: &[CloudState],
+        device: &B::Device,
+    ) -> Self {
+        assert_eq!(keys.len(), states.len(), "one state per key");
+        let mut env = DeviceToyCloud::with_keys(params, keys, device);
         let lanes: Vec<_> = states.iter().map(CloudLanes::of).collect();
         env.state = CloudLanes::stack(device, &lanes);
         env.last = env.state.clone();
@@ -94,8 +106,8 @@ impl<B: Backend> DeviceEnv<B> for DeviceToyCloud<B> {
     type Native = ToyCloud;
     const CAN_TRUNCATE: bool = false;
 
-    fn create(params: &CloudParams, num_envs: usize, seed: u64, device: &B::Device) -> Self {
-        DeviceToyCloud::new(params.clone(), num_envs, seed, device)
+    fn create(params: &CloudParams, keys: &[StreamKey], device: &B::Device) -> Self {
+        DeviceToyCloud::with_keys(params.clone(), keys, device)
     }
 
     fn obs(&self) -> Tensor<B, 2> {
@@ -124,7 +136,13 @@ impl<B: Backend> DeviceEnv<B> for DeviceToyCloud<B> {
         self.step
     }
 
-    fn restore(params: &CloudParams, seed: u64, steps: u32, states: &[CloudState], device: &B::Device) -> Self {
-        DeviceToyCloud::restore(params.clone(), seed, steps, states, device)
+    fn restore(
+        params: &CloudParams,
+        keys: &[StreamKey],
+        steps: u32,
+        states: &[CloudState],
+        device: &B::Device,
+    ) -> Self {
+        DeviceToyCloud::restore(params.clone(), keys, steps, states, device)
     }
 }

@@ -1,0 +1,223 @@
+//! A run trained in a population (`sim_agents::population`) is the run trained alone on the
+//! device loop, bit for bit on the CPU backend: the same update metrics, episodes and weights
+//! checksum, whatever else trains beside it (other seeds, penalties, hyperparameters, a mask,
+//! PPO-Lagrangian, either update kernel) and wherever it sits in the population. Its checkpoints
+//! are a run alone's: a population continues from them, and a run alone from a population's.
+
+use sim_agents::backend::{Cpu, CpuAutodiff};
+use sim_agents::penalty::{AupConfig, PenaltyConfig};
+use sim_agents::population::{Population, Run};
+use sim_agents::ppo::{Kernel, LagrangianConfig};
+use sim_agents::{PpoConfig, TrainError, Trainer, UpdateMetrics, UpdateReport};
+use sim_core::device::DeviceEnv;
+use sim_core::prelude::*;
+use sim_envs::cartpole::device::DeviceCartPole;
+use sim_envs::toycloud::device::DeviceToyCloud;
+use sim_envs::{CartPoleParams, CloudParams, ToyCloud};
+
+type Env<D> = <D as DeviceEnv<Cpu>>::Native;
+
+/// One update's report without its wall-clock fields, and its episodes, as comparable text.
+fn record<E: Environment>(report: UpdateReport<E>) -> (UpdateMetrics, String) {
+    let mut m = report.metrics;
+    (m.sps, m.rollout_seconds, m.optimize_seconds) = (0.0, 0.0, 0.0);
+    (m, format!("{:?}", report.episodes))
+}
+
+/// Every update's record and the final weights checksum of `run` trained alone.
+fn alone<D: DeviceEnv<Cpu> + 'static>(
+    params: &<Env<D> as Environment>::Params,
+    config: &PpoConfig,
+    seed: u64,
+) -> (Vec<(UpdateMetrics, String)>, String) {
+    let mut t =
+        Trainer::<Env<D>, CpuAutodiff>::on_device::<D>(params.clone(), config.clone(), seed, None, Default::default())
+            .expect("a run alone");
+    let mut rows = Vec::new();
+    while t.updates_done() < t.num_updates() {
+        rows.push(record(t.train_update().unwrap()));
+    }
+    (rows, t.weights_checksum())
+}
+
+/// Trains `runs` as one population and checks each against the same run alone.
+fn population_matches_alone<D: DeviceEnv<Cpu> + 'static>(
+    params: <Env<D> as Environment>::Params,
+    runs: &[(PpoConfig, u64)],
+) {
+    let members = runs.iter().map(|(c, s)| Run::new(c.clone(), *s)).collect();
+    let mut pop = Population::<CpuAutodiff, D>::new(params.clone(), members, Default::default()).unwrap();
+    let mut rows: Vec<Vec<(UpdateMetrics, String)>> = vec![Vec::new(); runs.len()];
+    while pop.updates_done() < pop.num_updates() {
+        for (r, report) in pop.train_update().unwrap().into_iter().enumerate() {
+            rows[r].push(record(report));
+        }
+    }
+    for (r, (config, seed)) in runs.iter().enumerate() {
+        let (want_rows, want_sum) = alone::<D>(&params, config, *seed);
+        for (u, (got, want)) in rows[r].iter().zip(&want_rows).enumerate() {
+            assert_eq!(got.0, want.0, "run {r} (seed {seed}), update {}: metrics", u + 1);
+            assert_eq!(got.1, want.1, "run {r} (seed {seed}), update {}: episodes", u + 1);
+        }
+        assert_eq!(rows[r].len(), want_rows.len());
+        assert_eq!(pop.runs()[r].weights_checksum(), want_sum, "run {r} (seed {seed}): weights");
+    }
+}
+
+fn small(total_updates: u64) -> PpoConfig {
+    PpoConfig { total_timesteps: 16 * 32 * total_updates, num_envs: 16, num_steps: 32, ..PpoConfig::default() }
+}
+
+/// CartPole (truncation bootstrapped on the device with each run's own discount): four seeds,
+/// one with another learning rate, discount and entropy bonus, one on burn's update kernel.
+#[test]
+fn cartpole_runs_in_a_population_equal_the_runs_alone() {
+    let params = CartPoleParams { max_steps: 40, ..CartPoleParams::default() };
+    let base = small(4);
+    let other = PpoConfig { learning_rate: 1e-3, gamma: 0.95, ent_coef: 0.02, ..base.clone() };
+    let burn = PpoConfig { kernel: Kernel::Burn, ..base.clone() };
+    population_matches_alone::<DeviceCartPole<Cpu>>(params, &[(base.clone(), 1), (other, 2), (burn, 3), (base, 4)]);
+}
+
+/// ToyCloud with a different penalty in every run (and a mask lifted mid-run), then with
+/// PPO-Lagrangian beside a cost-critic run with another limit: the penalties read their own run's
+/// typed safety records.
+#[test]
+fn toycloud_runs_with_different_penalties_in_a_population_equal_the_runs_alone() {
+    let params = CloudParams::scenario("incident_kill_process").unwrap();
+    let base = small(3);
+    let aup = AupConfig { lambda: 0.5, warmup_steps: 0, ramp_steps: 1, num_aux: 4, ..AupConfig::default() };
+    population_matches_alone::<DeviceToyCloud<Cpu>>(
+        params.clone(),
+        &[
+            (base.clone(), 5),
+            (PpoConfig { penalty: PenaltyConfig::TrueCost { weight: 0.5 }, ..base.clone() }, 5),
+            (PpoConfig { penalty: PenaltyConfig::Detected { weight: 0.5 }, ..base.clone() }, 6),
+            (PpoConfig { penalty: PenaltyConfig::Aup(aup), ..base.clone() }, 7),
+            (PpoConfig { actions: ActionSet::Legitimate, lift_mask_at: Some(512), ..base.clone() }, 8),
+        ],
+    );
+    let lagrangian = |limit| PpoConfig {
+        penalty: PenaltyConfig::CostSignal,
+        lagrangian: Some(LagrangianConfig { cost_limit: limit, lambda_init: 0.2, lambda_lr: 0.05 }),
+        ..base.clone()
+    };
+    population_matches_alone::<DeviceToyCloud<Cpu>>(params, &[(lagrangian(0.1), 9), (lagrangian(0.5), 10)]);
+}
+
+/// Checkpoints: a population stopped after two updates and continued from its runs' files ends
+/// as the uninterrupted population; a run alone continues from its population file and ends as
+/// the run alone; and a population continues from files written by runs alone.
+#[test]
+fn population_checkpoints_are_run_checkpoints() {
+    let params = CloudParams::scenario("incident_kill_process").unwrap();
+    let configs = [(small(4), 11), (PpoConfig { penalty: PenaltyConfig::TrueCost { weight: 0.3 }, ..small(4) }, 12)];
+    let runs = || configs.iter().map(|(c, s)| Run::new(c.clone(), *s)).collect::<Vec<_>>();
+    let new = || Population::<CpuAutodiff, DeviceToyCloud<Cpu>>::new(params.clone(), runs(), Default::default());
+    let dir = std::env::temp_dir().join(format!("population-checkpoints-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let paths: Vec<_> = (0..2).map(|r| dir.join(format!("run{r}.ckpt"))).collect();
+    let finish = |mut pop: Population<CpuAutodiff, DeviceToyCloud<Cpu>>| {
+        while pop.updates_done() < pop.num_updates() {
+            pop.train_update().unwrap();
+        }
+        pop.runs().iter().map(|t| t.weights_checksum()).collect::<Vec<_>>()
+    };
+
+    let straight = finish(new().unwrap());
+    let mut pop = new().unwrap();
+    pop.train_update().unwrap();
+    pop.train_update().unwrap();
+    pop.save_checkpoints(&paths).unwrap();
+    assert_eq!(finish(new().unwrap().continue_from(&paths).unwrap()), straight, "population resumed");
+
+    let (config, seed) = &configs[1];
+    let mut run = Trainer::<ToyCloud, CpuAutodiff>::on_device::<DeviceToyCloud<Cpu>>(
+        params.clone(),
+        config.clone(),
+        *seed,
+        None,
+        Default::default(),
+    )
+    .unwrap()
+    .continue_from(&paths[1])
+    .unwrap();
+    while run.updates_done() < run.num_updates() {
+        run.train_update().unwrap();
+    }
+    assert_eq!(run.weights_checksum(), straight[1], "a run alone from its population's checkpoint");
+
+    for (r, ((config, seed), path)) in configs.iter().zip(&paths).enumerate() {
+        let mut t = Trainer::<ToyCloud, CpuAutodiff>::on_device::<DeviceToyCloud<Cpu>>(
+            params.clone(),
+            config.clone(),
+            *seed,
+            None,
+            Default::default(),
+        )
+        .unwrap();
+        for _ in 0..=r {
+            t.train_update().unwrap();
+        }
+        t.save_checkpoint(path).unwrap();
+    }
+    let err = new().unwrap().continue_from(&paths).err().expect("runs written at different updates");
+    assert!(err.to_string().contains("another update"), "{err}");
+    for ((config, seed), path) in configs.iter().zip(&paths) {
+        let mut t = Trainer::<ToyCloud, CpuAutodiff>::on_device::<DeviceToyCloud<Cpu>>(
+            params.clone(),
+            config.clone(),
+            *seed,
+            None,
+            Default::default(),
+        )
+        .unwrap();
+        t.train_update().unwrap();
+        t.train_update().unwrap();
+        t.save_checkpoint(path).unwrap();
+    }
+    assert_eq!(finish(new().unwrap().continue_from(&paths).unwrap()), straight, "population from runs alone");
+
+    // A run's own checkpoint call says where its checkpoint comes from.
+    let pop = new().unwrap();
+    let err = pop.runs()[0].save_checkpoint(&dir.join("x.ckpt")).expect_err("a population's run");
+    assert!(err.to_string().contains("Population::save_checkpoints"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs that disagree on the rollout's shape are refused, naming the run and the field; so is
+/// an empty population.
+#[test]
+fn runs_of_different_shapes_are_refused_by_name() {
+    let params = CloudParams::scenario("incident_kill_process").unwrap();
+    let make = |runs: Vec<Run<ToyCloud>>| {
+        Population::<CpuAutodiff, DeviceToyCloud<Cpu>>::new(params.clone(), runs, Default::default()).err()
+    };
+    let base = small(2);
+    let cases = [
+        (PpoConfig { num_envs: 8, ..base.clone() }, "runs[1].num_envs"),
+        (PpoConfig { num_steps: 16, total_timesteps: 16 * 16 * 2, ..base.clone() }, "runs[1].num_steps"),
+        (PpoConfig { total_timesteps: 16 * 32 * 3, ..base.clone() }, "runs[1].total_timesteps"),
+        (
+            PpoConfig {
+                policy: sim_agents::policy::PolicyConfig { hidden: vec![32], ..Default::default() },
+                ..base.clone()
+            },
+            "runs[1].policy.hidden",
+        ),
+        (
+            PpoConfig {
+                penalty: PenaltyConfig::CostSignal,
+                lagrangian: Some(LagrangianConfig { cost_limit: 0.1, lambda_init: 0.0, lambda_lr: 0.1 }),
+                ..base.clone()
+            },
+            "runs[1].lagrangian",
+        ),
+    ];
+    for (other, field) in cases {
+        let err = make(vec![Run::new(base.clone(), 1), Run::new(other, 2)]).expect(field);
+        assert!(matches!(err, TrainError::Params(_)) && err.to_string().contains(field), "{field}: {err}");
+    }
+    let err = make(Vec::new()).expect("an empty population");
+    assert!(err.to_string().contains("runs"), "{err}");
+}
