@@ -51,16 +51,66 @@ fn the_device_loop_on_vulkan_follows_the_cpu_backend() {
         }
         assert!((a.value_loss - b.value_loss).abs() <= 1e-5 * a.value_loss.abs().max(1.0), "update {update}");
     }
-    let (ca, cc, _) = cpu.model().to_dense();
-    let (va, vc, _) = vk.model().to_dense();
+    let worst = largest_difference(&cpu, &vk);
+    eprintln!("largest weight difference after 3 updates: {worst:e}");
+    assert!(worst < 1e-6, "weights differ by {worst}");
+}
+
+type VulkanAutodiff = burn::backend::Autodiff<Vulkan>;
+
+/// The largest difference between two trainers' actor and critic weights.
+fn largest_difference<A: sim_agents::backend::TrainBackend, B: sim_agents::backend::TrainBackend>(
+    a: &Trainer<CartPole, A>,
+    b: &Trainer<CartPole, B>,
+) -> f32 {
+    let (aa, ac, _) = a.model().to_dense();
+    let (ba, bc, _) = b.model().to_dense();
     let mut worst = 0.0f32;
-    for (x, y) in [(&ca, &va), (&cc, &vc)] {
+    for (x, y) in [(&aa, &ba), (&ac, &bc)] {
         for (lx, ly) in x.layers.iter().zip(&y.layers) {
             for (p, q) in lx.weight.iter().chain(&lx.bias).zip(ly.weight.iter().chain(&ly.bias)) {
                 worst = worst.max((p - q).abs());
             }
         }
     }
-    eprintln!("largest weight difference after 3 updates: {worst:e}");
-    assert!(worst < 1e-6, "weights differ by {worst}");
+    worst
+}
+
+/// A population of two runs on Vulkan (`sim_agents::population`: one batch of device
+/// environments, one stacked forward pass with `[R, in, out]` weights) against each run alone on
+/// Vulkan: the same first-rollout episodes, and after three updates weights within the tolerance
+/// above (the batched matrix product is another kernel than the unbatched one, so bit equality is
+/// not promised off the CPU backend).
+#[test]
+fn a_population_on_vulkan_follows_its_runs_alone() {
+    use sim_agents::population::{Population, Run};
+    let params = CartPoleParams::default();
+    let config = PpoConfig { total_timesteps: 4 * 128 * 3, kernel: Kernel::Burn, ..PpoConfig::default() };
+    let runs = vec![Run::new(config.clone(), 3), Run::new(config.clone(), 4)];
+    let mut pop =
+        Population::<VulkanAutodiff, DeviceCartPole<Vulkan>>::new(params.clone(), runs, Default::default()).unwrap();
+    let mut alone: Vec<Trainer<CartPole, VulkanAutodiff>> = [3, 4]
+        .iter()
+        .map(|&seed| {
+            Trainer::on_device::<DeviceCartPole<Vulkan>>(params.clone(), config.clone(), seed, None, Default::default())
+                .unwrap()
+        })
+        .collect();
+    for update in 1..=3 {
+        let reports = pop.train_update().unwrap();
+        for (r, (report, t)) in reports.iter().zip(&mut alone).enumerate() {
+            let want = t.train_update().unwrap().metrics;
+            let got = &report.metrics;
+            eprintln!("run {r}, update {update}: value loss {} / {}", got.value_loss, want.value_loss);
+            if update == 1 {
+                assert_eq!((got.episodes, got.episodic_return), (want.episodes, want.episodic_return), "run {r}");
+            }
+            assert!((got.value_loss - want.value_loss).abs() <= 1e-5 * want.value_loss.abs().max(1.0), "run {r}");
+        }
+    }
+    for (r, t) in alone.iter().enumerate() {
+        let worst = largest_difference(&pop.runs()[r], t);
+        eprintln!("run {r}: largest weight difference after 3 updates: {worst:e}");
+        assert!(worst < 1e-6, "run {r}: weights differ by {worst}");
+    }
 }
