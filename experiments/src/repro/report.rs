@@ -51,7 +51,7 @@ pub fn report(
         o,
         "Base scenario `{}`; {} conditions x {} reported seeds ({}); tuning seeds {} (disjoint); PPO {} environment \
          steps per run, rollouts on the {} loop, each run trained alone (not in a population: on the CPU the host loop trains \
-         faster than populations on the device loop; on a GPU that is not measured yet); {} runs computed now, \
+         ToyCloud faster than a population on the device loop; on a GPU that is not measured yet); {} runs computed now, \
          {:.0} s.\n",
         config.base_scenario,
         config.conditions.len(),
