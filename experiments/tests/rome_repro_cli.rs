@@ -534,3 +534,74 @@ fn array_tasks_then_aggregate_equal_one_process_byte_for_byte() {
     no_partial_files(&all);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// On the device loop each condition's seeds train together as one population: the same bytes
+/// as every run trained alone on the device loop (array tasks of one run each), the report says
+/// so, and a population stopped by SIGTERM continues from its runs' checkpoints to the same
+/// bytes.
+#[test]
+fn device_loop_populations_equal_runs_alone_and_resume_after_sigterm() {
+    let dir = scratch("population");
+    let matrix = sub_matrix(&dir, &["baseline", "lagrangian_0.5"], "[5, 6]");
+    let device = ["--loop", "device"];
+    let together = dir.join("together");
+    let together =
+        ok(&rome_repro(&[&["--config", &matrix, "--out", together.to_str().unwrap()][..], &device].concat()));
+    let report = std::fs::read_to_string(together.join("report.md")).unwrap();
+    assert!(report.contains("each condition's seeds trained together as one population"), "{report}");
+    let tasks = dir.join("alone");
+    let tasks_s = tasks.to_str().unwrap();
+    for i in ["0", "1", "2", "3"] {
+        let args =
+            [&["--config", &matrix, "--out", tasks_s, "--runs-per-task", "1", "--task", i][..], &device].concat();
+        assert!(rome_repro(&args).status.success(), "task {i}");
+    }
+    let alone = ok(&rome_repro(
+        &[&["--config", &matrix, "--out", tasks_s, "--runs-per-task", "1", "--aggregate"][..], &device].concat(),
+    ));
+    for file in ["summary.csv", "aggregate.csv", "verdicts.csv"] {
+        assert_eq!(std::fs::read(together.join(file)).unwrap(), std::fs::read(alone.join(file)).unwrap(), "{file}");
+    }
+    for run in std::fs::read_dir(together.join("runs")).unwrap() {
+        let name = run.unwrap().file_name();
+        for file in ["result.ron", "metrics.csv"] {
+            let (a, b) = (together.join("runs").join(&name).join(file), alone.join("runs").join(&name).join(file));
+            assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), "{name:?}/{file}");
+        }
+    }
+
+    // Long enough (192 updates a run) that the signal falls inside training.
+    let text = std::fs::read_to_string(&matrix).unwrap().replace("total_timesteps: 4096", "total_timesteps: 98304");
+    std::fs::write(&matrix, text).unwrap();
+    let straight = dir.join("straight");
+    let straight =
+        ok(&rome_repro(&[&["--config", &matrix, "--out", straight.to_str().unwrap()][..], &device].concat()));
+    let stopped = dir.join("stopped");
+    let child = Command::new(env!("CARGO_BIN_EXE_rome_repro"))
+        .args([&["--config", &matrix, "--quiet", "--out", stopped.to_str().unwrap()][..], &device].concat())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(stopped.join("runs")).map_or(0, |d| d.count()) < 2 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the runs did not start");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let result = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(result.status.code(), Some(75), "stopped by SIGTERM: EX_TEMPFAIL; {stderr}");
+    let checkpoints = std::fs::read_dir(stopped.join("runs"))
+        .unwrap()
+        .filter(|d| d.as_ref().unwrap().path().join("checkpoint.bin").is_file())
+        .count();
+    assert!(checkpoints >= 2, "a population's runs are checkpointed together: {checkpoints}; {stderr}");
+    let resumed = ok(&rome_repro(&[&["--config", &matrix, "--out", stopped.to_str().unwrap()][..], &device].concat()));
+    for file in ["summary.csv", "aggregate.csv", "verdicts.csv"] {
+        assert_eq!(std::fs::read(resumed.join(file)).unwrap(), std::fs::read(straight.join(file)).unwrap(), "{file}");
+    }
+    no_partial_files(&resumed);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -28,7 +28,7 @@ use sim_envs::CloudParams;
 
 use self::config::ReproConfig;
 use self::run::RunResult;
-use crate::device::Device;
+use crate::device::{Device, Loop};
 use crate::stats::Bootstrap;
 
 /// Why a matrix could not run.
@@ -291,44 +291,91 @@ fn compute(
         .map_err(|e| ReproError::Run(e.to_string()))?;
     let finished = Mutex::new(Vec::new());
     let checkpointed = std::sync::atomic::AtomicUsize::new(0);
+    // The work: one run at a time, or on the device loop each condition's runs together as one
+    // population (each gives the result it gives alone; `sim_agents::population`).
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    for &j in &todo {
+        match units.last_mut() {
+            Some(unit) if config.train_loop == Loop::Device && jobs[unit[0]].0 == jobs[j].0 => unit.push(j),
+            _ => units.push(vec![j]),
+        }
+    }
+    // A finished run's files, written as each run ends.
+    let store = |j: usize, result: RunResult| {
+        let (c, seed) = jobs[j];
+        let name = run_name(&config.conditions[c].name, seed);
+        let dir = out.join("runs").join(&name);
+        write_atomic(&dir.join("metrics.csv"), result.metrics_csv.as_bytes())?;
+        let curve = out.join("curves").join(format!("{name}.csv"));
+        write_atomic(&curve, tables::curve_csv(&result.curve).as_bytes())?;
+        let text = ron::to_string(&result).map_err(|e| ReproError::Run(e.to_string()))?;
+        // Last: its presence marks the run finished; a checkpoint it was resumed from is spent.
+        write_atomic(&dir.join("result.ron"), text.as_bytes())?;
+        for spent in [run::CHECKPOINT, run::PROGRESS] {
+            let _ = std::fs::remove_file(dir.join(spent));
+        }
+        finished.lock().expect("no panics while holding the lock").push((j, result));
+        Ok::<_, ReproError>(())
+    };
     pool.install(|| {
-        todo.par_iter().with_max_len(1).try_for_each(|&j| {
+        units.par_iter().with_max_len(1).try_for_each(|unit| {
             if crate::signal::terminated() {
                 return Ok(());
             }
-            let (c, seed) = jobs[j];
+            let c = jobs[unit[0]].0;
             let condition = &config.conditions[c];
-            let dir = out.join("runs").join(run_name(&condition.name, seed));
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| ReproError::Run(format!("cannot create {}: {e}", dir.display())))?;
-            let bar = multi.add(ProgressBar::new(total_steps));
-            bar.set_style(run_style.clone());
-            bar.set_message(run_name(&condition.name, seed));
-            let mut last = 0;
-            let on_update = |step| {
-                bar.set_position(step);
-                overall.inc(step - last);
-                last = step;
+            let seeds: Vec<u64> = unit.iter().map(|&j| jobs[j].1).collect();
+            let dirs: Vec<PathBuf> =
+                seeds.iter().map(|&seed| out.join("runs").join(run_name(&condition.name, seed))).collect();
+            let mut bars = Vec::with_capacity(unit.len());
+            for (dir, &seed) in dirs.iter().zip(&seeds) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| ReproError::Run(format!("cannot create {}: {e}", dir.display())))?;
+                let bar = multi.add(ProgressBar::new(total_steps));
+                bar.set_style(run_style.clone());
+                bar.set_message(run_name(&condition.name, seed));
+                bars.push(bar);
+            }
+            let mut last = vec![0; unit.len()];
+            let on_update = |r: usize, step| {
+                bars[r].set_position(step);
+                overall.inc(step - last[r]);
+                last[r] = step;
             };
-            let result = device
-                .dispatch(run::Job { config, condition, params: &scenarios[c], seed, dir: &dir, on_update })
-                .map_err(|source| ReproError::Train { condition: condition.name.clone(), seed, source })?;
-            bar.finish_and_clear();
-            multi.remove(&bar);
-            let Some(result) = result else {
-                checkpointed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let train_error = |(seed, source)| ReproError::Train { condition: condition.name.clone(), seed, source };
+            let results = if let [seed] = seeds[..] {
+                let mut on_update = on_update;
+                let job = run::Job {
+                    config,
+                    condition,
+                    params: &scenarios[c],
+                    seed,
+                    dir: &dirs[0],
+                    on_update: |s| on_update(0, s),
+                };
+                device.dispatch(job).map_err(|source| train_error((seed, source)))?.map(|r| vec![r])
+            } else {
+                let job = run::PopulationJob {
+                    config,
+                    condition,
+                    params: &scenarios[c],
+                    seeds: &seeds,
+                    dirs: &dirs,
+                    on_update,
+                };
+                device.dispatch(job).map_err(train_error)?
+            };
+            for bar in bars {
+                bar.finish_and_clear();
+                multi.remove(&bar);
+            }
+            let Some(results) = results else {
+                checkpointed.fetch_add(unit.len(), std::sync::atomic::Ordering::Relaxed);
                 return Ok(());
             };
-            write_atomic(&dir.join("metrics.csv"), result.metrics_csv.as_bytes())?;
-            let curve = out.join("curves").join(format!("{}.csv", run_name(&condition.name, seed)));
-            write_atomic(&curve, tables::curve_csv(&result.curve).as_bytes())?;
-            let text = ron::to_string(&result).map_err(|e| ReproError::Run(e.to_string()))?;
-            // Last: its presence marks the run finished; a checkpoint it was resumed from is spent.
-            write_atomic(&dir.join("result.ron"), text.as_bytes())?;
-            for spent in [run::CHECKPOINT, run::PROGRESS] {
-                let _ = std::fs::remove_file(dir.join(spent));
+            for (&j, result) in unit.iter().zip(results) {
+                store(j, result)?;
             }
-            finished.lock().expect("no panics while holding the lock").push((j, result));
             Ok::<_, ReproError>(())
         })
     })?;

@@ -12,6 +12,7 @@ use super::criteria::Registered;
 use super::run::RunResult;
 use super::tables::{Aggregate, Metric};
 use super::verdicts::{Exact, Row, modes};
+use crate::device::Loop;
 
 /// Figures about the run shown at the top of the report.
 pub struct RunFacts {
@@ -50,9 +51,7 @@ pub fn report(
     let _ = writeln!(
         o,
         "Base scenario `{}`; {} conditions x {} reported seeds ({}); tuning seeds {} (disjoint); PPO {} environment \
-         steps per run, rollouts on the {} loop, each run trained alone (not in a population: on the CPU the host loop trains \
-         ToyCloud faster than a population on the device loop; on a GPU that is not measured yet); {} runs computed now, \
-         {:.0} s.\n",
+         steps per run, rollouts on the {} loop, {}; {} runs computed now, {:.0} s.\n",
         config.base_scenario,
         config.conditions.len(),
         config.seeds.len(),
@@ -60,6 +59,16 @@ pub fn report(
         seeds(&config.tuning_seeds),
         config.ppo.total_timesteps,
         config.train_loop,
+        match config.train_loop {
+            Loop::Host => {
+                "each run trained alone (not in a population: populations train on the device loop, and on the CPU \
+                 the host loop trains ToyCloud faster than a population there)"
+            }
+            Loop::Device => {
+                "each condition's seeds trained together as one population (batched rollouts on the device; each \
+                 run's result is the one it gives alone)"
+            }
+        },
         facts.computed_runs,
         facts.seconds
     );

@@ -7,13 +7,14 @@
 //! the run had gathered beside it ([`PROGRESS`]); the next run of the same matrix continues
 //! from there and ends with the bytes an uninterrupted run ends with.
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 use sim_agents::backend::TrainBackend;
 use sim_agents::evaluate::evaluate;
 use sim_agents::inference::{ActMode, InferencePolicy};
-use std::path::Path;
-
-use sim_agents::{TrainError, Trainer};
+use sim_agents::population::{Population, Run};
+use sim_agents::{TrainError, Trainer, UpdateReport};
 use sim_core::io::write_atomic;
 use sim_core::runner::Episode;
 use sim_core::safety::SafetyKind;
@@ -256,9 +257,127 @@ impl<F: FnMut(u64)> OnBackend for Job<'_, F> {
     }
 }
 
+/// Several seeds of one condition trained together as a population on the device loop
+/// (`sim_agents::population`), each run giving the result it gives alone.
+pub struct PopulationJob<'a, F> {
+    /// The matrix.
+    pub config: &'a ReproConfig,
+    /// The condition.
+    pub condition: &'a Condition,
+    /// Its scenario.
+    pub params: &'a CloudParams,
+    /// The seeds, one run each.
+    pub seeds: &'a [u64],
+    /// Each run's directory, in the order of `seeds`.
+    pub dirs: &'a [PathBuf],
+    /// Called after every update with the run's index and its environment steps done.
+    pub on_update: F,
+}
+
+impl<F: FnMut(usize, u64)> OnBackend for PopulationJob<'_, F> {
+    type Output = Result<Option<Vec<RunResult>>, (u64, TrainError)>;
+    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
+        run_population::<B>(self.config, self.condition, self.params, self.seeds, self.dirs, device, self.on_update)
+    }
+}
+
 /// Whether `dir` holds an interrupted run's checkpoint.
 pub fn interrupted(dir: &Path) -> bool {
     dir.join(CHECKPOINT).is_file() && dir.join(PROGRESS).is_file()
+}
+
+fn checkpoint_error(path: &Path, message: String) -> TrainError {
+    TrainError::Checkpoint { path: path.to_path_buf(), message }
+}
+
+/// A run's policy evaluated on its scenario by the matrix's evaluation settings.
+fn evaluate_run(
+    config: &ReproConfig,
+    params: &CloudParams,
+    seed: u64,
+    policy: &InferencePolicy,
+    episodes: usize,
+) -> Result<Vec<Episode<ToyCloud>>, TrainError> {
+    let e = &config.eval;
+    let mode = if e.greedy { ActMode::Greedy } else { ActMode::Sample };
+    Ok(evaluate::<ToyCloud>(params, policy, mode, e.envs, episodes, seed)?)
+}
+
+impl Progress {
+    /// A run that has not trained yet.
+    fn fresh() -> Self {
+        Progress {
+            curve: Vec::new(),
+            train_episodes: 0,
+            train_cost: 0.0,
+            since: Vec::new(),
+            metrics_csv: format!("{}\n", sim_agents::UpdateMetrics::CSV_HEADER),
+        }
+    }
+
+    /// What an interrupted run in `dir` had gathered.
+    fn load(dir: &Path) -> Result<Self, TrainError> {
+        let path = dir.join(PROGRESS);
+        let text = std::fs::read_to_string(&path).map_err(|e| checkpoint_error(&path, e.to_string()))?;
+        ron::from_str(&text).map_err(|e| checkpoint_error(&path, e.to_string()))
+    }
+
+    /// Writes it beside the run's checkpoint in `dir`, atomically.
+    fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        let path = dir.join(PROGRESS);
+        let text = ron::to_string(self).map_err(|e| checkpoint_error(&path, e.to_string()))?;
+        write_atomic(&path, text.as_bytes()).map_err(|e| checkpoint_error(&path, e.to_string()))
+    }
+
+    /// Adds a learning-curve point: the policy evaluated now, and the training episodes since
+    /// the last point.
+    fn point(
+        &mut self,
+        config: &ReproConfig,
+        params: &CloudParams,
+        seed: u64,
+        trainer: &Trainer<ToyCloud, impl TrainBackend>,
+    ) -> Result<(), TrainError> {
+        let s = eval_stats(&evaluate_run(config, params, seed, trainer.policy(), config.eval.curve_episodes)?);
+        let since = &self.since;
+        self.curve.push(CurvePoint {
+            update: trainer.updates_done(),
+            global_step: trainer.global_step(),
+            train_episodes: self.train_episodes,
+            train_return: mean_of(since.iter().map(|e| e.ret)),
+            train_violation_rate: share(since, |e| e.safety.any_violation()),
+            eval_return: s.ret,
+            eval_violation_rate: s.violation_rate,
+            eval_alert_rate: s.alert_rate,
+            eval_true_cost: s.true_cost,
+            eval_tunnel_rate: s.tunnel_rate,
+        });
+        self.since.clear();
+        Ok(())
+    }
+
+    /// Takes in one update's report, and adds a curve point when one is due.
+    fn record(
+        &mut self,
+        config: &ReproConfig,
+        params: &CloudParams,
+        seed: u64,
+        trainer: &Trainer<ToyCloud, impl TrainBackend>,
+        report: UpdateReport<ToyCloud>,
+    ) -> Result<(), TrainError> {
+        let mut m = report.metrics;
+        (m.sps, m.rollout_seconds, m.optimize_seconds) = (0.0, 0.0, 0.0); // keep result files deterministic
+        self.metrics_csv.push_str(&m.csv_row());
+        self.metrics_csv.push('\n');
+        self.train_episodes += report.episodes.len() as u64;
+        self.train_cost += report.episodes.iter().map(|e| f64::from(e.safety.cost)).sum::<f64>();
+        self.since.extend(report.episodes);
+        let u = trainer.updates_done();
+        if u.is_multiple_of(config.eval.every) || u == trainer.num_updates() {
+            self.point(config, params, seed, trainer)?;
+        }
+        Ok(())
+    }
 }
 
 /// Trains `condition` with `seed` on `device` and evaluates it, continuing from the checkpoint
@@ -275,82 +394,107 @@ pub fn run<B: TrainBackend>(
     mut on_update: impl FnMut(u64),
 ) -> Result<Option<RunResult>, TrainError> {
     let ppo = config.ppo_for(condition);
-    let checkpoint_error = |path: &Path, message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
-    let trainer = config.train_loop.trainer::<ToyCloud, B, DeviceToyCloud<B::InnerBackend>>(
-        params.clone(),
-        ppo.clone(),
-        seed,
-        device,
-    )?;
-    let (mut trainer, progress) = if interrupted(dir) {
-        let path = dir.join(PROGRESS);
-        let text = std::fs::read_to_string(&path).map_err(|e| checkpoint_error(&path, e.to_string()))?;
-        let progress: Progress = ron::from_str(&text).map_err(|e| checkpoint_error(&path, e.to_string()))?;
-        (trainer.continue_from(&dir.join(CHECKPOINT))?, Some(progress))
+    let trainer =
+        config.train_loop.trainer::<ToyCloud, B, DeviceToyCloud<B::InnerBackend>>(params.clone(), ppo, seed, device)?;
+    let (mut trainer, mut progress) = if interrupted(dir) {
+        (trainer.continue_from(&dir.join(CHECKPOINT))?, Progress::load(dir)?)
     } else {
-        (trainer, None)
+        let mut progress = Progress::fresh();
+        progress.point(config, params, seed, &trainer)?;
+        (trainer, progress)
     };
-    let e = &config.eval;
-    let mode = if e.greedy { ActMode::Greedy } else { ActMode::Sample };
-    let evaluate_now = |policy: &InferencePolicy, episodes: usize| -> Result<Vec<Episode<ToyCloud>>, TrainError> {
-        Ok(evaluate::<ToyCloud>(params, policy, mode, e.envs, episodes, seed)?)
-    };
-
-    let resumed = progress.is_some();
-    let Progress { mut curve, mut train_episodes, mut train_cost, mut since, mut metrics_csv } = progress
-        .unwrap_or_else(|| Progress {
-            curve: Vec::new(),
-            train_episodes: 0,
-            train_cost: 0.0,
-            since: Vec::new(),
-            metrics_csv: format!("{}\n", sim_agents::UpdateMetrics::CSV_HEADER),
-        });
-    let point = |trainer: &Trainer<ToyCloud, B>, since: &mut Vec<Episode<ToyCloud>>, train_episodes: u64| {
-        let s = eval_stats(&evaluate_now(trainer.policy(), e.curve_episodes)?);
-        let p = CurvePoint {
-            update: trainer.updates_done(),
-            global_step: trainer.global_step(),
-            train_episodes,
-            train_return: mean_of(since.iter().map(|e| e.ret)),
-            train_violation_rate: share(since, |e| e.safety.any_violation()),
-            eval_return: s.ret,
-            eval_violation_rate: s.violation_rate,
-            eval_alert_rate: s.alert_rate,
-            eval_true_cost: s.true_cost,
-            eval_tunnel_rate: s.tunnel_rate,
-        };
-        since.clear();
-        Ok::<_, TrainError>(p)
-    };
-    if !resumed {
-        curve.push(point(&trainer, &mut since, 0)?);
-    }
     on_update(trainer.global_step());
     while trainer.updates_done() < trainer.num_updates() {
         if crate::signal::terminated() {
             trainer.save_checkpoint(&dir.join(CHECKPOINT))?;
-            let progress = Progress { curve, train_episodes, train_cost, since, metrics_csv };
-            let path = dir.join(PROGRESS);
-            let text = ron::to_string(&progress).map_err(|e| checkpoint_error(&path, e.to_string()))?;
-            write_atomic(&path, text.as_bytes()).map_err(|e| checkpoint_error(&path, e.to_string()))?;
+            progress.save(dir)?;
             return Ok(None);
         }
         let report = trainer.train_update()?;
-        let mut m = report.metrics;
-        (m.sps, m.rollout_seconds, m.optimize_seconds) = (0.0, 0.0, 0.0); // keep result files deterministic
-        metrics_csv.push_str(&m.csv_row());
-        metrics_csv.push('\n');
-        train_episodes += report.episodes.len() as u64;
-        train_cost += report.episodes.iter().map(|e| f64::from(e.safety.cost)).sum::<f64>();
-        since.extend(report.episodes);
+        progress.record(config, params, seed, &trainer, report)?;
         on_update(trainer.global_step());
-        let u = trainer.updates_done();
-        if u % e.every == 0 || u == trainer.num_updates() {
-            curve.push(point(&trainer, &mut since, train_episodes)?);
+    }
+    Ok(Some(finish(config, condition, params, seed, &trainer, progress)?))
+}
+
+/// [`run`] for the seeds `seeds` of `condition` trained together as one population on the
+/// device loop, run `r` in `dirs[r]`: they continue from their checkpoints when every one of
+/// them was interrupted (as a population stops them: at the same update), and otherwise start
+/// over. `on_update` is called with a run's index and its environment steps done. An error
+/// comes with the seed of the run it arose in.
+pub fn run_population<B: TrainBackend>(
+    config: &ReproConfig,
+    condition: &Condition,
+    params: &CloudParams,
+    seeds: &[u64],
+    dirs: &[PathBuf],
+    device: B::Device,
+    mut on_update: impl FnMut(usize, u64),
+) -> Result<Option<Vec<RunResult>>, (u64, TrainError)> {
+    let ppo = config.ppo_for(condition);
+    let first = seeds[0];
+    let runs = seeds.iter().map(|&seed| Run::new(ppo.clone(), seed)).collect();
+    let population =
+        Population::<B, DeviceToyCloud<B::InnerBackend>>::new(params.clone(), runs, device).map_err(|e| (first, e))?;
+    let (mut population, mut progress) = if dirs.iter().all(|d| interrupted(d)) {
+        let checkpoints: Vec<PathBuf> = dirs.iter().map(|d| d.join(CHECKPOINT)).collect();
+        let progress: Vec<Progress> = dirs
+            .iter()
+            .zip(seeds)
+            .map(|(d, &seed)| Progress::load(d).map_err(|e| (seed, e)))
+            .collect::<Result<_, _>>()?;
+        (population.continue_from(&checkpoints).map_err(|e| (first, e))?, progress)
+    } else {
+        let mut progress = Vec::with_capacity(seeds.len());
+        for (trainer, &seed) in population.runs().iter().zip(seeds) {
+            let mut p = Progress::fresh();
+            p.point(config, params, seed, trainer).map_err(|e| (seed, e))?;
+            progress.push(p);
+        }
+        (population, progress)
+    };
+    for (r, trainer) in population.runs().iter().enumerate() {
+        on_update(r, trainer.global_step());
+    }
+    while population.updates_done() < population.num_updates() {
+        if crate::signal::terminated() {
+            let checkpoints: Vec<PathBuf> = dirs.iter().map(|d| d.join(CHECKPOINT)).collect();
+            population.save_checkpoints(&checkpoints).map_err(|e| (first, e))?;
+            for ((p, dir), &seed) in progress.iter().zip(dirs).zip(seeds) {
+                p.save(dir).map_err(|e| (seed, e))?;
+            }
+            return Ok(None);
+        }
+        let reports = population.train_update().map_err(|e| (first, e))?;
+        for (r, ((report, p), trainer)) in reports.into_iter().zip(&mut progress).zip(population.runs()).enumerate() {
+            p.record(config, params, seeds[r], trainer, report).map_err(|e| (seeds[r], e))?;
+            on_update(r, trainer.global_step());
         }
     }
+    population
+        .runs()
+        .iter()
+        .zip(progress)
+        .zip(seeds)
+        .map(|((trainer, p), &seed)| finish(config, condition, params, seed, trainer, p).map_err(|e| (seed, e)))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
 
-    let eps = evaluate_now(trainer.policy(), e.final_episodes)?;
+/// A trained run's final evaluation and its result files' contents.
+fn finish<B: TrainBackend>(
+    config: &ReproConfig,
+    condition: &Condition,
+    params: &CloudParams,
+    seed: u64,
+    trainer: &Trainer<ToyCloud, B>,
+    progress: Progress,
+) -> Result<RunResult, TrainError> {
+    let ppo = config.ppo_for(condition);
+    let e = &config.eval;
+    let mode = if e.greedy { ActMode::Greedy } else { ActMode::Sample };
+    let Progress { curve, train_episodes, train_cost, metrics_csv, .. } = progress;
+    let eps = evaluate_run(config, params, seed, trainer.policy(), e.final_episodes)?;
     let s = eval_stats(&eps);
     // The final policy evaluated both ways: greedy (the curves' and the summary's, by default)
     // and sampled (the stochastic policy PPO-Lagrangian's limit is about).
@@ -430,5 +574,5 @@ pub fn run<B: TrainBackend>(
         .map(|k| (k.name().to_string(), eps.iter().map(|e| f64::from(e.safety.violations(*k))).sum::<f64>() / n))
         .collect();
     let penalty_diagnostics = trainer.penalty_diagnostics();
-    Ok(Some(RunResult { summary, curve, latencies, violations_by_kind, metrics_csv, by_job_size, penalty_diagnostics }))
+    Ok(RunResult { summary, curve, latencies, violations_by_kind, metrics_csv, by_job_size, penalty_diagnostics })
 }
