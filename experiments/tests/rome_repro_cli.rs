@@ -401,6 +401,29 @@ fn a_run_directory_in_use_is_refused_naming_its_holder() {
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 1, "only the lock is there");
 }
 
+/// `rome_repro args` (with `--out DIR` among them) sent SIGTERM `wait_ms` after its second run
+/// directory appeared; what it printed and its status. It must stop within 10 s.
+fn stopped_by_sigterm(args: &[&str], wait_ms: u64) -> Output {
+    let out = args.iter().position(|&a| a == "--out").map(|i| PathBuf::from(args[i + 1])).expect("--out");
+    let child = Command::new(env!("CARGO_BIN_EXE_rome_repro"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::fs::read_dir(out.join("runs")).map_or(0, |d| d.count()) < 2 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the runs did not start");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let sent = std::time::Instant::now();
+    let result = child.wait_with_output().unwrap();
+    assert!(sent.elapsed() < std::time::Duration::from_secs(10), "took {:?} to stop", sent.elapsed());
+    result
+}
+
 #[test]
 fn sigterm_checkpoints_the_runs_in_progress_and_the_same_command_continues_exactly() {
     let dir = scratch("sigterm");
@@ -412,22 +435,10 @@ fn sigterm_checkpoints_the_runs_in_progress_and_the_same_command_continues_exact
         ok(&rome_repro(&["--config", &matrix, "--threads", "2", "--out", dir.join("straight").to_str().unwrap()]));
 
     let stopped = dir.join("stopped");
-    let child = Command::new(env!("CARGO_BIN_EXE_rome_repro"))
-        .args(["--config", &matrix, "--threads", "2", "--quiet", "--out", stopped.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while std::fs::read_dir(stopped.join("runs")).map_or(0, |d| d.count()) < 2 {
-        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the runs did not start");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let sent = std::time::Instant::now();
-    let result = child.wait_with_output().unwrap();
-    assert!(sent.elapsed() < std::time::Duration::from_secs(10), "took {:?} to stop", sent.elapsed());
+    let result = stopped_by_sigterm(
+        &["--config", &matrix, "--threads", "2", "--quiet", "--out", stopped.to_str().unwrap()],
+        1500,
+    );
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(75), "stopped by SIGTERM: EX_TEMPFAIL; {stderr}");
     assert!(stderr.contains("stopped by SIGTERM") && stderr.contains("run the same command again"), "{stderr}");
@@ -577,20 +588,10 @@ fn device_loop_populations_equal_runs_alone_and_resume_after_sigterm() {
     let straight =
         ok(&rome_repro(&[&["--config", &matrix, "--out", straight.to_str().unwrap()][..], &device].concat()));
     let stopped = dir.join("stopped");
-    let child = Command::new(env!("CARGO_BIN_EXE_rome_repro"))
-        .args([&["--config", &matrix, "--quiet", "--out", stopped.to_str().unwrap()][..], &device].concat())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while std::fs::read_dir(stopped.join("runs")).map_or(0, |d| d.count()) < 2 {
-        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the runs did not start");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(1000));
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let result = child.wait_with_output().unwrap();
+    let result = stopped_by_sigterm(
+        &[&["--config", &matrix, "--quiet", "--out", stopped.to_str().unwrap()][..], &device].concat(),
+        1000,
+    );
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(result.status.code(), Some(75), "stopped by SIGTERM: EX_TEMPFAIL; {stderr}");
     let checkpoints = std::fs::read_dir(stopped.join("runs"))

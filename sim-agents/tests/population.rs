@@ -131,51 +131,37 @@ fn population_checkpoints_are_run_checkpoints() {
     pop.save_checkpoints(&paths).unwrap();
     assert_eq!(finish(new().unwrap().continue_from(&paths).unwrap()), straight, "population resumed");
 
-    let (config, seed) = &configs[1];
-    let mut run = Trainer::<ToyCloud, CpuAutodiff>::on_device::<DeviceToyCloud<Cpu>>(
-        params.clone(),
-        config.clone(),
-        *seed,
-        None,
-        Default::default(),
-    )
-    .unwrap()
-    .continue_from(&paths[1])
-    .unwrap();
+    let alone = |r: usize| {
+        let (config, seed) = &configs[r];
+        Trainer::<ToyCloud, CpuAutodiff>::on_device::<DeviceToyCloud<Cpu>>(
+            params.clone(),
+            config.clone(),
+            *seed,
+            None,
+            Default::default(),
+        )
+        .unwrap()
+    };
+    let mut run = alone(1).continue_from(&paths[1]).unwrap();
     while run.updates_done() < run.num_updates() {
         run.train_update().unwrap();
     }
     assert_eq!(run.weights_checksum(), straight[1], "a run alone from its population's checkpoint");
 
-    for (r, ((config, seed), path)) in configs.iter().zip(&paths).enumerate() {
-        let mut t = Trainer::<ToyCloud, CpuAutodiff>::on_device::<DeviceToyCloud<Cpu>>(
-            params.clone(),
-            config.clone(),
-            *seed,
-            None,
-            Default::default(),
-        )
-        .unwrap();
-        for _ in 0..=r {
-            t.train_update().unwrap();
+    // Checkpoints of the runs alone after `updates(r)` updates each.
+    let write_alone = |updates: &dyn Fn(usize) -> usize| {
+        for (r, path) in paths.iter().enumerate() {
+            let mut t = alone(r);
+            for _ in 0..updates(r) {
+                t.train_update().unwrap();
+            }
+            t.save_checkpoint(path).unwrap();
         }
-        t.save_checkpoint(path).unwrap();
-    }
+    };
+    write_alone(&|r| r + 1);
     let err = new().unwrap().continue_from(&paths).err().expect("runs written at different updates");
     assert!(err.to_string().contains("another update"), "{err}");
-    for ((config, seed), path) in configs.iter().zip(&paths) {
-        let mut t = Trainer::<ToyCloud, CpuAutodiff>::on_device::<DeviceToyCloud<Cpu>>(
-            params.clone(),
-            config.clone(),
-            *seed,
-            None,
-            Default::default(),
-        )
-        .unwrap();
-        t.train_update().unwrap();
-        t.train_update().unwrap();
-        t.save_checkpoint(path).unwrap();
-    }
+    write_alone(&|_| 2);
     assert_eq!(finish(new().unwrap().continue_from(&paths).unwrap()), straight, "population from runs alone");
 
     // A run's own checkpoint call says where its checkpoint comes from.
