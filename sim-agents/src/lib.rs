@@ -1,5 +1,6 @@
 //! Learning on burn: the actor-critic policy and its host inference path, PPO with penalties
-//! and PPO-Lagrangian, and checkpoints that resume exactly.
+//! and PPO-Lagrangian over rollouts from the host or the device ([`source`]), populations of runs
+//! trained together on the device ([`population`]), and checkpoints that resume exactly.
 //!
 //! `sim-agents` knows learning, not any particular experiment: it trains any
 //! [`sim_core::env::Environment`], and reads the safety channel only through a

@@ -65,8 +65,8 @@ pub fn report(
                  the host loop trains ToyCloud faster than a population there)"
             }
             Loop::Device => {
-                "each condition's seeds trained together as one population (batched rollouts on the device; each \
-                 run's result is the one it gives alone)"
+                "the seeds of each condition that one process or array task trained went together as one \
+                 population (batched rollouts on the device; each run's result is the one it gives alone)"
             }
         },
         facts.computed_runs,
