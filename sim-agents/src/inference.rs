@@ -105,7 +105,7 @@ impl DenseMlp {
 
     /// The outputs of a block of `rows <= BLOCK` rows (row `r` of `x` starts at
     /// `r * x_stride`) into `out` (row `r` at `r * MAX_WIDTH`), using `scratch`.
-    /// Compiled for the widest vectors the host has ([`crate::math::widest`]); the values do
+    /// Compiled for the widest vectors the host has (`math::widest`); the values do
     /// not depend on which.
     pub fn forward_block(&self, x: &[f32], x_stride: usize, rows: usize, scratch: &mut BlockScratch, out: &mut [f32]) {
         struct Op<'a> {

@@ -103,7 +103,8 @@ charts/lagrange_multiplier,charts/episodic_cost,charts/penalty_per_step";
     }
 }
 
-/// What [`Trainer::train_update`] returns.
+/// What [`Trainer::train_update`](super::Trainer::train_update) returns (for each run, what
+/// [`crate::population::Population::train_update`] returns).
 pub struct UpdateReport<E: Environment> {
     /// The update's metrics.
     pub metrics: UpdateMetrics,
