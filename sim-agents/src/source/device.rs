@@ -171,7 +171,7 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceSource<B, D> {
         // ended there.
         let cache: Vec<OnceCell<Vec<<D::Native as Environment>::State>>> =
             steps.iter().map(|_| OnceCell::new()).collect();
-        let finals = |t: usize| cache[t].get_or_init(|| D::read_states(&steps[t].finals)).clone();
+        let finals = |t: usize| cache[t].get_or_init(|| D::read_states(&steps[t].finals)).as_slice();
         let at: Vec<u32> = steps.iter().map(|s| s.at).collect();
         let n = self.num_envs;
         out.iter_mut()
