@@ -43,8 +43,7 @@ pub struct DeviceSource<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> {
     keys: Keys<B::InnerBackend>,
     /// Each run's running episodes.
     logs: Vec<EpisodeLog<D::Native>>,
-    /// The whole population's rollout, split among the runs after each collection (populations
-    /// of more than one run only).
+    /// The whole batch's rollout, split among the runs after each collection.
     all: Option<Rollout<D::Native>>,
     backend: PhantomData<fn() -> B>,
 }
@@ -113,8 +112,13 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceSource<B, D> {
         let num_steps = out[0].rollout.num_steps;
         let models: Vec<ActorCritic<B::InnerBackend>> = acting.iter().map(|a| a.model.valid()).collect();
         let model = Stacked::of(&models.iter().collect::<Vec<_>>(), self.num_envs);
-        let mask = self.mask_offsets(acting);
-        let gamma = self.per_env(acting.iter().map(|a| a.gamma));
+        let actions = <D::Native as Environment>::spaces(&self.params).num_actions as usize;
+        let mask = acting.iter().any(|a| a.mask.is_some()).then(|| {
+            // Each run's offsets on its own rows (0 for a run without a mask).
+            let rows = acting.iter().map(|a| a.mask.map_or_else(|| vec![0.0; actions], |m| m.offset_row()));
+            self.per_env(rows, actions)
+        });
+        let gamma: Tensor<B::InnerBackend, 1> = self.per_env(acting.iter().map(|a| vec![a.gamma]), 1).reshape([-1]);
 
         let mut steps = Vec::with_capacity(num_steps);
         for _ in 0..num_steps {
@@ -153,13 +157,6 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceSource<B, D> {
         }
         let last = model.forward(self.env.obs());
 
-        if runs == 1 {
-            let RunBuffers { rollout, last_values, last_cost_values } = &mut out[0];
-            let ends = read_back::<B, D>(&steps, last, rollout, last_values, last_cost_values);
-            let finals = |t: usize| D::read_states(&steps[t].finals);
-            let at: Vec<u32> = steps.iter().map(|s| s.at).collect();
-            return vec![finish_episodes(&self.params, &mut self.logs[0], &at, rollout, &ends, 0, &finals)];
-        }
         let wide = self.env_keys.len();
         if self.all.as_ref().is_none_or(|a| a.num_steps != num_steps) {
             self.all = Some(Rollout::new(num_steps, wide, out[0].rollout.obs_dim));
@@ -167,7 +164,7 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceSource<B, D> {
         let all = self.all.as_mut().expect("made above");
         let (mut last_values, mut last_cost_values) = (vec![0.0; wide], vec![0.0; wide]);
         let ends = read_back::<B, D>(&steps, last, all, &mut last_values, &mut last_cost_values);
-        // Each step's final states are read back once, for all runs, and only if an episode
+        // Each step's final states are read back once, for every run, and only if an episode
         // ended there.
         let cache: Vec<OnceCell<Vec<<D::Native as Environment>::State>>> =
             steps.iter().map(|_| OnceCell::new()).collect();
@@ -186,32 +183,12 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceSource<B, D> {
             .collect()
     }
 
-    /// Each run's action mask as logit offsets on its own rows (`[R * N, A]`), or `None` when
-    /// no run is masked.
-    fn mask_offsets(&self, acting: &[Acting<'_, B>]) -> Option<Tensor<B::InnerBackend, 2>> {
-        if acting.iter().all(|a| a.mask.is_none()) {
-            return None;
-        }
-        let actions = <D::Native as Environment>::spaces(&self.params).num_actions as usize;
-        let mut offsets = Vec::with_capacity(self.env_keys.len() * actions);
-        for a in acting {
-            let row: Vec<f32> = match a.mask {
-                Some(m) => m.offset_row(),
-                None => vec![0.0; actions],
-            };
-            for _ in 0..self.num_envs {
-                offsets.extend_from_slice(&row);
-            }
-        }
-        let shape = [self.env_keys.len(), actions];
-        Some(Tensor::from_data(burn::tensor::TensorData::new(offsets, shape), &self.device))
-    }
-
-    /// One value per run, repeated over its environments: `[R * N]`.
-    fn per_env(&self, values: impl Iterator<Item = f32>) -> Tensor<B::InnerBackend, 1> {
-        let v: Vec<f32> = values.flat_map(|v| std::iter::repeat_n(v, self.num_envs)).collect();
-        let len = v.len();
-        Tensor::from_data(burn::tensor::TensorData::new(v, [len]), &self.device)
+    /// One row of `width` values per run (`per_run`), repeated over the run's environments:
+    /// `[R * N, width]` on the device.
+    fn per_env(&self, per_run: impl Iterator<Item = Vec<f32>>, width: usize) -> Tensor<B::InnerBackend, 2> {
+        let v: Vec<f32> = per_run.flat_map(|row| row.repeat(self.num_envs)).collect();
+        let shape = [v.len() / width, width];
+        Tensor::from_data(burn::tensor::TensorData::new(v, shape), &self.device)
     }
 
     /// Each run's environments and running episodes, for its checkpoint (as a run alone would
@@ -275,10 +252,6 @@ struct Step<I: burn::tensor::backend::Backend, S> {
 type Column<I, S, K = burn::tensor::Float> = fn(&Step<I, S>) -> Tensor<I, 1, K>;
 
 impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> RolloutSource<D::Native, B> for DeviceSource<B, D> {
-    fn params(&self) -> &<D::Native as Environment>::Params {
-        &self.params
-    }
-
     fn collect(
         &mut self,
         acting: &Acting<'_, B>,

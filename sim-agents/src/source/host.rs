@@ -41,10 +41,6 @@ pub(super) fn policy_keys(seed: u64, num_envs: usize) -> Vec<StreamKey> {
 }
 
 impl<E: Environment, B: TrainBackend> RolloutSource<E, B> for HostSource<E> {
-    fn params(&self) -> &E::Params {
-        self.runner.params()
-    }
-
     fn collect(
         &mut self,
         acting: &Acting<'_, B>,

@@ -40,9 +40,6 @@ pub struct Acting<'a, B: TrainBackend> {
 
 /// A source of rollouts for environment `E`, acting with a policy trained on backend `B`.
 pub trait RolloutSource<E: Environment, B: TrainBackend> {
-    /// The environment parameters.
-    fn params(&self) -> &E::Params;
-
     /// Steps the environments `rollout.num_steps` times with `acting` and fills `rollout`
     /// (observations, next observations, actions, log-probabilities, values and cost values,
     /// task rewards, training rewards with truncated episodes bootstrapped, end and truncation
