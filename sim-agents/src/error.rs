@@ -56,6 +56,14 @@ pub enum TrainError {
         /// What was asked for.
         what: String,
     },
+    /// One run of a population failed; `seed` names the run.
+    #[error("the run with seed {seed}: {source}")]
+    InRun {
+        /// The run's seed.
+        seed: u64,
+        /// What went wrong.
+        source: Box<TrainError>,
+    },
     /// Reading or writing a checkpoint failed.
     #[error("checkpoint {path}: {message}")]
     Checkpoint {

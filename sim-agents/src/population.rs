@@ -127,14 +127,20 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
 
     /// Collects one rollout for every run in one batch, then runs each run's PPO update on its
     /// share. Returns each run's report, in order; each run's `rollout_seconds` is its share of
-    /// the batch's collection time.
+    /// the batch's collection time. A run's failure is [`TrainError::InRun`], naming its seed.
     pub fn train_update(&mut self) -> Result<Vec<UpdateReport<D::Native>>, TrainError> {
         let start = Instant::now();
         let (acting, mut buffers): (Vec<_>, Vec<_>) = self.runs.iter_mut().map(|t| t.acting_and_buffers()).unzip();
         let episodes = self.source.collect_runs(&acting, &mut buffers);
         drop((acting, buffers));
         let share = start.elapsed().as_secs_f64() / self.runs.len() as f64;
-        self.runs.iter_mut().zip(episodes).map(|(run, episodes)| run.learn(share, episodes)).collect()
+        self.runs
+            .iter_mut()
+            .zip(episodes)
+            .map(|(run, episodes)| {
+                run.learn(share, episodes).map_err(|e| TrainError::InRun { seed: run.seed(), source: Box::new(e) })
+            })
+            .collect()
     }
 
     /// Writes each run's checkpoint to `paths[r]` (one per run), atomically: the file a run alone

@@ -5,15 +5,16 @@
 //! are a run alone's: a population continues from them, and a run alone from a population's.
 
 use sim_agents::backend::{Cpu, CpuAutodiff};
-use sim_agents::penalty::{AupConfig, PenaltyConfig};
+use sim_agents::penalty::{AupConfig, Penalty, PenaltyConfig};
 use sim_agents::population::{Population, Run};
 use sim_agents::ppo::{Kernel, LagrangianConfig};
+use sim_agents::rollout::Rollout;
 use sim_agents::{PpoConfig, TrainError, Trainer, UpdateMetrics, UpdateReport};
 use sim_core::device::DeviceEnv;
 use sim_core::prelude::*;
 use sim_envs::cartpole::device::DeviceCartPole;
 use sim_envs::toycloud::device::DeviceToyCloud;
-use sim_envs::{CartPoleParams, CloudParams, ToyCloud};
+use sim_envs::{CartPole, CartPoleParams, CloudParams, ToyCloud};
 
 type Env<D> = <D as DeviceEnv<Cpu>>::Native;
 
@@ -206,4 +207,38 @@ fn runs_of_different_shapes_are_refused_by_name() {
     }
     let err = make(Vec::new()).expect("an empty population");
     assert!(err.to_string().contains("runs"), "{err}");
+}
+
+/// A NaN reward at update 2, step 1, environment 3.
+struct NanPenalty;
+impl Penalty<CartPole> for NanPenalty {
+    fn describe(&self) -> String {
+        "nan".into()
+    }
+    fn apply(&mut self, r: &mut Rollout<CartPole>, update: usize) {
+        if update == 1 {
+            r.rewards[r.num_envs + 3] = f32::NAN;
+        }
+    }
+}
+
+/// A run that fails stops its population with an error naming that run's seed, and what went
+/// wrong as it says it alone.
+#[test]
+fn a_failing_run_is_named_by_its_seed() {
+    let runs = vec![
+        Run::new(small(3), 21),
+        Run { config: small(3), seed: 22, penalty: Some(Box::new(NanPenalty)) },
+        Run::new(small(3), 23),
+    ];
+    let mut pop =
+        Population::<CpuAutodiff, DeviceCartPole<Cpu>>::new(CartPoleParams::default(), runs, Default::default())
+            .unwrap();
+    pop.train_update().unwrap();
+    let err = pop.train_update().err().expect("a NaN reward stops the population");
+    assert!(matches!(err, TrainError::InRun { seed: 22, .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "the run with seed 22: non-finite reward (NaN) in the rollout of update 2 at step 1, environment 3"
+    );
 }

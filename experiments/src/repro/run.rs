@@ -420,8 +420,9 @@ pub fn run<B: TrainBackend>(
 /// [`run`] for the seeds `seeds` of `condition` trained together as one population on the
 /// device loop, run `r` in `dirs[r]`: they continue from their checkpoints when every one of
 /// them was interrupted (as a population stops them: at the same update), and otherwise start
-/// over. `on_update` is called with a run's index and its environment steps done. An error
-/// comes with the seed of the run it arose in.
+/// over. `on_update` is called with a run's index and its environment steps done. A run's
+/// error comes with its seed; the population's own (building it, its checkpoints, which name
+/// their files) with the first seed.
 pub fn run_population<B: TrainBackend>(
     config: &ReproConfig,
     condition: &Condition,
@@ -436,8 +437,8 @@ pub fn run_population<B: TrainBackend>(
     let runs = seeds.iter().map(|&seed| Run::new(ppo.clone(), seed)).collect();
     let population =
         Population::<B, DeviceToyCloud<B::InnerBackend>>::new(params.clone(), runs, device).map_err(|e| (first, e))?;
+    let checkpoints: Vec<PathBuf> = dirs.iter().map(|d| d.join(CHECKPOINT)).collect();
     let (mut population, mut progress) = if dirs.iter().all(|d| interrupted(d)) {
-        let checkpoints: Vec<PathBuf> = dirs.iter().map(|d| d.join(CHECKPOINT)).collect();
         let progress: Vec<Progress> = dirs
             .iter()
             .zip(seeds)
@@ -458,14 +459,16 @@ pub fn run_population<B: TrainBackend>(
     }
     while population.updates_done() < population.num_updates() {
         if crate::signal::terminated() {
-            let checkpoints: Vec<PathBuf> = dirs.iter().map(|d| d.join(CHECKPOINT)).collect();
             population.save_checkpoints(&checkpoints).map_err(|e| (first, e))?;
             for ((p, dir), &seed) in progress.iter().zip(dirs).zip(seeds) {
                 p.save(dir).map_err(|e| (seed, e))?;
             }
             return Ok(None);
         }
-        let reports = population.train_update().map_err(|e| (first, e))?;
+        let reports = population.train_update().map_err(|e| match e {
+            TrainError::InRun { seed, source } => (seed, *source),
+            e => (first, e),
+        })?;
         for (r, ((report, p), trainer)) in reports.into_iter().zip(&mut progress).zip(population.runs()).enumerate() {
             p.record(config, params, seeds[r], trainer, report).map_err(|e| (seeds[r], e))?;
             on_update(r, trainer.global_step());
