@@ -15,7 +15,8 @@
 #                   library or driver problem shows here, with its error, and stops the run)
 #   stepping.csv    device environments stepped as tensor programs, 2^16-2^22 envs
 #   ppo.csv         PPO end to end on CartPole and ToyCloud, host loop and device loop, samples/s;
-#                   then populations of 8 runs trained together on the device loop
+#                   then populations of 8 runs trained together on the device loop, each run's
+#                   update apart and all of them as one batched model
 #   rome_repro.txt  a time-boxed part of the default rome_repro matrix on the device (host
 #                   loop: the update on the GPU), with the projected time of the whole matrix
 #   rome_repro_device.txt  the same on the device loop (environments and rollout on the GPU too)
@@ -79,9 +80,9 @@ if [ "$tiny" = 1 ]; then
     population=2 ppo_population=16x8x2x512
     rome_args=(--quick)
 else
-    # At most 80 + 2 x (50 + 55 + 50) + 70 + 45 = 505 s past the smoke stage's few seconds (each
-    # stage's SIGTERM grace of up to 15 s aside).
-    limit_smoke=60 limit_stepping=80 limit_ppo_host=50 limit_ppo_device=55 limit_ppo_population=50
+    # At most 80 + 2 x (40 + 45) + 4 x 35 + 70 + 45 = 505 s past the smoke stage's few seconds
+    # (each stage's SIGTERM grace of up to 15 s aside).
+    limit_smoke=60 limit_stepping=80 limit_ppo_host=40 limit_ppo_device=45 limit_ppo_population=35
     limit_rome=70 limit_rome_device=45
     sizes=65536,262144,1048576,4194304
     seconds=2
@@ -147,10 +148,13 @@ for l in host device; do
         "$bin/throughput" --device "$device" ppo --env toycloud --loop "$l" --runs "$ppo_toycloud" || status=2
 done
 # Populations: runs trained together on the device loop (samples of all runs per second; the
-# first run's checksum is the run alone's).
-for e in cartpole toycloud; do
-    stage "ppo $e population" "$limit_ppo_population" "$out/ppo.csv" "$bin/throughput" --device "$device" \
-        ppo --env "$e" --loop device --population "$population" --runs "$ppo_population" || status=2
+# first run's checksum is the run alone's), each run's update on its own (kernel auto) and all
+# runs' updates as one batched model (kernel batched).
+for k in auto batched; do
+    for e in cartpole toycloud; do
+        stage "ppo $e population $k" "$limit_ppo_population" "$out/ppo.csv" "$bin/throughput" --device "$device" \
+            ppo --env "$e" --loop device --population "$population" --kernel "$k" --runs "$ppo_population" || status=2
+    done
 done
 
 # rome_repro, time-boxed: on SIGTERM at the limit the runs in progress checkpoint and stop; the

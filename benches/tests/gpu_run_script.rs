@@ -86,15 +86,26 @@ fn every_stage_writes_its_results_on_the_cpu_backend() {
         let found = seen.iter().any(|(e, l, p)| (e.as_str(), l.as_str(), p.as_str()) == env_loop);
         assert!(found, "{env_loop:?} in {seen:?}");
     }
-    assert_eq!(ppo.len(), 8, "{seen:?}");
+    assert_eq!(ppo.len(), 10, "{seen:?}");
     // A population's first run is the run alone: the same checksum as the device loop's row.
-    let checksum = |env: &str, population: &str, run: &str| {
+    let checksum = |env: &str, population: &str, kernel: &str, run: &str| {
         ppo.iter()
-            .find(|r| r["env"] == env && r["loop"] == "device" && r["population"] == population && r["run"] == run)
+            .find(|r| {
+                r["env"] == env
+                    && r["loop"] == "device"
+                    && r["population"] == population
+                    && r["kernel"] == kernel
+                    && r["run"] == run
+            })
             .map(|r| r["weights_checksum"].clone())
     };
-    assert_eq!(checksum("cartpole", "2", "16x8x2x512"), checksum("cartpole", "1", "16x8x2x512"));
-    assert!(checksum("cartpole", "1", "16x8x2x512").is_some());
+    let alone = checksum("cartpole", "1", "auto", "16x8x2x512");
+    assert!(alone.is_some());
+    assert_eq!(checksum("cartpole", "2", "auto", "16x8x2x512"), alone);
+    // The populations whose runs' updates are one batched model.
+    for env in ["cartpole", "toycloud"] {
+        assert!(checksum(env, "2", "batched", "16x8x2x512").is_some(), "{env}: a batched population's row");
+    }
     for r in &ppo {
         assert_eq!(positive(r, "samples") as u64 % 8, 0, "whole rollouts");
         positive(r, "samples_per_s");

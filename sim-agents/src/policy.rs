@@ -91,22 +91,30 @@ impl<B: Backend> Mlp<B> {
     /// This network with the weights of `dense` (same shapes), keeping the parameter ids.
     fn with_dense(&self, dense: &DenseMlp) -> Self {
         assert_eq!(dense.layers.len(), self.layers.len(), "layer count");
-        let layers = self
+        let device = self.layers[0].weight.device();
+        self.with_values(dense.layers.iter().map(|d| {
+            let w = Tensor::<B, 2>::from_data(TensorData::new(d.weight.clone(), [d.inputs, d.outputs]), &device);
+            (w, Tensor::<B, 1>::from_data(TensorData::new(d.bias.clone(), [d.outputs]), &device))
+        }))
+    }
+
+    /// This network with each layer's weight and bias replaced by `values` (same shapes, in
+    /// layer order), keeping the parameter ids.
+    fn with_values(&self, values: impl IntoIterator<Item = (Tensor<B, 2>, Tensor<B, 1>)>) -> Self {
+        let layers: Vec<Linear<B>> = self
             .layers
             .iter()
-            .zip(&dense.layers)
-            .map(|(l, d)| {
-                let device = l.weight.device();
-                assert_eq!(l.weight.dims(), [d.inputs, d.outputs], "layer shape");
+            .zip(values)
+            .map(|(l, (w, b))| {
+                assert_eq!(l.weight.dims(), w.dims(), "layer shape");
                 let mut layer = l.clone();
-                let w = Tensor::<B, 2>::from_data(TensorData::new(d.weight.clone(), [d.inputs, d.outputs]), &device);
-                let b = Tensor::<B, 1>::from_data(TensorData::new(d.bias.clone(), [d.outputs]), &device);
                 layer.weight = Param::initialized(l.weight.id, w.require_grad());
                 let bias_id = l.bias.as_ref().expect("layers have biases").id;
                 layer.bias = Some(Param::initialized(bias_id, b.require_grad()));
                 layer
             })
             .collect();
+        assert_eq!(layers.len(), self.layers.len(), "layer count");
         Mlp { layers }
     }
 
@@ -125,6 +133,14 @@ impl<B: Backend> Mlp<B> {
                 .collect(),
         }
     }
+}
+
+/// One layer's parameters ([`ActorCritic::layers`]).
+pub(crate) struct LayerParams<'a, B: Backend> {
+    pub weight: &'a Param<Tensor<B, 2>>,
+    pub bias: &'a Param<Tensor<B, 1>>,
+    /// Whether the layer is the cost critic's.
+    pub cost: bool,
 }
 
 /// The actor-critic network.
@@ -215,6 +231,36 @@ impl<B: Backend> ActorCritic<B> {
                 (None, None) => None,
                 _ => panic!("with_dense: the cost critic must match the network's"),
             },
+        }
+    }
+
+    /// Every layer's weight and bias, in module order (the actor's, the critic's, then the cost
+    /// critic's layers).
+    pub(crate) fn layers(&self) -> Vec<LayerParams<'_, B>> {
+        let mlps =
+            [(&self.actor, false), (&self.critic, false)].into_iter().chain(self.cost_critic.iter().map(|m| (m, true)));
+        mlps.flat_map(|(m, cost)| {
+            m.layers.iter().map(move |l| LayerParams {
+                weight: &l.weight,
+                bias: l.bias.as_ref().expect("layers have biases"),
+                cost,
+            })
+        })
+        .collect()
+    }
+
+    /// This network with every layer's weight and bias replaced by `values`, in the order of
+    /// [`ActorCritic::layers`] (same shapes), keeping every parameter id.
+    pub(crate) fn with_layers(&self, values: Vec<(Tensor<B, 2>, Tensor<B, 1>)>) -> Self {
+        let count = |m: &Mlp<B>| m.layers.len();
+        let total = count(&self.actor) + count(&self.critic) + self.cost_critic.as_ref().map_or(0, count);
+        assert_eq!(values.len(), total, "one weight and bias per layer");
+        let mut values = values.into_iter();
+        let mut next = |m: &Mlp<B>| m.with_values(values.by_ref().take(count(m)).collect::<Vec<_>>());
+        ActorCritic {
+            actor: next(&self.actor),
+            critic: next(&self.critic),
+            cost_critic: self.cost_critic.as_ref().map(&mut next),
         }
     }
 

@@ -12,10 +12,16 @@
 //! for bit on the CPU backend (`tests/population.rs`), and its checkpoint is the file a run
 //! alone writes, so either can continue the other's.
 //!
-//! What is batched is the rollout (environment steps, forward passes, sampling, read-back); the
-//! updates run one run after another. The runs must agree on what shapes the shared rollout:
-//! environments per run, steps per rollout, updates in all, network widths and whether there is
-//! a cost critic.
+//! The rollout is always batched (environment steps, forward passes, sampling, read-back). The
+//! updates run one run after another on each run's own kernel, unless the runs choose
+//! [`crate::ppo::Kernel::Batched`]: then the R runs' networks are one batched model (weights
+//! `[R, in, out]`) and every minibatch step is one forward pass, one backward pass and one Adam
+//! step for all of them, with each run's hyperparameters as data. On the CPU backend a run of a
+//! batched population is still the same run alone on that kernel, bit for bit.
+//!
+//! The runs must agree on what shapes the shared rollout: environments per run, steps per
+//! rollout, updates in all, network widths and whether there is a cost critic; on the batched
+//! kernel also epochs, minibatches and value clipping.
 
 use std::path::Path;
 use std::time::Instant;
@@ -27,7 +33,7 @@ use sim_core::params::{ParamError, Validate};
 use crate::backend::TrainBackend;
 use crate::error::TrainError;
 use crate::penalty::Penalty;
-use crate::ppo::{PpoConfig, Trainer, UpdateReport};
+use crate::ppo::{Kernel, PpoConfig, Trainer, UpdateReport};
 use crate::source::{DeviceSource, SourceState};
 
 /// One run of a population: its configuration, seed and penalty (`None`: `config.penalty`).
@@ -101,6 +107,9 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
                 .into());
             }
         }
+        if runs.iter().any(|r| r.config.kernel == Kernel::Batched) {
+            crate::ppo::check_batchable(&runs.iter().map(|r| &r.config).collect::<Vec<_>>())?;
+        }
         let seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
         let source = DeviceSource::<B, D>::population(env_params.clone(), first.num_envs, &seeds, device.clone());
         let runs = runs
@@ -126,7 +135,7 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
     }
 
     /// Collects one rollout for every run in one batch, then runs each run's PPO update on its
-    /// share. Returns each run's report, in order; each run's `rollout_seconds` is its share of
+    /// share (all of them as one batched model on [`Kernel::Batched`]). Returns each run's report, in order; each run's `rollout_seconds` is its share of
     /// the batch's collection time. A run's failure is [`TrainError::InRun`], naming its seed.
     pub fn train_update(&mut self) -> Result<Vec<UpdateReport<D::Native>>, TrainError> {
         let start = Instant::now();
@@ -134,6 +143,9 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
         let episodes = self.source.collect_runs(&acting, &mut buffers);
         drop((acting, buffers));
         let share = start.elapsed().as_secs_f64() / self.runs.len() as f64;
+        if self.runs[0].config().kernel == Kernel::Batched {
+            return Trainer::learn_batched(&mut self.runs, share, episodes);
+        }
         self.runs
             .iter_mut()
             .zip(episodes)

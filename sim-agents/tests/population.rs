@@ -1,8 +1,9 @@
 //! A run trained in a population (`sim_agents::population`) is the run trained alone on the
 //! device loop, bit for bit on the CPU backend: the same update metrics, episodes and weights
 //! checksum, whatever else trains beside it (other seeds, penalties, hyperparameters, a mask,
-//! PPO-Lagrangian, either update kernel) and wherever it sits in the population. Its checkpoints
-//! are a run alone's: a population continues from them, and a run alone from a population's.
+//! PPO-Lagrangian, any update kernel, the batched one included) and wherever it sits in the
+//! population. Its checkpoints are a run alone's: a population continues from them, and a run
+//! alone from a population's.
 
 use sim_agents::backend::{Cpu, CpuAutodiff};
 use sim_agents::penalty::{AupConfig, Penalty, PenaltyConfig};
@@ -106,16 +107,117 @@ fn toycloud_runs_with_different_penalties_in_a_population_equal_the_runs_alone()
     population_matches_alone::<DeviceToyCloud<Cpu>>(params, &[(lagrangian(0.1), 9), (lagrangian(0.5), 10)]);
 }
 
+/// The batched update (`Kernel::Batched`: the runs' weights stacked `[R, in, out]`, one
+/// forward, backward and Adam step for all) leaves a run's arithmetic its own: a run in a
+/// batched population equals the same run alone on that kernel (a population of one), bit for
+/// bit, beside other seeds, learning rates, discounts, entropy bonuses, clipping coefficients,
+/// gradient-norm limits, penalties, a mask lifted mid-run, and PPO-Lagrangian at two limits.
+#[test]
+fn batched_update_runs_in_a_population_equal_the_runs_alone() {
+    let batched = |c: PpoConfig| PpoConfig { kernel: Kernel::Batched, ..c };
+    let base = batched(small(3));
+    let other = PpoConfig {
+        learning_rate: 1e-3,
+        gamma: 0.95,
+        ent_coef: 0.02,
+        clip_coef: 0.3,
+        max_grad_norm: 0.05,
+        anneal_lr: false,
+        ..base.clone()
+    };
+    let cartpole = CartPoleParams { max_steps: 40, ..CartPoleParams::default() };
+    population_matches_alone::<DeviceCartPole<Cpu>>(cartpole, &[(base.clone(), 1), (other, 2), (base.clone(), 3)]);
+    let params = CloudParams::scenario("incident_kill_process").unwrap();
+    population_matches_alone::<DeviceToyCloud<Cpu>>(
+        params.clone(),
+        &[
+            (PpoConfig { penalty: PenaltyConfig::TrueCost { weight: 0.5 }, vf_coef: 0.25, ..base.clone() }, 5),
+            (PpoConfig { actions: ActionSet::Legitimate, lift_mask_at: Some(512), ..base.clone() }, 8),
+            (base.clone(), 6),
+        ],
+    );
+    let lagrangian = |limit| PpoConfig {
+        penalty: PenaltyConfig::CostSignal,
+        lagrangian: Some(LagrangianConfig { cost_limit: limit, lambda_init: 0.2, lambda_lr: 0.05 }),
+        ..base.clone()
+    };
+    population_matches_alone::<DeviceToyCloud<Cpu>>(params, &[(lagrangian(0.1), 9), (lagrangian(0.5), 10)]);
+}
+
+/// Every weight of a trainer's model, in module order.
+fn weights<E: Environment>(t: &Trainer<E, CpuAutodiff>) -> Vec<f32> {
+    let (actor, critic, cost) = t.model().to_dense();
+    let mlps = [Some(actor), Some(critic), cost].into_iter().flatten();
+    mlps.flat_map(|m| m.layers.into_iter().flat_map(|d| d.weight.into_iter().chain(d.bias))).collect()
+}
+
+/// The batched update computes burn's update (loss, gradients, per-run global-norm clipping,
+/// Adam), with its own operations: after three updates of CartPole on the host loop, with and
+/// without value clipping and with PPO-Lagrangian's cost critic, the weights' movement agrees
+/// with burn's per-run update's within `TOLERANCE` of its size (on flex they were equal to the
+/// bit; a GPU may sum in other orders), and a 2% change of the learning rate is caught.
+#[test]
+fn the_batched_update_agrees_with_burns_within_a_stated_tolerance() {
+    /// Largest difference of the weights, relative to how far burn's update moved them (L2).
+    const TOLERANCE: f64 = 1e-3;
+    let run = |config: &PpoConfig| {
+        let mut t = Trainer::<CartPole, CpuAutodiff>::new(
+            CartPoleParams::default(),
+            config.clone(),
+            3,
+            None,
+            Default::default(),
+        )
+        .unwrap();
+        let start = weights(&t);
+        for _ in 0..3 {
+            t.train_update().unwrap();
+        }
+        (start, weights(&t))
+    };
+    let distance = |a: &[f32], b: &[f32]| {
+        a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum::<f64>().sqrt()
+    };
+    let base = PpoConfig { max_grad_norm: 0.1, ..small(3) };
+    let configs = [
+        base.clone(),
+        PpoConfig { clip_vloss: false, ..base.clone() },
+        PpoConfig {
+            penalty: PenaltyConfig::CostSignal,
+            lagrangian: Some(LagrangianConfig { cost_limit: 0.1, lambda_init: 0.2, lambda_lr: 0.05 }),
+            ..base.clone()
+        },
+    ];
+    for config in configs {
+        let (start, burn) = run(&PpoConfig { kernel: Kernel::Burn, ..config.clone() });
+        let (_, batched) = run(&PpoConfig { kernel: Kernel::Batched, ..config.clone() });
+        let moved = distance(&start, &burn);
+        let relative = distance(&burn, &batched) / moved;
+        eprintln!("batched against burn: weights moved {moved:.4}, differ by {relative:e} of that");
+        assert!(moved > 0.0 && relative <= TOLERANCE, "batched against burn: {relative}");
+        let (_, other) = run(&PpoConfig { kernel: Kernel::Burn, learning_rate: config.learning_rate * 1.02, ..config });
+        let relative = distance(&burn, &other) / moved;
+        assert!(relative > 10.0 * TOLERANCE, "a 2% learning-rate change is visible: {relative}");
+    }
+}
+
 /// Checkpoints: a population stopped after two updates and continued from its runs' files ends
 /// as the uninterrupted population; a run alone continues from its population file and ends as
-/// the run alone; and a population continues from files written by runs alone.
+/// the run alone; and a population continues from files written by runs alone. On the default
+/// kernel and on the batched update, whose state is burn's optimiser records.
 #[test]
 fn population_checkpoints_are_run_checkpoints() {
+    checkpoints_are_run_checkpoints(Kernel::Auto);
+    checkpoints_are_run_checkpoints(Kernel::Batched);
+}
+
+fn checkpoints_are_run_checkpoints(kernel: Kernel) {
     let params = CloudParams::scenario("incident_kill_process").unwrap();
-    let configs = [(small(4), 11), (PpoConfig { penalty: PenaltyConfig::TrueCost { weight: 0.3 }, ..small(4) }, 12)];
+    let base = PpoConfig { kernel, ..small(4) };
+    let configs = [(base.clone(), 11), (PpoConfig { penalty: PenaltyConfig::TrueCost { weight: 0.3 }, ..base }, 12)];
     let runs = || configs.iter().map(|(c, s)| Run::new(c.clone(), *s)).collect::<Vec<_>>();
     let new = || Population::<CpuAutodiff, DeviceToyCloud<Cpu>>::new(params.clone(), runs(), Default::default());
-    let dir = std::env::temp_dir().join(format!("population-checkpoints-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("population-checkpoints-{kernel:?}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let paths: Vec<_> = (0..2).map(|r| dir.join(format!("run{r}.ckpt"))).collect();
     let finish = |mut pop: Population<CpuAutodiff, DeviceToyCloud<Cpu>>| {
@@ -207,6 +309,21 @@ fn runs_of_different_shapes_are_refused_by_name() {
     }
     let err = make(Vec::new()).expect("an empty population");
     assert!(err.to_string().contains("runs"), "{err}");
+
+    // The batched update steps every run's minibatches together: its runs share the kernel,
+    // epochs, minibatches and value clipping, and none stops early on the KL.
+    let batched = PpoConfig { kernel: Kernel::Batched, ..base.clone() };
+    let cases = [
+        (base.clone(), "runs[1].kernel"),
+        (PpoConfig { update_epochs: 2, ..batched.clone() }, "runs[1].update_epochs"),
+        (PpoConfig { num_minibatches: 8, ..batched.clone() }, "runs[1].num_minibatches"),
+        (PpoConfig { clip_vloss: false, ..batched.clone() }, "runs[1].clip_vloss"),
+        (PpoConfig { target_kl: Some(0.02), ..batched.clone() }, "target_kl"),
+    ];
+    for (other, field) in cases {
+        let err = make(vec![Run::new(batched.clone(), 1), Run::new(other, 2)]).expect(field);
+        assert!(matches!(err, TrainError::Params(_)) && err.to_string().contains(field), "{field}: {err}");
+    }
 }
 
 /// A NaN reward at update 2, step 1, environment 3.

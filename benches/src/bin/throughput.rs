@@ -85,7 +85,7 @@ enum What {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         population: u64,
         /// The update: `auto` (the hand-written one on the CPU backend, burn's on any other),
-        /// `burn` or `fused`.
+        /// `burn`, `fused`, or `batched` (a population's runs as one batched model).
         #[arg(long, value_enum, default_value_t = KernelArg::Auto)]
         kernel: KernelArg,
     },
@@ -96,6 +96,7 @@ enum KernelArg {
     Auto,
     Burn,
     Fused,
+    Batched,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -213,6 +214,7 @@ impl OnBackend for Work {
                     KernelArg::Auto => Kernel::Auto,
                     KernelArg::Burn => Kernel::Burn,
                     KernelArg::Fused => Kernel::Fused,
+                    KernelArg::Batched => Kernel::Batched,
                 };
                 for run in runs {
                     let config = PpoConfig {

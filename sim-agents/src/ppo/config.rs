@@ -77,6 +77,12 @@ pub enum Kernel {
     /// host whatever its vector width; measured 1.5–1.8× burn's samples/s end to end on
     /// CartPole, an update 1.1–1.4× faster than burn's on ToyCloud (`benches/README.md`).
     Fused,
+    /// burn's autodiff over a population's stacked weights (`[R, in, out]`), every run's
+    /// minibatch in one forward, backward and Adam step, with per-run hyperparameters as
+    /// tensors (the `batched` module); a run alone is a population of one. For GPUs, where R
+    /// runs then launch the kernels of one. Its runs must share epochs, minibatches and value
+    /// clipping, and it has no early stopping on the KL.
+    Batched,
 }
 
 /// PPO-Lagrangian: maximise reward subject to `mean episode cost <= cost_limit`, as OmniSafe's
@@ -186,6 +192,15 @@ impl Validate for PpoConfig {
         check_positive("max_grad_norm", self.max_grad_norm)?;
         if let Some(kl) = self.target_kl {
             check_positive("target_kl", kl)?;
+            if self.kernel == Kernel::Batched {
+                return Err(ParamError {
+                    field: "target_kl".into(),
+                    value: kl.to_string(),
+                    expected: "none with kernel: Batched (it steps a population's runs together, so no run's epochs \
+                               may stop early)"
+                        .into(),
+                });
+            }
         }
         if self.policy.hidden.is_empty() || self.policy.hidden.iter().any(|&w| w == 0 || w > MAX_WIDTH) {
             return Err(ParamError {

@@ -17,6 +17,7 @@
 //! burn's minibatch step), `fused` (the same step written out for the CPU), `lagrange`
 //! (PPO-Lagrangian's multiplier) and `resume` (checkpoints).
 
+mod batched;
 mod config;
 mod fused;
 mod lagrange;
@@ -25,6 +26,7 @@ mod loss;
 mod metrics;
 mod resume;
 
+pub(crate) use batched::check_batchable;
 pub use config::{Kernel, LagrangianConfig, PpoConfig};
 pub use lagrange::{DEVIATIONS as LAGRANGIAN_DEVIATIONS, Multiplier};
 pub(crate) use learner::shuffle;
@@ -93,6 +95,19 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
 
 /// How many recent episode returns [`Trainer::final_return`] averages.
 pub const RECENT_EPISODES: usize = 100;
+
+/// An update's state between [`Trainer::prepare`] and [`Trainer::conclude`], while its
+/// epochs run (alone, or batched with a population's other runs).
+struct Prepared<E: Environment> {
+    /// 1-based update.
+    pub update: usize,
+    pub learning_rate: f64,
+    penalty_per_step: f64,
+    episodic_cost: Option<f64>,
+    episodes: Vec<Episode<E>>,
+    rollout_seconds: f64,
+    prepare_seconds: f64,
+}
 
 impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     /// A trainer for `env_params` seeded by `seed`, on the host loop ([`HostSource`]). The
@@ -292,8 +307,17 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         rollout_seconds: f64,
         episodes: Vec<Episode<E>>,
     ) -> Result<UpdateReport<E>, TrainError> {
+        let prepared = self.prepare(rollout_seconds, episodes)?;
         let start = Instant::now();
-        let c = self.config.clone();
+        let stats = self.optimize(prepared.update, prepared.learning_rate)?;
+        Ok(self.conclude(prepared, stats, start.elapsed().as_secs_f64()))
+    }
+
+    /// An update up to its epochs: the penalty, the rollout's checks, advantages and the
+    /// Lagrange multiplier's step.
+    fn prepare(&mut self, rollout_seconds: f64, episodes: Vec<Episode<E>>) -> Result<Prepared<E>, TrainError> {
+        let start = Instant::now();
+        let c = &self.config;
         let update = self.update + 1;
         let learning_rate = c.learning_rate_at(update);
         for e in &episodes {
@@ -344,37 +368,73 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
                 self.multiplier.step(l.lambda_lr, jc, l.cost_limit);
             }
         }
+        let prepare_seconds = start.elapsed().as_secs_f64();
+        Ok(Prepared {
+            update,
+            learning_rate,
+            penalty_per_step,
+            episodic_cost,
+            episodes,
+            rollout_seconds,
+            prepare_seconds,
+        })
+    }
 
-        let optimize_start = Instant::now();
-        let stats = self.optimize(update, learning_rate)?;
-        let optimize_seconds = optimize_start.elapsed().as_secs_f64();
+    /// An update after its epochs (which gave `stats` in `optimize_seconds`): the acting
+    /// policy refreshed, the counters advanced, the mask lifted if due, and the report.
+    fn conclude(&mut self, p: Prepared<E>, stats: EpochStats, optimize_seconds: f64) -> UpdateReport<E> {
+        let start = Instant::now();
+        let lagrangian = self.config.lagrangian.is_some();
         self.policy = self.model.to_inference().with_mask(self.mask.clone());
-        self.update = update;
+        self.update = p.update;
         self.global_step += self.rollout.len() as u64;
         self.lift_mask_if_due();
 
+        let episodes = p.episodes;
         let n_eps = episodes.len();
         let mean =
             |f: &dyn Fn(&Episode<E>) -> f64| (n_eps > 0).then(|| episodes.iter().map(f).sum::<f64>() / n_eps as f64);
+        let seconds = p.rollout_seconds + p.prepare_seconds + optimize_seconds + start.elapsed().as_secs_f64();
         let metrics = UpdateMetrics {
-            update,
+            update: p.update,
             global_step: self.global_step,
-            learning_rate,
+            learning_rate: p.learning_rate,
             episodic_return: mean(&|e| e.ret),
             episodic_length: mean(&|e| f64::from(e.length)),
             episodes: n_eps,
-            sps: self.rollout.len() as f64 / (rollout_seconds + start.elapsed().as_secs_f64()),
-            rollout_seconds,
+            sps: self.rollout.len() as f64 / seconds,
+            rollout_seconds: p.rollout_seconds,
             optimize_seconds,
             explained_variance: explained_variance(&self.rollout.values, &self.rollout.returns),
-            cost_value_loss: c.lagrangian.as_ref().map(|_| stats.cost_value_loss),
-            lagrange_multiplier: c.lagrangian.as_ref().map(|_| self.multiplier.value()),
-            episodic_cost,
-            penalty_per_step,
+            cost_value_loss: lagrangian.then_some(stats.cost_value_loss),
+            lagrange_multiplier: lagrangian.then(|| self.multiplier.value()),
+            episodic_cost: p.episodic_cost,
+            penalty_per_step: p.penalty_per_step,
             ..UpdateMetrics::default()
         }
         .with_losses(&stats);
-        Ok(UpdateReport { metrics, episodes })
+        UpdateReport { metrics, episodes }
+    }
+
+    /// One PPO update of each of `runs` (a population's, all on [`Kernel::Batched`]) on the
+    /// rollouts just collected (in `rollout_seconds` each) as one batched model, whose ended
+    /// episodes are `episodes[r]`. An error names the failing run's seed
+    /// ([`TrainError::InRun`]).
+    pub(crate) fn learn_batched(
+        runs: &mut [Self],
+        rollout_seconds: f64,
+        episodes: Vec<Vec<Episode<E>>>,
+    ) -> Result<Vec<UpdateReport<E>>, TrainError> {
+        let in_run = |run: &Self, e: TrainError| TrainError::InRun { seed: run.seed, source: Box::new(e) };
+        let mut prepared = Vec::with_capacity(runs.len());
+        for (run, episodes) in runs.iter_mut().zip(episodes) {
+            prepared.push(run.prepare(rollout_seconds, episodes).map_err(|e| in_run(run, e))?);
+        }
+        let start = Instant::now();
+        let rates: Vec<f64> = prepared.iter().map(|p| p.learning_rate).collect();
+        let stats = batched::epochs(runs, prepared[0].update, &rates).map_err(|(r, e)| in_run(&runs[r], e))?;
+        let share = start.elapsed().as_secs_f64() / runs.len() as f64;
+        Ok(runs.iter_mut().zip(prepared).zip(stats).map(|((run, p), s)| run.conclude(p, s, share)).collect())
     }
 
     /// Rejects NaN and infinities in what the update will learn from.
@@ -405,6 +465,11 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     fn optimize(&mut self, update: usize, learning_rate: f64) -> Result<EpochStats, TrainError> {
         if self.fused.is_some() {
             return self.optimize_fused(update, learning_rate);
+        }
+        if self.config.kernel == Kernel::Batched {
+            let mut stats =
+                batched::epochs(std::slice::from_mut(self), update, &[learning_rate]).map_err(|(_, e)| e)?;
+            return Ok(stats.remove(0));
         }
         let c = &self.config;
         let lagrangian = c.lagrangian.is_some();
@@ -460,7 +525,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
 fn uses_fused<B: TrainBackend>(kernel: Kernel) -> bool {
     match kernel {
         Kernel::Fused => true,
-        Kernel::Burn => false,
+        Kernel::Burn | Kernel::Batched => false,
         Kernel::Auto => std::any::TypeId::of::<B>() == std::any::TypeId::of::<crate::backend::CpuAutodiff>(),
     }
 }
