@@ -343,19 +343,22 @@ impl Penalty<CartPole> for NanPenalty {
 /// wrong as it says it alone.
 #[test]
 fn a_failing_run_is_named_by_its_seed() {
-    let runs = vec![
-        Run::new(small(3), 21),
-        Run { config: small(3), seed: 22, penalty: Some(Box::new(NanPenalty)) },
-        Run::new(small(3), 23),
-    ];
-    let mut pop =
-        Population::<CpuAutodiff, DeviceCartPole<Cpu>>::new(CartPoleParams::default(), runs, Default::default())
-            .unwrap();
-    pop.train_update().unwrap();
-    let err = pop.train_update().err().expect("a NaN reward stops the population");
-    assert!(matches!(err, TrainError::InRun { seed: 22, .. }), "{err}");
-    assert_eq!(
-        err.to_string(),
-        "the run with seed 22: non-finite reward (NaN) in the rollout of update 2 at step 1, environment 3"
-    );
+    for kernel in [Kernel::Auto, Kernel::Batched] {
+        let config = PpoConfig { kernel, ..small(3) };
+        let runs = vec![
+            Run::new(config.clone(), 21),
+            Run { config: config.clone(), seed: 22, penalty: Some(Box::new(NanPenalty)) },
+            Run::new(config, 23),
+        ];
+        let mut pop =
+            Population::<CpuAutodiff, DeviceCartPole<Cpu>>::new(CartPoleParams::default(), runs, Default::default())
+                .unwrap();
+        pop.train_update().unwrap();
+        let err = pop.train_update().err().expect("a NaN reward stops the population");
+        assert!(matches!(err, TrainError::InRun { seed: 22, .. }), "{kernel:?}: {err}");
+        assert_eq!(
+            err.to_string(),
+            "the run with seed 22: non-finite reward (NaN) in the rollout of update 2 at step 1, environment 3"
+        );
+    }
 }
