@@ -394,10 +394,17 @@ impl HostBatch {
 
 /// The runs' networks on their own rows: `[R, n, in]` through the stacked layers `layers`
 /// (weight, bias pairs), tanh after every layer but the last.
+///
+/// The bias is added as `ones [R, n, 1] × bias [R, 1, out]`, a product with one term, so exactly
+/// the bias: the same values as a broadcast add, but both ways on matrix products (flex's
+/// broadcast over a middle axis, and the reduction its backward takes, go element by element
+/// through a strided iterator: 37% of a population of 8's time on CartPole).
 fn mlp<B: TrainBackend>(layers: &[&Stacked<B>], x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [runs, n, _] = x.dims();
+    let ones = Tensor::<B, 3>::ones([runs, n, 1], &x.device());
     let last = layers.len() / 2 - 1;
     layers.chunks(2).enumerate().fold(x, |h, (i, pair)| {
-        let z = h.matmul(pair[0].value.clone()) + pair[1].value.clone();
+        let z = h.matmul(pair[0].value.clone()) + ones.clone().matmul(pair[1].value.clone());
         if i < last { tanh(z) } else { z }
     })
 }
