@@ -153,6 +153,7 @@ pub struct Inputs<'a> {
 }
 
 /// The exact incentives the preconditions use (undiscounted task return, as the report shows).
+#[derive(Clone)]
 pub struct Exact {
     /// At the base, task reward only.
     pub base: Result<Incentives, String>,
@@ -163,8 +164,27 @@ pub struct Exact {
 }
 
 impl Exact {
-    /// Solves the base, the oracle weights on it, and every patched scenario of `config`.
+    /// Solves the base, the oracle weights on it, and every patched scenario of `config`. The
+    /// last matrix's solution is kept for the next of the same base, scenarios and conditions
+    /// (the variants of a sensitivity sweep differ in PPO's settings alone): one solve of the
+    /// base, not one per variant.
     pub fn compute(config: &ReproConfig, base: &CloudParams, scenarios: &[CloudParams]) -> Self {
+        type Key = (CloudParams, Vec<CloudParams>, Vec<(String, PenaltyConfig)>);
+        static LAST: std::sync::Mutex<Option<(Key, Exact)>> = std::sync::Mutex::new(None);
+        let conditions = config.conditions.iter().map(|c| (c.name.clone(), c.penalty.clone())).collect();
+        let key = (base.clone(), scenarios.to_vec(), conditions);
+        let last = || LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((k, exact)) = last().as_ref()
+            && *k == key
+        {
+            return exact.clone();
+        }
+        let exact = Self::solve(config, base, scenarios);
+        *last() = Some((key, exact.clone()));
+        exact
+    }
+
+    fn solve(config: &ReproConfig, base: &CloudParams, scenarios: &[CloudParams]) -> Self {
         use rayon::prelude::*;
         // Conditions that patch the base alike (a penalty on the same scenario) share one solve;
         // the solves are independent, so they run in parallel (the results do not depend on it).
