@@ -9,13 +9,15 @@
 //! native environments and the host copy of the policy, or device environments and the policy
 //! on the device), lets the [`crate::penalty::Penalty`] turn task rewards into training
 //! rewards, computes advantages, and runs the epochs: on the CPU backend with the update written
-//! out by hand (`fused`, [`Kernel`]), elsewhere on burn. Everything after the rollout is the
-//! same code for both sources.
+//! out by hand (`fused`, [`Kernel`]), elsewhere on burn, or for a population's runs as one
+//! batched model ([`Kernel::Batched`]). Everything after the rollout is the same code for both
+//! sources.
 //!
 //! The pieces, by concern: `config` (hyperparameters and the learning-rate schedule), `metrics`
 //! (what an update reports), `loss` (PPO's loss on a minibatch), `learner` (the epochs, and
-//! burn's minibatch step), `fused` (the same step written out for the CPU), `lagrange`
-//! (PPO-Lagrangian's multiplier) and `resume` (checkpoints).
+//! burn's minibatch step), `fused` (the same step written out for the CPU), `batched` (the step
+//! of many runs' stacked networks at once), `lagrange` (PPO-Lagrangian's multiplier) and
+//! `resume` (checkpoints).
 
 mod batched;
 mod config;
