@@ -64,6 +64,11 @@ pub fn report(
                 "each run trained alone (not in a population: populations train on the device loop, and on the CPU \
                  the host loop trains ToyCloud faster than a population there)"
             }
+            Loop::Device if config.ppo.kernel == sim_agents::ppo::Kernel::Batched => {
+                "the seeds of each condition that one process or array task trained went together as one \
+                 population (batched rollouts on the device, and the updates as one batched model: kernel Batched; \
+                 each run's result is the one it gives alone on that kernel)"
+            }
             Loop::Device => {
                 "the seeds of each condition that one process or array task trained went together as one \
                  population (batched rollouts on the device; each run's result is the one it gives alone)"
