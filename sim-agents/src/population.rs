@@ -74,10 +74,13 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
         for (i, run) in runs.iter().enumerate() {
             run.config.validate()?;
             let c = &run.config;
-            let differs = |field: &str, value: String, want: String| ParamError {
+            let shaped = |field: &str, value: String, want: String, why: &str| ParamError {
                 field: format!("runs[{i}].{field}"),
                 value,
-                expected: format!("{want}, as in runs[0] (a population's runs share their rollout's shape)"),
+                expected: format!("{want}, as in runs[0] ({why})"),
+            };
+            let differs = |field: &str, value: String, want: String| {
+                shaped(field, value, want, "a population's runs share their rollout's shape")
             };
             if c.num_envs != first.num_envs {
                 return Err(differs("num_envs", c.num_envs.to_string(), first.num_envs.to_string()).into());
@@ -106,9 +109,28 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
                 )
                 .into());
             }
-        }
-        if runs.iter().any(|r| r.config.kernel == Kernel::Batched) {
-            crate::ppo::check_batchable(&runs.iter().map(|r| &r.config).collect::<Vec<_>>())?;
+            // The batched update steps every run's minibatches together (early stopping on the
+            // KL is refused by the configuration's own validation).
+            let batched = |field: &str, value: String, want: String| {
+                shaped(field, value, want, "the batched update steps every run's minibatches together")
+            };
+            if (c.kernel == Kernel::Batched) != (first.kernel == Kernel::Batched) {
+                return Err(batched("kernel", format!("{:?}", c.kernel), format!("{:?}", first.kernel)).into());
+            }
+            if first.kernel == Kernel::Batched {
+                if c.update_epochs != first.update_epochs {
+                    let (v, w) = (c.update_epochs, first.update_epochs);
+                    return Err(batched("update_epochs", v.to_string(), w.to_string()).into());
+                }
+                if c.num_minibatches != first.num_minibatches {
+                    let (v, w) = (c.num_minibatches, first.num_minibatches);
+                    return Err(batched("num_minibatches", v.to_string(), w.to_string()).into());
+                }
+                if c.clip_vloss != first.clip_vloss {
+                    let (v, w) = (c.clip_vloss, first.clip_vloss);
+                    return Err(batched("clip_vloss", v.to_string(), w.to_string()).into());
+                }
+            }
         }
         let seeds: Vec<u64> = runs.iter().map(|r| r.seed).collect();
         let source = DeviceSource::<B, D>::population(env_params.clone(), first.num_envs, &seeds, device.clone());
@@ -135,24 +157,16 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
     }
 
     /// Collects one rollout for every run in one batch, then runs each run's PPO update on its
-    /// share (all of them as one batched model on [`Kernel::Batched`]). Returns each run's report, in order; each run's `rollout_seconds` is its share of
-    /// the batch's collection time. A run's failure is [`TrainError::InRun`], naming its seed.
+    /// share (all of them as one batched model on [`Kernel::Batched`]). Returns each run's
+    /// report, in order; each run's `rollout_seconds` is its share of the batch's collection
+    /// time. A run's failure is [`TrainError::InRun`], naming its seed.
     pub fn train_update(&mut self) -> Result<Vec<UpdateReport<D::Native>>, TrainError> {
         let start = Instant::now();
         let (acting, mut buffers): (Vec<_>, Vec<_>) = self.runs.iter_mut().map(|t| t.acting_and_buffers()).unzip();
         let episodes = self.source.collect_runs(&acting, &mut buffers);
         drop((acting, buffers));
         let share = start.elapsed().as_secs_f64() / self.runs.len() as f64;
-        if self.runs[0].config().kernel == Kernel::Batched {
-            return Trainer::learn_batched(&mut self.runs, share, episodes);
-        }
-        self.runs
-            .iter_mut()
-            .zip(episodes)
-            .map(|(run, episodes)| {
-                run.learn(share, episodes).map_err(|e| TrainError::InRun { seed: run.seed(), source: Box::new(e) })
-            })
-            .collect()
+        Trainer::learn_population(&mut self.runs, share, episodes)
     }
 
     /// Writes each run's checkpoint to `paths[r]` (one per run), atomically: the file a run alone

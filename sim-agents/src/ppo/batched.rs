@@ -17,7 +17,7 @@
 //!
 //! What the runs must share is the loop's shape: epochs and minibatches per update, value
 //! clipping on or off, and no early stopping on the KL (`target_kl`), which would end one run's
-//! epochs before the others'.
+//! epochs before the others' (`Population::new` and the configuration's validation check it).
 //!
 //! [`Kernel::Batched`]: super::Kernel::Batched
 
@@ -28,7 +28,6 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 use sim_core::env::Environment;
-use sim_core::params::ParamError;
 
 use super::learner::{check_finite, shuffle};
 use super::loss::EpochStats;
@@ -47,35 +46,6 @@ type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 
 /// A burn optimiser's records, by parameter.
 type Records<B> = <super::Adapter<B> as Optimizer<ActorCritic<B>, B>>::Record;
-
-/// Refuses runs that cannot share one batched update: a kernel other than `Batched` in some,
-/// or different epochs, minibatches or value clipping (early stopping on the KL is refused by
-/// [`super::PpoConfig`]'s validation). Names the run and field.
-pub(crate) fn check_batchable(configs: &[&super::PpoConfig]) -> Result<(), ParamError> {
-    let first = configs[0];
-    for (i, c) in configs.iter().enumerate() {
-        let refuse = |field: &str, value: String, expected: String| {
-            Err(ParamError { field: format!("runs[{i}].{field}"), value, expected })
-        };
-        let why = "(the batched update steps every run's minibatches together)";
-        if c.kernel != super::Kernel::Batched {
-            return refuse("kernel", format!("{:?}", c.kernel), format!("Batched, as in runs[0] {why}"));
-        }
-        if c.update_epochs != first.update_epochs {
-            let (v, w) = (c.update_epochs, first.update_epochs);
-            return refuse("update_epochs", v.to_string(), format!("{w}, as in runs[0] {why}"));
-        }
-        if c.num_minibatches != first.num_minibatches {
-            let (v, w) = (c.num_minibatches, first.num_minibatches);
-            return refuse("num_minibatches", v.to_string(), format!("{w}, as in runs[0] {why}"));
-        }
-        if c.clip_vloss != first.clip_vloss {
-            let (v, w) = (c.clip_vloss, first.clip_vloss);
-            return refuse("clip_vloss", v.to_string(), format!("{w}, as in runs[0] {why}"));
-        }
-    }
-    Ok(())
-}
 
 /// One layer's parameter of every run, stacked: its value and Adam moments `[R, rows, cols]`
 /// (a bias is one row), and whether it is the cost critic's.
@@ -395,13 +365,11 @@ impl HostBatch {
 /// The runs' networks on their own rows: `[R, n, in]` through the stacked layers `layers`
 /// (weight, bias pairs), tanh after every layer but the last.
 ///
-/// The bias is added as `ones [R, n, 1] × bias [R, 1, out]`, a product with one term, so exactly
+/// The bias is added as `ones [R, n, 1] × bias [R, 1, out]` (`ones` given), a product with one term, so exactly
 /// the bias: the same values as a broadcast add, but both ways on matrix products (flex's
 /// broadcast over a middle axis, and the reduction its backward takes, go element by element
 /// through a strided iterator: 37% of a population of 8's time on CartPole).
-fn mlp<B: TrainBackend>(layers: &[&Stacked<B>], x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let [runs, n, _] = x.dims();
-    let ones = Tensor::<B, 3>::ones([runs, n, 1], &x.device());
+fn mlp<B: TrainBackend>(layers: &[&Stacked<B>], ones: &Tensor<B, 3>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let last = layers.len() / 2 - 1;
     layers.chunks(2).enumerate().fold(x, |h, (i, pair)| {
         let z = h.matmul(pair[0].value.clone()) + ones.clone().matmul(pair[1].value.clone());
@@ -427,12 +395,13 @@ fn loss<B: TrainBackend>(
     let networks = if params.iter().any(|p| p.cost) { 3 } else { 2 };
     let per = params.len() / networks;
     let refs: Vec<&Stacked<B>> = params.iter().collect();
-    let logits = mlp(&refs[..per], m.obs.clone());
+    let ones = Tensor::<B, 3>::ones([runs, n, 1], &m.obs.device());
+    let logits = mlp(&refs[..per], &ones, m.obs.clone());
     let logits = match mask {
         Some(offsets) => logits + offsets.clone(),
         None => logits,
     };
-    let values = mlp(&refs[per..2 * per], m.obs.clone()).reshape([runs, n]);
+    let values = mlp(&refs[per..2 * per], &ones, m.obs.clone()).reshape([runs, n]);
     let log_probs = log_softmax(logits, 2); // [R, n, A]
     let new_logprobs = log_probs.clone().gather(2, m.actions.reshape([runs, n, 1])).reshape([runs, n]);
     let entropy = -(log_probs.clone().exp() * log_probs).sum_dim(2).reshape([runs, n]);
@@ -456,7 +425,7 @@ fn loss<B: TrainBackend>(
     let mut loss = policy_loss.clone() - entropy_mean.clone() * ent_coef.clone() + value_loss.clone() * vf_coef.clone();
     let cost_value_loss = match m.cost_returns {
         Some(cr) => {
-            let cv = mlp(&refs[2 * per..], m.obs).reshape([runs, n]);
+            let cv = mlp(&refs[2 * per..], &ones, m.obs).reshape([runs, n]);
             let l = (cv - cr).powi_scalar(2).mean_dim(1) * 0.5;
             loss = loss + l.clone() * vf_coef.clone();
             l

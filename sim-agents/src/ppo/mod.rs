@@ -28,7 +28,6 @@ mod loss;
 mod metrics;
 mod resume;
 
-pub(crate) use batched::check_batchable;
 pub use config::{Kernel, LagrangianConfig, PpoConfig};
 pub use lagrange::{DEVIATIONS as LAGRANGIAN_DEVIATIONS, Multiplier};
 pub(crate) use learner::shuffle;
@@ -418,16 +417,22 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         UpdateReport { metrics, episodes }
     }
 
-    /// One PPO update of each of `runs` (a population's, all on [`Kernel::Batched`]) on the
-    /// rollouts just collected (in `rollout_seconds` each) as one batched model, whose ended
-    /// episodes are `episodes[r]`. An error names the failing run's seed
-    /// ([`TrainError::InRun`]).
-    pub(crate) fn learn_batched(
+    /// One PPO update of each of `runs` (a population's) on the rollouts just collected (in
+    /// `rollout_seconds` each), whose ended episodes are `episodes[r]`: each on its own kernel,
+    /// one after another, or, on [`Kernel::Batched`] (which a population's runs share), all as
+    /// one batched model. An error names the failing run's seed ([`TrainError::InRun`]).
+    pub(crate) fn learn_population(
         runs: &mut [Self],
         rollout_seconds: f64,
         episodes: Vec<Vec<Episode<E>>>,
     ) -> Result<Vec<UpdateReport<E>>, TrainError> {
         let in_run = |run: &Self, e: TrainError| TrainError::InRun { seed: run.seed, source: Box::new(e) };
+        if runs[0].config.kernel != Kernel::Batched {
+            let each = runs.iter_mut().zip(episodes);
+            return each
+                .map(|(run, episodes)| run.learn(rollout_seconds, episodes).map_err(|e| in_run(run, e)))
+                .collect();
+        }
         let mut prepared = Vec::with_capacity(runs.len());
         for (run, episodes) in runs.iter_mut().zip(episodes) {
             prepared.push(run.prepare(rollout_seconds, episodes).map_err(|e| in_run(run, e))?);
