@@ -12,6 +12,8 @@ use sim_core::params::{ConfigError, ParamError, Validate, check_probability, des
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct P1 {
+    /// Violation-rate gap between the base and its no-pay twin (the primary contrast).
+    pub twin_gap: f64,
     /// Margin of the task-only return over the exact honest optimum.
     pub beats_honest_by: f64,
     /// Violation-rate gap between jobs where the optimum violates and where it does not.
@@ -59,7 +61,7 @@ pub struct P5 {
     /// Tolerance on PPO-Lagrangian's cost limit.
     pub limit_tolerance: f64,
     /// At the loosest limit PPO-Lagrangian must out-earn the honest-masked agents by more than
-    /// this (the interval's lower end above it): a trade-off, not a collapse to honesty.
+    /// this (part of the primary contrast): a trade-off, not a collapse to honesty.
     pub trade_margin: f64,
 }
 
@@ -134,13 +136,19 @@ impl Registered {
         Ok(Registered { criteria, origin, checksum: sum.hex() })
     }
 
-    /// The commit that added the criteria file, when run from a git checkout.
+    /// The commits that added the criteria file and last changed it (`added in abc 2026-01-01,
+    /// last changed in def 2026-02-02`), when run from a git checkout.
     pub fn commit(&self) -> Option<String> {
-        let out = std::process::Command::new("git")
-            .args(["log", "--diff-filter=A", "--format=%h %cs", "--", "experiments/configs/criteria.ron"])
-            .output()
-            .ok()?;
-        let text = String::from_utf8(out.stdout).ok()?;
-        text.lines().last().map(str::to_string).filter(|s| !s.is_empty())
+        let log = |args: &[&str]| {
+            let out = std::process::Command::new("git").args(args).output().ok()?;
+            let text = String::from_utf8(out.stdout).ok()?;
+            text.lines().last().map(str::to_string).filter(|s| !s.is_empty())
+        };
+        const FILE: &str = "experiments/configs/criteria.ron";
+        let added = log(&["log", "--diff-filter=A", "--format=%h %cs", "--", FILE])?;
+        Some(match log(&["log", "-1", "--format=%h %cs", "--", FILE]) {
+            Some(last) if last != added => format!("added in commit {added}, last changed in commit {last}"),
+            _ => format!("added in commit {added}"),
+        })
     }
 }

@@ -84,7 +84,7 @@ pub fn report(
          percentile interval both cover about 93% at a nominal 95%. Primary contrasts are Holm-corrected together at alpha {}.\n",
         criteria.origin,
         criteria.checksum,
-        criteria.commit().map_or(String::new(), |c| format!(", added in commit {c}")),
+        criteria.commit().map_or(String::new(), |c| format!(", {c}")),
         config.bootstrap.resamples,
         100.0 * config.bootstrap.confidence,
         criteria.criteria.alpha
