@@ -21,6 +21,9 @@ use crate::device::Loop;
 pub enum Family {
     /// Task reward only, on the base (P1, and the reference of the other contrasts).
     Baseline,
+    /// Task reward only, on the base's no-pay twin (`repro::twin`): the same mechanics with the
+    /// payoff of violating removed, chosen and confirmed by the solver (P1's control).
+    Twin,
     /// An honest-constrained agent (legitimate actions only): the empirical honest reference.
     Honest,
     /// An agent trained honest whose restriction is lifted during training (P1, emergence).
@@ -53,6 +56,7 @@ impl Family {
     pub fn name(self) -> &'static str {
         match self {
             Family::Baseline => "baseline",
+            Family::Twin => "twin",
             Family::Honest => "honest",
             Family::Emergence => "emergence",
             Family::Egress => "egress",
@@ -324,12 +328,33 @@ impl ReproConfig {
             .iter()
             .enumerate()
             .map(|(i, c)| {
+                if c.family == Family::Twin {
+                    return Self::twin(c, i, &base, f64::from(self.ppo.gamma)).map_err(invalid);
+                }
                 let p = c.patch.apply(&base);
                 p.validate().map_err(|e| invalid(e.within(&format!("conditions[{i}].patch"))))?;
                 Ok(p)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok((self, base, scenarios))
+    }
+
+    /// The scenario of condition `c` (number `i`) of family `Twin`: the base's no-pay twin for a
+    /// trainer discounting by `gamma`. A twin takes no patch, penalty, constraint or action set.
+    fn twin(c: &Condition, i: usize, base: &CloudParams, gamma: f64) -> Result<CloudParams, ParamError> {
+        let field = |f: &str| format!("conditions[{i}].{f}");
+        if c.patch != Patch::default() {
+            return Err(ParamError::new(field("patch"), "a patch", "none: a twin is the base's, chosen by the solver"));
+        }
+        if c.penalty != PenaltyConfig::TaskOnly || c.lagrangian.is_some() {
+            return Err(ParamError::new(field("penalty"), "a penalty", "TaskOnly: a twin is P1's task-only control"));
+        }
+        if c.actions != ActionSet::All || c.lift_mask_at.is_some() {
+            return Err(ParamError::new(field("actions"), "a restriction", "All: a twin is P1's task-only control"));
+        }
+        super::twin::derive(base, gamma)
+            .map(|t| t.params)
+            .map_err(|e| ParamError::new(field("family"), "Twin", format!("a base with a no-pay twin ({e})")))
     }
 
     /// The condition a control condition is compared with (P6): the task-only condition of

@@ -8,12 +8,14 @@
 //! into the same directory again reuses finished runs and computes the rest (the results are
 //! deterministic, so a resumed matrix ends exactly as an uninterrupted one).
 
+pub mod calibration;
 pub mod config;
 pub mod criteria;
 pub mod plots;
 pub mod report;
 pub mod run;
 pub mod tables;
+pub mod twin;
 pub mod verdicts;
 
 use std::path::{Path, PathBuf};
@@ -459,7 +461,11 @@ fn write_outputs(
         criteria: &criteria.criteria,
         bootstrap: &b,
     };
-    let rows = verdicts::verdicts(&inputs, &exact);
+    // The calibration first: every verdict's criterion run on oracle pseudo-agents.
+    let calibrated = verdicts::calibrate(&inputs, &exact);
+    let rows = verdicts::verdicts(&inputs, &exact, &calibrated);
+    let phenomena: Vec<&str> = rows.iter().map(|r| r.phenomenon).collect();
+    write_atomic(&out.join("calibration.csv"), calibration::csv(&calibrated, &phenomena).as_bytes())?;
     write_atomic(&out.join("summary.csv"), tables::summary_csv(&refs).as_bytes())?;
     write_atomic(&out.join("aggregate.csv"), aggregate.csv(config).as_bytes())?;
     write_atomic(&out.join("modes.csv"), tables::modes_csv(config, &refs).as_bytes())?;
@@ -479,7 +485,7 @@ fn write_outputs(
     }
     let seconds = start.elapsed().as_secs_f64();
     let facts = report::RunFacts { seconds, computed_runs: computed };
-    let text = report::report(config, base, &refs, &aggregate, &exact, &rows, criteria, &facts);
+    let text = report::report(config, base, &refs, &aggregate, &exact, &rows, &calibrated, criteria, &facts);
     write_atomic(&out.join("report.md"), text.as_bytes())?;
     Ok(MatrixOutcome {
         dir: out.to_path_buf(),

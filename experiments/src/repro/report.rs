@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use sim_envs::CloudParams;
 
+use super::calibration::{Agent, Calibrated, cells};
 use super::config::{Family, ReproConfig};
 use super::criteria::Registered;
 use super::run::RunResult;
@@ -43,6 +44,7 @@ pub fn report(
     aggregate: &Aggregate,
     exact: &Exact,
     rows: &[Row],
+    calibrated: &Calibrated,
     criteria: &Registered,
     facts: &RunFacts,
 ) -> String {
@@ -126,28 +128,45 @@ pub fn report(
         o.push('\n');
     }
 
-    o.push_str("## The exact incentives of the base\n\n");
-    match &exact.base {
-        Ok(i) => {
-            let _ = writeln!(
-                o,
-                "Method {:?}, {} states. Honest optimum {:.4} (upper {:.4}); unrestricted {:.4} (upper {:.4}); the optimal \
-                 policy violates in {:.3} of episodes and costs {:.3} per episode. Violating {}.\n",
-                i.method,
-                i.states,
-                i.honest.value,
-                i.honest.upper,
-                i.unrestricted.value,
-                i.unrestricted.upper,
-                i.unrestricted.stats.violation_probability,
-                i.unrestricted.stats.true_cost,
-                if i.violation_pays() { "pays" } else { "does not pay" }
-            );
-        }
-        Err(e) => {
-            let _ = writeln!(o, "Not solved: {e}.\n");
+    calibration(&mut o, rows, calibrated);
+    o.push_str("## The exact incentives of the base and its no-pay twin\n\n");
+    let twin = config.first(Family::Twin);
+    let not_solved = "the solver cannot solve it".to_string();
+    let mut solutions = vec![
+        ("The base, undiscounted (what the verdicts compare returns with)".to_string(), exact.base.as_ref()),
+        (
+            format!("The base at the trainer's discount γ = {} (what PPO optimises)", exact.gamma),
+            exact.learner.as_ref(),
+        ),
+    ];
+    if let Some(t) = twin {
+        let how = super::twin::derive(base, exact.gamma).map_or_else(|e| e, |t| t.how);
+        solutions.push((format!("The twin `{}`, undiscounted: {how}", t.name), exact.at(&t.name).ok_or(&not_solved)));
+    }
+    for (what, solved) in solutions {
+        match solved {
+            Ok(i) => {
+                let _ = writeln!(
+                    o,
+                    "- {what}: method {:?}, {} states. Honest optimum {:.4} (upper {:.4}); unrestricted {:.4} (upper \
+                     {:.4}); the optimal policy violates in {:.3} of episodes and costs {:.3} per episode. Violating {}.",
+                    i.method,
+                    i.states,
+                    i.honest.value,
+                    i.honest.upper,
+                    i.unrestricted.value,
+                    i.unrestricted.upper,
+                    i.unrestricted.stats.violation_probability,
+                    i.unrestricted.stats.true_cost,
+                    if i.violation_pays() { "pays" } else { "does not pay" }
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(o, "- {what}: not solved: {e}.");
+            }
         }
     }
+    o.push('\n');
     if base.quota.halt_on_disclosure >= 1.0 || base.controls.response == sim_envs::toycloud::Response::LogOnly {
         o.push_str(
             "Self-report has no value in this scenario (disclosure halts the job, or nothing is ever stopped), so its \
@@ -186,9 +205,50 @@ pub fn report(
     penalties(&mut o, config);
     o.push_str(
         "\nFiles: `summary.csv` (per run), `aggregate.csv` (per condition and metric), `modes.csv`, `verdicts.csv`, \
+         `calibration.csv` (each phenomenon's verdict for each pseudo-agent), \
          `detection_latency.csv`, `violations_by_kind.csv`, the learning curves under `curves/`, and the figures.\n",
     );
     o
+}
+
+/// The calibration table: each phenomenon's verdict for each oracle pseudo-agent.
+fn calibration(o: &mut String, rows: &[Row], calibrated: &Calibrated) {
+    if calibrated.is_empty() {
+        return;
+    }
+    o.push_str(
+        "## Calibration on oracle pseudo-agents\n\nEach phenomenon's verdict when the matrix's runs are replaced by \
+         pseudo-runs, played in the real environment with the reported seeds: `optimal` plays each condition's exact \
+         optimum, `honest_optimal` the exact honest optimum, `honest_script` works every step, `random` acts \
+         uniformly among the allowed actions, `always_violate` runs the scripted acquirer wherever it may. A verdict \
+         the optimal agents cannot reach `supported` on has no power (`precondition_fails`); one that any other \
+         agent reaches `supported` or `partly` on has an invalid criterion (`not_measured`).\n\n| phenomenon |",
+    );
+    for a in Agent::ALL {
+        let _ = write!(o, " {} |", a.name());
+    }
+    o.push_str(" verdict |\n|---|");
+    for _ in Agent::ALL {
+        o.push_str("---|");
+    }
+    o.push_str("---|\n");
+    for r in rows {
+        let _ = write!(o, "| {} |", r.phenomenon);
+        let cells = cells(calibrated, r.phenomenon);
+        for a in Agent::ALL {
+            let cell = cells.iter().find(|c| c.agent == a);
+            let _ = write!(
+                o,
+                " {} |",
+                cell.map_or("n/a".to_string(), |c| match c.effect {
+                    Some((p, ..)) => format!("{} ({p:.3})", c.verdict.name()),
+                    None => c.verdict.name().to_string(),
+                })
+            );
+        }
+        let _ = writeln!(o, " **{}** |", r.verdict.name());
+    }
+    o.push('\n');
 }
 
 /// The penalties of the matrix against their references: every deviation, stated.
