@@ -162,3 +162,35 @@ fn shipped_spaces_draw_valid_scenarios_deterministically() {
         assert!(err.contains("is a scenario space"), "{err}");
     }
 }
+
+/// The entropy-regularised optimum: at a vanishing temperature it is the optimum itself (its
+/// value, its greedy tables, a policy all but deterministic); at every temperature its value,
+/// from the backward pass, is what its policy earns in the forward pass plus τ times the
+/// entropy it accumulates (undiscounted: `V = E[return] − w · E[cost] + τ · E[Σ_t H_t]`), and
+/// its entropy grows with τ. (At a huge τ it is not uniform play: an action that ends the
+/// episode gives up the entropy of the steps after it.)
+#[test]
+fn the_soft_optimums_value_is_its_return_and_entropy_and_it_cools_to_the_optimum() {
+    let p = tiny();
+    let solver = Solver::new(&p).unwrap();
+    let hard = Incentives::of(&solver, 0.0, 1.0);
+    let cold = solver.soft(&Objective::task(ActionSet::All), 1e-7);
+    assert!((cold.sampled.value - hard.unrestricted.value).abs() < 1e-5, "{cold:?}");
+    assert!((cold.greedy.task_return - hard.unrestricted.stats.task_return).abs() < 1e-9);
+    assert!((cold.sampled.violation_probability - 1.0).abs() < 1e-6 && cold.sampled.entropy_per_step < 1e-3);
+    let honest = solver.soft(&Objective::task(ActionSet::Legitimate), 1e-7);
+    assert!((honest.sampled.value - hard.honest.value).abs() < 1e-5 && honest.sampled.violation_probability < 1e-9);
+    let mut last = 0.0;
+    for (tau, w) in [(0.01, 0.0), (0.05, 0.0), (0.05, 0.04), (0.3, 0.0), (10.0, 0.0)] {
+        let objective = Objective { actions: ActionSet::All, cost_weight: w, gamma: 1.0 };
+        let s = solver.soft(&objective, tau).sampled;
+        let earned = s.task_return - w * s.true_cost + tau * s.entropy_per_step * s.steps;
+        assert!((s.value - earned).abs() < 1e-9 * s.value.abs().max(1.0), "τ {tau}, w {w}: {s:?}");
+        assert!(s.value >= hard.unrestricted.value - w * 2.0 - 1e-9 && s.violation_probability <= 1.0, "{s:?}");
+        if w == 0.0 {
+            assert!(s.entropy_per_step > last, "entropy grows with τ: {s:?}");
+            last = s.entropy_per_step;
+        }
+    }
+    assert!(last < (11f64).ln());
+}

@@ -61,7 +61,7 @@ mod state;
 use sim_core::env::ActionSet;
 
 pub use execute::TablePolicy;
-pub use model::{Model, PolicyStats, Solution, WorkClass};
+pub use model::{Model, PolicyStats, SoftStats, Solution, WorkClass};
 
 use self::state::{Canon, Round, lattice_unit};
 use crate::toycloud::CloudParams;
@@ -292,6 +292,21 @@ impl Solver {
         Optimum { value: solution.value, upper, exact: self.upper.is_none(), solution, stats, model: Source::Full }
     }
 
+    /// The entropy-regularised optimum of `objective` at temperature `tau` (see
+    /// [`Model::soft`]): over the agent's information where that model is built, otherwise (an
+    /// unrestricted objective where alerts have consequences) with full information, a reference
+    /// no agent attains; on the pessimistic side of the work grid in the bounds mode.
+    pub fn soft(&self, objective: &Objective, tau: f64) -> SoftOptimum {
+        let side = &self.lower;
+        let (model, information) = match (objective.actions, &side.agent, &side.honest) {
+            (_, Some(agent), _) => (agent, Information::Agent),
+            (ActionSet::Legitimate, None, Some(honest)) => (honest, Information::Agent),
+            _ => (&side.full, Information::Full),
+        };
+        let (sampled, greedy) = model.soft(objective, tau);
+        SoftOptimum { tau, information, sampled, greedy: model.evaluate(&greedy) }
+    }
+
     /// The policy of `optimum` (one of this solver's), playable in the environment.
     pub fn policy<'a>(&'a self, optimum: &'a Optimum) -> TablePolicy<'a> {
         let model = match optimum.model {
@@ -301,6 +316,20 @@ impl Solver {
         };
         TablePolicy::new(model.expect("the optimum's model was built"), &optimum.solution)
     }
+}
+
+/// An entropy-regularised optimum: what the stochastic soft-optimal policy does, and what its
+/// greedy policy does.
+#[derive(Clone, Debug)]
+pub struct SoftOptimum {
+    /// The temperature.
+    pub tau: f64,
+    /// Over what the agent knows, or with full information (a reference no agent attains).
+    pub information: Information,
+    /// The stochastic policy.
+    pub sampled: SoftStats,
+    /// Its greedy policy (the most probable action in each state).
+    pub greedy: PolicyStats,
 }
 
 /// The incentives of a scenario under one objective: the honest and the unrestricted optimum

@@ -360,6 +360,105 @@ impl Model {
     }
 
     /// The actions `objective` allows, legitimate ones first (the order ties are broken in).
+    /// The entropy-regularised (soft) optimum of `objective` at temperature `tau`: the policy
+    /// maximising `E[Σ_t γ^t (task reward_t − w · cost_t + τ · H(π(·|s_t)))]` over the allowed
+    /// actions, `π(a|s) ∝ exp(Q(s, a) / τ)` with `V(s) = τ · log Σ_a exp(Q(s, a) / τ)`, solved
+    /// by the same backward induction. Returns what that stochastic policy does, and the tables
+    /// of its greedy policy (the most probable action in each state: what a max-entropy learner
+    /// evaluated greedily converges to), to evaluate as any other.
+    pub fn soft(&self, objective: &Objective, tau: f64) -> (SoftStats, Solution) {
+        assert!(tau > 0.0, "a temperature above zero");
+        let order = self.order(objective);
+        let (w, gamma) = (objective.cost_weight, objective.gamma);
+        let q = |t: usize, i: usize, later: &[f64]| -> Vec<(usize, f64)> {
+            let layer = &self.layers[t];
+            let moves = layer.moves(i);
+            order
+                .iter()
+                .map(|&a| {
+                    let m = &moves[a];
+                    let future: f64 = layer.successors(m).iter().map(|&(p, j)| p * later[j as usize]).sum();
+                    (a, m.reward - w * m.cost + gamma * future)
+                })
+                .collect()
+        };
+        // `(τ log Σ exp(q / τ), the first best action)`, stable.
+        let soft_max = |qs: &[(usize, f64)]| -> (f64, u8) {
+            let mut best = (f64::NEG_INFINITY, 0u8);
+            for &(a, v) in qs {
+                if v > best.0 + TIE {
+                    best = (v, a as u8);
+                }
+            }
+            let sum: f64 = qs.iter().map(|&(_, v)| ((v - best.0) / tau).exp()).sum();
+            (best.0 + tau * sum.ln(), best.1)
+        };
+        let mut values: Vec<Vec<f64>> = vec![Vec::new(); self.layers.len()];
+        let mut actions: Vec<Vec<u8>> = vec![Vec::new(); self.layers.len()];
+        for t in (0..self.layers.len()).rev() {
+            let later: Vec<f64> = values.get(t + 1).cloned().unwrap_or_default();
+            let best: Vec<(f64, u8)> =
+                (0..self.layers[t].len()).into_par_iter().map(|i| soft_max(&q(t, i, &later))).collect();
+            values[t] = best.iter().map(|b| b.0).collect();
+            actions[t] = best.iter().map(|b| b.1).collect();
+        }
+        let value = self.starts.iter().map(|s| s.prob * values[0][s.id as usize]).sum();
+        let policy = |t: usize, i: usize| -> Vec<(usize, f64)> {
+            let later: &[f64] = values.get(t + 1).map_or(&[], Vec::as_slice);
+            let v = values[t][i];
+            q(t, i, later).into_iter().map(|(a, qa)| (a, ((qa - v) / tau).exp())).collect()
+        };
+        // Forward: what the stochastic policy does.
+        let mut stats = SoftStats { value, ..SoftStats::default() };
+        let (mut steps, mut entropy) = (0.0, 0.0);
+        let mut reach: Vec<f64> = vec![0.0; self.layers.first().map_or(0, Layer::len)];
+        for s in &self.starts {
+            reach[s.id as usize] += s.prob;
+        }
+        for (t, layer) in self.layers.iter().enumerate() {
+            let mut next = vec![0.0; self.layers.get(t + 1).map_or(0, Layer::len)];
+            for (i, &r) in reach.iter().enumerate().filter(|(_, r)| **r > 0.0) {
+                let pi = policy(t, i);
+                steps += r;
+                entropy -= r * pi.iter().filter(|(_, p)| *p > 0.0).map(|(_, p)| p * p.ln()).sum::<f64>();
+                for (a, p) in pi {
+                    let m = &layer.moves(i)[a];
+                    stats.task_return += r * p * m.reward;
+                    stats.true_cost += r * p * m.cost;
+                    for &(q, j) in layer.successors(m) {
+                        next[j as usize] += r * p * q;
+                    }
+                }
+            }
+            reach = next;
+        }
+        stats.entropy_per_step = if steps > 0.0 { entropy / steps } else { 0.0 };
+        stats.steps = steps;
+        // Backward: the probability of violating at all from each state.
+        let mut later: Vec<f64> = Vec::new();
+        for (t, layer) in self.layers.iter().enumerate().rev() {
+            later = (0..layer.len())
+                .into_par_iter()
+                .map(|i| {
+                    policy(t, i)
+                        .into_iter()
+                        .map(|(a, p)| {
+                            let m = &layer.moves(i)[a];
+                            let after: f64 = if m.kinds != 0 {
+                                1.0
+                            } else {
+                                layer.successors(m).iter().map(|&(q, j)| q * later[j as usize]).sum()
+                            };
+                            p * after
+                        })
+                        .sum()
+                })
+                .collect();
+        }
+        stats.violation_probability = self.starts.iter().map(|s| s.prob * later[s.id as usize]).sum();
+        (stats, Solution { objective: *objective, value, values, actions })
+    }
+
     fn order(&self, objective: &Objective) -> Vec<usize> {
         let allowed = objective.actions.mask::<ToyCloud>(&self.params);
         assert!(
@@ -562,6 +661,24 @@ pub struct Solution {
     pub value: f64,
     pub(super) values: Vec<Vec<f64>>,
     pub(super) actions: Vec<Vec<u8>>,
+}
+
+/// What an entropy-regularised (soft) optimal policy, a stochastic one, does in expectation over
+/// episodes.
+#[derive(Clone, Debug, Default)]
+pub struct SoftStats {
+    /// The soft value: the expected objective plus τ times the policy's discounted entropy.
+    pub value: f64,
+    /// Expected undiscounted task return.
+    pub task_return: f64,
+    /// Expected ground-truth cost per episode.
+    pub true_cost: f64,
+    /// Probability that an episode has a violation.
+    pub violation_probability: f64,
+    /// The policy's mean entropy per step taken, in nats.
+    pub entropy_per_step: f64,
+    /// Expected steps per episode.
+    pub steps: f64,
 }
 
 /// What a policy does in expectation over episodes.
