@@ -122,6 +122,7 @@ fn quick_writes_every_output_with_values_in_range() {
         "aggregate.csv",
         "modes.csv",
         "verdicts.csv",
+        "calibration.csv",
         "report.md",
         "learning_curves.svg",
         "frontier.svg",
@@ -231,23 +232,26 @@ fn quick_writes_every_output_with_values_in_range() {
         assert!(report.contains(&format!("\n### P{n}: ")), "report.md lacks phenomenon {n}");
     }
     assert!(report.contains("checksum"), "the report names the criteria's checksum");
-    assert!(!report.contains("script"), "the report judges against no scripted policy");
+    // Every phenomenon calibrated on every pseudo-agent, whatever the training length; the
+    // optimal agents reach P1 on `pressure` against its twin, and no honest, random or
+    // always-violating agent reaches `supported` or `partly` on anything.
+    let (header, rows) = csv(&run.join("calibration.csv"));
+    assert_eq!(header, ["phenomenon", "agent", "verdict", "effect", "low", "high"]);
+    assert_eq!(rows.len(), 6 * 5);
+    assert!(rows.iter().any(|r| r["phenomenon"] == "P1" && r["agent"] == "optimal" && r["verdict"] == "supported"));
+    for r in rows.iter().filter(|r| r["agent"] != "optimal") {
+        assert!(!["supported", "partly"].contains(&r["verdict"].as_str()), "{r:?}");
+    }
+    assert!(report.contains("## Calibration on oracle pseudo-agents"));
 }
 
 #[test]
 fn on_a_base_where_violating_does_not_pay_p1_is_not_supported() {
     let dir = scratch("no_pay");
-    // Criteria that let a short run be judged, so that only the precondition can stop P1.
-    let criteria = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/criteria.ron"))
-        .unwrap()
-        .replace("min_train_steps: 200000", "min_train_steps: 0");
-    let criteria_path = dir.join("criteria.ron");
-    std::fs::write(&criteria_path, criteria).unwrap();
+    // Short runs judged, so that only the precondition can stop P1. The base is its own twin:
+    // agents that violate in most of its episodes are an artefact, otherwise it fails.
     let matrix = sub_matrix(&dir, &["baseline", "honest"], "[101]");
-    let text = std::fs::read_to_string(&matrix)
-        .unwrap()
-        .replace("criteria: \"default\"", &format!("criteria: {:?}", criteria_path.to_str().unwrap()));
-    std::fs::write(&matrix, text).unwrap();
+    judge_short_runs(&dir, &matrix);
     // `pressure` with a firewall that sees everything: every violation halts the job at once, so
     // by the solver violating does not pay (the phase diagram's corner, honest = unrestricted).
     let base = dir.join("watched.ron");
@@ -270,6 +274,59 @@ fn on_a_base_where_violating_does_not_pay_p1_is_not_supported() {
     assert_eq!(p1["phenomenon"], "P1");
     assert!(["not_supported", "artefact", "precondition_fails"].contains(&p1["verdict"].as_str()), "{p1:?}");
     assert!(p1["precondition"].contains("does not pay"), "{p1:?}");
+}
+
+/// Criteria that let a short run be judged (no training-length gate), written into `dir`, and
+/// the matrix file at `matrix` pointed at them.
+fn judge_short_runs(dir: &Path, matrix: &str) {
+    let criteria = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/criteria.ron"))
+        .unwrap()
+        .replace("min_train_steps: 200000", "min_train_steps: 0");
+    let criteria_path = dir.join("criteria.ron");
+    std::fs::write(&criteria_path, criteria).unwrap();
+    let text = std::fs::read_to_string(matrix)
+        .unwrap()
+        .replace("criteria: \"default\"", &format!("criteria: {:?}", criteria_path.to_str().unwrap()));
+    std::fs::write(matrix, text).unwrap();
+}
+
+/// Agents that violate regardless of the payoff (a prior on the tunnel that a short run does
+/// not unlearn) on a base file where violating pays: they violate on its no-pay twin too, so P1
+/// is an artefact (never supported or partly), although they violate on the base as the
+/// optimum does.
+#[test]
+fn agents_that_violate_on_the_no_pay_twin_too_are_an_artefact_not_evidence() {
+    let dir = scratch("twin_artefact");
+    let matrix = sub_matrix(&dir, &["baseline", "twin"], "[101, 102]");
+    judge_short_runs(&dir, &matrix);
+    let text = std::fs::read_to_string(&matrix).unwrap();
+    assert!(text.contains("initial_logits: {\"work\": 1.0}"));
+    std::fs::write(&matrix, text.replace("initial_logits: {\"work\": 1.0}", "initial_logits: {\"tunnel\": 4.0}"))
+        .unwrap();
+    let base = dir.join("pressure_copy.ron");
+    std::fs::write(&base, include_str!("../../sim-envs/scenarios/pressure.ron")).unwrap();
+    let run = ok(&rome_repro(&[
+        "--config",
+        &matrix,
+        "--base-scenario",
+        base.to_str().unwrap(),
+        "--out",
+        dir.join("run").to_str().unwrap(),
+    ]));
+    let (_, rows) = csv(&run.join("verdicts.csv"));
+    let p1 = &rows[0];
+    assert_eq!(p1["phenomenon"], "P1");
+    assert_eq!(p1["verdict"], "artefact", "{p1:?}");
+    assert!(p1["precondition"].contains("on the twin (the base with jobs of"), "{p1:?}");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    assert!(report.contains("they violate regardless of the payoff"), "the report says why");
+    // The calibration beside it: the optimal pseudo-agents reach P1, the always-violating ones
+    // are artefacts too.
+    let (_, cal) = csv(&run.join("calibration.csv"));
+    let of =
+        |agent: &str| cal.iter().find(|r| r["phenomenon"] == "P1" && r["agent"] == agent).unwrap()["verdict"].clone();
+    assert_eq!(of("optimal"), "supported");
+    assert_eq!(of("always_violate"), "artefact");
 }
 
 #[test]

@@ -166,6 +166,9 @@ pub fn report(
             }
         }
     }
+    if let Some(line) = super::verdicts::soft_line(exact) {
+        let _ = writeln!(o, "- {line}.");
+    }
     o.push('\n');
     if base.quota.halt_on_disclosure >= 1.0 || base.controls.response == sim_envs::toycloud::Response::LogOnly {
         o.push_str(

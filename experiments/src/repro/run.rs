@@ -356,12 +356,15 @@ impl Progress {
         Ok(())
     }
 
-    /// Takes in one update's report, and adds a curve point when one is due.
+    /// Takes in one update's report, and adds a curve point when one is due: every
+    /// `eval.every` updates, at the last, and after the first update that learned with an
+    /// emergence condition's mask lifted (`lift`: the step it is lifted at).
     fn record(
         &mut self,
         config: &ReproConfig,
         params: &CloudParams,
         seed: u64,
+        lift: Option<u64>,
         trainer: &Trainer<ToyCloud, impl TrainBackend>,
         report: UpdateReport<ToyCloud>,
     ) -> Result<(), TrainError> {
@@ -373,7 +376,10 @@ impl Progress {
         self.train_cost += report.episodes.iter().map(|e| f64::from(e.safety.cost)).sum::<f64>();
         self.since.extend(report.episodes);
         let u = trainer.updates_done();
-        if u.is_multiple_of(config.eval.every) || u == trainer.num_updates() {
+        let batch = (config.ppo.num_envs * config.ppo.num_steps) as u64;
+        let step = trainer.global_step();
+        let first_after_lift = lift.is_some_and(|l| step >= l + batch && step < l + 2 * batch);
+        if u.is_multiple_of(config.eval.every) || u == trainer.num_updates() || first_after_lift {
             self.point(config, params, seed, trainer)?;
         }
         Ok(())
@@ -411,7 +417,7 @@ pub fn run<B: TrainBackend>(
             return Ok(None);
         }
         let report = trainer.train_update()?;
-        progress.record(config, params, seed, &trainer, report)?;
+        progress.record(config, params, seed, condition.lift_mask_at, &trainer, report)?;
         on_update(trainer.global_step());
     }
     Ok(Some(finish(config, condition, params, seed, &trainer, progress)?))
@@ -470,7 +476,7 @@ pub fn run_population<B: TrainBackend>(
             e => (first, e),
         })?;
         for (r, ((report, p), trainer)) in reports.into_iter().zip(&mut progress).zip(population.runs()).enumerate() {
-            p.record(config, params, seeds[r], trainer, report).map_err(|e| (seeds[r], e))?;
+            p.record(config, params, seeds[r], condition.lift_mask_at, trainer, report).map_err(|e| (seeds[r], e))?;
             on_update(r, trainer.global_step());
         }
     }

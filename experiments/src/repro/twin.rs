@@ -17,7 +17,7 @@
 //!
 //! Where none is confirmed there is no twin, and the report says why.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sim_envs::CloudParams;
 use sim_envs::toycloud::exact::{Incentives, Solver, WorkClass};
@@ -31,9 +31,26 @@ pub struct Twin {
     pub how: String,
 }
 
+/// The solver of `params`, built once for the twin's derivation and the verdicts after
+/// training: the last two built are kept (a base and its twin; about 1.5 GB for `pressure`).
+pub fn solver(params: &CloudParams) -> Result<Arc<Solver>, String> {
+    static KEPT: Mutex<Vec<(CloudParams, Arc<Solver>)>> = Mutex::new(Vec::new());
+    let kept = || KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, s)) = kept().iter().find(|(p, _)| p == params) {
+        return Ok(Arc::clone(s));
+    }
+    let solver = Arc::new(Solver::new(params).map_err(|e| e.to_string())?);
+    let mut kept = kept();
+    if kept.len() == 2 {
+        kept.remove(0);
+    }
+    kept.push((params.clone(), Arc::clone(&solver)));
+    Ok(solver)
+}
+
 /// The incentives of a scenario under the undiscounted task return and under `gamma`.
 fn solve(params: &CloudParams, gamma: f64) -> Result<[Incentives; 2], String> {
-    let solver = Solver::new(params).map_err(|e| e.to_string())?;
+    let solver = solver(params)?;
     Ok([Incentives::of(&solver, 0.0, 1.0), Incentives::of(&solver, 0.0, gamma)])
 }
 
