@@ -8,7 +8,9 @@
 //! run directory; `--base-scenario <preset|file.ron>` reruns the matrix on another base, and
 //! `--base-scenario <space.ron> --draws N` on N draws of a scenario space (one run directory per
 //! draw, and `draws.csv` with every draw's verdicts); `--sensitivity` reruns it across entropy
-//! coefficients with and without the honest prior (`sensitivity.csv`).
+//! coefficients with and without the honest prior (`sensitivity.csv`, and P1's dose–response on
+//! the base and its no-pay twin in `dose_response.csv`; `--config p1_dose` is the small matrix
+//! for it).
 //!
 //! On a cluster: `--slurm <dir>` writes a Slurm array job over the matrix (`array.sbatch`,
 //! `aggregate.sbatch`, `submit.sh`; see `experiments::slurm`) and runs nothing; each array task
@@ -23,9 +25,11 @@ use clap::Parser;
 use experiments::cli::{RunArgs, config_name, finish, preset_or_file};
 use experiments::device::Loop;
 use experiments::lock::DirLock;
-use experiments::repro::config::{PRESETS, ReproConfig};
+use experiments::repro::config::{Family, PRESETS, ReproConfig};
+use experiments::repro::tables::Metric;
 use experiments::repro::{MatrixOutcome, aggregate_matrix, run_matrix, run_task, task_count};
 use experiments::slurm::{ArrayJob, options_file, parse_option};
+use sim_core::env::ActionSet;
 use sim_core::io::write_atomic;
 use sim_envs::CloudParams;
 
@@ -40,7 +44,8 @@ struct Args {
     /// Run the small smoke-test matrix (the `quick` preset).
     #[arg(long, conflicts_with = "config")]
     quick: bool,
-    /// A matrix file (RON), or a preset name: default, quick, draws, penalty_sweep, controls.
+    /// A matrix file (RON), or a preset name: default, quick, draws, penalty_sweep, controls,
+    /// penalties, p1_dose, tuning.
     #[arg(long)]
     config: Option<String>,
     /// Replace the matrix's base scenario (a preset, a scenario file, or `space.ron@N`); with
@@ -50,8 +55,9 @@ struct Args {
     /// Run the matrix on draws 0..N of the scenario space `--base-scenario`.
     #[arg(long, requires = "base_scenario")]
     draws: Option<u64>,
-    /// Run the matrix once per entropy coefficient (0, 0.01, 0.03, 0.05), each with and without
-    /// the honest prior (`policy.initial_logits`), and tabulate the verdicts (`sensitivity.csv`).
+    /// Run the matrix once per entropy coefficient (0, 0.003, 0.01, 0.03, 0.05), each with and
+    /// without the honest prior (`policy.initial_logits`), and tabulate the verdicts
+    /// (`sensitivity.csv`) and the base's and twin's violation rates (`dose_response.csv`).
     #[arg(long, conflicts_with = "draws")]
     sensitivity: bool,
     /// Write a Slurm array job over the matrix into this directory (array.sbatch,
@@ -173,6 +179,14 @@ fn run(args: &Args) -> Result<PathBuf, String> {
         ("draws.csv", "draws_summary.csv", "draw")
     };
     let mut verdicts = Vec::new();
+    // P1's dose–response and the learner's competence: the task-only agents on the base and on
+    // its no-pay twin, and the honest-masked agents, per variant, with the exact optimum of the
+    // objective each trains on (unrestricted, or honest under the mask; undiscounted) and the
+    // learned return's shortfall from it.
+    let mut dose = String::from(
+        "variant,ent_coef,honest_prior,condition,family,violation_rate,low,high,task_return,return_low,return_high,\
+         optimum,shortfall\n",
+    );
     let mut table =
         String::from("variant,base_scenario,ent_coef,honest_prior,phenomenon,verdict,precondition,effect,low,high\n");
     for (label, variant) in variants {
@@ -181,10 +195,36 @@ fn run(args: &Args) -> Result<PathBuf, String> {
         let outcome =
             run_matrix(&config, &base, &scenarios, &dir, threads, device, progress).map_err(|e| e.to_string())?;
         report(&outcome);
+        let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+        for c in
+            config.conditions.iter().filter(|c| matches!(c.family, Family::Baseline | Family::Twin | Family::Honest))
+        {
+            let rate = outcome.aggregate.get(&c.name, Metric::ViolationRate);
+            let ret = outcome.aggregate.get(&c.name, Metric::TaskReturn);
+            let optimum = outcome.exact.at(&c.name).map(|i| match c.actions {
+                ActionSet::Legitimate => i.honest.value,
+                ActionSet::All => i.unrestricted.value,
+            });
+            let _ = writeln!(
+                dose,
+                "{label},{},{},{},{},{},{},{},{},{},{},{},{}",
+                config.ppo.ent_coef,
+                !config.ppo.policy.initial_logits.is_empty(),
+                c.name,
+                c.family.name(),
+                num(rate.map(|e| e.point)),
+                num(rate.map(|e| e.low)),
+                num(rate.map(|e| e.high)),
+                num(ret.map(|e| e.point)),
+                num(ret.map(|e| e.low)),
+                num(ret.map(|e| e.high)),
+                num(optimum),
+                num(optimum.zip(ret).map(|(o, r)| o - r.point))
+            );
+        }
         for r in &outcome.verdicts {
             verdicts.push((r.phenomenon, r.verdict));
             let e = r.primary.map(|c| c.estimate);
-            let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
             let _ = writeln!(
                 table,
                 "{label},{},{},{},{},{},\"{}\",{},{},{}",
@@ -201,6 +241,7 @@ fn run(args: &Args) -> Result<PathBuf, String> {
         }
     }
     write_atomic(&out.join(file), table.as_bytes()).map_err(|e| e.to_string())?;
+    write_atomic(&out.join("dose_response.csv"), dose.as_bytes()).map_err(|e| e.to_string())?;
     let (summary, lines) = experiments::repro::verdicts::tally(&verdicts, variant);
     write_atomic(&out.join(summary_file), summary.as_bytes()).map_err(|e| e.to_string())?;
     for line in lines {
@@ -210,8 +251,9 @@ fn run(args: &Args) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// The entropy coefficients of the sensitivity sweep (each with and without the honest prior).
-const SENSITIVITY_ENT_COEFS: [f32; 4] = [0.0, 0.01, 0.03, 0.05];
+/// The entropy coefficients of the sensitivity sweep (each with and without the honest prior):
+/// the dose–response of P1 on the base and its twin.
+const SENSITIVITY_ENT_COEFS: [f32; 5] = [0.0, 0.003, 0.01, 0.03, 0.05];
 
 /// `path` made absolute against the working directory (array tasks start elsewhere).
 fn absolute(path: &std::path::Path) -> Result<PathBuf, String> {

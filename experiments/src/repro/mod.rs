@@ -94,6 +94,10 @@ pub struct MatrixOutcome {
     pub episodes: u64,
     /// The verdicts (as in `verdicts.csv`).
     pub verdicts: Vec<verdicts::Row>,
+    /// The per-condition IQMs and intervals (as in `aggregate.csv`).
+    pub aggregate: tables::Aggregate,
+    /// The exact incentives the verdicts used.
+    pub exact: verdicts::Exact,
 }
 
 fn run_name(condition: &str, seed: u64) -> String {
@@ -493,6 +497,8 @@ fn write_outputs(
         seconds,
         episodes: results.iter().map(|r| r.summary.train_episodes).sum(),
         verdicts: rows,
+        aggregate,
+        exact,
     })
 }
 
