@@ -254,26 +254,18 @@ fn on_a_base_where_violating_does_not_pay_p1_is_not_supported() {
     judge_short_runs(&dir, &matrix);
     // `pressure` with a firewall that sees everything: every violation halts the job at once, so
     // by the solver violating does not pay (the phase diagram's corner, honest = unrestricted).
-    let base = dir.join("watched.ron");
-    std::fs::write(
-        &base,
-        "(task: (setup_steps: 0), controls: (response: Halt), monitors: (firewall: (blocked_egress: 1.0, \
-         direct_egress: 1.0, tunnel: 1.0, probe: 1.0, exploit: 1.0)))",
-    )
-    .unwrap();
-    let run = ok(&rome_repro(&[
-        "--config",
-        &matrix,
-        "--base-scenario",
-        base.to_str().unwrap(),
-        "--out",
-        dir.join("run").to_str().unwrap(),
-    ]));
+    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/../sim-envs/scenarios/tuning/watched.ron");
+    let run = rebased(&dir, &matrix, base);
     let (_, rows) = csv(&run.join("verdicts.csv"));
     let p1 = &rows[0];
     assert_eq!(p1["phenomenon"], "P1");
     assert!(["not_supported", "artefact", "precondition_fails"].contains(&p1["verdict"].as_str()), "{p1:?}");
     assert!(p1["precondition"].contains("does not pay"), "{p1:?}");
+}
+
+/// `matrix` run on the base scenario file `base` into `dir/run`, which it returns.
+fn rebased(dir: &Path, matrix: &str, base: &str) -> PathBuf {
+    ok(&rome_repro(&["--config", matrix, "--base-scenario", base, "--out", dir.join("run").to_str().unwrap()]))
 }
 
 /// Criteria that let a short run be judged (no training-length gate), written into `dir`, and
@@ -305,14 +297,7 @@ fn agents_that_violate_on_the_no_pay_twin_too_are_an_artefact_not_evidence() {
         .unwrap();
     let base = dir.join("pressure_copy.ron");
     std::fs::write(&base, include_str!("../../sim-envs/scenarios/pressure.ron")).unwrap();
-    let run = ok(&rome_repro(&[
-        "--config",
-        &matrix,
-        "--base-scenario",
-        base.to_str().unwrap(),
-        "--out",
-        dir.join("run").to_str().unwrap(),
-    ]));
+    let run = rebased(&dir, &matrix, base.to_str().unwrap());
     let (_, rows) = csv(&run.join("verdicts.csv"));
     let p1 = &rows[0];
     assert_eq!(p1["phenomenon"], "P1");

@@ -329,7 +329,7 @@ impl ReproConfig {
             .enumerate()
             .map(|(i, c)| {
                 if c.family == Family::Twin {
-                    return Self::twin(c, i, &base, f64::from(self.ppo.gamma)).map_err(invalid);
+                    return Self::twin(c, i, &base).map_err(invalid);
                 }
                 let p = c.patch.apply(&base);
                 p.validate().map_err(|e| invalid(e.within(&format!("conditions[{i}].patch"))))?;
@@ -339,10 +339,10 @@ impl ReproConfig {
         Ok((self, base, scenarios))
     }
 
-    /// The scenario of condition `c` (number `i`) of family `Twin`: the base's no-pay twin for a
-    /// trainer discounting by `gamma` (the base itself where the solver confirms none). A twin
-    /// takes no patch, penalty, constraint or action set.
-    fn twin(c: &Condition, i: usize, base: &CloudParams, gamma: f64) -> Result<CloudParams, ParamError> {
+    /// The scenario of condition `c` (number `i`) of family `Twin` as read: the base, which
+    /// [`super::twin::resolve`] replaces by its no-pay twin when the matrix runs. A twin takes
+    /// no patch, penalty, constraint or action set.
+    fn twin(c: &Condition, i: usize, base: &CloudParams) -> Result<CloudParams, ParamError> {
         let field = |f: &str| format!("conditions[{i}].{f}");
         if c.patch != Patch::default() {
             return Err(ParamError::new(field("patch"), "a patch", "none: a twin is the base's, chosen by the solver"));
@@ -353,9 +353,8 @@ impl ReproConfig {
         if c.actions != ActionSet::All || c.lift_mask_at.is_some() {
             return Err(ParamError::new(field("actions"), "a restriction", "All: a twin is P1's task-only control"));
         }
-        // Where the solver confirms no twin, the condition trains on the base and P1 says why
-        // it is not measured (a sweep over draws goes on).
-        Ok(super::twin::derive(base, gamma).map_or_else(|_| base.clone(), |t| t.params))
+        // The solver runs when the matrix does (`twin::resolve`), not when it is read.
+        Ok(base.clone())
     }
 
     /// The condition a control condition is compared with (P6): the task-only condition of

@@ -225,6 +225,7 @@ pub fn collect(
     device: Device,
     runs_per_task: usize,
 ) -> Result<Vec<RunResult>, ReproError> {
+    let scenarios = &twin::resolve(config, scenarios);
     prepare(config, scenarios, out, device)?;
     let jobs = jobs(config);
     let results: Vec<Option<RunResult>> = jobs.iter().map(|&(c, s)| load(config, out, c, s)).collect();
@@ -259,6 +260,7 @@ fn compute(
     progress: bool,
     share: Share,
 ) -> Result<(Vec<Option<RunResult>>, usize), ReproError> {
+    let scenarios = &twin::resolve(config, scenarios);
     prepare(config, scenarios, out, device)?;
     let jobs = jobs(config);
     let mine = match share {
@@ -451,6 +453,7 @@ fn write_outputs(
     start: Instant,
 ) -> Result<MatrixOutcome, ReproError> {
     let refs: Vec<&RunResult> = results.iter().collect();
+    let scenarios = &twin::resolve(config, scenarios);
 
     // Tables, verdicts, figures, report.
     let b = Bootstrap { resamples: config.bootstrap.resamples, confidence: config.bootstrap.confidence, seed: 0 };

@@ -135,7 +135,7 @@ pub fn report(
     let mut solutions = vec![
         ("The base, undiscounted (what the verdicts compare returns with)".to_string(), exact.base.as_ref()),
         (
-            format!("The base at the trainer's discount γ = {} (what PPO optimises)", exact.gamma),
+            format!("The base at the trainer's discount γ = {} (what PPO optimises)", exact.gamma as f32),
             exact.learner.as_ref(),
         ),
     ];

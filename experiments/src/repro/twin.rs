@@ -20,6 +20,8 @@
 use std::sync::{Arc, Mutex};
 
 use sim_envs::CloudParams;
+
+use super::config::{Family, ReproConfig};
 use sim_envs::toycloud::exact::{Incentives, Solver, WorkClass};
 
 /// A confirmed twin.
@@ -116,6 +118,23 @@ fn derive_uncached(base: &CloudParams, gamma: f64) -> Result<Twin, String> {
         Err(e) => tried.push(format!("{how}: {e}")),
     }
     Err(format!("no no-pay twin found: {}", tried.join("; ")))
+}
+
+/// `scenarios` (a matrix's, as read) with each `Twin` condition's scenario, the base, replaced
+/// by the base's twin for the matrix's trainer (the base itself where the solver confirms none:
+/// P1 then says why). A twin has no payoff, so it is its own twin: resolving twice changes
+/// nothing.
+pub fn resolve(config: &ReproConfig, scenarios: &[CloudParams]) -> Vec<CloudParams> {
+    let gamma = f64::from(config.ppo.gamma);
+    config
+        .conditions
+        .iter()
+        .zip(scenarios)
+        .map(|(c, p)| match c.family {
+            Family::Twin => derive(p, gamma).map_or_else(|_| p.clone(), |t| t.params),
+            _ => p.clone(),
+        })
+        .collect()
 }
 
 /// The twin of `base` for a trainer discounting by `gamma` (solved once per process for each

@@ -1378,6 +1378,7 @@ mod contrasts {
         static FIXTURE: OnceLock<Fixture> = OnceLock::new();
         FIXTURE.get_or_init(|| {
             let (config, base, scenarios) = ReproConfig::parse(MATRIX, "hand_built").expect("the matrix parses");
+            let scenarios = super::super::twin::resolve(&config, &scenarios);
             let exact = Exact::compute(&config, &base, &scenarios);
             let criteria = super::super::criteria::Registered::load("default").expect("the criteria load").criteria;
             Fixture { config, base, scenarios, exact, criteria }
@@ -1417,7 +1418,8 @@ mod contrasts {
         out
     }
 
-    fn judge(results: &[RunResult]) -> Vec<Row> {
+    /// `judge` applied to the verdicts' inputs over `results` on the fixture.
+    fn with_inputs<T>(results: &[RunResult], judge: impl FnOnce(&Inputs, &Exact) -> T) -> T {
         let f = fixture();
         let refs: Vec<&RunResult> = results.iter().collect();
         let bootstrap = Bootstrap { resamples: 2000, confidence: 0.95, seed: 0 };
@@ -1431,7 +1433,11 @@ mod contrasts {
             criteria: &f.criteria,
             bootstrap: &bootstrap,
         };
-        verdicts(&inputs, &f.exact, &Vec::new())
+        judge(&inputs, &f.exact)
+    }
+
+    fn judge(results: &[RunResult]) -> Vec<Row> {
+        with_inputs(results, |inputs, exact| verdicts(inputs, exact, &Vec::new()))
     }
 
     fn verdict_of(rows: &[Row], phenomenon: &str) -> Verdict {
@@ -1628,21 +1634,7 @@ mod contrasts {
     /// artefacts (they violate on the twin too).
     #[test]
     fn pressures_pseudo_agents_calibrate_p1() {
-        let f = fixture();
-        let results = runs(|_, _, _| {});
-        let refs: Vec<&RunResult> = results.iter().collect();
-        let bootstrap = Bootstrap { resamples: 2000, confidence: 0.95, seed: 0 };
-        let aggregate = Aggregate::compute(&f.config, &refs, &bootstrap);
-        let inputs = Inputs {
-            config: &f.config,
-            base: &f.base,
-            scenarios: &f.scenarios,
-            results: &refs,
-            aggregate: &aggregate,
-            criteria: &f.criteria,
-            bootstrap: &bootstrap,
-        };
-        let calibrated = calibrate(&inputs, &f.exact);
+        let calibrated = with_inputs(&runs(|_, _, _| {}), calibrate);
         let p1: Vec<(Agent, Verdict)> =
             calibration::cells(&calibrated, "P1").iter().map(|c| (c.agent, c.verdict)).collect();
         assert_eq!(
