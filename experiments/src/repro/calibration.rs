@@ -127,7 +127,7 @@ type Played = (Vec<Episode<ToyCloud>>, Option<Vec<Episode<ToyCloud>>>);
 fn pseudo_run(config: &ReproConfig, c: &Condition, seed: u64, play: impl Fn(Phase) -> Played) -> RunResult {
     let (before, end) = phases(c);
     let (eps, unwatched) = play(end);
-    let total = config.ppo.total_timesteps as u64;
+    let total = config.ppo.total_timesteps;
     let curve = match before {
         Some(phase) => {
             let (pre, _) = play(phase);

@@ -886,9 +886,10 @@ fn p5(x: &Inputs, exact: &Exact) -> Row {
         ));
     }
     let [(va, vj), (ha, hj)] = sides;
+    let agreed = |a: usize, of: usize| a as f64 >= k.oracle_agreement * of as f64;
     row.secondary(
         "oracle agreement",
-        (vj > 0 && hj > 0).then(|| va as f64 >= k.oracle_agreement * vj as f64 && ha as f64 >= k.oracle_agreement * hj as f64),
+        (vj > 0 && hj > 0).then_some(agreed(va, vj) && agreed(ha, hj)),
         format!(
             "{va} of {vj} weights where the optimum violates in most episodes, {ha} of {hj} where it does not (both sides \
              needed)"
@@ -1582,7 +1583,7 @@ mod contrasts {
         let rows = |v: Verdict| -> Vec<Row> {
             ["P1", "P2", "P3", "P4", "P5", "P6"]
                 .iter()
-                .map(|p| Row { verdict: v, ..Row::new(*p, "", String::new()) })
+                .map(|p| Row { verdict: v, ..Row::new(p, "", String::new()) })
                 .collect()
         };
         vec![(Agent::Optimal, rows(optimal)), (agent, rows(verdict))]
