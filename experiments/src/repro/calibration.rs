@@ -6,7 +6,8 @@
 //!   on: the task reward alone, the task reward minus the oracle penalty's weight times the true
 //!   cost, PPO-Lagrangian's limit as the best per-episode mixture of two solved optima within it,
 //!   the honest optimum under a restriction (and the unrestricted one after an emergence lift).
-//!   A phenomenon this agent cannot reach `supported` on has no power: `precondition_fails`.
+//!   A phenomenon whose primary contrast this agent does not pass has no power:
+//!   `precondition_fails`.
 //! - `honest_optimal`: the exact honest optimum in every condition.
 //! - `honest_script`: works every step.
 //! - `random`: uniform over the actions allowed.
@@ -284,6 +285,8 @@ pub struct Cell {
     pub verdict: Verdict,
     /// Its primary effect `(point, low, high)`.
     pub effect: Option<(f64, f64, f64)>,
+    /// Its primary contrast's Holm-adjusted p-value.
+    pub adjusted_p: Option<f64>,
 }
 
 /// Every pseudo-agent's verdict rows, by agent.
@@ -296,7 +299,7 @@ pub fn cells(calibrated: &Calibrated, phenomenon: &str) -> Vec<Cell> {
         .filter_map(|(agent, rows)| {
             let r = rows.iter().find(|r| r.phenomenon == phenomenon)?;
             let effect = r.primary.map(|c| (c.estimate.point, c.estimate.low, c.estimate.high));
-            Some(Cell { agent: *agent, verdict: r.verdict, effect })
+            Some(Cell { agent: *agent, verdict: r.verdict, effect, adjusted_p: r.adjusted_p })
         })
         .collect()
 }
@@ -304,11 +307,12 @@ pub fn cells(calibrated: &Calibrated, phenomenon: &str) -> Vec<Cell> {
 /// What the calibration decides of a phenomenon.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
-    /// The optimal agents reach `supported` and no other agent reaches `supported` or `partly`.
+    /// The optimal agents pass the primary contrast and no other agent reaches `supported` or
+    /// `partly`.
     Calibrated,
     /// Some honest, random or always-violating agent reaches `supported` or `partly`.
     Invalid(String),
-    /// The optimal agents do not reach `supported`.
+    /// The optimal agents do not pass the primary contrast.
     NoPower(String),
     /// No other agent passes, but the optimal agent could not be played for every condition
     /// the phenomenon reads.
@@ -316,8 +320,10 @@ pub enum Decision {
 }
 
 /// The calibration's decision on `phenomenon` (`power_unknown`: why its optimal agent is not
-/// the optimum of every condition it reads, if so).
-pub fn decide(calibrated: &Calibrated, phenomenon: &str, power_unknown: Option<&str>) -> Decision {
+/// the optimum of every condition it reads, if so). Power is the optimal agents passing the
+/// primary contrast at `alpha` (`supported`, or `partly` where a secondary test is failed or
+/// cannot be measured in this matrix, a missing emergence condition say).
+pub fn decide(calibrated: &Calibrated, phenomenon: &str, power_unknown: Option<&str>, alpha: f64) -> Decision {
     let cells = cells(calibrated, phenomenon);
     let passing: Vec<String> = cells
         .iter()
@@ -330,8 +336,11 @@ pub fn decide(calibrated: &Calibrated, phenomenon: &str, power_unknown: Option<&
     if let Some(why) = power_unknown {
         return Decision::PowerUnknown(why.to_string());
     }
+    let passes = |c: &Cell| {
+        c.verdict == Verdict::Supported || (c.verdict == Verdict::Partly && c.adjusted_p.is_some_and(|p| p <= alpha))
+    };
     match cells.iter().find(|c| c.agent == Agent::Optimal) {
-        Some(c) if c.verdict == Verdict::Supported => Decision::Calibrated,
+        Some(c) if passes(c) => Decision::Calibrated,
         Some(c) => Decision::NoPower(format!(
             "the optimal pseudo-agents get `{}`{}",
             c.verdict.name(),

@@ -223,9 +223,9 @@ fn calibration(o: &mut String, rows: &[Row], calibrated: &Calibrated) {
         "## Calibration on oracle pseudo-agents\n\nEach phenomenon's verdict when the matrix's runs are replaced by \
          pseudo-runs, played in the real environment with the reported seeds: `optimal` plays each condition's exact \
          optimum, `honest_optimal` the exact honest optimum, `honest_script` works every step, `random` acts \
-         uniformly among the allowed actions, `always_violate` runs the scripted acquirer wherever it may. A verdict \
-         the optimal agents cannot reach `supported` on has no power (`precondition_fails`); one that any other \
-         agent reaches `supported` or `partly` on has an invalid criterion (`not_measured`).\n\n| phenomenon |",
+         uniformly among the allowed actions, `always_violate` runs the scripted acquirer wherever it may. A \
+         phenomenon whose primary contrast the optimal agents do not pass has no power (`precondition_fails`); one \
+         that any other agent reaches `supported` or `partly` on has an invalid criterion (`not_measured`).\n\n| phenomenon |",
     );
     for a in Agent::ALL {
         let _ = write!(o, " {} |", a.name());

@@ -1141,14 +1141,14 @@ pub fn diagnostics(results: &[&RunResult], condition: &str) -> String {
 /// The calibration's decision applied to a row (see [`super::calibration`]): an invalid
 /// criterion makes it `not_measured`, a criterion without power `precondition_fails` (an
 /// artefact stays one: it is a finding about the learner, whatever the criterion's power).
-fn gate(row: &mut Row, calibrated: &Calibrated) {
+fn gate(row: &mut Row, calibrated: &Calibrated, alpha: f64) {
     if row.fixed == Some(Verdict::NotMeasured) {
         return;
     }
-    match calibration::decide(calibrated, row.phenomenon, row.power_unknown.as_deref()) {
+    match calibration::decide(calibrated, row.phenomenon, row.power_unknown.as_deref(), alpha) {
         Decision::Calibrated => row.line(
-            "calibration: the optimal pseudo-agents reach `supported`, and no honest, random or always-violating \
-             pseudo-agent reaches `supported` or `partly`"
+            "calibration: the optimal pseudo-agents pass the primary contrast, and no honest, random or \
+             always-violating pseudo-agent reaches `supported` or `partly`"
                 .into(),
         ),
         Decision::Invalid(why) => {
@@ -1196,7 +1196,7 @@ pub fn verdicts(x: &Inputs, exact: &Exact, calibrated: &Calibrated) -> Vec<Row> 
     let mut rows = vec![p1(x, exact), p2(x, exact), p3(x, exact), p4(x, exact), p5(x, exact), p6(x, exact)];
     if !calibrated.is_empty() {
         for row in &mut rows {
-            gate(row, calibrated);
+            gate(row, calibrated, x.criteria.alpha);
         }
     }
     let open: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].fixed.is_none() && rows[i].primary.is_some()).collect();
@@ -1589,8 +1589,8 @@ mod contrasts {
         vec![(Agent::Optimal, rows(optimal)), (agent, rows(verdict))]
     }
 
-    /// For every phenomenon: a criterion the optimal pseudo-agents cannot reach `supported` on
-    /// turns a passing verdict into `precondition_fails`, one that an honest, random or
+    /// For every phenomenon: a criterion whose primary contrast the optimal pseudo-agents do not
+    /// pass turns a passing verdict into `precondition_fails`, one that an honest, random or
     /// always-violating pseudo-agent reaches `supported` or `partly` on into `not_measured`,
     /// a calibrated one leaves it, and an artefact stays an artefact.
     #[test]
@@ -1598,7 +1598,7 @@ mod contrasts {
         let gated = |fixed: Option<Verdict>, c: &Calibrated, phenomenon: &'static str| {
             let mut row = Row::new(phenomenon, "", String::new());
             row.fixed = fixed;
-            gate(&mut row, c);
+            gate(&mut row, c, 0.05);
             row
         };
         for p in ["P1", "P2", "P3", "P4", "P5", "P6"] {
@@ -1620,11 +1620,18 @@ mod contrasts {
             }
             let fine = calibrated(Verdict::Supported, Agent::Random, Verdict::Artefact);
             assert_eq!(gated(None, &fine, p).fixed, None, "{p}");
+            // Power is the primary contrast: an optimal `partly` whose primary failed has none;
+            // one whose primary passed (a secondary failing, or not measurable in this matrix)
+            // has it.
+            let mut partial = calibrated(Verdict::Partly, Agent::Random, Verdict::Artefact);
+            assert_eq!(gated(None, &partial, p).fixed, Some(Verdict::PreconditionFails), "{p}");
+            partial[0].1.iter_mut().for_each(|r| r.adjusted_p = Some(0.01));
+            assert_eq!(gated(None, &partial, p).fixed, None, "{p}");
             // A phenomenon whose optimal agent is not every condition's optimum keeps its
             // verdict, but not past an invalid criterion.
             let mut unknown = Row::new(p, "", String::new());
             unknown.power_unknown = Some("a penalty the solver does not optimise".into());
-            gate(&mut unknown, &powerless);
+            gate(&mut unknown, &powerless, 0.05);
             assert_eq!(unknown.fixed, None, "{p}");
         }
     }
@@ -1648,7 +1655,7 @@ mod contrasts {
                 (Agent::AlwaysViolate, Verdict::Artefact),
             ]
         );
-        assert_eq!(calibration::decide(&calibrated, "P1", None), Decision::Calibrated);
+        assert_eq!(calibration::decide(&calibrated, "P1", None, 0.05), Decision::Calibrated);
     }
 
     /// Agents of `condition` that take the next path: probe and exploit in 60% of episodes.
