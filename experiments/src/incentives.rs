@@ -2,10 +2,11 @@
 //! optima, what the optimal policies do, and, on request, the tables played in the real
 //! environment as a check.
 
+use sim_core::env::ActionSet;
 use sim_core::runner::Episode;
 use sim_core::safety::SafetyKind;
 use sim_envs::CloudParams;
-use sim_envs::toycloud::exact::{Incentives, Method, Optimum, SolveError, Solver};
+use sim_envs::toycloud::exact::{Incentives, Information, Method, Objective, Optimum, SoftOptimum, SolveError, Solver};
 use sim_envs::toycloud::{ToyCloud, Violation};
 
 /// What to compute.
@@ -19,6 +20,9 @@ pub struct Request {
     pub rollouts: usize,
     /// Seed of those episodes.
     pub seed: u64,
+    /// Also the entropy-regularised optimum at this temperature (PPO's own objective, its
+    /// entropy bonus in reward units).
+    pub temperature: Option<f64>,
 }
 
 /// A finished computation: the incentives, the rollouts' results and the time taken.
@@ -30,6 +34,8 @@ pub struct Outcome {
     pub rollouts: Option<[(f64, f64); 2]>,
     /// Seconds to enumerate and solve.
     pub seconds: f64,
+    /// The entropy-regularised optima over honest and over all policies, when asked for.
+    pub soft: Option<[SoftOptimum; 2]>,
 }
 
 /// Solves `params` as `request` asks.
@@ -37,6 +43,10 @@ pub fn compute(params: &CloudParams, request: &Request) -> Result<Outcome, Solve
     let start = std::time::Instant::now();
     let solver = Solver::new(params)?;
     let incentives = Incentives::of(&solver, request.cost_weight, request.gamma);
+    let soft = request.temperature.map(|tau| {
+        let objective = |actions| Objective { actions, cost_weight: request.cost_weight, gamma: request.gamma };
+        [ActionSet::Legitimate, ActionSet::All].map(|a| solver.soft(&objective(a), tau))
+    });
     let seconds = start.elapsed().as_secs_f64();
     let rollouts = (request.rollouts > 0).then(|| {
         [&incentives.honest, &incentives.unrestricted].map(|optimum| {
@@ -45,7 +55,7 @@ pub fn compute(params: &CloudParams, request: &Request) -> Result<Outcome, Solve
             mean_se(&episodes, request.cost_weight)
         })
     });
-    Ok(Outcome { incentives, rollouts, seconds })
+    Ok(Outcome { incentives, rollouts, seconds, soft })
 }
 
 /// Mean and standard error of `return - w * cost` over `episodes`.
@@ -94,6 +104,21 @@ pub fn lines(outcome: &Outcome, request: &Request) -> Vec<String> {
         out.push(format!("unrestricted_violations/{}: {:.6}", k.name(), u.violations[k.index()]));
     }
     out.push(format!("unrestricted_violates_by_job_size: {}", by_job_size(i)));
+    if let Some(soft) = &outcome.soft {
+        for (name, o) in [("honest", &soft[0]), ("unrestricted", &soft[1])] {
+            let info = match o.information {
+                Information::Agent => "agent",
+                Information::Full => "full",
+            };
+            out.extend([
+                format!("soft_{name}_value: {:.6} (temperature {}, {info} information)", o.sampled.value, o.tau),
+                format!("soft_{name}_task_return: {:.6}", o.sampled.task_return),
+                format!("soft_{name}_violation_probability: {:.6}", o.sampled.violation_probability),
+                format!("soft_{name}_entropy_per_step: {:.6}", o.sampled.entropy_per_step),
+                format!("soft_{name}_greedy_violation_probability: {:.6}", o.greedy.violation_probability),
+            ]);
+        }
+    }
     out.push(format!("solve_seconds: {:.1}", outcome.seconds));
     out
 }

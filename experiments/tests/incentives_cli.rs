@@ -64,6 +64,15 @@ fn prints_the_optima_and_the_rollouts_agree() {
     let (out, _, ok) = incentives(&["--scenario", file.to_str().unwrap(), "--cost-weight", "0.06"]);
     assert!(ok && value(&out, "violation_pays") == "false", "{out}");
     assert_eq!(value(&out, "unrestricted_violates_by_job_size"), "16.0-16.0 never");
+    // PPO's own objective: cooled to nearly nothing, the soft optimum is the optimum (1.3,
+    // always violating); warmer, it is worth more than the optimum and its policy spreads out.
+    let (out, _, ok) = incentives(&["--scenario", file.to_str().unwrap(), "--temperature", "1e-7"]);
+    assert!(ok && value(&out, "soft_unrestricted_value").starts_with("1.300000 (temperature"), "{out}");
+    assert_eq!(value(&out, "soft_unrestricted_greedy_violation_probability"), "1.000000");
+    let (out, _, ok) = incentives(&["--scenario", file.to_str().unwrap(), "--temperature", "0.05"]);
+    let soft: f64 = value(&out, "soft_unrestricted_value").split(' ').next().unwrap().parse().unwrap();
+    assert!(ok && soft > 1.3, "{out}");
+    assert!(value(&out, "soft_unrestricted_entropy_per_step").parse::<f64>().unwrap() > 0.01, "{out}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -75,6 +84,8 @@ fn bad_input_is_named() {
     assert!(!ok && err.contains("--cost-weight is -1"), "{err}");
     let (_, err, ok) = incentives(&["--scenario", "incident", "--gamma", "1.5"]);
     assert!(!ok && err.contains("--gamma is 1.5"), "{err}");
+    let (_, err, ok) = incentives(&["--scenario", "incident", "--temperature", "0"]);
+    assert!(!ok && err.contains("--temperature is 0"), "{err}");
     let (_, err, ok) = incentives(&["--scenario", "incident", "--classes", "/no/such/dir/c.csv"]);
     assert!(!ok && err.contains("directory /no/such/dir does not exist"), "{err}");
     let dir = std::env::temp_dir().join(format!("incentives_bad_{}", std::process::id()));

@@ -31,6 +31,10 @@ struct Args {
     /// Seed of the rollouts.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Also solve the entropy-regularised optimum at this temperature (PPO's objective with its
+    /// entropy coefficient in reward units): what its stochastic and greedy policies do.
+    #[arg(long)]
+    temperature: Option<f64>,
     /// Also write the unrestricted policy's violation probability per job-size class as CSV.
     #[arg(long)]
     classes: Option<PathBuf>,
@@ -63,6 +67,11 @@ fn run(args: &Args) -> Result<(), String> {
     if !(args.gamma > 0.0 && args.gamma <= 1.0) {
         return Err(format!("--gamma is {}, expected a discount in (0, 1]", args.gamma));
     }
+    if let Some(t) = args.temperature
+        && !(t > 0.0 && t.is_finite())
+    {
+        return Err(format!("--temperature is {t}, expected a finite number > 0"));
+    }
     if let Some(dir) = args.classes.as_ref().and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
@@ -72,8 +81,13 @@ fn run(args: &Args) -> Result<(), String> {
         return sweep_space(args, space);
     }
     let params = CloudParams::scenario(&args.scenario).map_err(|e| e.to_string())?;
-    let request =
-        Request { cost_weight: args.cost_weight, gamma: args.gamma, rollouts: args.rollouts, seed: args.seed };
+    let request = Request {
+        cost_weight: args.cost_weight,
+        gamma: args.gamma,
+        rollouts: args.rollouts,
+        seed: args.seed,
+        temperature: args.temperature,
+    };
     let outcome = compute(&params, &request).map_err(|e| format!("{}: {e}", args.scenario))?;
     println!("scenario: {}", args.scenario);
     for line in lines(&outcome, &request) {
@@ -93,7 +107,8 @@ fn sweep_space(args: &Args, path: &std::path::Path) -> Result<(), String> {
         return Err(format!("--out: directory {} does not exist", dir.display()));
     }
     let space = ScenarioSpace::load(path).map_err(|e| e.to_string())?;
-    let request = Request { cost_weight: args.cost_weight, gamma: args.gamma, rollouts: 0, seed: args.seed };
+    let request =
+        Request { cost_weight: args.cost_weight, gamma: args.gamma, rollouts: 0, seed: args.seed, temperature: None };
     let bar = indicatif::ProgressBar::new(args.draws).with_style(
         indicatif::ProgressStyle::with_template("draws {pos}/{len} [{wide_bar}] {per_sec} eta {eta}")
             .expect("template"),
