@@ -123,7 +123,7 @@ fn every_stage_writes_its_results_on_the_cpu_backend() {
         let (done, total) = finished.split_once(" of ").expect("`k of n`");
         let (done, total): (u64, u64) = (done.parse().unwrap(), total.parse().unwrap());
         assert!(done > 0 && done <= total, "{file}: {finished}");
-        assert_eq!(total, 38, "the --quick matrix: 19 conditions x 2 seeds");
+        assert_eq!(total, 40, "the --quick matrix: 20 conditions x 2 seeds");
         let projected: u64 = field("projected_matrix_s").split(' ').next().unwrap().parse().expect("seconds");
         let elapsed: u64 = field("elapsed_s").parse().unwrap();
         // Every run finished: the time to the last one; some cut off: scaled up from the elapsed time.

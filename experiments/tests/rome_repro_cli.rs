@@ -160,9 +160,10 @@ fn quick_writes_every_output_with_values_in_range() {
         assert!(header.iter().any(|h| h == column), "summary.csv lacks `{column}`");
     }
     let conditions: Vec<&String> = rows.iter().map(|r| &r["condition"]).collect();
-    assert_eq!(rows.len(), 2 * 19, "19 conditions by 2 seeds");
+    assert_eq!(rows.len(), 2 * 20, "20 conditions by 2 seeds");
     for name in [
         "baseline",
+        "twin",
         "honest",
         "emergence",
         "egress_allow",
