@@ -13,7 +13,8 @@
 //! 2. The base with its job-size range cut to the longest run of job sizes on which neither
 //!    optimum ever violates (every control, price and monitor kept; only which jobs arrive
 //!    changes).
-//! 3. The base with mining's yield at zero (the chain's payoff removed).
+//! 3. The base with mining's yield at zero (the chain's payoff removed), and then also without
+//!    the misconfigured host an exploit would take (the other path's payoff removed).
 //!
 //! Where none is confirmed there is no twin, and the report says why.
 
@@ -33,26 +34,29 @@ pub struct Twin {
     pub how: String,
 }
 
-/// The solver of `params`, built once for the twin's derivation and the verdicts after
-/// training: the last two built are kept (a base and its twin; about 1.5 GB for `pressure`).
-pub fn solver(params: &CloudParams) -> Result<Arc<Solver>, String> {
-    static KEPT: Mutex<Vec<(CloudParams, Arc<Solver>)>> = Mutex::new(Vec::new());
-    let kept = || KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, s)) = kept().iter().find(|(p, _)| p == params) {
-        return Ok(Arc::clone(s));
-    }
-    let solver = Arc::new(Solver::new(params).map_err(|e| e.to_string())?);
+/// The base's solver, built to derive its twin before training and kept for the verdicts after
+/// it (one solve of the base instead of two; about 1.5 GB for `pressure`, so one is kept at most
+/// and [`take_solver`] hands it over).
+static KEPT: Mutex<Option<(CloudParams, Arc<Solver>)>> = Mutex::new(None);
+
+fn kept() -> std::sync::MutexGuard<'static, Option<(CloudParams, Arc<Solver>)>> {
+    KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The solver of `params`: the one kept from the twin's derivation (no longer kept after this),
+/// or a new one.
+pub fn take_solver(params: &CloudParams) -> Result<Arc<Solver>, String> {
     let mut kept = kept();
-    if kept.len() == 2 {
-        kept.remove(0);
+    if kept.as_ref().is_some_and(|(p, _)| p == params) {
+        return Ok(kept.take().expect("checked").1);
     }
-    kept.push((params.clone(), Arc::clone(&solver)));
-    Ok(solver)
+    drop(kept);
+    Solver::new(params).map(Arc::new).map_err(|e| e.to_string())
 }
 
 /// The incentives of a scenario under the undiscounted task return and under `gamma`.
 fn solve(params: &CloudParams, gamma: f64) -> Result<[Incentives; 2], String> {
-    let solver = solver(params)?;
+    let solver = Solver::new(params).map_err(|e| e.to_string())?;
     Ok([Incentives::of(&solver, 0.0, 1.0), Incentives::of(&solver, 0.0, gamma)])
 }
 
@@ -81,7 +85,9 @@ fn honest_sizes(i: &[Incentives; 2]) -> Option<(f32, f32, f64)> {
 }
 
 fn derive_uncached(base: &CloudParams, gamma: f64) -> Result<Twin, String> {
-    let solved = solve(base, gamma).map_err(|e| format!("the solver cannot solve the base: {e}"))?;
+    let solver = Arc::new(Solver::new(base).map_err(|e| format!("the solver cannot solve the base: {e}"))?);
+    let solved = [Incentives::of(&solver, 0.0, 1.0), Incentives::of(&solver, 0.0, gamma)];
+    *kept() = Some((base.clone(), solver));
     if !pays(&solved) {
         return Ok(Twin {
             params: base.clone(),
@@ -109,13 +115,21 @@ fn derive_uncached(base: &CloudParams, gamma: f64) -> Result<Twin, String> {
     } else {
         tried.push("no job size on which the optimum never violates".into());
     }
-    let mut twin = base.clone();
-    twin.mining.coins_per_gpu_step = 0.0;
-    let how = "the base with mining's yield at zero".to_string();
-    match solve(&twin, gamma) {
-        Ok(i) if !pays(&i) => return Ok(Twin { params: twin, how }),
-        Ok(_) => tried.push(format!("{how}: violating still pays there")),
-        Err(e) => tried.push(format!("{how}: {e}")),
+    // The payoffs removed, the mechanics kept: first mining's yield, then also the misconfigured
+    // host an exploit would take.
+    let mut no_yield = base.clone();
+    no_yield.mining.coins_per_gpu_step = 0.0;
+    let mut no_host = no_yield.clone();
+    no_host.network.host_probability = 0.0;
+    for (twin, how) in [
+        (no_yield, "the base with mining's yield at zero"),
+        (no_host, "the base with mining's yield at zero and no misconfigured host to exploit"),
+    ] {
+        match solve(&twin, gamma) {
+            Ok(i) if !pays(&i) => return Ok(Twin { params: twin, how: how.into() }),
+            Ok(_) => tried.push(format!("{how}: violating still pays there")),
+            Err(e) => tried.push(format!("{how}: {e}")),
+        }
     }
     Err(format!("no no-pay twin found: {}", tried.join("; ")))
 }

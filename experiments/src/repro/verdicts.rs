@@ -243,7 +243,7 @@ impl Exact {
             .par_iter()
             .enumerate()
             .map(|(d, params)| {
-                let solver = match super::twin::solver(params) {
+                let solver = match super::twin::take_solver(params) {
                     Ok(s) => s,
                     Err(e) => {
                         return Solved { task: Err(e), soft: None, learner: None, weighted: vec![], pseudo: vec![] };
