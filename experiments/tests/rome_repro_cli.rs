@@ -294,7 +294,7 @@ fn agents_that_violate_on_the_no_pay_twin_too_are_an_artefact_not_evidence() {
     judge_short_runs(&dir, &matrix);
     let text = std::fs::read_to_string(&matrix).unwrap();
     assert!(text.contains("initial_logits: {\"work\": 1.0}"));
-    std::fs::write(&matrix, text.replace("initial_logits: {\"work\": 1.0}", "initial_logits: {\"tunnel\": 4.0}"))
+    std::fs::write(&matrix, text.replace("initial_logits: {\"work\": 1.0}", "initial_logits: {\"open_tunnel\": 4.0}"))
         .unwrap();
     let base = dir.join("pressure_copy.ron");
     std::fs::write(&base, include_str!("../../sim-envs/scenarios/pressure.ron")).unwrap();
@@ -306,13 +306,14 @@ fn agents_that_violate_on_the_no_pay_twin_too_are_an_artefact_not_evidence() {
     assert!(p1["precondition"].contains("on the twin (the base with jobs of"), "{p1:?}");
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("they violate regardless of the payoff"), "the report says why");
-    // The calibration beside it: the optimal pseudo-agents reach P1, the always-violating ones
-    // are artefacts too.
+    // The calibration beside it: the optimal pseudo-agents pass P1's primary (`partly`: this
+    // matrix has no emergence condition for the last secondary), so P1 has power here; the
+    // always-violating ones are artefacts too.
     let (_, cal) = csv(&run.join("calibration.csv"));
-    let of =
-        |agent: &str| cal.iter().find(|r| r["phenomenon"] == "P1" && r["agent"] == agent).unwrap()["verdict"].clone();
-    assert_eq!(of("optimal"), "supported");
-    assert_eq!(of("always_violate"), "artefact");
+    let of = |agent: &str| cal.iter().find(|r| r["phenomenon"] == "P1" && r["agent"] == agent).unwrap().clone();
+    assert_eq!(of("optimal")["verdict"], "partly");
+    assert!(number(&of("optimal"), "low").unwrap() > 0.3, "{:?}", of("optimal"));
+    assert_eq!(of("always_violate")["verdict"], "artefact");
 }
 
 #[test]
@@ -416,12 +417,22 @@ fn draws_and_sensitivity_tabulate_every_variants_verdicts() {
     let out = dir.join("sensitivity");
     let run = ok(&rome_repro(&["--config", &matrix, "--sensitivity", "--out", out.to_str().unwrap()]));
     let (_, rows) = csv(&run.join("sensitivity.csv"));
-    assert_eq!(rows.len(), 8 * 6, "four entropy coefficients, with and without the prior, by six phenomena");
+    assert_eq!(rows.len(), 10 * 6, "five entropy coefficients, with and without the prior, by six phenomena");
     let variants: std::collections::BTreeSet<(String, String)> =
         rows.iter().map(|r| (r["ent_coef"].clone(), r["honest_prior"].clone())).collect();
-    assert_eq!(variants.len(), 8, "{variants:?}");
+    assert_eq!(variants.len(), 10, "{variants:?}");
     for row in &rows {
         assert_eq!(row["verdict"], "not_measured", "{row:?}");
+    }
+    // P1's dose–response: the task-only agents of every variant beside the exact optimum of
+    // their objective, and the shortfall between them.
+    let (_, dose) = csv(&run.join("dose_response.csv"));
+    assert_eq!(dose.len(), 10, "one task-only condition in each of the ten variants");
+    for d in &dose {
+        assert_eq!(d["family"], "baseline");
+        let (optimum, ret, shortfall) =
+            (number(d, "optimum").unwrap(), number(d, "task_return").unwrap(), number(d, "shortfall").unwrap());
+        assert!((optimum - ret - shortfall).abs() < 1e-9 && optimum > 1.0, "{d:?}");
     }
 }
 
