@@ -175,7 +175,7 @@ pub struct Exact {
     pub patched: Vec<(String, Result<Incentives, String>)>,
     /// PPO's own objective solved: the entropy-regularised optimum at the trainer's γ and a
     /// temperature equal to its entropy coefficient (in reward units), on the base and on the
-    /// first twin (`None` at a zero entropy coefficient, or where not solved).
+    /// first twin (`None` at a zero entropy coefficient, without a twin, or where not solved).
     pub soft: [Option<SoftOptimum>; 2],
     /// The solver-played pseudo-agents' runs (`optimal`, `honest_optimal`), each in
     /// condition-then-seed order (conditions whose scenario the solver could not solve left out).
@@ -205,7 +205,8 @@ impl Exact {
             config.conditions.clone(),
             config.seeds.clone(),
             config.eval.clone(),
-            [config.ppo.gamma.to_bits(), config.ppo.ent_coef.to_bits()],
+            // The entropy coefficient matters only to the soft optima, solved with a twin.
+            [config.ppo.gamma.to_bits(), if Self::soft_wanted(config) { config.ppo.ent_coef.to_bits() } else { 0 }],
             config.ppo.total_timesteps,
         );
         let last = || LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -217,6 +218,12 @@ impl Exact {
         let exact = Self::solve(config, base, scenarios);
         *last() = Some((key, exact.clone()));
         exact
+    }
+
+    /// Whether the soft optima are solved: PPO's entropy bonus is on and P1 has a twin to
+    /// compare the base with.
+    fn soft_wanted(config: &ReproConfig) -> bool {
+        config.ppo.ent_coef > 0.0 && config.first(Family::Twin).is_some()
     }
 
     fn solve(config: &ReproConfig, base: &CloudParams, scenarios: &[CloudParams]) -> Self {
@@ -264,7 +271,7 @@ impl Exact {
                 let learner = (d == 0).then(|| Incentives::of(&solver, 0.0, gamma));
                 let twin = on.iter().any(|&i| config.conditions[i].family == Family::Twin);
                 let objective = Objective { actions: ActionSet::All, cost_weight: 0.0, gamma };
-                let soft = (tau > 0.0 && (d == 0 || twin)).then(|| solver.soft(&objective, tau));
+                let soft = (Self::soft_wanted(config) && (d == 0 || twin)).then(|| solver.soft(&objective, tau));
                 Solved { task: Ok(task), soft, learner, weighted, pseudo }
             })
             .collect();
