@@ -72,7 +72,9 @@ log="$out/log.txt"
 
 if [ "$tiny" = 1 ]; then
     limit_smoke=120 limit_stepping=120 limit_ppo_host=300 limit_ppo_device=300 limit_ppo_population=300
-    limit_rome=10 limit_rome_device=10
+    # rome_repro solves its base (`pressure`, about 20 s on 2 cores) for the no-pay twin before
+    # it trains: a run must finish after that.
+    limit_rome=75 limit_rome_device=75
     sizes=256,1024
     seconds=0.2
     ppo_cartpole=16x8x2x512,32x8x4x1024
