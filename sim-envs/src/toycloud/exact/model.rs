@@ -396,9 +396,9 @@ impl Model {
         let mut values: Vec<Vec<f64>> = vec![Vec::new(); self.layers.len()];
         let mut actions: Vec<Vec<u8>> = vec![Vec::new(); self.layers.len()];
         for t in (0..self.layers.len()).rev() {
-            let later: Vec<f64> = values.get(t + 1).cloned().unwrap_or_default();
+            let later: &[f64] = values.get(t + 1).map_or(&[], Vec::as_slice);
             let best: Vec<(f64, u8)> =
-                (0..self.layers[t].len()).into_par_iter().map(|i| soft_max(&q(t, i, &later))).collect();
+                (0..self.layers[t].len()).into_par_iter().map(|i| soft_max(&q(t, i, later))).collect();
             values[t] = best.iter().map(|b| b.0).collect();
             actions[t] = best.iter().map(|b| b.1).collect();
         }
