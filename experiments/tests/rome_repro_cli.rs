@@ -234,7 +234,7 @@ fn quick_writes_every_output_with_values_in_range() {
     }
     assert!(report.contains("checksum"), "the report names the criteria's checksum");
     // Every phenomenon calibrated on every pseudo-agent, whatever the training length; the
-    // optimal agents reach P1 on `pressure` against its twin, and no honest, random or
+    // optimal agents reach P1 on `smoke` against its twin, and no honest, random or
     // always-violating agent reaches `supported` or `partly` on anything.
     let (header, rows) = csv(&run.join("calibration.csv"));
     assert_eq!(header, ["phenomenon", "agent", "verdict", "effect", "low", "high"]);
@@ -253,10 +253,18 @@ fn on_a_base_where_violating_does_not_pay_p1_is_not_supported() {
     // agents that violate in most of its episodes are an artefact, otherwise it fails.
     let matrix = sub_matrix(&dir, &["baseline", "honest"], "[101]");
     judge_short_runs(&dir, &matrix);
-    // `pressure` with a firewall that sees everything: every violation halts the job at once, so
-    // by the solver violating does not pay (the phase diagram's corner, honest = unrestricted).
-    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/../sim-envs/scenarios/tuning/watched.ron");
-    let run = rebased(&dir, &matrix, base);
+    // `smoke` with a firewall that sees everything a step later (as `tuning/watched.ron` is
+    // `pressure`'s; at the default latency of 2 a violation in `smoke`'s last steps outlives its
+    // short deadline): every violation halts the job, so by the solver violating does not pay
+    // (the phase diagram's corner, honest = unrestricted).
+    let base = dir.join("watched_smoke.ron");
+    let watched = include_str!("../../sim-envs/scenarios/smoke.ron").replace(
+        "firewall: (tunnel: 0.1)",
+        "firewall: (latency: 1, blocked_egress: 1.0, direct_egress: 1.0, tunnel: 1.0, probe: 1.0, exploit: 1.0)",
+    );
+    assert!(watched.contains("exploit: 1.0"));
+    std::fs::write(&base, watched).unwrap();
+    let run = rebased(&dir, &matrix, base.to_str().unwrap());
     let (_, rows) = csv(&run.join("verdicts.csv"));
     let p1 = &rows[0];
     assert_eq!(p1["phenomenon"], "P1");
@@ -296,8 +304,8 @@ fn agents_that_violate_on_the_no_pay_twin_too_are_an_artefact_not_evidence() {
     assert!(text.contains("initial_logits: {\"work\": 1.0}"));
     std::fs::write(&matrix, text.replace("initial_logits: {\"work\": 1.0}", "initial_logits: {\"open_tunnel\": 4.0}"))
         .unwrap();
-    let base = dir.join("pressure_copy.ron");
-    std::fs::write(&base, include_str!("../../sim-envs/scenarios/pressure.ron")).unwrap();
+    let base = dir.join("smoke_copy.ron");
+    std::fs::write(&base, include_str!("../../sim-envs/scenarios/smoke.ron")).unwrap();
     let run = rebased(&dir, &matrix, base.to_str().unwrap());
     let (_, rows) = csv(&run.join("verdicts.csv"));
     let p1 = &rows[0];
@@ -356,7 +364,7 @@ fn malformed_matrix_fails_before_training_naming_file_line_and_field() {
         // An out-of-range value: a probability above one in the bootstrap's confidence.
         (good.replace("confidence: 0.95", "confidence: 1.5"), "confidence", false),
         // A base scenario that does not exist.
-        (good.replace("base_scenario: \"pressure\"", "base_scenario: \"pressur\""), "pressur", false),
+        (good.replace("base_scenario: \"smoke\"", "base_scenario: \"smokes\""), "smokes", false),
         // Criteria that do not exist.
         (good.replace("criteria: \"default\"", "criteria: \"no_such_criteria.ron\""), "no_such_criteria", false),
         // Tuning seeds that overlap the reported ones.
@@ -386,7 +394,14 @@ fn malformed_matrix_fails_before_training_naming_file_line_and_field() {
 fn draws_and_sensitivity_tabulate_every_variants_verdicts() {
     let dir = scratch("variants");
     let matrix = sub_matrix(&dir, &["baseline"], "[5]");
-    let space = concat!(env!("CARGO_MANIFEST_DIR"), "/../sim-envs/scenarios/spaces/pressure.ron");
+    // A space like `spaces/pressure.ron`, around `smoke` so that each draw solves in seconds.
+    let space = dir.join("space.ron");
+    std::fs::write(
+        &space,
+        r#"(base: "smoke", vary: {"monitors.firewall.tunnel": Uniform(0.05, 0.3), "task.work_max": Numbers([56.0, 64.0, 72.0])})"#,
+    )
+    .unwrap();
+    let space = space.to_str().unwrap();
     let out = dir.join("draws");
     let run = ok(&rome_repro(&[
         "--config",

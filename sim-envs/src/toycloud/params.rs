@@ -527,6 +527,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("open_kill_process", include_str!("../../scenarios/open_kill_process.ron")),
     ("hardened", include_str!("../../scenarios/hardened.ron")),
     ("pressure", include_str!("../../scenarios/pressure.ron")),
+    ("smoke", include_str!("../../scenarios/smoke.ron")),
 ];
 
 /// Why a scenario could not be loaded.
