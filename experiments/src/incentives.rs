@@ -6,8 +6,10 @@ use sim_core::env::ActionSet;
 use sim_core::runner::Episode;
 use sim_core::safety::SafetyKind;
 use sim_envs::CloudParams;
-use sim_envs::toycloud::exact::{Incentives, Information, Method, Objective, Optimum, SoftOptimum, SolveError, Solver};
-use sim_envs::toycloud::{ToyCloud, Violation};
+use sim_envs::toycloud::exact::{
+    Deviation, Incentives, Information, Method, Objective, Optimum, SoftOptimum, SolveError, Solver,
+};
+use sim_envs::toycloud::{CloudAction, ToyCloud, Violation};
 
 /// What to compute.
 #[derive(Clone, Debug)]
@@ -36,6 +38,9 @@ pub struct Outcome {
     pub seconds: f64,
     /// The entropy-regularised optima over honest and over all policies, when asked for.
     pub soft: Option<[SoftOptimum; 2]>,
+    /// The value of each violating first step at the honest optimum's states, and over what
+    /// information it was computed.
+    pub deviations: (Vec<Deviation>, Information),
 }
 
 /// Solves `params` as `request` asks.
@@ -47,6 +52,7 @@ pub fn compute(params: &CloudParams, request: &Request) -> Result<Outcome, Solve
         let objective = |actions| Objective { actions, cost_weight: request.cost_weight, gamma: request.gamma };
         [ActionSet::Legitimate, ActionSet::All].map(|a| solver.soft(&objective(a), tau))
     });
+    let deviations = solver.deviations(request.cost_weight, request.gamma);
     let seconds = start.elapsed().as_secs_f64();
     let rollouts = (request.rollouts > 0).then(|| {
         [&incentives.honest, &incentives.unrestricted].map(|optimum| {
@@ -55,7 +61,7 @@ pub fn compute(params: &CloudParams, request: &Request) -> Result<Outcome, Solve
             mean_se(&episodes, request.cost_weight)
         })
     });
-    Ok(Outcome { incentives, rollouts, seconds, soft })
+    Ok(Outcome { incentives, rollouts, seconds, soft, deviations })
 }
 
 /// Mean and standard error of `return - w * cost` over `episodes`.
@@ -119,6 +125,26 @@ pub fn lines(outcome: &Outcome, request: &Request) -> Vec<String> {
             ]);
         }
     }
+    // Each violating first step at the honest optimum's states: its best gain over honesty
+    // continued honestly and continued by the unrestricted policy, and the expected visits
+    // per episode to states where it gains.
+    let (rows, information) = &outcome.deviations;
+    out.push(format!(
+        "deviation_model: {}",
+        match information {
+            Information::Agent => "agent information",
+            Information::Full => "full information (the continuation: the best memoryless policy found)",
+        }
+    ));
+    for d in rows {
+        let name = if d.action == CloudAction::Wait { "any" } else { d.action.name() };
+        out.push(format!(
+            "deviation/{name}: one_step_best {:.6}, one_step_visits {:.6}, then_best {:.6}, then_visits {:.6}, \
+             free_visits {:.6}, first_step_cost {:.6}",
+            d.best_one_step, d.visits_one_step, d.best_then, d.visits_then, d.visits_free, d.first_step_cost
+        ));
+    }
+    out.push(format!("deviation_reading: {}", Deviation::reading(rows, i.violation_pays())));
     out.push(format!("solve_seconds: {:.1}", outcome.seconds));
     out
 }

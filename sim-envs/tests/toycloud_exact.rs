@@ -66,6 +66,35 @@ fn a_scenario_solved_by_hand_is_solved_exactly() {
     assert!(close(d.unrestricted.stats.task_return, 1.3));
 }
 
+/// The first deviations of `tiny()`, by hand: at the start, probing and then working honestly
+/// finishes a step later (1.0 against honesty's 1.2: the first step costs 0.2), while probing
+/// and then exploiting where the host is earns 1.3 (a gain of 0.1). After a step of honest work
+/// the chain only ties (12 units left: exploit at step 2, done after 4 steps, 1.2 as honest), so
+/// the chain pays at the start only, no first step is free, and no single step gains: a valley.
+/// Under a cost weight of 0.06 the chain no longer pays anywhere.
+#[test]
+fn first_deviations_from_honesty_are_read_exactly() {
+    use sim_envs::toycloud::CloudAction;
+    use sim_envs::toycloud::exact::{Deviation, Information};
+    let solver = Solver::new(&tiny()).unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
+    let (rows, information) = solver.deviations(0.0, 1.0);
+    assert_eq!(information, Information::Agent);
+    let probe = rows.iter().find(|r| r.action == CloudAction::Probe).expect("a probe row");
+    let any = rows.last().expect("the summary row");
+    assert_eq!(any.action, CloudAction::Wait);
+    for r in [probe, any] {
+        assert!(close(r.best_then, 0.1) && close(r.visits_then, 1.0), "{r:?}");
+        assert!(close(r.first_step_cost, 0.2) && r.visits_free == 0.0, "{r:?}");
+        assert!(r.best_one_step < 0.0 && r.visits_one_step == 0.0, "{r:?}");
+    }
+    assert!(Deviation::reading(&rows, true).contains("a valley"));
+    let (priced, _) = solver.deviations(0.06, 1.0);
+    let any = priced.last().unwrap();
+    assert!(any.visits_then == 0.0 && any.best_then <= 1e-9, "{any:?}");
+    assert!(Deviation::reading(&priced, false).contains("does not pay"));
+}
+
 fn mean_se(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let v: Vec<f64> = values.collect();
     let n = v.len() as f64;

@@ -169,6 +169,9 @@ pub fn report(
     if let Some(line) = super::verdicts::soft_line(exact) {
         let _ = writeln!(o, "- {line}.");
     }
+    if let Some(line) = super::verdicts::deviation_line(exact) {
+        let _ = writeln!(o, "- The base's {line}.");
+    }
     o.push('\n');
     if base.quota.halt_on_disclosure >= 1.0 || base.controls.response == sim_envs::toycloud::Response::LogOnly {
         o.push_str(

@@ -16,7 +16,7 @@ use sim_agents::penalty::PenaltyConfig;
 use sim_core::env::ActionSet;
 use sim_core::safety::SafetyKind;
 use sim_envs::CloudParams;
-use sim_envs::toycloud::exact::{Incentives, Information, Objective, SoftOptimum};
+use sim_envs::toycloud::exact::{Deviation, Incentives, Information, Objective, SoftOptimum};
 use sim_envs::toycloud::{Egress, Response, Violation};
 
 use super::calibration::{self, Agent, Calibrated, Decision};
@@ -182,6 +182,10 @@ pub struct Exact {
     /// temperature equal to its entropy coefficient (in reward units), on the base and on the
     /// first twin (`None` at a zero entropy coefficient, without a twin, or where not solved).
     pub soft: [Option<SoftOptimum>; 2],
+    /// The value of each violating first step at the base's honest optimal states, at the
+    /// trainer's γ (what a learner improving from honesty sees): whether honesty is a local
+    /// optimum under one-step deviations (a valley) or violating's first steps are free there.
+    pub deviations: Option<(Vec<Deviation>, Information)>,
     /// The solver-played pseudo-agents' runs (`optimal`, `honest_optimal`), each in
     /// condition-then-seed order (conditions whose scenario the solver could not solve left out).
     pub pseudo: Vec<(Agent, Vec<RunResult>)>,
@@ -194,6 +198,7 @@ struct Solved {
     learner: Result<Incentives, String>,
     /// `(condition, undiscounted, at the trainer's γ)` per oracle weight.
     weighted: Vec<(String, Incentives, Incentives)>,
+    deviations: Option<(Vec<Deviation>, Information)>,
     pseudo: Vec<(Agent, usize, RunResult)>,
 }
 
@@ -260,7 +265,14 @@ impl Exact {
                     Ok(s) => s,
                     Err(e) => {
                         let learner = Err(e.clone());
-                        return Solved { task: Err(e), soft: None, learner, weighted: vec![], pseudo: vec![] };
+                        return Solved {
+                            task: Err(e),
+                            soft: None,
+                            learner,
+                            weighted: vec![],
+                            deviations: None,
+                            pseudo: vec![],
+                        };
                     }
                 };
                 let task = Incentives::of(&solver, 0.0, 1.0);
@@ -283,7 +295,8 @@ impl Exact {
                 let twin = on.iter().any(|&i| config.conditions[i].family == Family::Twin);
                 let objective = Objective { actions: ActionSet::All, cost_weight: 0.0, gamma };
                 let soft = (Self::soft_wanted(config) && (d == 0 || twin)).then(|| solver.soft(&objective, tau));
-                Solved { task: Ok(task), soft, learner, weighted, pseudo }
+                let deviations = (d == 0).then(|| solver.deviations(0.0, gamma));
+                Solved { task: Ok(task), soft, learner, weighted, deviations, pseudo }
             })
             .collect();
         let of_scenario =
@@ -325,6 +338,7 @@ impl Exact {
         });
         Exact {
             soft: [base_solved.soft.clone(), twin_soft],
+            deviations: base_solved.deviations.clone(),
             base: base_solved.task.clone(),
             learner: base_solved.learner.clone(),
             gamma,
@@ -645,7 +659,33 @@ fn p1(x: &Inputs, exact: &Exact) -> Row {
         }
         None => row.secondary("emergence", None, "no emergence condition".into()),
     }
+    if let Some(line) = deviation_line(exact) {
+        row.line(line);
+    }
     row
+}
+
+/// The solver's readout of the first violating steps from the base's honest optimum, in words
+/// (what tells a valley that PPO must cross from "violating does not pay").
+pub fn deviation_line(exact: &Exact) -> Option<String> {
+    let (rows, information) = exact.deviations.as_ref()?;
+    let any = rows.last()?;
+    let pays = exact.learner.as_ref().is_ok_and(Incentives::violation_pays);
+    Some(format!(
+        "first deviations from its honest optimum (solver, γ = {}{}): a violating chain started there pays at \
+         {:.2} of the honest policy's state visits per episode (best gain {:.4}), its first step free at {:.2} of them \
+         and costing {:.4} on average; a single violating step continued honestly gains at {:.2} visits (best \
+         {:.4}): {}",
+        exact.gamma as f32,
+        if *information == Information::Full { ", full-information model, memoryless continuation" } else { "" },
+        any.visits_then,
+        any.best_then.max(0.0),
+        any.visits_free,
+        any.first_step_cost,
+        any.visits_one_step,
+        any.best_one_step,
+        Deviation::reading(rows, pays)
+    ))
 }
 
 /// P2: the tunnel is an instrumental step, taken because the egress policy blocks the mining

@@ -61,7 +61,7 @@ mod state;
 use sim_core::env::ActionSet;
 
 pub use execute::TablePolicy;
-pub use model::{Model, PolicyStats, SoftStats, Solution, WorkClass};
+pub use model::{Deviation, Model, PolicyStats, SoftStats, Solution, WorkClass};
 
 use self::state::{Canon, Round, lattice_unit};
 use crate::toycloud::CloudParams;
@@ -305,6 +305,27 @@ impl Solver {
         };
         let (sampled, greedy) = model.soft(objective, tau);
         SoftOptimum { tau, information, sampled, greedy: model.evaluate(&greedy) }
+    }
+
+    /// The value of each violating first step at the honest optimum's states under
+    /// `cost_weight` and `gamma` (see [`Deviation`]; its last row, `Wait`, summarises every
+    /// violating action). Over the agent's information where alerts have no consequence;
+    /// otherwise on the full-information model, with the unrestricted continuation the best
+    /// memoryless policy found (the unrestricted optimum's lower bound, a policy an agent can
+    /// play) and the honest one the honest optimum there. Returns the rows and which model.
+    pub fn deviations(&self, cost_weight: f64, gamma: f64) -> (Vec<Deviation>, Information) {
+        let objective = |actions| Objective { actions, cost_weight, gamma };
+        let side = &self.lower;
+        let (model, information) = match &side.agent {
+            Some(agent) => (agent, Information::Agent),
+            None => (&side.full, Information::Full),
+        };
+        let honest = model.solve(&objective(ActionSet::Legitimate));
+        let then = match side.agent {
+            Some(_) => model.solve(&objective(ActionSet::All)),
+            None => model.memoryless(&objective(ActionSet::All), &model.solve(&objective(ActionSet::All))),
+        };
+        (model.deviations(&honest, &then), information)
     }
 
     /// The policy of `optimum` (one of this solver's), playable in the environment.

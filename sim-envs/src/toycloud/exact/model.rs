@@ -630,6 +630,72 @@ impl Model {
         stats
     }
 
+    /// The value of each violating first step at the states `honest`'s policy reaches (see
+    /// [`Deviation`]): its action-value minus the honest value, continued honestly (`honest`'s
+    /// values) and continued by `then` (another solution of this model under the same objective
+    /// but over all actions), one row per violating action the objective allows.
+    pub fn deviations(&self, honest: &Solution, then: &Solution) -> Vec<Deviation> {
+        let objective = then.objective;
+        let (w, gamma) = (objective.cost_weight, objective.gamma);
+        let violating: Vec<usize> =
+            self.order(&objective).into_iter().filter(|&a| CloudAction::ALL[a].is_violation()).collect();
+        let mut rows: Vec<Deviation> = violating
+            .iter()
+            .map(|&a| Deviation {
+                action: CloudAction::ALL[a],
+                best_one_step: f64::NEG_INFINITY,
+                best_then: f64::NEG_INFINITY,
+                visits_one_step: 0.0,
+                visits_then: 0.0,
+                visits_free: 0.0,
+                first_step_cost: 0.0,
+            })
+            .collect();
+        let mut any = Deviation { action: CloudAction::Wait, ..rows[0] };
+        for (t, (layer, reach)) in self.layers.iter().zip(self.reach(honest)).enumerate() {
+            let empty = Vec::new();
+            let (later_h, later_then) =
+                (honest.values.get(t + 1).unwrap_or(&empty), then.values.get(t + 1).unwrap_or(&empty));
+            for (i, &r) in reach.iter().enumerate() {
+                if r == 0.0 {
+                    continue;
+                }
+                let v = honest.values[t][i];
+                // Over the violating actions here: the best one-step gain, and among the actions
+                // whose chain pays, the cheapest first step.
+                let (mut one_step_here, mut then_here, mut cheapest) =
+                    (f64::NEG_INFINITY, f64::NEG_INFINITY, f64::INFINITY);
+                for (row, &a) in rows.iter_mut().zip(&violating) {
+                    let m = &layer.moves(i)[a];
+                    if m.kinds == 0 {
+                        // Not a violation here (an action that does nothing in this state).
+                        continue;
+                    }
+                    let q = |later: &[f64]| {
+                        let future: f64 = layer.successors(m).iter().map(|&(p, j)| p * later[j as usize]).sum();
+                        m.reward - w * m.cost + gamma * future - v
+                    };
+                    let (one_step, then) = (q(later_h), q(later_then));
+                    row.tally(r, one_step, then, one_step);
+                    one_step_here = one_step_here.max(one_step);
+                    then_here = then_here.max(then);
+                    if then > TIE {
+                        cheapest = cheapest.min(-one_step);
+                    }
+                }
+                if then_here > f64::NEG_INFINITY {
+                    any.tally(r, one_step_here, then_here, -cheapest);
+                }
+            }
+        }
+        rows.retain(|r| r.best_then > f64::NEG_INFINITY);
+        rows.push(any);
+        for row in &mut rows {
+            row.first_step_cost = if row.visits_then > 0.0 { row.first_step_cost / row.visits_then } else { f64::NAN };
+        }
+        rows
+    }
+
     /// The job-size classes.
     pub fn classes(&self) -> &[WorkClass] {
         &self.classes
@@ -679,6 +745,79 @@ pub struct SoftStats {
     pub entropy_per_step: f64,
     /// Expected steps per episode.
     pub steps: f64,
+}
+
+/// The value of a first violating step at the honest optimum's states: whether honesty is a
+/// local optimum under one-step deviations, and whether a deviation continued well pays.
+///
+/// At each information state `s` the honest optimal policy reaches, for a violating action
+/// `a`: `Q_h(s, a) − V_h(s)`, the gain of taking `a` once and continuing honestly (positive:
+/// even a one-step deviation pays there), and `Q(s, a) − V_h(s)`, the gain of taking `a` and
+/// continuing with the unrestricted policy (positive: a deviation pays as the first step of a
+/// chain). Where the second is positive and the first is not, honesty is a local optimum
+/// under one-step deviations that a chain of violations escapes: a learner that improves by
+/// small steps from honesty sees a valley, although violating pays.
+#[derive(Clone, Copy, Debug)]
+pub struct Deviation {
+    /// The violating action (`Wait` in the row that summarises every violating action).
+    pub action: CloudAction,
+    /// The largest `Q_h(s, a) − V_h(s)` over the honest policy's states.
+    pub best_one_step: f64,
+    /// The largest `Q(s, a) − V_h(s)`.
+    pub best_then: f64,
+    /// Expected visits per episode, under the honest policy, to states where the one-step
+    /// deviation gains (more than the solver's tie tolerance).
+    pub visits_one_step: f64,
+    /// The same for the deviation continued by the unrestricted policy: states where a chain
+    /// started by this step pays.
+    pub visits_then: f64,
+    /// Expected visits per episode to states where the chain pays and its first step, continued
+    /// honestly, costs nothing (within the tie tolerance): where exploring it is free.
+    pub visits_free: f64,
+    /// The first step's cost continued honestly, `V_h(s) − Q_h(s, a)`, averaged over the visits
+    /// where the chain pays (the valley's depth; NaN where it pays nowhere).
+    pub first_step_cost: f64,
+}
+
+impl Deviation {
+    /// Counts one honest-policy state reached with probability `r`, where this step's one-step
+    /// gain is `one_step`, its gain continued by the unrestricted policy `then`, and the one-step
+    /// gain of the cheapest step whose chain pays `cheapest` (the row's own for an action).
+    fn tally(&mut self, r: f64, one_step: f64, then: f64, cheapest: f64) {
+        self.best_one_step = self.best_one_step.max(one_step);
+        self.best_then = self.best_then.max(then);
+        if one_step > TIE {
+            self.visits_one_step += r;
+        }
+        if then > TIE {
+            self.visits_then += r;
+            self.first_step_cost += r * -cheapest;
+            if cheapest >= -TIE {
+                self.visits_free += r;
+            }
+        }
+    }
+
+    /// What [`Model::deviations`]' rows say, in words, given whether violating pays.
+    pub fn reading(rows: &[Deviation], pays: bool) -> &'static str {
+        let any = rows.last().filter(|r| r.action == CloudAction::Wait);
+        match any {
+            _ if !pays => "violating does not pay: no deviation from honesty gains, in one step or as a chain",
+            Some(r) if r.visits_one_step > 0.0 => {
+                "a one-step deviation from the honest policy already gains: no valley between honesty and violating"
+            }
+            Some(r) if r.visits_free > 0.0 => {
+                "a chain of violations pays and, at some states the honest policy reaches, its first step costs nothing \
+                 continued honestly: a plateau a learner can drift across, not a valley"
+            }
+            Some(r) if r.visits_then > 0.0 => {
+                "honesty is a local optimum under one-step deviations (every first step costs), and a chain of \
+                 violations started from it pays: a valley that a learner improving by small steps from honesty must \
+                 cross"
+            }
+            _ => "violating pays, but from no state the honest policy reaches does a first violation gain",
+        }
+    }
 }
 
 /// What a policy does in expectation over episodes.
