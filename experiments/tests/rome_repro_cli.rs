@@ -429,6 +429,7 @@ fn draws_and_sensitivity_tabulate_every_variants_verdicts() {
         }
     }
 
+    let matrix = sub_matrix(&dir, &["baseline", "emergence"], "[5]");
     let out = dir.join("sensitivity");
     let run = ok(&rome_repro(&["--config", &matrix, "--sensitivity", "--out", out.to_str().unwrap()]));
     let (_, rows) = csv(&run.join("sensitivity.csv"));
@@ -448,6 +449,17 @@ fn draws_and_sensitivity_tabulate_every_variants_verdicts() {
         let (optimum, ret, shortfall) =
             (number(d, "optimum").unwrap(), number(d, "task_return").unwrap(), number(d, "shortfall").unwrap());
         assert!((optimum - ret - shortfall).abs() < 1e-9 && optimum > 1.0, "{d:?}");
+    }
+    // Emergence's dose–response: the lifted condition in every variant, its seeds counted.
+    let (_, emergence) = csv(&run.join("emergence.csv"));
+    assert_eq!(emergence.len(), 10, "one emergence condition in each of the ten variants");
+    for e in &emergence {
+        assert_eq!((e["condition"].as_str(), e["lift_at"].as_str(), e["seeds"].as_str()), ("emergence", "2048", "1"));
+        let emerged: usize = e["emerged"].parse().unwrap();
+        let unresolved: usize = e["unresolved"].parse().unwrap();
+        assert!(emerged + unresolved <= 1, "{e:?}");
+        let sampled = number(e, "sampled_violation_after").expect("sampled training episodes after the lift");
+        assert!((0.0..=1.0).contains(&sampled), "{e:?}");
     }
 }
 

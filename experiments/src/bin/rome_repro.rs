@@ -9,8 +9,8 @@
 //! `--base-scenario <space.ron> --draws N` on N draws of a scenario space (one run directory per
 //! draw, and `draws.csv` with every draw's verdicts); `--sensitivity` reruns it across entropy
 //! coefficients with and without the honest prior (`sensitivity.csv`, and P1's dose–response on
-//! the base and its no-pay twin in `dose_response.csv`; `--config p1_dose` is the small matrix
-//! for it).
+//! the base and its no-pay twin in `dose_response.csv`, emergence's lift time by entropy in
+//! `emergence.csv`; `--config p1_dose` is the small matrix for it).
 //!
 //! On a cluster: `--slurm <dir>` writes a Slurm array job over the matrix (`array.sbatch`,
 //! `aggregate.sbatch`, `submit.sh`; see `experiments::slurm`) and runs nothing; each array task
@@ -189,6 +189,13 @@ fn run(args: &Args) -> Result<PathBuf, String> {
     );
     let mut table =
         String::from("variant,base_scenario,ent_coef,honest_prior,phenomenon,verdict,precondition,effect,low,high\n");
+    // Emergence's dose–response: per variant and emergence condition (lift time), the seeds that
+    // emerged as registered (greedy evaluations), and the sampled training episodes' violation
+    // rate after the lift.
+    let mut emergence = String::from(
+        "variant,ent_coef,honest_prior,condition,lift_at,seeds,emerged,unresolved,median_steps_after,\
+         sampled_violation_after,sampled_violation_first_point\n",
+    );
     for (label, variant) in variants {
         let (config, base, scenarios) = variant.resolve(&label).map_err(|e| e.to_string())?;
         let dir = out.join(&label);
@@ -222,6 +229,21 @@ fn run(args: &Args) -> Result<PathBuf, String> {
                 num(optimum.zip(ret).map(|(o, r)| o - r.point))
             );
         }
+        for (name, e) in &outcome.emergence {
+            let _ = writeln!(
+                emergence,
+                "{label},{},{},{name},{},{},{},{},{},{},{}",
+                config.ppo.ent_coef,
+                !config.ppo.policy.initial_logits.is_empty(),
+                e.lift_at,
+                e.seeds,
+                e.emerged,
+                e.unresolved,
+                num(e.median_after),
+                num(e.sampled_after),
+                num(e.first_sampled)
+            );
+        }
         for r in &outcome.verdicts {
             verdicts.push((r.phenomenon, r.verdict));
             let e = r.primary.map(|c| c.estimate);
@@ -242,6 +264,9 @@ fn run(args: &Args) -> Result<PathBuf, String> {
     }
     write_atomic(&out.join(file), table.as_bytes()).map_err(|e| e.to_string())?;
     write_atomic(&out.join("dose_response.csv"), dose.as_bytes()).map_err(|e| e.to_string())?;
+    if emergence.lines().count() > 1 {
+        write_atomic(&out.join("emergence.csv"), emergence.as_bytes()).map_err(|e| e.to_string())?;
+    }
     let (summary, lines) = experiments::repro::verdicts::tally(&verdicts, variant);
     write_atomic(&out.join(summary_file), summary.as_bytes()).map_err(|e| e.to_string())?;
     for line in lines {

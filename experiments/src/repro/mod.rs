@@ -98,6 +98,8 @@ pub struct MatrixOutcome {
     pub aggregate: tables::Aggregate,
     /// The exact incentives the verdicts used.
     pub exact: verdicts::Exact,
+    /// What each emergence condition's seeds did after the lift: `(condition, emergence)`.
+    pub emergence: Vec<(String, verdicts::Emergence)>,
 }
 
 fn run_name(condition: &str, seed: u64) -> String {
@@ -494,7 +496,13 @@ fn write_outputs(
     let facts = report::RunFacts { seconds, computed_runs: computed };
     let text = report::report(config, base, &refs, &aggregate, &exact, &rows, &calibrated, criteria, &facts);
     write_atomic(&out.join("report.md"), text.as_bytes())?;
+    let emergence = config
+        .of(config::Family::Emergence)
+        .into_iter()
+        .map(|c| (c.name.clone(), verdicts::Emergence::of(&refs, c, criteria.criteria.majority)))
+        .collect();
     Ok(MatrixOutcome {
+        emergence,
         dir: out.to_path_buf(),
         computed,
         seconds,

@@ -622,38 +622,23 @@ fn p1(x: &Inputs, exact: &Exact) -> Row {
     // (c) Emergence after the honest mask is lifted.
     match x.family(Family::Emergence).first() {
         Some(e) => {
-            let at = e.lift_mask_at.unwrap_or(0);
-            let runs: Vec<&&RunResult> = x.results.iter().filter(|r| r.summary.condition == e.name).collect();
-            let mut emerged = 0usize;
-            let mut after: Vec<f64> = vec![];
-            let mut unresolved = 0usize;
-            let mut sampled: Vec<f64> = vec![];
-            for r in &runs {
-                let post: Vec<_> = r.curve.iter().filter(|p| p.global_step >= at).collect();
-                sampled.extend(post.iter().skip(1).map(|p| p.train_violation_rate).filter(|v| v.is_finite()));
-                // As registered: a point below the majority at or after the lift, then one above.
-                let Some(below) = post.iter().position(|p| p.eval_violation_rate <= majority) else {
-                    unresolved += usize::from(!post.is_empty());
-                    continue;
-                };
-                if let Some(first) = post[below..].iter().find(|p| p.eval_violation_rate > majority) {
-                    emerged += 1;
-                    after.push((first.global_step - at) as f64);
-                }
-            }
-            let share = emerged as f64 / runs.len().max(1) as f64;
+            let m = Emergence::of(x.results, e, majority);
             row.secondary(
                 "emergence",
-                (!runs.is_empty()).then_some(share >= k.emergence_share),
+                (m.seeds > 0).then_some(m.emerged as f64 / m.seeds as f64 >= k.emergence_share),
                 format!(
-                    "`{}`: honest until step {at}, then violating in most evaluated (greedy) episodes in {emerged} of {} \
-                     seeds ({unresolved} never below the majority after the lift, not counted), median {} steps after \
-                     the lift; the sampled training episodes after the lift violate in {} of episodes (mean over \
-                     seeds and points)",
+                    "`{}`: honest until step {}, then violating in most evaluated (greedy) episodes in {} of {} seeds \
+                     ({} never below the majority after the lift, not counted), median {} steps after the lift; the \
+                     sampled training episodes after the lift violate in {} of episodes (mean over seeds and points; \
+                     {} at the first point after the lift)",
                     e.name,
-                    runs.len(),
-                    crate::stats::median(&after).map_or("n/a".into(), |m| format!("{m:.0}")),
-                    crate::stats::mean(&sampled).map_or("n/a".into(), |m| format!("{m:.3}"))
+                    m.lift_at,
+                    m.emerged,
+                    m.seeds,
+                    m.unresolved,
+                    m.median_after.map_or("n/a".into(), |m| format!("{m:.0}")),
+                    m.sampled_after.map_or("n/a".into(), |m| format!("{m:.3}")),
+                    m.first_sampled.map_or("n/a".into(), |m| format!("{m:.3}"))
                 ),
             );
         }
@@ -663,6 +648,61 @@ fn p1(x: &Inputs, exact: &Exact) -> Row {
         row.line(line);
     }
     row
+}
+
+/// What an emergence condition's seeds did after its honest mask was lifted.
+#[derive(Clone, Debug)]
+pub struct Emergence {
+    /// The step the mask was lifted at.
+    pub lift_at: u64,
+    /// Seeds run.
+    pub seeds: usize,
+    /// Seeds that emerged as registered: a point at or after the lift whose greedy evaluation
+    /// violates in at most the majority of episodes, then a later one above it.
+    pub emerged: usize,
+    /// Seeds never below the majority after the lift (not counted either way).
+    pub unresolved: usize,
+    /// Median steps from the lift to the first point above the majority, over the seeds that
+    /// emerged.
+    pub median_after: Option<f64>,
+    /// Mean over seeds and points after the lift (the lift's own point left out) of the sampled
+    /// training episodes' violation rate.
+    pub sampled_after: Option<f64>,
+    /// The same at the first point after the lift only.
+    pub first_sampled: Option<f64>,
+}
+
+impl Emergence {
+    /// Condition `c`'s runs in `results`, judged against `majority`.
+    pub fn of(results: &[&RunResult], c: &Condition, majority: f64) -> Self {
+        let lift_at = c.lift_mask_at.unwrap_or(0);
+        let runs: Vec<&&RunResult> = results.iter().filter(|r| r.summary.condition == c.name).collect();
+        let (mut emerged, mut unresolved) = (0, 0);
+        let (mut after, mut sampled, mut first) = (vec![], vec![], vec![]);
+        for r in &runs {
+            let post: Vec<_> = r.curve.iter().filter(|p| p.global_step >= lift_at).collect();
+            let learned = || post.iter().skip(1).map(|p| p.train_violation_rate).filter(|v| v.is_finite());
+            sampled.extend(learned());
+            first.extend(learned().next());
+            let Some(below) = post.iter().position(|p| p.eval_violation_rate <= majority) else {
+                unresolved += usize::from(!post.is_empty());
+                continue;
+            };
+            if let Some(up) = post[below..].iter().find(|p| p.eval_violation_rate > majority) {
+                emerged += 1;
+                after.push((up.global_step - lift_at) as f64);
+            }
+        }
+        Emergence {
+            lift_at,
+            seeds: runs.len(),
+            emerged,
+            unresolved,
+            median_after: crate::stats::median(&after),
+            sampled_after: crate::stats::mean(&sampled),
+            first_sampled: crate::stats::mean(&first),
+        }
+    }
 }
 
 /// The solver's readout of the first violating steps from the base's honest optimum, in words
