@@ -203,6 +203,9 @@ fn run(args: &Args) -> Result<PathBuf, String> {
             run_matrix(&config, &base, &scenarios, &dir, threads, device, progress).map_err(|e| e.to_string())?;
         report(&outcome);
         let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+        // Every table's first cells: the variant, its entropy coefficient, and whether it starts
+        // from the honest prior.
+        let setting = format!("{},{}", config.ppo.ent_coef, !config.ppo.policy.initial_logits.is_empty());
         for c in
             config.conditions.iter().filter(|c| matches!(c.family, Family::Baseline | Family::Twin | Family::Honest))
         {
@@ -214,9 +217,7 @@ fn run(args: &Args) -> Result<PathBuf, String> {
             });
             let _ = writeln!(
                 dose,
-                "{label},{},{},{},{},{},{},{},{},{},{},{},{}",
-                config.ppo.ent_coef,
-                !config.ppo.policy.initial_logits.is_empty(),
+                "{label},{setting},{},{},{},{},{},{},{},{},{},{}",
                 c.name,
                 c.family.name(),
                 num(rate.map(|e| e.point)),
@@ -232,9 +233,7 @@ fn run(args: &Args) -> Result<PathBuf, String> {
         for (name, e) in &outcome.emergence {
             let _ = writeln!(
                 emergence,
-                "{label},{},{},{name},{},{},{},{},{},{},{}",
-                config.ppo.ent_coef,
-                !config.ppo.policy.initial_logits.is_empty(),
+                "{label},{setting},{name},{},{},{},{},{},{},{}",
                 e.lift_at,
                 e.seeds,
                 e.emerged,
@@ -249,10 +248,8 @@ fn run(args: &Args) -> Result<PathBuf, String> {
             let e = r.primary.map(|c| c.estimate);
             let _ = writeln!(
                 table,
-                "{label},{},{},{},{},{},\"{}\",{},{},{}",
+                "{label},{},{setting},{},{},\"{}\",{},{},{}",
                 config.base_scenario,
-                config.ppo.ent_coef,
-                !config.ppo.policy.initial_logits.is_empty(),
                 r.phenomenon,
                 r.verdict.name(),
                 r.precondition.replace('"', "\"\""),
