@@ -36,7 +36,7 @@
 
 use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{Adam, GradientsParams, Optimizer};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
@@ -323,7 +323,7 @@ impl<B: TrainBackend> AupPenalty<B> {
             goals: AuxGoals::new::<E>(params, config.num_aux, config.bins, seed),
             target: q.clone(),
             q,
-            optim: AdamConfig::new().with_epsilon(1e-5).init(),
+            optim: crate::ppo::adam::config().init(),
             shuffle: StreamKey::derive(seed, domain::MINIBATCH, 1).chacha(),
             fits: 0,
             charge_by_action: (0..spaces.num_actions).map(|a| (E::action_name(params, a), None)).collect(),

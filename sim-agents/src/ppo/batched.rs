@@ -37,10 +37,7 @@ use crate::error::TrainError;
 use crate::mask::ActionMask;
 use crate::policy::ActorCritic;
 
-/// Adam's hyperparameters, burn's defaults with CleanRL's ε (as [`Trainer`]'s optimisers).
-const BETA_1: f32 = 0.9;
-const BETA_2: f32 = 0.999;
-const EPSILON: f32 = 1e-5;
+use super::config::adam::{self, BETA_1, BETA_2, EPSILON};
 
 type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 
@@ -244,7 +241,7 @@ fn unstack<E: Environment, B: TrainBackend>(runs: &mut [Trainer<E, B>], params: 
 }
 
 fn fresh<B: TrainBackend>() -> super::Adapter<B> {
-    burn::optim::AdamConfig::new().with_epsilon(EPSILON).init()
+    adam::config().init()
 }
 
 /// burn's Adam record of one parameter after `time` steps.

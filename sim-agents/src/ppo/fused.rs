@@ -31,10 +31,7 @@ use crate::math::{tanh_backward_in_place, tanh_in_place, widest};
 /// Rows (or weight-gradient inputs) a tile computes together, reusing each loaded vector.
 const ROWS: usize = 4;
 
-/// Adam's moment decay rates and ε (CleanRL's: β = (0.9, 0.999), ε = 1e-5).
-const BETA1: f32 = 0.9;
-const BETA2: f32 = 0.999;
-const EPSILON: f32 = 1e-5;
+use super::config::adam::{BETA_1 as BETA1, BETA_2 as BETA2, EPSILON};
 
 /// One minibatch gathered from the rollout, on the host.
 #[derive(Default)]
@@ -689,7 +686,6 @@ fn transpose(w: &[f32], k: usize, n: usize, wt: &mut Vec<f32>) {
 
 #[cfg(test)]
 mod tests {
-    use burn::optim::AdamConfig;
     use burn::tensor::{Int, Tensor, TensorData};
     use rand_core::Rng;
     use sim_core::env::Spaces;
@@ -882,8 +878,8 @@ mod tests {
 
         let device = Default::default();
         let mut burn_model = model.clone();
-        let mut optim: Adapter<CpuAutodiff> = AdamConfig::new().with_epsilon(1e-5).init();
-        let mut cost_optim: Adapter<CpuAutodiff> = AdamConfig::new().with_epsilon(1e-5).init();
+        let mut optim: Adapter<CpuAutodiff> = super::super::adam::config().init();
+        let mut cost_optim: Adapter<CpuAutodiff> = super::super::adam::config().init();
         let mut shuffle = StreamKey([1, 1]).chacha();
         let learner = Learner {
             model: &mut burn_model,

@@ -28,7 +28,7 @@ mod loss;
 mod metrics;
 mod resume;
 
-pub use config::{Kernel, LagrangianConfig, PpoConfig};
+pub use config::{Kernel, LagrangianConfig, PpoConfig, adam};
 pub use lagrange::{DEVIATIONS as LAGRANGIAN_DEVIATIONS, Multiplier};
 pub(crate) use learner::shuffle;
 pub use metrics::{UpdateMetrics, UpdateReport};
@@ -36,8 +36,8 @@ pub use metrics::{UpdateMetrics, UpdateReport};
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use burn::optim::Adam;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::{Adam, AdamConfig};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
@@ -162,7 +162,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             StreamKey::derive(seed, domain::INIT, 0),
             &device,
         );
-        let optim = AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>();
+        let optim = adam::config().init::<B, ActorCritic<B>>();
         let mask = ActionMask::of::<E>(config.actions, &params);
         let policy = model.to_inference().with_mask(mask.clone());
         let penalty = match penalty {
@@ -186,7 +186,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             params,
             model,
             optim,
-            cost_optim: AdamConfig::new().with_epsilon(1e-5).init::<B, ActorCritic<B>>(),
+            cost_optim: adam::config().init::<B, ActorCritic<B>>(),
             fused,
             minibatch: HostMinibatch::default(),
             policy,
