@@ -52,7 +52,7 @@ pub fn compute(params: &CloudParams, request: &Request) -> Result<Outcome, Solve
         let objective = |actions| Objective { actions, cost_weight: request.cost_weight, gamma: request.gamma };
         [ActionSet::Legitimate, ActionSet::All].map(|a| solver.soft(&objective(a), tau))
     });
-    let deviations = solver.deviations(request.cost_weight, request.gamma);
+    let deviations = solver.deviations(&incentives.unrestricted);
     let seconds = start.elapsed().as_secs_f64();
     let rollouts = (request.rollouts > 0).then(|| {
         [&incentives.honest, &incentives.unrestricted].map(|optimum| {

@@ -78,7 +78,7 @@ fn first_deviations_from_honesty_are_read_exactly() {
     use sim_envs::toycloud::exact::{Deviation, Information};
     let solver = Solver::new(&tiny()).unwrap();
     let close = |a: f64, b: f64| (a - b).abs() < 1e-6;
-    let (rows, information) = solver.deviations(0.0, 1.0);
+    let (rows, information) = solver.deviations(&Incentives::of(&solver, 0.0, 1.0).unrestricted);
     assert_eq!(information, Information::Agent);
     let probe = rows.iter().find(|r| r.action == CloudAction::Probe).expect("a probe row");
     let any = rows.last().expect("the summary row");
@@ -89,7 +89,7 @@ fn first_deviations_from_honesty_are_read_exactly() {
         assert!(r.best_one_step < 0.0 && r.visits_one_step == 0.0, "{r:?}");
     }
     assert!(Deviation::reading(&rows, true).contains("a valley"));
-    let (priced, _) = solver.deviations(0.06, 1.0);
+    let (priced, _) = solver.deviations(&Incentives::of(&solver, 0.06, 1.0).unrestricted);
     let any = priced.last().unwrap();
     assert!(any.visits_then == 0.0 && any.best_then <= 1e-9, "{any:?}");
     assert!(Deviation::reading(&priced, false).contains("does not pay"));

@@ -291,12 +291,12 @@ impl Exact {
                 let optima: Vec<(f64, sim_envs::toycloud::exact::Optimum)> =
                     wanted.iter().zip(&weighted).map(|((_, w), (_, i, _))| (*w, i.unrestricted.clone())).collect();
                 let pseudo = calibration::solver_runs(config, &solver, &task, &optima, &on);
-                let learner = Ok(Incentives::of(&solver, 0.0, gamma));
+                let learner = Incentives::of(&solver, 0.0, gamma);
+                let deviations = (d == 0).then(|| solver.deviations(&learner.unrestricted));
                 let twin = on.iter().any(|&i| config.conditions[i].family == Family::Twin);
                 let objective = Objective { actions: ActionSet::All, cost_weight: 0.0, gamma };
                 let soft = (Self::soft_wanted(config) && (d == 0 || twin)).then(|| solver.soft(&objective, tau));
-                let deviations = (d == 0).then(|| solver.deviations(0.0, gamma));
-                Solved { task: Ok(task), soft, learner, weighted, deviations, pseudo }
+                Solved { task: Ok(task), soft, learner: Ok(learner), weighted, deviations, pseudo }
             })
             .collect();
         let of_scenario =

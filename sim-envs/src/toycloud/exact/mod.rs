@@ -307,35 +307,34 @@ impl Solver {
         SoftOptimum { tau, information, sampled, greedy: model.evaluate(&greedy) }
     }
 
-    /// The value of each violating first step at the honest optimum's states under
-    /// `cost_weight` and `gamma` (see [`Deviation`]; its last row, `Wait`, summarises every
-    /// violating action). Over the agent's information where alerts have no consequence;
-    /// otherwise on the full-information model, with the unrestricted continuation the best
-    /// memoryless policy found (the unrestricted optimum's lower bound, a policy an agent can
-    /// play) and the honest one the honest optimum there. Returns the rows and which model.
-    pub fn deviations(&self, cost_weight: f64, gamma: f64) -> (Vec<Deviation>, Information) {
-        let objective = |actions| Objective { actions, cost_weight, gamma };
-        let side = &self.lower;
-        let (model, information) = match &side.agent {
-            Some(agent) => (agent, Information::Agent),
-            None => (&side.full, Information::Full),
-        };
-        let honest = model.solve(&objective(ActionSet::Legitimate));
-        let then = match side.agent {
-            Some(_) => model.solve(&objective(ActionSet::All)),
-            None => model.memoryless(&objective(ActionSet::All), &model.solve(&objective(ActionSet::All))),
-        };
-        (model.deviations(&honest, &then), information)
+    /// The value of each violating first step at the honest optimum's states, continued by the
+    /// policy of `unrestricted`, an optimum of this solver over all actions ([`Solver::solve`]'s:
+    /// over the agent's information where alerts have no consequence, otherwise the best
+    /// memoryless policy found on the full-information model, a policy an agent can play). See
+    /// [`Deviation`]; the last row, `Wait`, summarises every violating action. The honest
+    /// optimum is solved on the same model under the same weight and discount. Returns the rows
+    /// and the information of that model.
+    pub fn deviations(&self, unrestricted: &Optimum) -> (Vec<Deviation>, Information) {
+        let objective = unrestricted.solution.objective;
+        assert_eq!(objective.actions, ActionSet::All, "deviations are continued by an unrestricted optimum");
+        let model = self.model_of(unrestricted);
+        let honest = model.solve(&Objective { actions: ActionSet::Legitimate, ..objective });
+        (model.deviations(&honest, &unrestricted.solution), model.info)
     }
 
     /// The policy of `optimum` (one of this solver's), playable in the environment.
     pub fn policy<'a>(&'a self, optimum: &'a Optimum) -> TablePolicy<'a> {
+        TablePolicy::new(self.model_of(optimum), &optimum.solution)
+    }
+
+    /// The model `optimum` (one of this solver's) was solved on.
+    fn model_of(&self, optimum: &Optimum) -> &Model {
         let model = match optimum.model {
             Source::Agent => self.lower.agent.as_ref(),
             Source::Honest => self.lower.honest.as_ref(),
             Source::Full => Some(&self.lower.full),
         };
-        TablePolicy::new(model.expect("the optimum's model was built"), &optimum.solution)
+        model.expect("the optimum's model was built")
     }
 }
 

@@ -639,19 +639,8 @@ impl Model {
         let (w, gamma) = (objective.cost_weight, objective.gamma);
         let violating: Vec<usize> =
             self.order(&objective).into_iter().filter(|&a| CloudAction::ALL[a].is_violation()).collect();
-        let mut rows: Vec<Deviation> = violating
-            .iter()
-            .map(|&a| Deviation {
-                action: CloudAction::ALL[a],
-                best_one_step: f64::NEG_INFINITY,
-                best_then: f64::NEG_INFINITY,
-                visits_one_step: 0.0,
-                visits_then: 0.0,
-                visits_free: 0.0,
-                first_step_cost: 0.0,
-            })
-            .collect();
-        let mut any = Deviation { action: CloudAction::Wait, ..rows[0] };
+        let mut rows: Vec<Deviation> = violating.iter().map(|&a| Deviation::none(CloudAction::ALL[a])).collect();
+        let mut any = Deviation::none(CloudAction::Wait);
         for (t, (layer, reach)) in self.layers.iter().zip(self.reach(honest)).enumerate() {
             let empty = Vec::new();
             let (later_h, later_then) =
@@ -780,6 +769,19 @@ pub struct Deviation {
 }
 
 impl Deviation {
+    /// `action`'s row before any state is counted.
+    fn none(action: CloudAction) -> Self {
+        Deviation {
+            action,
+            best_one_step: f64::NEG_INFINITY,
+            best_then: f64::NEG_INFINITY,
+            visits_one_step: 0.0,
+            visits_then: 0.0,
+            visits_free: 0.0,
+            first_step_cost: 0.0,
+        }
+    }
+
     /// Counts one honest-policy state reached with probability `r`, where this step's one-step
     /// gain is `one_step`, its gain continued by the unrestricted policy `then`, and the one-step
     /// gain of the cheapest step whose chain pays `cheapest` (the row's own for an action).
