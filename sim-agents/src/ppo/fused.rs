@@ -20,6 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::PpoConfig;
+use super::config::adam::{BETA_1, BETA_2, EPSILON};
 use super::learner::check_finite;
 use super::loss::EpochStats;
 use crate::inference::DenseMlp;
@@ -30,8 +31,6 @@ use crate::math::{tanh_backward_in_place, tanh_in_place, widest};
 
 /// Rows (or weight-gradient inputs) a tile computes together, reusing each loaded vector.
 const ROWS: usize = 4;
-
-use super::config::adam::{BETA_1 as BETA1, BETA_2 as BETA2, EPSILON};
 
 /// One minibatch gathered from the rollout, on the host.
 #[derive(Default)]
@@ -169,13 +168,13 @@ impl Net {
     /// One Adam step of every parameter, as burn's `Adam` takes it (moments first, then the
     /// bias-corrected step with ε scaled by the second correction).
     fn adam(&mut self, lr: f32, time: i32) {
-        let bc2 = (1.0 - BETA2.powi(time)).sqrt();
-        let factor = bc2 / (1.0 - BETA1.powi(time));
+        let bc2 = (1.0 - BETA_2.powi(time)).sqrt();
+        let factor = bc2 / (1.0 - BETA_1.powi(time));
         let eps = EPSILON * bc2;
         let step = |w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
             for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                *m = *m * BETA1 + g * (1.0 - BETA1);
-                *v = *v * BETA2 + g * g * (1.0 - BETA2);
+                *m = *m * BETA_1 + g * (1.0 - BETA_1);
+                *v = *v * BETA_2 + g * g * (1.0 - BETA_2);
                 *w -= (*m * factor / (v.sqrt() + eps)) * lr;
             }
         };
