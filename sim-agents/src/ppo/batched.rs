@@ -31,13 +31,14 @@ use sim_core::env::Environment;
 
 use super::learner::{check_finite, shuffle};
 use super::loss::EpochStats;
-use super::{Trainer, gather_minibatch};
+use super::{Optimiser, Trainer, gather_minibatch};
 use crate::backend::{TrainBackend, tanh};
 use crate::error::TrainError;
 use crate::mask::ActionMask;
 use crate::policy::ActorCritic;
 
-use super::config::adam::{self, BETA_1, BETA_2, EPSILON};
+use super::optim::adam::{self, BETA_1, BETA_2};
+use super::optim::clip_scale;
 
 type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 
@@ -137,10 +138,7 @@ pub(super) fn epochs<E: Environment, B: TrainBackend>(
                     return Err(fail("grad_norm", norm));
                 }
                 // torch's clip_grad_norm_, per run and group.
-                let scale = |norm: f32| {
-                    let coef = run.config.max_grad_norm / (norm + 1e-6);
-                    if coef < 1.0 { coef } else { 1.0 }
-                };
+                let scale = |norm: f32| clip_scale(norm, run.config.max_grad_norm).unwrap_or(1.0);
                 scales.0.push(scale(norm));
                 scales.1.push(scale(cost_norm));
                 clipfracs[r] += stats.clipfrac;
@@ -164,7 +162,13 @@ pub(super) fn epochs<E: Environment, B: TrainBackend>(
 /// (zeros before the first step, where burn's first step starts from); and each run's Adam step
 /// count (all its parameters take every step together).
 fn stack<E: Environment, B: TrainBackend>(runs: &[Trainer<E, B>]) -> (Vec<Stacked<B>>, Vec<i32>) {
-    let records: Vec<_> = runs.iter().map(|t| (t.optim.to_record(), t.cost_optim.to_record())).collect();
+    let records: Vec<_> = runs
+        .iter()
+        .map(|t| {
+            let (optim, cost) = t.optimiser.burn();
+            (optim.to_record(), cost.to_record())
+        })
+        .collect();
     let first = runs[0].model.layers()[0].weight.id;
     let steps = records
         .iter()
@@ -233,9 +237,12 @@ fn unstack<E: Environment, B: TrainBackend>(runs: &mut [Trainer<E, B>], params: 
             values.push((Tensor::<B, 2>::from_inner(take(w)), Tensor::<B, 1>::from_inner(row(b))));
         }
         run.model = run.model.with_layers(values);
-        run.optim = std::mem::replace(&mut run.optim, fresh::<B>()).load_record(optim);
+        let Optimiser::Burn { optim: own, cost } = &mut run.optimiser else {
+            unreachable!("the batched kernel keeps burn's state")
+        };
+        *own = std::mem::replace(own, fresh::<B>()).load_record(optim);
         if !cost_optim.is_empty() {
-            run.cost_optim = std::mem::replace(&mut run.cost_optim, fresh::<B>()).load_record(cost_optim);
+            *cost = std::mem::replace(cost, fresh::<B>()).load_record(cost_optim);
         }
     }
 }
@@ -266,9 +273,9 @@ fn adam_step<B: TrainBackend>(
 ) {
     let runs = steps.len();
     let column = |v: Vec<f32>| Tensor::<Inner<B>, 3>::from_data(TensorData::new(v, [runs, 1, 1]), device);
-    let correction2: Vec<f32> = steps.iter().map(|&t| (1.0 - BETA_2.powi(t)).sqrt()).collect();
-    let factor = column(steps.iter().zip(&correction2).map(|(&t, c2)| c2 / (1.0 - BETA_1.powi(t))).collect());
-    let epsilon = column(correction2.iter().map(|c2| EPSILON * c2).collect());
+    let corrections: Vec<adam::Correction> = steps.iter().map(|&t| adam::correction(t)).collect();
+    let factor = column(corrections.iter().map(|c| c.factor).collect());
+    let epsilon = column(corrections.iter().map(|c| c.epsilon).collect());
     let lr = column(learning_rates.iter().map(|&lr| lr as f32).collect());
     let (scale, cost_scale) = (column(scales.0.clone()), column(scales.1.clone()));
     for (p, g) in params.iter_mut().zip(grads) {

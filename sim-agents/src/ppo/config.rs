@@ -235,20 +235,3 @@ impl Validate for PpoConfig {
         Ok(())
     }
 }
-
-/// Adam's hyperparameters for every network trained here (CleanRL's: β = (0.9, 0.999),
-/// ε = 1e-5): burn's optimiser is built from them ([`adam::config`]), and the hand-written
-/// updates (`fused.rs`, `batched.rs`) read them, so the kernels cannot drift apart.
-pub mod adam {
-    /// The first moment's decay rate.
-    pub const BETA_1: f32 = 0.9;
-    /// The second moment's decay rate.
-    pub const BETA_2: f32 = 0.999;
-    /// The denominator's ε.
-    pub const EPSILON: f32 = 1e-5;
-
-    /// burn's Adam with these hyperparameters.
-    pub fn config() -> burn::optim::AdamConfig {
-        burn::optim::AdamConfig::new().with_beta_1(BETA_1).with_beta_2(BETA_2).with_epsilon(EPSILON)
-    }
-}

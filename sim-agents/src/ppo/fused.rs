@@ -20,9 +20,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::PpoConfig;
-use super::config::adam::{BETA_1, BETA_2, EPSILON};
 use super::learner::check_finite;
 use super::loss::EpochStats;
+use super::optim::{adam, clip_scale};
 use crate::inference::DenseMlp;
 use pulp::Simd;
 use rayon::prelude::*;
@@ -168,14 +168,10 @@ impl Net {
     /// One Adam step of every parameter, as burn's `Adam` takes it (moments first, then the
     /// bias-corrected step with ε scaled by the second correction).
     fn adam(&mut self, lr: f32, time: i32) {
-        let bc2 = (1.0 - BETA_2.powi(time)).sqrt();
-        let factor = bc2 / (1.0 - BETA_1.powi(time));
-        let eps = EPSILON * bc2;
+        let correction = adam::correction(time);
         let step = |w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]| {
             for (((w, &g), m), v) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                *m = *m * BETA_1 + g * (1.0 - BETA_1);
-                *v = *v * BETA_2 + g * g * (1.0 - BETA_2);
-                *w -= (*m * factor / (v.sqrt() + eps)) * lr;
+                adam::step(w, g, m, v, lr, correction);
             }
         };
         for ((layer, (gw, gb)), mo) in self.mlp.layers.iter_mut().zip(&self.grads).zip(&mut self.moments) {
@@ -374,26 +370,26 @@ impl FusedLearner {
         self.critic.reduce(chunks.iter().map(|c| &c.nets[1]));
         let clip = |sq: f64| {
             let norm = sq.sqrt() as f32;
-            (norm, c.max_grad_norm / (norm + 1e-6))
+            (norm, clip_scale(norm, c.max_grad_norm))
         };
         // The cost critic on its own norm, as the burn learner clips it.
         if let Some(cost) = &mut self.cost {
             cost.reduce(chunks.iter().map(|c| &c.nets[2]));
-            let (norm, coef) = clip(cost.grad_sq());
+            let (norm, scale) = clip(cost.grad_sq());
             if !norm.is_finite() {
                 return Err(("cost_grad_norm", norm));
             }
-            if coef < 1.0 {
-                cost.scale_grads(coef);
+            if let Some(scale) = scale {
+                cost.scale_grads(scale);
             }
         }
-        let (norm, coef) = clip(self.actor.grad_sq() + self.critic.grad_sq());
+        let (norm, scale) = clip(self.actor.grad_sq() + self.critic.grad_sq());
         if !norm.is_finite() {
             return Err(("grad_norm", norm));
         }
-        if coef < 1.0 {
-            self.actor.scale_grads(coef);
-            self.critic.scale_grads(coef);
+        if let Some(scale) = scale {
+            self.actor.scale_grads(scale);
+            self.critic.scale_grads(scale);
         }
         let lr = learning_rate as f32;
         if let Some(cost) = &mut self.cost {
@@ -882,6 +878,7 @@ mod tests {
         let mut shuffle = StreamKey([1, 1]).chacha();
         let learner = Learner {
             model: &mut burn_model,
+            objective: &super::super::Ppo,
             optim: &mut optim,
             cost_optim: lagrangian.then_some(&mut cost_optim),
             shuffle: &mut shuffle,

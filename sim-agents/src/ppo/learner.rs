@@ -8,7 +8,9 @@ use burn::tensor::backend::AutodiffBackend;
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
 
-use super::loss::{EpochStats, Minibatch, ppo_loss};
+use super::loss::{EpochStats, Minibatch};
+use super::objective::Objective;
+use super::optim::clip_scale;
 use super::{Adapter, PpoConfig};
 use crate::backend::TrainBackend;
 use crate::error::TrainError;
@@ -19,6 +21,8 @@ use crate::policy::ActorCritic;
 /// minibatch.
 pub(super) struct Learner<'a, B: TrainBackend> {
     pub model: &'a mut ActorCritic<B>,
+    /// The loss the model descends.
+    pub objective: &'a dyn Objective<B>,
     pub optim: &'a mut Adapter<B>,
     /// The cost critic's own optimiser, when it has one: its gradients are clipped and applied
     /// apart from the others.
@@ -43,9 +47,9 @@ impl<B: TrainBackend> Learner<'_, B> {
         let all = param_ids(&*self.model);
         let cost = self.model.cost_critic().map(param_ids).unwrap_or_default();
         let rest: Vec<(ParamId, usize)> = all.iter().copied().filter(|p| !cost.contains(p)).collect();
-        let Learner { model, optim, mut cost_optim, shuffle, mask } = self;
+        let Learner { model, objective, optim, mut cost_optim, shuffle, mask } = self;
         for_each_minibatch(c, update, shuffle, |idx, fail| {
-            let (loss, s) = ppo_loss(model, minibatch(idx), c, mask.as_ref());
+            let (loss, s) = objective.loss(model, minibatch(idx), c, mask.as_ref());
             check_finite(&s).map_err(|(term, value)| fail(term, value))?;
             let mut grads = GradientsParams::from_grads(loss.backward(), &*model);
             if let Some(cost_optim) = cost_optim.as_deref_mut() {
@@ -172,8 +176,7 @@ fn clip_global_norm<B: AutodiffBackend>(
         }
     }
     let norm = total.map_or(0.0, |t| t.into_scalar().to_f32().sqrt());
-    let coef = max_norm / (norm + 1e-6);
-    if coef < 1.0 {
+    if let Some(coef) = clip_scale(norm, max_norm) {
         for &(id, d) in ids {
             match d {
                 1 => {

@@ -10,31 +10,48 @@ use crate::backend::PolicyBackend;
 use crate::mask::masked;
 use crate::policy::ActorCritic;
 
-/// One minibatch on the device.
-pub(super) struct Minibatch<B: AutodiffBackend> {
+/// One minibatch on the training device, as an objective's loss reads it.
+pub struct Minibatch<B: AutodiffBackend> {
+    /// `[rows, obs_dim]`.
     pub obs: Tensor<B, 2>,
+    /// The actions taken, `[rows]`.
     pub actions: Tensor<B, 1, Int>,
+    /// Their log-probabilities under the acting policy.
     pub old_logprobs: Tensor<B, 1>,
+    /// The advantages to ascend (already normalised or combined with the cost's).
     pub advantages: Tensor<B, 1>,
+    /// The critic's targets.
     pub returns: Tensor<B, 1>,
+    /// The critic's values when acting.
     pub old_values: Tensor<B, 1>,
+    /// The cost critic's targets, when it has one.
     pub cost_returns: Option<Tensor<B, 1>>,
 }
 
-/// Scalars of the last minibatch.
+/// A minibatch's loss terms and diagnostics, as an update reports them (CleanRL's names; an
+/// objective without a term reports 0 for it).
 #[derive(Clone, Copy, Debug, Default)]
-pub(super) struct EpochStats {
+pub struct EpochStats {
+    /// The policy's loss.
     pub policy_loss: f32,
+    /// The critic's loss.
     pub value_loss: f32,
+    /// The policy's mean entropy.
     pub entropy: f32,
+    /// `mean(-log r)`, the first KL estimator.
     pub old_approx_kl: f32,
+    /// `mean((r - 1) - log r)`, the unbiased KL estimator.
     pub approx_kl: f32,
+    /// The share of rows whose ratio moved past the clip range.
     pub clipfrac: f32,
+    /// The cost critic's loss.
     pub cost_value_loss: f32,
 }
 
-/// PPO's loss on one minibatch, and its scalars (read back in one transfer).
-pub(super) fn ppo_loss<B: AutodiffBackend + PolicyBackend>(
+/// PPO's loss on one minibatch, and its scalars (read back in one transfer): CleanRL's clipped
+/// surrogate, clipped value loss and entropy bonus (and the cost critic's value loss when the
+/// model has one). An objective that adds a term to PPO's (a KL leash, say) calls this and adds it.
+pub fn ppo_loss<B: AutodiffBackend + PolicyBackend>(
     model: &ActorCritic<B>,
     m: Minibatch<B>,
     c: &PpoConfig,

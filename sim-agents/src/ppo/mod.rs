@@ -26,12 +26,17 @@ mod lagrange;
 mod learner;
 mod loss;
 mod metrics;
+mod objective;
+mod optim;
 mod resume;
 
-pub use config::{Kernel, LagrangianConfig, PpoConfig, adam};
+pub use config::{Kernel, LagrangianConfig, PpoConfig};
 pub use lagrange::{DEVIATIONS as LAGRANGIAN_DEVIATIONS, Multiplier};
 pub(crate) use learner::shuffle;
+pub use loss::{EpochStats, Minibatch, ppo_loss};
 pub use metrics::{UpdateMetrics, UpdateReport};
+pub use objective::{Objective, Ppo, Trajectories};
+pub use optim::adam;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -57,7 +62,7 @@ use crate::rollout::{Rollout, gae};
 use crate::source::{Acting, DeviceSource, HostSource, RolloutSource, RunBuffers};
 use fused::{FusedLearner, HostMinibatch};
 use learner::{Learner, for_each_minibatch};
-use loss::{EpochStats, Minibatch, normalize};
+use loss::normalize;
 use metrics::explained_variance;
 
 type Adapter<B> = OptimizerAdaptor<Adam, ActorCritic<B>, B>;
@@ -72,12 +77,10 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
     source: Option<Box<dyn RolloutSource<E, B>>>,
     params: E::Params,
     model: ActorCritic<B>,
-    optim: Adapter<B>,
-    /// The cost critic's own optimiser (PPO-Lagrangian; it never sees the other gradients).
-    cost_optim: Adapter<B>,
-    /// The hand-written update and its state, when `config.kernel` resolves to it (then
-    /// `optim` and `cost_optim` stay unused, and `model` is refreshed after every update).
-    fused: Option<Box<FusedLearner>>,
+    /// The algorithm: its advantages and its loss ([`Ppo`] unless [`Trainer::with_objective`]).
+    objective: Box<dyn Objective<B>>,
+    /// The update kernel's state between updates.
+    optimiser: Optimiser<B>,
     minibatch: HostMinibatch,
     policy: InferencePolicy,
     /// The actions allowed (`None`: all).
@@ -92,6 +95,41 @@ pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
     update: usize,
     global_step: u64,
     recent_returns: VecDeque<f64>,
+}
+
+/// What a run's update kernel ([`Kernel`]) keeps between updates.
+enum Optimiser<B: AutodiffBackend + PolicyBackend> {
+    /// burn's Adam, for burn's update and the batched one (which stacks a population's states
+    /// for each update and hands them back after it).
+    Burn {
+        optim: Adapter<B>,
+        /// The cost critic's own optimiser (PPO-Lagrangian; it never sees the other gradients).
+        cost: Adapter<B>,
+    },
+    /// The hand-written update with its weights and Adam's moments; the burn model takes the
+    /// weights after every update.
+    Fused(Box<FusedLearner>),
+}
+
+impl<B: TrainBackend> Optimiser<B> {
+    /// The state `kernel` starts from on backend `B`, for `model`.
+    fn new(kernel: Kernel, model: &ActorCritic<B>) -> Self {
+        if uses_fused::<B>(kernel) {
+            let (actor, critic, cost) = model.to_dense();
+            Optimiser::Fused(Box::new(FusedLearner::new(actor, critic, cost)))
+        } else {
+            Optimiser::Burn { optim: adam::config().init(), cost: adam::config().init() }
+        }
+    }
+
+    /// burn's optimisers (the main one and the cost critic's); fresh ones under the
+    /// hand-written kernel, whose checkpoints carry them empty.
+    fn burn(&self) -> (Adapter<B>, Adapter<B>) {
+        match self {
+            Optimiser::Burn { optim, cost } => (optim.clone(), cost.clone()),
+            Optimiser::Fused(_) => (adam::config().init(), adam::config().init()),
+        }
+    }
 }
 
 /// How many recent episode returns [`Trainer::final_return`] averages.
@@ -162,7 +200,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             StreamKey::derive(seed, domain::INIT, 0),
             &device,
         );
-        let optim = adam::config().init::<B, ActorCritic<B>>();
+        let optimiser = Optimiser::new(config.kernel, &model);
         let mask = ActionMask::of::<E>(config.actions, &params);
         let policy = model.to_inference().with_mask(mask.clone());
         let penalty = match penalty {
@@ -170,10 +208,6 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             None => config.penalty.build::<E, B>(&params, seed, &device)?,
         };
         let multiplier = Multiplier::new(config.lagrangian.as_ref().map_or(0.0, |l| l.lambda_init));
-        let fused = uses_fused::<B>(config.kernel).then(|| {
-            let (actor, critic, cost) = model.to_dense();
-            Box::new(FusedLearner::new(actor, critic, cost))
-        });
         Ok(Trainer {
             rollout: Rollout::new(config.num_steps, n, spaces.obs_dim),
             last_values: vec![0.0; n],
@@ -185,9 +219,8 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             source,
             params,
             model,
-            optim,
-            cost_optim: adam::config().init::<B, ActorCritic<B>>(),
-            fused,
+            objective: Box::new(Ppo),
+            optimiser,
             minibatch: HostMinibatch::default(),
             policy,
             mask,
@@ -198,6 +231,30 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             global_step: 0,
             recent_returns: VecDeque::with_capacity(RECENT_EPISODES),
         })
+    }
+
+    /// This trainer, not yet trained, running `objective` in place of PPO's. The hand-written
+    /// kernels implement PPO's loss only: [`Kernel::Auto`] then resolves to burn's update, and
+    /// [`Kernel::Fused`] or [`Kernel::Batched`] is refused.
+    pub fn with_objective(mut self, objective: Box<dyn Objective<B>>) -> Result<Self, TrainError> {
+        let refuse = |what: String| Err(TrainError::Unsupported { trainer: "this trainer", what });
+        if self.update != 0 {
+            return refuse(format!("a change of objective to {} after training began", objective.name()));
+        }
+        if !objective.is_ppo() {
+            match self.config.kernel {
+                Kernel::Auto => self.optimiser = Optimiser::new(Kernel::Burn, &self.model),
+                Kernel::Burn => {}
+                k @ (Kernel::Fused | Kernel::Batched) => {
+                    return refuse(format!(
+                        "{}'s loss on the {k:?} kernel, which implements PPO's only (use kernel: Burn or Auto)",
+                        objective.name()
+                    ));
+                }
+            }
+        }
+        self.objective = objective;
+        Ok(self)
     }
 
     /// The configuration.
@@ -334,17 +391,14 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let penalty_per_step = (before - after) / self.rollout.len() as f64;
 
         let r = &mut self.rollout;
-        gae(
-            &r.rewards,
-            &r.values,
-            &r.ends,
-            &self.last_values,
-            c.num_envs,
-            c.gamma,
-            c.gae_lambda,
-            &mut r.advantages,
-            &mut r.returns,
-        );
+        let trajectories = Trajectories {
+            rewards: &r.rewards,
+            values: &r.values,
+            ends: &r.ends,
+            last_values: &self.last_values,
+            num_envs: c.num_envs,
+        };
+        self.objective.advantages(trajectories, c, &mut r.advantages, &mut r.returns);
         let mut episodic_cost = None;
         if let Some(l) = &c.lagrangian {
             gae(
@@ -470,7 +524,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     /// The PPO epochs over shuffled minibatches, gathered from the host rollout, on the
     /// configured kernel.
     fn optimize(&mut self, update: usize, learning_rate: f64) -> Result<EpochStats, TrainError> {
-        if self.fused.is_some() {
+        if matches!(self.optimiser, Optimiser::Fused(_)) {
             return self.optimize_fused(update, learning_rate);
         }
         if self.config.kernel == Kernel::Batched {
@@ -500,10 +554,14 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             }
         };
         let mask = self.mask.as_ref().map(|m| m.offsets::<B>(dev));
+        let Optimiser::Burn { optim, cost } = &mut self.optimiser else {
+            unreachable!("the fused kernel returned above")
+        };
         let learner = Learner {
             model: &mut self.model,
-            optim: &mut self.optim,
-            cost_optim: lagrangian.then_some(&mut self.cost_optim),
+            objective: &*self.objective,
+            optim,
+            cost_optim: lagrangian.then_some(cost),
             shuffle: &mut self.shuffle,
             mask,
         };
@@ -514,7 +572,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     /// afterwards.
     fn optimize_fused(&mut self, update: usize, learning_rate: f64) -> Result<EpochStats, TrainError> {
         let c = &self.config;
-        let fused = self.fused.as_deref_mut().expect("the fused kernel");
+        let Optimiser::Fused(fused) = &mut self.optimiser else { unreachable!("called on the fused kernel") };
         let (r, host) = (&self.rollout, &mut self.minibatch);
         let lambda = self.multiplier.value();
         let allowed = self.mask.as_ref().map(|m| m.allowed());

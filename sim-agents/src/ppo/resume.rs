@@ -13,7 +13,7 @@ use sim_core::env::Environment;
 use sim_core::runner::RunnerSnapshot;
 
 use super::fused::{FusedLearner, FusedState};
-use super::{Multiplier, PpoConfig, Trainer};
+use super::{Multiplier, Optimiser, PpoConfig, Trainer};
 use crate::backend::TrainBackend;
 use crate::checkpoint::{pack, unpack, write_atomic};
 use crate::error::TrainError;
@@ -76,9 +76,10 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
         let model =
             Recorder::<B>::record(&recorder, self.model.clone().into_record(), ()).map_err(|e| err(e.to_string()))?;
-        let optim = Recorder::<B>::record(&recorder, self.optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
+        let (optim, cost_optim) = self.optimiser.burn();
+        let optim = Recorder::<B>::record(&recorder, optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
         let cost_optim =
-            Recorder::<B>::record(&recorder, self.cost_optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
+            Recorder::<B>::record(&recorder, cost_optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
         let (runner, obs, device) = match source {
             SourceState::Host { runner, obs } => (Some(runner), obs, None),
             SourceState::Device(device) => (None, Vec::new(), Some(device)),
@@ -98,7 +99,11 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         };
         let state = ron::to_string(&state).map_err(|e| err(e.to_string()))?;
         let penalty = self.penalty.snapshot().map_err(|e| err(format!("penalty: {e}")))?;
-        let fused = ron::to_string(&self.fused.as_ref().map(|f| f.state())).map_err(|e| err(e.to_string()))?;
+        let fused = match &self.optimiser {
+            Optimiser::Fused(f) => Some(f.state()),
+            Optimiser::Burn { .. } => None,
+        };
+        let fused = ron::to_string(&fused).map_err(|e| err(e.to_string()))?;
         write_atomic(path, &pack(&[&model, &optim, &cost_optim, state.as_bytes(), &penalty, fused.as_bytes()]))
     }
 
@@ -189,20 +194,23 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let cost_optim_record = Recorder::<B>::load(&recorder, cost_optim, &self.device)
             .map_err(|e| err(format!("cost optimizer: {e}")))?;
         self.model = self.model.load_record(model_record);
-        self.optim = self.optim.load_record(optim_record);
-        self.cost_optim = self.cost_optim.load_record(cost_optim_record);
         let fused_state = std::str::from_utf8(&fused_state).map_err(|e| err(e.to_string()))?;
         let fused_state: Option<FusedState> =
             ron::from_str(fused_state).map_err(|e| err(format!("fused optimiser state: {e}")))?;
-        match (self.fused.as_mut(), fused_state) {
-            (Some(fused), Some(s)) => {
+        match (&mut self.optimiser, fused_state) {
+            (Optimiser::Fused(fused), Some(s)) => {
                 let (actor, critic, cost) = self.model.to_dense();
                 **fused = FusedLearner::new(actor, critic, cost);
                 fused.restore(s).map_err(|e| err(format!("fused optimiser state: {e}")))?;
             }
-            (None, None) => {}
-            (Some(_), None) => return Err(err("has no state of the hand-written update this run uses".into())),
-            (None, Some(_)) => {
+            (Optimiser::Burn { optim, cost }, None) => {
+                *optim = optim.clone().load_record(optim_record);
+                *cost = cost.clone().load_record(cost_optim_record);
+            }
+            (Optimiser::Fused(_), None) => {
+                return Err(err("has no state of the hand-written update this run uses".into()));
+            }
+            (Optimiser::Burn { .. }, Some(_)) => {
                 return Err(err("holds the hand-written update's state, but this run uses burn's".into()));
             }
         }
