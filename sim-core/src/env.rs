@@ -193,7 +193,7 @@ pub trait Environment: Send + Sync + 'static {
     /// Steps every slot of `batch`. The provided version calls [`Environment::step`] slot by
     /// slot; an environment may override it with a form the compiler vectorises, usually over a
     /// struct-of-arrays [`Environment::Block`] (CartPole and ToyCloud in `sim-envs` do), provided
-    /// the results are exactly those of the scalar step. [`crate::runner::check_step_batch`]
+    /// the results are exactly those of the scalar step. [`crate::conformance::check_step_batch`]
     /// tests that.
     #[inline(always)]
     fn step_batch(params: &Self::Params, batch: Batch<'_, Self>) {

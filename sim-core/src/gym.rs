@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use crate::conformance::CheckError;
 use crate::env::{Environment, SafetyOf};
 use crate::params::{ParamError, Validate};
 use crate::rng::{Draws, StreamKey, domain};
@@ -653,11 +654,11 @@ pub fn check_vector_against_slots<E: Environment>(
     steps: u32,
     seed: u64,
     mode: Autoreset,
-) -> Result<usize, String> {
-    let mut vec = VecEnv::<E>::new(params.clone(), n, seed, mode).map_err(|e| e.to_string())?;
+) -> Result<usize, CheckError> {
+    let mut vec = VecEnv::<E>::new(params.clone(), n, seed, mode)?;
     let mut slots = Vec::with_capacity(n);
     for i in 0..n {
-        slots.push(SlotEnv::<E>::new(params.clone(), i as u64, seed, mode).map_err(|e| e.to_string())?);
+        slots.push(SlotEnv::<E>::new(params.clone(), i as u64, seed, mode)?);
     }
     let spaces = E::spaces(params);
     let mut autoreset = vec![false; n];
@@ -667,7 +668,7 @@ pub fn check_vector_against_slots<E: Environment>(
     for t in 0..steps {
         let draws = Draws::new(key, t);
         let actions: Vec<u32> = (0..n as u32).map(|j| draws.below(j, spaces.num_actions)).collect();
-        vec.step(&actions).map_err(|e| e.to_string())?;
+        vec.step(&actions)?;
         let (rewards, terminated, truncated): (Vec<f32>, Vec<bool>, Vec<bool>) =
             (vec.rewards().collect(), vec.terminated().collect(), vec.truncated().collect());
         let records: Vec<SafetyOf<E>> = vec.safety().copied().collect();
@@ -678,13 +679,13 @@ pub fn check_vector_against_slots<E: Environment>(
                 s.reset(None);
                 (0.0, false, false, SafetyOf::<E>::default())
             } else {
-                let tn = s.step(actions[i]).map_err(|e| format!("{at}: {e}"))?;
+                let tn = s.step(actions[i]).map_err(|source| CheckError::Step { at: at.clone(), source })?;
                 ended.extend(s.episode().copied());
                 (tn.reward, tn.terminated, tn.truncated, *s.safety())
             };
             if mode == Autoreset::SameStep && (te || tr) {
                 if vec.final_obs_row(i).map(bits) != Some(bits(s.obs())) {
-                    return Err(format!("{at}: final observations differ"));
+                    return Err(CheckError::Differs { at, what: "final observations differ".into() });
                 }
                 s.reset(None);
             }
@@ -700,7 +701,7 @@ pub fn check_vector_against_slots<E: Environment>(
                 ),
             ];
             if let Some((what, _)) = checks.iter().find(|(_, same)| !same) {
-                return Err(format!("{at}: {what} differs"));
+                return Err(CheckError::Differs { at, what: format!("{what} differs") });
             }
             autoreset[i] = te || tr;
         }
@@ -710,7 +711,7 @@ pub fn check_vector_against_slots<E: Environment>(
                 && a.safety == b.safety
         };
         if vec.episodes().count() != ended.len() || !vec.episodes().zip(&ended).all(|(a, b)| same_episode(a, b)) {
-            return Err(format!("step {t}: the episode reports differ"));
+            return Err(CheckError::Differs { at: format!("step {t}"), what: "the episode reports differ".into() });
         }
         episodes += ended.len();
     }

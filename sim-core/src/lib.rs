@@ -89,6 +89,7 @@
 //! ```
 
 pub mod checksum;
+pub mod conformance;
 #[cfg(feature = "device")]
 pub mod device;
 pub mod env;
@@ -108,6 +109,7 @@ pub use serde;
 
 /// The names an environment implementation needs.
 pub mod prelude {
+    pub use crate::conformance::check_step_batch;
     pub use crate::env::{ActionSet, Environment, SafetyOf, Spaces, StateBlock, Transition, legitimate_actions};
     pub use crate::monitor::PendingAlert;
     pub use crate::params::{
@@ -116,8 +118,7 @@ pub mod prelude {
     };
     pub use crate::rng::{Chance, Draws, StreamKey, domain};
     pub use crate::runner::{
-        BatchRunner, Episode, EpisodeStats, SafetyBuffer, StepBuffers, check_step_batch, collect_episodes,
-        safety_buffer,
+        BatchRunner, Episode, EpisodeStats, SafetyBuffer, StepBuffers, collect_episodes, safety_buffer,
     };
     pub use crate::safety::{EpisodeSafety, KindSet, NoKind, SafetyKind, StepSafety};
 }

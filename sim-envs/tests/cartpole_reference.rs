@@ -112,5 +112,5 @@ fn episodes_replayed_open_loop_match_gymnasium() {
 /// The chunked (vectorised) step of the runner must give exactly the scalar step's results.
 #[test]
 fn batch_step_equals_scalar_step() {
-    sim_core::runner::check_step_batch::<CartPole>(&CartPoleParams::default(), 1000, 300, 5).unwrap();
+    sim_core::conformance::check_step_batch::<CartPole>(&CartPoleParams::default(), 1000, 300, 5).unwrap();
 }

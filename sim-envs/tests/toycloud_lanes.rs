@@ -1,8 +1,8 @@
 //! ToyCloud's branch-free batched step on struct-of-arrays lanes (`CloudBlock`) against the
 //! scalar step, bit for bit: observations, rewards, end flags, safety records and whole states
-//! (`sim_core::runner::check_step_batch`), with uniformly random actions and autoreset.
+//! (`sim_core::conformance::check_step_batch`), with uniformly random actions and autoreset.
 
-use sim_core::runner::check_step_batch;
+use sim_core::conformance::check_step_batch;
 use sim_envs::toycloud::{CloudParams, Egress, Response, ToyCloud};
 
 /// 600 slots: two full chunks of 256 and a partial one.

@@ -33,6 +33,12 @@ use crate::params::{ParamError, Validate};
 use crate::rng::{Draws, StreamKey, domain};
 use crate::safety::{EpisodeSafety, MAX_KINDS, SafetyKind};
 
+mod log;
+mod stats;
+
+pub use log::EpisodeLog;
+pub use stats::{EpisodeStats, PerSlotQuota, collect_episodes};
+
 /// Environment slots per chunk of work; fixed so that results do not depend on the thread count.
 pub const CHUNK: usize = 256;
 
@@ -140,14 +146,14 @@ impl<E: Environment> std::fmt::Debug for Episode<E> {
 /// The running returns, lengths and invalid-action counts of the slots' episodes, touched
 /// every step; struct-of-arrays so that the update vectorises.
 #[derive(Clone, Default, Serialize, Deserialize)]
-struct Running {
-    ret: Vec<f64>,
-    length: Vec<u32>,
-    invalid_actions: Vec<u32>,
+pub(super) struct Running {
+    pub(super) ret: Vec<f64>,
+    pub(super) length: Vec<u32>,
+    pub(super) invalid_actions: Vec<u32>,
 }
 
 /// The safety report of a slot's running episode, touched only on safety events.
-type SafetyTally<E> = EpisodeSafety<<E as Environment>::Violation, <E as Environment>::Monitor>;
+pub(super) type SafetyTally<E> = EpisodeSafety<<E as Environment>::Violation, <E as Environment>::Monitor>;
 
 /// A runner's complete state, for checkpoints: restoring it and the caller's
 /// [`StepBuffers::obs`] continues the exact same trajectories.
@@ -487,86 +493,6 @@ impl<E: Environment> BatchRunner<E> {
     }
 }
 
-/// The episode bookkeeping of [`BatchRunner`] for environments stepped elsewhere (a device
-/// environment, `crate::device::DeviceEnv`): fed each step's rewards, end flags and safety
-/// records, it finishes episodes as the runner does, with the same returns, lengths, safety
-/// reports and metrics. Out-of-range actions are not seen here: episodes report none.
-#[derive(Serialize, Deserialize)]
-#[serde(bound = "")]
-pub struct EpisodeLog<E: Environment> {
-    running: Running,
-    tallies: Vec<SafetyTally<E>>,
-}
-
-impl<E: Environment> Clone for EpisodeLog<E> {
-    fn clone(&self) -> Self {
-        EpisodeLog { running: self.running.clone(), tallies: self.tallies.clone() }
-    }
-}
-
-impl<E: Environment> EpisodeLog<E> {
-    /// A log of `num_envs` slots whose episodes have just begun.
-    pub fn new(num_envs: usize) -> Self {
-        EpisodeLog {
-            running: Running {
-                ret: vec![0.0; num_envs],
-                length: vec![0; num_envs],
-                invalid_actions: vec![0; num_envs],
-            },
-            tallies: vec![SafetyTally::<E>::default(); num_envs],
-        }
-    }
-
-    /// Number of slots.
-    pub fn num_envs(&self) -> usize {
-        self.tallies.len()
-    }
-
-    /// Adds runner step `step` of every slot and appends the episodes it ended to `out`, in
-    /// slot order. `final_state(i)` is the state slot `i`'s episode ended in (before autoreset);
-    /// it is asked only of the slots whose episode ended.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record(
-        &mut self,
-        params: &E::Params,
-        step: u32,
-        rewards: &[f32],
-        terminated: &[bool],
-        truncated: &[bool],
-        safety: &[SafetyOf<E>],
-        mut final_state: impl FnMut(usize) -> E::State,
-        out: &mut Vec<Episode<E>>,
-    ) {
-        let n = self.num_envs();
-        assert!(
-            rewards.len() == n && terminated.len() == n && truncated.len() == n && safety.len() == n,
-            "one reward, end flag and safety record per slot"
-        );
-        for i in 0..n {
-            self.running.ret[i] += f64::from(rewards[i]);
-            self.running.length[i] += 1;
-            let s = &safety[i];
-            if (s.violations.bits() | s.alerts.bits()) != 0 {
-                self.tallies[i].record(self.running.length[i] - 1, s);
-            }
-            if terminated[i] || truncated[i] {
-                out.push(Episode {
-                    slot: i as u32,
-                    end_step: step,
-                    ret: self.running.ret[i],
-                    length: self.running.length[i],
-                    terminated: terminated[i],
-                    truncated: truncated[i],
-                    invalid_actions: 0,
-                    safety: std::mem::take(&mut self.tallies[i]),
-                    metrics: E::metrics(params, &final_state(i)),
-                });
-                (self.running.ret[i], self.running.length[i]) = (0.0, 0);
-            }
-        }
-    }
-}
-
 /// The indices of the set bits of `bits`, lowest first.
 #[inline(always)]
 fn set_bits(mut bits: u64) -> impl Iterator<Item = usize> {
@@ -594,7 +520,7 @@ fn marked(marks: &[u8; CHUNK]) -> impl Iterator<Item = usize> {
 }
 
 /// The states of consecutive slots cut into one block per chunk.
-fn blocks_of<E: Environment>(states: Vec<E::State>) -> Vec<E::Block> {
+pub(crate) fn blocks_of<E: Environment>(states: Vec<E::State>) -> Vec<E::Block> {
     let mut states = states.into_iter();
     let mut blocks = Vec::new();
     loop {
@@ -757,242 +683,4 @@ impl<E: Environment> StepContext<'_, E> {
         }
         invalid
     }
-}
-
-/// What a set of finished episodes amounts to: returns, and the safety channel's rates.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct EpisodeStats {
-    /// Episodes.
-    pub episodes: usize,
-    /// Mean task return.
-    pub mean_return: f64,
-    /// Standard error of the mean return.
-    pub return_se: f64,
-    /// Mean length in steps.
-    pub mean_length: f64,
-    /// Share of episodes with a violation.
-    pub violation_rate: f64,
-    /// Mean ground-truth cost per episode.
-    pub mean_cost: f64,
-    /// Share of episodes with an alert.
-    pub alert_rate: f64,
-    /// Share of violating episodes with an alert.
-    pub detected_rate: f64,
-    /// Mean steps from the first violation to the first alert at or after it, over the
-    /// episodes with both (NaN if none).
-    pub detection_latency: f64,
-    /// Mean steps from a detected violation to the alert naming it (monitors built on
-    /// [`crate::monitor::PendingAlert`]; NaN if none).
-    pub violation_latency: f64,
-}
-
-impl EpisodeStats {
-    /// The statistics of `episodes`.
-    pub fn of<E: Environment>(episodes: &[Episode<E>]) -> Self {
-        let n = episodes.len();
-        let mean = |f: &dyn Fn(&Episode<E>) -> f64| {
-            if n == 0 { f64::NAN } else { episodes.iter().map(f).sum::<f64>() / n as f64 }
-        };
-        let share = |f: &dyn Fn(&Episode<E>) -> bool| mean(&|e| f64::from(u8::from(f(e))));
-        let mean_return = mean(&|e| e.ret);
-        let var = if n > 1 {
-            episodes.iter().map(|e| (e.ret - mean_return).powi(2)).sum::<f64>() / (n - 1) as f64
-        } else {
-            f64::NAN
-        };
-        let violating: Vec<&Episode<E>> = episodes.iter().filter(|e| e.safety.any_violation()).collect();
-        let average = |v: Vec<f64>| if v.is_empty() { f64::NAN } else { v.iter().sum::<f64>() / v.len() as f64 };
-        let (named, named_latency) = episodes.iter().fold((0.0, 0.0), |(k, l), e| {
-            let d: u32 = E::Violation::ALL.iter().map(|&v| e.safety.detections(v)).sum();
-            (k + f64::from(d), l + e.safety.mean_violation_latency().map_or(0.0, |m| m * f64::from(d)))
-        });
-        EpisodeStats {
-            episodes: n,
-            mean_return,
-            return_se: (var / n as f64).sqrt(),
-            mean_length: mean(&|e| f64::from(e.length)),
-            violation_rate: share(&|e| e.safety.any_violation()),
-            mean_cost: mean(&|e| f64::from(e.safety.cost)),
-            alert_rate: share(&|e| e.safety.total_alerts() > 0),
-            detected_rate: average(
-                violating.iter().map(|e| f64::from(u8::from(e.safety.total_alerts() > 0))).collect(),
-            ),
-            detection_latency: average(
-                episodes.iter().filter_map(|e| e.safety.detection_latency()).map(f64::from).collect(),
-            ),
-            violation_latency: if named > 0.0 { named_latency / named } else { f64::NAN },
-        }
-    }
-}
-
-impl std::fmt::Display for EpisodeStats {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "episodes: {}", self.episodes)?;
-        writeln!(f, "mean_return: {:.4} ± {:.4}", self.mean_return, self.return_se)?;
-        writeln!(f, "mean_length: {:.2}", self.mean_length)?;
-        writeln!(f, "violation_rate: {:.4}", self.violation_rate)?;
-        writeln!(f, "mean_cost: {:.4}", self.mean_cost)?;
-        writeln!(f, "alert_rate: {:.4}", self.alert_rate)?;
-        writeln!(f, "detected_rate: {:.4}", self.detected_rate)?;
-        writeln!(f, "detection_latency: {:.2}", self.detection_latency)?;
-        write!(f, "violation_latency: {:.2}", self.violation_latency)
-    }
-}
-
-/// Collects the first `per_slot` finished episodes of every slot (an unbiased evaluation
-/// sample: the first episodes to finish overall would favour short ones).
-pub struct PerSlotQuota<E: Environment> {
-    per_slot: usize,
-    counts: Vec<usize>,
-    remaining: usize,
-    kept: Vec<Episode<E>>,
-}
-
-impl<E: Environment> PerSlotQuota<E> {
-    /// A quota of `ceil(episodes / num_envs)` episodes for each of `num_envs` slots.
-    pub fn new(num_envs: usize, episodes: usize) -> Self {
-        let per_slot = episodes.div_ceil(num_envs.max(1)).max(1);
-        PerSlotQuota { per_slot, counts: vec![0; num_envs], remaining: per_slot * num_envs, kept: Vec::new() }
-    }
-
-    /// Keeps the episodes of `finished` that fall within their slot's quota (and empties it).
-    pub fn take(&mut self, finished: &mut Vec<Episode<E>>) {
-        for e in finished.drain(..) {
-            let count = &mut self.counts[e.slot as usize];
-            if *count < self.per_slot {
-                *count += 1;
-                self.remaining -= 1;
-                self.kept.push(e);
-            }
-        }
-    }
-
-    /// Whether every slot has its quota.
-    pub fn full(&self) -> bool {
-        self.remaining == 0
-    }
-
-    /// The kept episodes, in `(end step, slot)` order.
-    pub fn into_episodes(self) -> Vec<Episode<E>> {
-        self.kept
-    }
-}
-
-/// Runs `num_envs` slots of `params` seeded by `seed` until each has finished
-/// `ceil(episodes / num_envs)` episodes, and returns those (see [`PerSlotQuota`]), in
-/// `(end step, slot)` order. `act(obs, step, actions)` writes one action per slot for the
-/// current observations at runner step `step`: the evaluation loop of any policy.
-pub fn collect_episodes<E: Environment>(
-    params: &E::Params,
-    num_envs: usize,
-    seed: u64,
-    episodes: usize,
-    mut act: impl FnMut(&[f32], u32, &mut [u32]),
-) -> Result<Vec<Episode<E>>, ParamError> {
-    let mut buffers = StepBuffers::new(E::spaces(params), num_envs);
-    let mut safety = safety_buffer::<E>(num_envs);
-    let mut runner = BatchRunner::<E>::new(params.clone(), num_envs, seed, &mut buffers)?;
-    let mut actions = vec![0u32; num_envs];
-    let mut quota = PerSlotQuota::new(num_envs, episodes);
-    let mut finished = Vec::new();
-    while !quota.full() {
-        act(&buffers.obs, runner.steps(), &mut actions);
-        runner.step(&actions, &mut buffers, &mut safety);
-        runner.drain_episodes(&mut finished);
-        quota.take(&mut finished);
-    }
-    Ok(quota.into_episodes())
-}
-
-/// Checks that `E`'s [`Environment::step_batch`] on its [`Environment::Block`] gives exactly
-/// what [`Environment::step`] gives slot by slot on plain states: observations, rewards, end
-/// flags, safety records and states, bit for bit, over `steps` steps of `num_envs` slots with
-/// uniformly random actions and autoreset. For environments that override `step_batch` or
-/// store states in a layout of their own; returns the first difference found.
-pub fn check_step_batch<E: Environment>(
-    params: &E::Params,
-    num_envs: usize,
-    steps: u32,
-    seed: u64,
-) -> Result<(), String> {
-    let spaces = E::spaces(params);
-    let dim = spaces.obs_dim;
-    let keys = StreamKey::envs(seed, num_envs);
-    let action_key = StreamKey::derive(seed, domain::SCRIPT, 0);
-    let mut obs = [vec![0.0f32; num_envs * dim], vec![0.0f32; num_envs * dim]];
-    let states: Vec<E::State> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| E::reset(params, &reset_draws(k, 0), &mut obs[0][i * dim..(i + 1) * dim]))
-        .collect();
-    obs[1] = obs[0].clone();
-    let mut blocks = blocks_of::<E>(states.clone());
-    let mut states = states;
-    let mut rewards = [vec![0.0f32; num_envs], vec![0.0f32; num_envs]];
-    let mut terminated = [vec![false; num_envs], vec![false; num_envs]];
-    let mut truncated = [vec![false; num_envs], vec![false; num_envs]];
-    let mut safety = [vec![SafetyOf::<E>::default(); num_envs], vec![SafetyOf::<E>::default(); num_envs]];
-    let show = |s: &E::State| ron::to_string(s).unwrap_or_else(|e| format!("<unserializable: {e}>"));
-    for step in 0..steps {
-        let draws = Draws::new(action_key, step);
-        let actions: Vec<u32> = (0..num_envs as u32).map(|j| draws.below(j, spaces.num_actions)).collect();
-        safety[0].fill(SafetyOf::<E>::default());
-        for (c, block) in blocks.iter_mut().enumerate() {
-            let r = c * CHUNK..((c + 1) * CHUNK).min(num_envs);
-            E::step_batch(
-                params,
-                Batch {
-                    states: block,
-                    actions: &actions[r.clone()],
-                    keys: &keys[r.clone()],
-                    step,
-                    obs_dim: dim,
-                    obs: &mut obs[0][r.start * dim..r.end * dim],
-                    rewards: &mut rewards[0][r.clone()],
-                    terminated: &mut terminated[0][r.clone()],
-                    truncated: &mut truncated[0][r.clone()],
-                    safety: &mut safety[0][r],
-                },
-            );
-        }
-        for (j, state) in states.iter_mut().enumerate() {
-            let mut record = SafetyOf::<E>::default();
-            let o = &mut obs[1][j * dim..(j + 1) * dim];
-            let tr = E::step(params, state, actions[j], &Draws::new(keys[j], step), o, &mut record);
-            (rewards[1][j], terminated[1][j], truncated[1][j], safety[1][j]) =
-                (tr.reward, tr.terminated, tr.truncated, record);
-        }
-        for j in 0..num_envs {
-            let batched = blocks[j / CHUNK].state(j % CHUNK);
-            let same_obs = obs[0][j * dim..(j + 1) * dim]
-                .iter()
-                .zip(&obs[1][j * dim..(j + 1) * dim])
-                .all(|(a, b)| a.to_bits() == b.to_bits());
-            let (sa, sb) = (&safety[0][j], &safety[1][j]);
-            let same_safety =
-                sa.violations == sb.violations && sa.alerts == sb.alerts && sa.cost.to_bits() == sb.cost.to_bits();
-            if !same_obs
-                || rewards[0][j].to_bits() != rewards[1][j].to_bits()
-                || terminated[0][j] != terminated[1][j]
-                || truncated[0][j] != truncated[1][j]
-                || !same_safety
-                || show(&batched) != show(&states[j])
-            {
-                return Err(format!(
-                    "{}: step {step}, slot {j}: batched {} vs per-slot {}",
-                    E::NAME,
-                    show(&batched),
-                    show(&states[j])
-                ));
-            }
-            if terminated[0][j] || truncated[0][j] {
-                let row = j * dim..(j + 1) * dim;
-                states[j] = E::reset(params, &reset_draws(keys[j], step + 1), &mut obs[1][row.clone()]);
-                blocks[j / CHUNK].set_state(j % CHUNK, states[j].clone());
-                let [batched, reference] = &mut obs;
-                batched[row.clone()].copy_from_slice(&reference[row]);
-            }
-        }
-    }
-    Ok(())
 }
