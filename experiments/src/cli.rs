@@ -47,15 +47,31 @@ pub fn config_name(quick: bool, config: Option<&str>) -> &str {
 
 /// The text of preset `name` among `presets`, `None` where `name` is a file that exists, or an
 /// error naming the presets (`what` says what the file holds: matrix, grid).
-pub fn preset_or_file<'a>(name: &str, presets: &[(&str, &'a str)], what: &str) -> Result<Option<&'a str>, String> {
+pub fn preset_or_file<'a>(
+    name: &str,
+    presets: &[(&str, &'a str)],
+    what: &'static str,
+) -> Result<Option<&'a str>, NoSuchPreset> {
     if let Some((_, text)) = presets.iter().find(|(n, _)| *n == name) {
         return Ok(Some(text));
     }
     if std::path::Path::new(name).is_file() {
         return Ok(None);
     }
-    let names: Vec<&str> = presets.iter().map(|(n, _)| *n).collect();
-    Err(format!("no {what} file `{name}` (presets: {})", names.join(", ")))
+    let presets = presets.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    Err(NoSuchPreset { what, name: name.into(), presets })
+}
+
+/// `--config` names neither a preset nor a file.
+#[derive(Debug, thiserror::Error)]
+#[error("no {what} file `{name}` (presets: {presets})")]
+pub struct NoSuchPreset {
+    /// What the file holds (`matrix`, `grid`).
+    pub what: &'static str,
+    /// The name given.
+    pub name: String,
+    /// The presets, comma-separated.
+    pub presets: String,
 }
 
 /// The exit status of a process that SIGTERM stopped after keeping its work (sysexits'
@@ -64,7 +80,7 @@ pub const EXIT_TERMINATED: u8 = 75;
 
 /// Prints `run_dir: <path>` (the last line) and succeeds, or prints the error and fails (with
 /// [`EXIT_TERMINATED`] where SIGTERM stopped the work).
-pub fn finish(result: Result<PathBuf, String>) -> ExitCode {
+pub fn finish(result: Result<PathBuf, crate::error::CliError>) -> ExitCode {
     match result {
         Ok(dir) => {
             println!("run_dir: {}", dir.display());

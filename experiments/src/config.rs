@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sim_agents::PpoConfig;
 use sim_core::params::{ConfigError, ParamError, Validate, load_ron};
+use sim_envs::toycloud::ScenarioError;
 use sim_envs::{CartPoleParams, CloudParams};
 
 /// The environment of a run.
@@ -22,11 +23,9 @@ pub enum EnvConfig {
 
 impl EnvConfig {
     /// The same environment with presets resolved to their parameters.
-    pub fn resolve(&self) -> Result<EnvConfig, String> {
+    pub fn resolve(&self) -> Result<EnvConfig, ScenarioError> {
         match self {
-            EnvConfig::ToyCloudScenario(name) => {
-                CloudParams::scenario(name).map(EnvConfig::ToyCloud).map_err(|e| e.to_string())
-            }
+            EnvConfig::ToyCloudScenario(name) => CloudParams::scenario(name).map(EnvConfig::ToyCloud),
             other => Ok(other.clone()),
         }
     }

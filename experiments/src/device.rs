@@ -25,10 +25,40 @@ pub enum Device {
     Cuda(usize),
 }
 
-impl FromStr for Device {
-    type Err = String;
+/// Why a device cannot be named or trained on.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DeviceError {
+    /// `--device` names no device.
+    #[error("unknown device `{0}` (expected cpu, cuda or cuda:N)")]
+    Unknown(String),
+    /// A CUDA device, in a binary built without CUDA.
+    #[error(
+        "--device cuda needs a build with the `cuda` feature (cargo build --release -p experiments --features cuda); \
+         this binary was built without it"
+    )]
+    NoCudaFeature,
+    /// The probe computed a wrong sum.
+    #[error("CUDA device {index} computed 1 + 2 = {sum}")]
+    Wrong {
+        /// The device.
+        index: usize,
+        /// What it computed.
+        sum: f32,
+    },
+    /// The CUDA runtime panicked on the probe (no driver, no GPU, index out of range).
+    #[error("no usable CUDA device {index}: {why}")]
+    Unusable {
+        /// The device.
+        index: usize,
+        /// The runtime's messages.
+        why: String,
+    },
+}
 
-    fn from_str(s: &str) -> Result<Self, String> {
+impl FromStr for Device {
+    type Err = DeviceError;
+
+    fn from_str(s: &str) -> Result<Self, DeviceError> {
         match s {
             "cpu" => Ok(Device::Cpu),
             "cuda" => Ok(Device::Cuda(0)),
@@ -36,7 +66,7 @@ impl FromStr for Device {
                 .strip_prefix("cuda:")
                 .and_then(|i| i.parse().ok())
                 .map(Device::Cuda)
-                .ok_or_else(|| format!("unknown device `{s}` (expected cpu, cuda or cuda:N)")),
+                .ok_or_else(|| DeviceError::Unknown(s.into())),
         }
     }
 }
@@ -108,7 +138,7 @@ pub trait OnBackend {
 
 impl Device {
     /// Checks that this build and this machine can train on the device, and says why not.
-    pub fn check(self) -> Result<(), String> {
+    pub fn check(self) -> Result<(), DeviceError> {
         match self {
             Device::Cpu => Ok(()),
             Device::Cuda(index) => cuda_check(index),
@@ -130,17 +160,15 @@ impl Device {
 }
 
 #[cfg(not(feature = "cuda"))]
-fn cuda_check(_: usize) -> Result<(), String> {
-    Err("--device cuda needs a build with the `cuda` feature (cargo build --release -p experiments --features \
-         cuda); this binary was built without it"
-        .into())
+fn cuda_check(_: usize) -> Result<(), DeviceError> {
+    Err(DeviceError::NoCudaFeature)
 }
 
 /// Runs a tiny computation on the device, turning the CUDA runtime's panics (no driver, no GPU,
 /// index out of range) into an error. The runtime initialises on its own thread, so the panic
 /// messages of every thread are collected while the probe runs.
 #[cfg(feature = "cuda")]
-fn cuda_check(index: usize) -> Result<(), String> {
+fn cuda_check(index: usize) -> Result<(), DeviceError> {
     use std::sync::{Arc, Mutex};
 
     use burn::tensor::Tensor;
@@ -167,10 +195,10 @@ fn cuda_check(index: usize) -> Result<(), String> {
     std::panic::set_hook(hook);
     match probe {
         Ok(s) if (s - 3.0).abs() < 1e-6 => Ok(()),
-        Ok(s) => Err(format!("CUDA device {index} computed 1 + 2 = {s}")),
+        Ok(sum) => Err(DeviceError::Wrong { index, sum }),
         Err(_) => {
             let why = messages.lock().map(|m| m.join("; ")).unwrap_or_default();
-            Err(format!("no usable CUDA device {index}: {why}"))
+            Err(DeviceError::Unusable { index, why })
         }
     }
 }
@@ -184,7 +212,7 @@ mod tests {
         assert_eq!("cpu".parse(), Ok(Device::Cpu));
         assert_eq!("cuda".parse(), Ok(Device::Cuda(0)));
         assert_eq!("cuda:3".parse(), Ok(Device::Cuda(3)));
-        assert!("gpu".parse::<Device>().unwrap_err().contains("`gpu`"));
+        assert!("gpu".parse::<Device>().unwrap_err().to_string().contains("`gpu`"));
         assert!("cuda:x".parse::<Device>().is_err());
         assert_eq!(Device::Cuda(2).to_string(), "cuda:2");
         assert_eq!(Device::Cpu.check(), Ok(()));
@@ -193,6 +221,6 @@ mod tests {
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_without_the_feature_is_an_error() {
-        assert!(Device::Cuda(0).check().unwrap_err().contains("`cuda` feature"));
+        assert!(Device::Cuda(0).check().unwrap_err().to_string().contains("`cuda` feature"));
     }
 }

@@ -188,7 +188,7 @@ pub struct DrawRow {
     /// The sampled values, by path, as RON text.
     pub values: std::collections::BTreeMap<String, String>,
     /// The incentives, or why the draw could not be solved.
-    pub incentives: Result<Incentives, String>,
+    pub incentives: Result<Incentives, SolveError>,
 }
 
 /// Solves draws `0..draws` of `space` under `request` (no rollouts).
@@ -201,8 +201,7 @@ pub fn sweep(
     (0..draws)
         .map(|draw| {
             let (values, params) = space.draw(draw)?;
-            let incentives =
-                Incentives::compute(&params, request.cost_weight, request.gamma).map_err(|e| e.to_string());
+            let incentives = Incentives::compute(&params, request.cost_weight, request.gamma);
             progress(draw);
             Ok(DrawRow { draw, values, incentives })
         })
@@ -241,7 +240,7 @@ pub fn sweep_csv(rows: &[DrawRow]) -> String {
                 i.states,
                 i.unrestricted.stats.violation_probability
             )),
-            Err(e) => csv.push_str(&format!(",,,,,,,,,,{}\n", quote(e))),
+            Err(e) => csv.push_str(&format!(",,,,,,,,,,{}\n", quote(&e.to_string()))),
         }
     }
     csv

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod describe;
 pub mod device;
+pub mod error;
 pub mod incentives;
 pub mod lock;
 pub mod phase;

@@ -20,6 +20,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::FsError;
+
 /// The lock's file name inside the run directory.
 pub const LOCK_FILE: &str = "rome.lock";
 
@@ -100,6 +102,84 @@ fn task_holders(dir: &Path) -> Vec<(PathBuf, Holder)> {
     live
 }
 
+/// Why a run directory's lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// The directory or the lock's private file could not be made.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// A live process holds the lock.
+    #[error(
+        "run directory {} is in use by {holder} (lock {}): wait for it to finish, choose another --out, or delete \
+         the lock if that process is gone",
+        dir.display(),
+        lock.display()
+    )]
+    Held {
+        /// The run directory.
+        dir: PathBuf,
+        /// The holder: pid, host and since when.
+        holder: String,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// An array task holds its lock in the directory a whole-directory writer asked for.
+    #[error(
+        "run directory {} is in use by an array task: {holder} holds {}; wait for the array's tasks to finish, or \
+         delete the lock if that process is gone",
+        dir.display(),
+        lock.display()
+    )]
+    HeldByTask {
+        /// The run directory.
+        dir: PathBuf,
+        /// The task's process.
+        holder: String,
+        /// Its lock file.
+        lock: PathBuf,
+    },
+    /// A live whole-directory writer holds the directory an array task asked for.
+    #[error(
+        "run directory {} is in use by {holder} (lock {}); an array task waits for no whole-directory writer",
+        dir.display(),
+        lock.display()
+    )]
+    HeldByWriter {
+        /// The run directory.
+        dir: PathBuf,
+        /// The writer's process.
+        holder: String,
+        /// Its lock file.
+        lock: PathBuf,
+    },
+    /// The lock file names no process.
+    #[error(
+        "run directory {} has a lock {} that names no holder; delete it if no other process writes there",
+        dir.display(),
+        lock.display()
+    )]
+    NoHolder {
+        /// The run directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// Linking the lock file failed for another reason than its existence.
+    #[error("cannot take the lock {}: {source}", lock.display())]
+    Take {
+        /// The lock file.
+        lock: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Other processes kept taking the lock over.
+    #[error("could not take the lock {} (it kept changing hands)", lock.display())]
+    Contended {
+        /// The lock file.
+        lock: PathBuf,
+    },
+}
+
 /// The lock of one run directory, held until dropped.
 #[derive(Debug)]
 pub struct DirLock {
@@ -113,52 +193,42 @@ pub struct DirLock {
 impl DirLock {
     /// Takes the lock of `dir` (created if missing) for a process writing all of it, taking over
     /// a stale one; refused while an array task holds its task lock there.
-    pub fn acquire(dir: &Path) -> Result<Self, String> {
+    pub fn acquire(dir: &Path) -> Result<Self, LockError> {
         let lock = Self::take(dir, LOCK_FILE)?;
         if let Some((path, h)) = task_holders(dir).into_iter().next() {
-            return Err(format!(
-                "run directory {} is in use by an array task: {} holds {}; wait for the array's tasks to finish, \
-                 or delete the lock if that process is gone",
-                dir.display(),
-                h.describe(),
-                path.display()
-            ));
+            return Err(LockError::HeldByTask { dir: dir.to_path_buf(), holder: h.describe(), lock: path });
         }
         Ok(lock)
     }
 
     /// Takes the lock of array task `task` in `dir` (created if missing): other tasks' locks do
     /// not stand in its way, a live whole-directory writer does.
-    pub fn acquire_task(dir: &Path, task: usize) -> Result<Self, String> {
+    pub fn acquire_task(dir: &Path, task: usize) -> Result<Self, LockError> {
         let lock = Self::take(dir, &task_lock_file(task))?;
         let whole = dir.join(LOCK_FILE);
         if let Some(h) = std::fs::read_to_string(&whole).ok().and_then(|t| Holder::parse(&t))
             && !h.is_dead()
         {
-            return Err(format!(
-                "run directory {} is in use by {} (lock {}); an array task waits for no whole-directory writer",
-                dir.display(),
-                h.describe(),
-                whole.display()
-            ));
+            return Err(LockError::HeldByWriter { dir: dir.to_path_buf(), holder: h.describe(), lock: whole });
         }
         Ok(lock)
     }
 
     /// Takes the lock file `name` in `dir`, taking over a stale one.
-    fn take(dir: &Path, name: &str) -> Result<Self, String> {
+    fn take(dir: &Path, name: &str) -> Result<Self, LockError> {
         let created = (!dir.exists()).then(|| dir.to_path_buf());
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        FsError::create_dir(dir)?;
         let path = dir.join(name);
         let holder = Holder::this_process();
         let private = dir.join(format!(".{name}.{}", holder.pid));
-        std::fs::write(&private, holder.to_text()).map_err(|e| format!("cannot write {}: {e}", private.display()))?;
+        std::fs::write(&private, holder.to_text())
+            .map_err(|source| FsError::Write { path: private.clone(), source })?;
         let result = (|| {
             for _ in 0..3 {
                 match std::fs::hard_link(&private, &path) {
                     Ok(()) => return Ok(()),
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(format!("cannot take the lock {}: {e}", path.display())),
+                    Err(source) => return Err(LockError::Take { lock: path.clone(), source }),
                 }
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
                 match Holder::parse(&text) {
@@ -171,25 +241,18 @@ impl DirLock {
                         let _ = std::fs::remove_file(&path);
                     }
                     Some(h) => {
-                        return Err(format!(
-                            "run directory {} is in use by {} (lock {}): wait for it to finish, choose another \
-                             --out, or delete the lock if that process is gone",
-                            dir.display(),
-                            h.describe(),
-                            path.display()
-                        ));
+                        return Err(LockError::Held {
+                            dir: dir.to_path_buf(),
+                            holder: h.describe(),
+                            lock: path.clone(),
+                        });
                     }
                     None => {
-                        return Err(format!(
-                            "run directory {} has a lock {} that names no holder; delete it if no other process \
-                             writes there",
-                            dir.display(),
-                            path.display()
-                        ));
+                        return Err(LockError::NoHolder { dir: dir.to_path_buf(), lock: path.clone() });
                     }
                 }
             }
-            Err(format!("could not take the lock {} (it kept changing hands)", path.display()))
+            Err(LockError::Contended { lock: path.clone() })
         })();
         let _ = std::fs::remove_file(&private);
         if result.is_err()
@@ -249,7 +312,7 @@ mod tests {
         let dir = scratch("second");
         std::fs::create_dir_all(&dir).unwrap();
         let first = DirLock::acquire(&dir).unwrap();
-        let err = DirLock::acquire(&dir).unwrap_err();
+        let err = DirLock::acquire(&dir).unwrap_err().to_string();
         assert!(err.contains(&format!("pid {}", std::process::id())) && err.contains("in use"), "{err}");
         drop(first);
         assert!(!dir.join(LOCK_FILE).exists());
@@ -276,7 +339,7 @@ mod tests {
         drop(lock);
         let foreign = Holder { host: "another-host".into(), pid: 7, since: 1, job: None };
         std::fs::write(dir.join(LOCK_FILE), foreign.to_text()).unwrap();
-        let err = DirLock::acquire(&dir).unwrap_err();
+        let err = DirLock::acquire(&dir).unwrap_err().to_string();
         assert!(err.contains("pid 7 on host another-host"), "{err}");
         // ... unless it was an earlier instance of this process's own Slurm job.
         if let Some(job) = Holder::this_process().job {
@@ -294,14 +357,14 @@ mod tests {
     fn array_tasks_coexist_and_exclude_a_whole_directory_writer_both_ways() {
         let dir = scratch("tasks");
         let (t0, t3) = (DirLock::acquire_task(&dir, 0).unwrap(), DirLock::acquire_task(&dir, 3).unwrap());
-        let err = DirLock::acquire_task(&dir, 3).unwrap_err();
+        let err = DirLock::acquire_task(&dir, 3).unwrap_err().to_string();
         assert!(err.contains("in use by pid") && err.contains("rome.task-3.lock"), "{err}");
-        let err = DirLock::acquire(&dir).unwrap_err();
+        let err = DirLock::acquire(&dir).unwrap_err().to_string();
         assert!(err.contains("array task") && err.contains("rome.task-0.lock"), "{err}");
         assert!(!dir.join(LOCK_FILE).exists(), "the refused writer released its own lock");
         drop((t0, t3));
         let whole = DirLock::acquire(&dir).unwrap();
-        let err = DirLock::acquire_task(&dir, 1).unwrap_err();
+        let err = DirLock::acquire_task(&dir, 1).unwrap_err().to_string();
         assert!(err.contains(&format!("in use by pid {}", std::process::id())), "{err}");
         assert!(!dir.join(task_lock_file(1)).exists(), "the refused task released its own lock");
         drop(whole);

@@ -18,11 +18,12 @@ use sim_agents::PpoConfig;
 use sim_core::io::write_atomic;
 use sim_core::params::{ConfigError, ParamError, Validate, check_at_least, parse_ron};
 use sim_envs::CloudParams;
-use sim_envs::toycloud::exact::Incentives;
+use sim_envs::toycloud::exact::{Incentives, SolveError};
 use sim_envs::toycloud::space::with_values;
 
 use crate::device::Device;
 use crate::repro::config::{BootstrapConfig, Condition, EvalConfig, Family, ReproConfig};
+use crate::repro::plots::PlotError;
 use crate::repro::run::RunResult;
 use crate::repro::{ReproError, Runs, run_all};
 use crate::stats::{Bootstrap, Estimate};
@@ -175,7 +176,7 @@ pub struct Cell {
     /// Index on the y axis.
     pub j: usize,
     /// The exact incentives (or why they could not be computed).
-    pub incentives: Result<Incentives, String>,
+    pub incentives: Result<Incentives, SolveError>,
     /// PPO's final greedy return, over seeds (IQM and interval).
     pub ret: Option<Estimate>,
     /// PPO's true cost per episode.
@@ -224,7 +225,7 @@ pub fn run(
             let name = grid.cell_name(*i, *j);
             let runs: Vec<&RunResult> = results.iter().filter(|r| r.summary.condition == name).collect();
             let est = |f: fn(&RunResult) -> f64| b.iqm(&runs.iter().map(|r| f(r)).collect::<Vec<_>>());
-            let incentives = Incentives::compute(params, 0.0, 1.0).map_err(|e| e.to_string());
+            let incentives = Incentives::compute(params, 0.0, 1.0);
             bar.inc(1);
             Cell {
                 i: *i,
@@ -238,7 +239,7 @@ pub fn run(
         .collect();
     bar.finish_and_clear();
     write_atomic(&out.join("phase.csv"), phase_csv(grid, &cells).as_bytes())?;
-    let svg = phase_svg(grid, &cells).map_err(|e| ReproError::Run(format!("phase.svg: {e}")))?;
+    let svg = phase_svg(grid, &cells).map_err(|source| ReproError::Plot { figure: "phase.svg", source })?;
     write_atomic(&out.join("phase.svg"), svg.as_bytes())?;
     Ok(PhaseOutcome { cells, computed, seconds: start.elapsed().as_secs_f64() })
 }
@@ -286,7 +287,7 @@ fn phase_csv(grid: &Grid, cells: &[Cell]) -> String {
 /// optimal policy's rate beside it), cells where violating pays by the solver outlined, and two
 /// exact boundaries drawn thick: where violating starts to pay at all (black), and where the
 /// optimal policy violates in a majority of episodes (blue, dashed look by a lighter stroke).
-fn phase_svg(grid: &Grid, cells: &[Cell]) -> Result<String, String> {
+fn phase_svg(grid: &Grid, cells: &[Cell]) -> Result<String, PlotError> {
     let c = &grid.config;
     let (nx, ny) = (c.x.values.len(), c.y.values.len());
     let (cw, ch, left, top) = (92i32, 56i32, 110i32, 70i32);
@@ -294,7 +295,7 @@ fn phase_svg(grid: &Grid, cells: &[Cell]) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
-        let e = |x: DrawingAreaErrorKind<_>| x.to_string();
+        let e = |x: DrawingAreaErrorKind<_>| PlotError::of(x);
         root.fill(&WHITE).map_err(e)?;
         let font = ("sans-serif", 13).into_font();
         root.draw_text(

@@ -14,12 +14,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
+/// SIGTERM's handler could not be installed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot handle SIGTERM: {0}")]
+pub struct SignalError(#[from] std::io::Error);
+
 /// Turns SIGTERM into the flag [`terminated`] reads.
-pub fn install() -> Result<(), String> {
+pub fn install() -> Result<(), SignalError> {
     let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
-    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(flag))
-        .map(|_| ())
-        .map_err(|e| format!("cannot handle SIGTERM: {e}"))
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(flag))?;
+    Ok(())
 }
 
 /// Whether SIGTERM arrived since [`install`] (always false without it).

@@ -20,6 +20,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::FsError;
+
 /// Ordered `#SBATCH` options; a later value of a key replaces the earlier one in place.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options(Vec<(String, Option<String>)>);
@@ -62,9 +64,47 @@ impl Options {
     }
 }
 
+/// Why Slurm scripts could not be written, or an option override was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SlurmError {
+    /// An override that is not an sbatch option.
+    #[error(
+        "{origin}: `{text}` is not an sbatch option (expected `key=value` or `key`, key like `time` or `cpus-per-task`)"
+    )]
+    NotAnOption {
+        /// Where it came from (`--sbatch`, `file:line`).
+        origin: String,
+        /// The override as given.
+        text: String,
+    },
+    /// `dependency` is the scripts' own.
+    #[error("{origin}: `dependency` is set by submit.sh (the aggregation runs after the array)")]
+    Dependency {
+        /// Where it came from.
+        origin: String,
+    },
+    /// A value would break the script's line.
+    #[error("{origin}: the value of `{key}` holds a line break")]
+    LineBreak {
+        /// Where it came from.
+        origin: String,
+        /// The option.
+        key: String,
+    },
+    /// The matrix has no runs.
+    #[error("the matrix has no runs: nothing to submit")]
+    NoRuns,
+    /// A file could not be read, a directory made or a script made executable.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// A script could not be written.
+    #[error(transparent)]
+    Write(#[from] sim_core::io::WriteError),
+}
+
 /// One option override, `key=value`, `--key=value`, `#SBATCH --key=value` or a flag `key`;
 /// `origin` names where it came from in errors.
-pub fn parse_option(text: &str, origin: &str) -> Result<(String, Option<String>), String> {
+pub fn parse_option(text: &str, origin: &str) -> Result<(String, Option<String>), SlurmError> {
     let t = text.trim();
     let t = t.strip_prefix("#SBATCH").map_or(t, str::trim_start);
     let t = t.strip_prefix("--").unwrap_or(t);
@@ -75,24 +115,21 @@ pub fn parse_option(text: &str, origin: &str) -> Result<(String, Option<String>)
     let well_formed = key.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !well_formed {
-        return Err(format!(
-            "{origin}: `{text}` is not an sbatch option (expected `key=value` or `key`, key like `time` or \
-             `cpus-per-task`)"
-        ));
+        return Err(SlurmError::NotAnOption { origin: origin.into(), text: text.into() });
     }
     if key == "dependency" {
-        return Err(format!("{origin}: `dependency` is set by submit.sh (the aggregation runs after the array)"));
+        return Err(SlurmError::Dependency { origin: origin.into() });
     }
     if value.as_deref().is_some_and(|v| v.contains(['\n', '\r'])) {
-        return Err(format!("{origin}: the value of `{key}` holds a line break"));
+        return Err(SlurmError::LineBreak { origin: origin.into(), key: key.into() });
     }
     Ok((key.to_string(), value))
 }
 
 /// The overrides in file `path`: one option per line, blank lines and `#` comments skipped
 /// (`#SBATCH` lines are options).
-pub fn options_file(path: &Path) -> Result<Vec<(String, Option<String>)>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn options_file(path: &Path) -> Result<Vec<(String, Option<String>)>, SlurmError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FsError::Read { path: path.to_path_buf(), source })?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| {
@@ -266,12 +303,11 @@ echo "array_job=$array aggregate_job=$aggregate"
 
     /// Writes `array.sbatch`, `aggregate.sbatch` and `submit.sh` (executable) into the script
     /// directory (created, with its `logs/`); returns their paths.
-    pub fn write(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn write(&self) -> Result<Vec<PathBuf>, SlurmError> {
         if self.tasks == 0 {
-            return Err("the matrix has no runs: nothing to submit".into());
+            return Err(SlurmError::NoRuns);
         }
-        let logs = self.script_dir.join("logs");
-        std::fs::create_dir_all(&logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
+        FsError::create_dir(&self.script_dir.join("logs"))?;
         let files = [
             ("array.sbatch", self.array_script()),
             ("aggregate.sbatch", self.aggregate_script()),
@@ -280,7 +316,7 @@ echo "array_job=$array aggregate_job=$aggregate"
         let mut paths = Vec::new();
         for (name, text) in files {
             let path = self.script_dir.join(name);
-            sim_core::io::write_atomic(&path, text.as_bytes()).map_err(|e| e.to_string())?;
+            sim_core::io::write_atomic(&path, text.as_bytes())?;
             set_executable(&path)?;
             paths.push(path);
         }
@@ -288,10 +324,10 @@ echo "array_job=$array aggregate_job=$aggregate"
     }
 }
 
-fn set_executable(path: &Path) -> Result<(), String> {
+fn set_executable(path: &Path) -> Result<(), FsError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| format!("cannot make {} executable: {e}", path.display()))
+        .map_err(|source| FsError::Executable { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]
@@ -306,7 +342,7 @@ mod tests {
         assert_eq!(parse_option("--requeue", "x").unwrap(), ("requeue".into(), None));
         assert_eq!(parse_option("requeue=", "x").unwrap(), ("requeue".into(), Some(String::new())));
         for bad in ["", "Time=1", "--=3", "ti me=1", "dependency=afterok:1"] {
-            let err = parse_option(bad, "my.opts:3").unwrap_err();
+            let err = parse_option(bad, "my.opts:3").unwrap_err().to_string();
             assert!(err.starts_with("my.opts:3: "), "{bad}: {err}");
         }
         let mut o = Options::new(&[("time", Some("1:00:00")), ("requeue", None)]);

@@ -15,10 +15,12 @@ use sim_core::env::Environment;
 use sim_core::io::write_atomic;
 use sim_core::params::parse_ron;
 use sim_envs::cartpole::device::DeviceCartPole;
+use sim_envs::toycloud::ScenarioError;
 use sim_envs::toycloud::device::DeviceToyCloud;
 
 use crate::config::{EnvConfig, TrainConfig};
 use crate::device::Loop;
+use crate::error::FsError;
 
 /// File names inside a run directory.
 pub mod files {
@@ -47,9 +49,46 @@ pub enum RunError {
     /// A file could not be written.
     #[error(transparent)]
     Write(#[from] sim_core::io::WriteError),
-    /// Something else about the run directory.
-    #[error("{0}")]
-    Run(String),
+    /// The environment's scenario could not be resolved.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// A directory could not be made or a file read.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// The configuration could not be written as RON.
+    #[error(transparent)]
+    Encode(#[from] ron::Error),
+    /// `--out` already holds a run.
+    #[error("{} already holds a run; use --resume {} to continue it, or choose another --out", out.display(), out.display())]
+    Exists {
+        /// The run directory.
+        out: PathBuf,
+    },
+    /// `--resume` names a directory without a run.
+    #[error("{}: no run to resume (no {})", out.display(), files::CONFIG)]
+    NoRun {
+        /// The directory.
+        out: PathBuf,
+    },
+    /// The run's seed file is missing or not a number.
+    #[error("{}: missing or unreadable seed", path.display())]
+    Seed {
+        /// The seed file.
+        path: PathBuf,
+    },
+    /// A scenario name survived resolution (a `config.ron` edited by hand).
+    #[error("unresolved scenario `{0}`")]
+    Unresolved(String),
+    /// The metrics file and the checkpoint disagree.
+    #[error("{} has {rows} rows but the checkpoint is at update {update}", path.display())]
+    Metrics {
+        /// The metrics file.
+        path: PathBuf,
+        /// Its rows.
+        rows: usize,
+        /// The checkpoint's update.
+        update: usize,
+    },
     /// SIGTERM arrived; what was done is on disk.
     #[error("stopped by SIGTERM after update {update} of {total}; {what}")]
     Terminated {
@@ -100,17 +139,12 @@ pub fn start<B: TrainBackend>(
 /// Checks that `out` holds no run, creates it, and writes the resolved configuration and seed.
 fn prepare(config: &TrainConfig, seed: u64, out: &Path) -> Result<TrainConfig, RunError> {
     if out.join(files::CHECKPOINT).exists() || out.join(files::CONFIG).exists() {
-        return Err(RunError::Run(format!(
-            "{} already holds a run; use --resume {} to continue it, or choose another --out",
-            out.display(),
-            out.display()
-        )));
+        return Err(RunError::Exists { out: out.to_path_buf() });
     }
-    std::fs::create_dir_all(out).map_err(|e| RunError::Run(format!("cannot create {}: {e}", out.display())))?;
-    let env = config.env.resolve().map_err(RunError::Run)?;
+    FsError::create_dir(out)?;
+    let env = config.env.resolve()?;
     let resolved = TrainConfig { env, ..config.clone() };
-    let text = ron::ser::to_string_pretty(&resolved, ron::ser::PrettyConfig::default())
-        .map_err(|e| RunError::Run(e.to_string()))?;
+    let text = ron::ser::to_string_pretty(&resolved, ron::ser::PrettyConfig::default())?;
     write_atomic(&out.join(files::CONFIG), text.as_bytes())?;
     write_atomic(&out.join(files::SEED), format!("{seed}\n").as_bytes())?;
     Ok(resolved)
@@ -121,16 +155,16 @@ pub fn resume<B: TrainBackend>(out: &Path, device: B::Device, progress: bool) ->
     let on = if out.join(files::DEVICE_LOOP).is_file() { Loop::Device } else { Loop::Host };
     let config_path = out.join(files::CONFIG);
     if !config_path.is_file() {
-        return Err(RunError::Run(format!("{}: no run to resume (no {})", out.display(), files::CONFIG)));
+        return Err(RunError::NoRun { out: out.to_path_buf() });
     }
     let text =
-        std::fs::read_to_string(&config_path).map_err(|e| RunError::Run(format!("{}: {e}", config_path.display())))?;
+        std::fs::read_to_string(&config_path).map_err(|source| FsError::Read { path: config_path.clone(), source })?;
     let config: TrainConfig = parse_ron(&text, &config_path.display().to_string())?;
     let seed_path = out.join(files::SEED);
     let seed = std::fs::read_to_string(&seed_path)
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| RunError::Run(format!("{}: missing or unreadable seed", seed_path.display())))?;
+        .ok_or_else(|| RunError::Seed { path: seed_path.clone() })?;
     let checkpoint = out.join(files::CHECKPOINT);
     let from = checkpoint.is_file().then_some(checkpoint);
     dispatch::<B>(&config, seed, out, from, device, progress, on)
@@ -156,7 +190,7 @@ fn dispatch<B: TrainBackend>(
             let trainer = on.trainer::<ToyCloud, B, DeviceToyCloud<B::InnerBackend>>(p.clone(), ppo, seed, device)?;
             run(trainer, config, out, from, progress)
         }
-        EnvConfig::ToyCloudScenario(s) => Err(RunError::Run(format!("unresolved scenario `{s}`"))),
+        EnvConfig::ToyCloudScenario(s) => Err(RunError::Unresolved(s.clone())),
     }
 }
 
@@ -185,12 +219,7 @@ fn run<E: Environment, B: TrainBackend>(
         None => Vec::new(),
     };
     if rows.len() != trainer.updates_done() {
-        return Err(RunError::Run(format!(
-            "{} has {} rows but the checkpoint is at update {}",
-            metrics_path.display(),
-            rows.len(),
-            trainer.updates_done()
-        )));
+        return Err(RunError::Metrics { path: metrics_path, rows: rows.len(), update: trainer.updates_done() });
     }
     let total = trainer.num_updates();
     let bar = progress_bar(config.ppo.total_timesteps, progress);

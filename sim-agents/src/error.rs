@@ -9,8 +9,10 @@ pub enum TrainError {
     #[error("invalid configuration: {0}")]
     Params(#[from] sim_core::params::ParamError),
     /// A configured action name is not an action of the environment.
-    #[error("policy.initial_logits names `{name}`, which is not an action of {env} (actions: {known})")]
+    #[error("{field} names `{name}`, which is not an action of {env} (actions: {known})")]
     UnknownAction {
+        /// The configuration field (`policy.initial_logits`, `penalty.noop`).
+        field: &'static str,
         /// The name given.
         name: String,
         /// The environment.
@@ -72,4 +74,95 @@ pub enum TrainError {
         /// What went wrong.
         message: String,
     },
+    /// A checkpoint's section could not be encoded, or does not fit this run.
+    #[error("checkpoint {path}: {}{source}", prefix(part))]
+    State {
+        /// The file.
+        path: PathBuf,
+        /// The section (`model`, `penalty`, ...), or empty for the environments.
+        part: &'static str,
+        /// What went wrong.
+        source: Box<StateError>,
+    },
+}
+
+fn prefix(part: &str) -> String {
+    if part.is_empty() { String::new() } else { format!("{part}: ") }
+}
+
+/// Why a saved state (a rollout source's environments, an optimiser's moments, a penalty's own
+/// state) cannot be written or restored. [`TrainError::State`] names the checkpoint around it.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Environments saved on one rollout loop, restored on the other.
+    #[error("holds a {found} loop's environments, not the {expected} loop's")]
+    WrongLoop {
+        /// The loop that saved them.
+        found: &'static str,
+        /// The loop restoring them.
+        expected: &'static str,
+    },
+    /// A part of the state has other sizes than this configuration gives it.
+    #[error("{what} does not match the configuration")]
+    Mismatch {
+        /// The part (`observation buffer`, `its environments`).
+        what: &'static str,
+    },
+    /// A population restores as many runs as it has.
+    #[error("{found} runs' environments for a population of {expected}")]
+    Runs {
+        /// Runs saved.
+        found: usize,
+        /// Runs in the population.
+        expected: usize,
+    },
+    /// A population's runs were saved at different steps.
+    #[error("runs were checkpointed at different steps ({other} and {first})")]
+    Steps {
+        /// The first run's step.
+        first: u32,
+        /// Another run's.
+        other: u32,
+    },
+    /// An optimiser's moments have other shapes than the network's parameters.
+    #[error("optimiser state of shapes {found:?}, expected {expected:?}")]
+    Shapes {
+        /// The saved moments' lengths per layer (first and second moments of the weight, then of the bias).
+        found: Vec<[usize; 4]>,
+        /// This network's.
+        expected: Vec<[usize; 4]>,
+    },
+    /// A state container holds another number of sections.
+    #[error("expected {expected} sections")]
+    Sections {
+        /// Sections expected.
+        expected: usize,
+    },
+    /// The environments' parameters refused the saved runner.
+    #[error(transparent)]
+    Params(#[from] sim_core::params::ParamError),
+    /// A burn record (weights, optimiser) could not be encoded or decoded.
+    #[error(transparent)]
+    Record(#[from] burn::record::RecorderError),
+    /// A RON section could not be written.
+    #[error(transparent)]
+    Write(#[from] ron::Error),
+    /// A RON section could not be read.
+    #[error(transparent)]
+    Read(#[from] ron::error::SpannedError),
+    /// A text section is not UTF-8.
+    #[error(transparent)]
+    Utf8(#[from] std::str::Utf8Error),
+    /// A nested container is damaged.
+    #[error(transparent)]
+    Container(#[from] Box<TrainError>),
+}
+
+/// [`TrainError::State`] for the section `part` (empty: the environments) of the checkpoint at
+/// `path`, as a `map_err` argument.
+pub(crate) fn in_state<'a, E: Into<StateError>>(
+    path: &'a std::path::Path,
+    part: &'static str,
+) -> impl FnOnce(E) -> TrainError + 'a {
+    move |e| TrainError::State { path: path.to_path_buf(), part, source: Box::new(e.into()) }
 }

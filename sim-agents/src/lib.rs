@@ -20,5 +20,5 @@ pub mod ppo;
 pub mod rollout;
 pub mod source;
 
-pub use error::TrainError;
+pub use error::{StateError, TrainError};
 pub use ppo::{PpoConfig, Trainer, UpdateMetrics, UpdateReport};

@@ -31,7 +31,7 @@ use sim_core::env::Environment;
 use sim_core::params::{ParamError, Validate};
 
 use crate::backend::TrainBackend;
-use crate::error::TrainError;
+use crate::error::{TrainError, in_state};
 use crate::penalty::Penalty;
 use crate::ppo::{Kernel, PpoConfig, Trainer, UpdateReport};
 use crate::source::{DeviceSource, SourceState};
@@ -201,7 +201,7 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
             runs.push(run);
         }
         let first = paths[0].as_ref().to_path_buf();
-        source.restore_runs(states).map_err(|message| TrainError::Checkpoint { path: first, message })?;
+        source.restore_runs(states).map_err(in_state(&first, ""))?;
         Ok(Population { source, runs })
     }
 

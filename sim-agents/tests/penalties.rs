@@ -120,3 +120,14 @@ fn auxiliary_goals_ignore_the_safety_columns_and_are_diverse() {
     assert!(corr < 1.5 * independent, "mean |correlation| {corr} against {independent} for independent goals");
     assert!(effective > 10.0, "effective number {effective}");
 }
+
+#[test]
+fn an_unknown_noop_action_is_named_with_its_field() {
+    let config = AupConfig { noop: "nap".into(), ..AupConfig::default() };
+    let err = AupPenalty::<B>::new::<ToyCloud>(&config, &CloudParams::default(), 1, &Default::default())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.starts_with("penalty.noop names `nap`, which is not an action of"), "{err}");
+    assert!(err.contains("wait"), "{err}");
+}

@@ -300,8 +300,11 @@ fn together<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static>(
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let result =
-        args.device.check().and_then(|()| args.device.dispatch(Work { what: args.what, header: !args.no_header }));
+    let result = args
+        .device
+        .check()
+        .map_err(|e| e.to_string())
+        .and_then(|()| args.device.dispatch(Work { what: args.what, header: !args.no_header }));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use experiments::error::CliError;
 use experiments::incentives::{Request, classes_csv, compute, lines, sweep, sweep_csv};
 use sim_core::io::write_atomic;
 use sim_envs::CloudParams;
@@ -60,27 +61,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
+fn run(args: &Args) -> Result<(), CliError> {
     if !(args.cost_weight >= 0.0 && args.cost_weight.is_finite()) {
-        return Err(format!("--cost-weight is {}, expected a finite number >= 0", args.cost_weight));
+        return Err(format!("--cost-weight is {}, expected a finite number >= 0", args.cost_weight).into());
     }
     if !(args.gamma > 0.0 && args.gamma <= 1.0) {
-        return Err(format!("--gamma is {}, expected a discount in (0, 1]", args.gamma));
+        return Err(format!("--gamma is {}, expected a discount in (0, 1]", args.gamma).into());
     }
     if let Some(t) = args.temperature
         && !(t > 0.0 && t.is_finite())
     {
-        return Err(format!("--temperature is {t}, expected a finite number > 0"));
+        return Err(format!("--temperature is {t}, expected a finite number > 0").into());
     }
     if let Some(dir) = args.classes.as_ref().and_then(|p| p.parent()).filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
-        return Err(format!("--classes: directory {} does not exist", dir.display()));
+        return Err(format!("--classes: directory {} does not exist", dir.display()).into());
     }
     if let Some(space) = &args.space {
         return sweep_space(args, space);
     }
-    let params = CloudParams::scenario(&args.scenario).map_err(|e| e.to_string())?;
+    let params = CloudParams::scenario(&args.scenario)?;
     let request = Request {
         cost_weight: args.cost_weight,
         gamma: args.gamma,
@@ -94,28 +95,28 @@ fn run(args: &Args) -> Result<(), String> {
         println!("{line}");
     }
     if let Some(path) = &args.classes {
-        write_atomic(path, classes_csv(&outcome.incentives).as_bytes()).map_err(|e| e.to_string())?;
+        write_atomic(path, classes_csv(&outcome.incentives).as_bytes())?;
     }
     Ok(())
 }
 
-fn sweep_space(args: &Args, path: &std::path::Path) -> Result<(), String> {
+fn sweep_space(args: &Args, path: &std::path::Path) -> Result<(), CliError> {
     let out = args.out.as_ref().ok_or("--space needs --out <file.csv>")?;
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
     {
-        return Err(format!("--out: directory {} does not exist", dir.display()));
+        return Err(format!("--out: directory {} does not exist", dir.display()).into());
     }
-    let space = ScenarioSpace::load(path).map_err(|e| e.to_string())?;
+    let space = ScenarioSpace::load(path)?;
     let request =
         Request { cost_weight: args.cost_weight, gamma: args.gamma, rollouts: 0, seed: args.seed, temperature: None };
     let bar = indicatif::ProgressBar::new(args.draws).with_style(
         indicatif::ProgressStyle::with_template("draws {pos}/{len} [{wide_bar}] {per_sec} eta {eta}")
             .expect("template"),
     );
-    let rows = sweep(&space, args.draws, &request, |_| bar.inc(1)).map_err(|e| e.to_string())?;
+    let rows = sweep(&space, args.draws, &request, |_| bar.inc(1))?;
     bar.finish_and_clear();
-    write_atomic(out, sweep_csv(&rows).as_bytes()).map_err(|e| e.to_string())?;
+    write_atomic(out, sweep_csv(&rows).as_bytes())?;
     let solved: Vec<_> = rows.iter().filter_map(|r| r.incentives.as_ref().ok()).collect();
     println!("space: {}", path.display());
     println!("draws: {}", rows.len());

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use experiments::cli::{RunArgs, config_name, finish, preset_or_file};
+use experiments::error::CliError;
 use experiments::lock::DirLock;
 use experiments::phase::{Grid, PRESETS, run};
 
@@ -33,16 +34,15 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let run = || -> Result<PathBuf, String> {
+    let run = || -> Result<PathBuf, CliError> {
         args.run.device.check()?;
         let name = config_name(args.quick, args.config.as_deref());
         preset_or_file(name, PRESETS, "grid")?;
-        let grid = Grid::load(name).map_err(|e| e.to_string())?;
+        let grid = Grid::load(name)?;
         let out = args.run.out_dir("phase_diagram", &grid.config.name);
         let _lock = DirLock::acquire(&out)?;
         experiments::signal::install()?;
-        let outcome =
-            run(&grid, &out, args.run.threads(), args.run.device, !args.run.quiet).map_err(|e| e.to_string())?;
+        let outcome = run(&grid, &out, args.run.threads(), args.run.device, !args.run.quiet)?;
         eprintln!(
             "{} cells, {} runs computed, {:.1} s; {}",
             outcome.cells.len(),

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use experiments::describe::Describe;
+use experiments::error::CliError;
 use experiments::rollout::{random_policy, rollout, summary};
 use sim_core::env::Environment;
 use sim_core::params::load_ron;
@@ -60,11 +61,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
+fn run(args: &Args) -> Result<(), CliError> {
     match args.env {
         Env::Toycloud => {
             let name = if args.scenario == "default" { "incident" } else { &args.scenario };
-            let params = CloudParams::scenario(name).map_err(|e| e.to_string())?;
+            let params = CloudParams::scenario(name)?;
             let script;
             let random = random_policy::<ToyCloud>(&params);
             let policy: &dyn ScriptedPolicy = match args.policy.as_str() {
@@ -80,15 +81,15 @@ fn run(args: &Args) -> Result<(), String> {
         Env::Cartpole => {
             let params = match args.scenario.as_str() {
                 "default" | "cartpole-v1" => CartPoleParams::default(),
-                path if std::path::Path::new(path).is_file() => {
-                    load_ron(std::path::Path::new(path)).map_err(|e| e.to_string())?
-                }
+                path if std::path::Path::new(path).is_file() => load_ron(std::path::Path::new(path))?,
                 other => {
-                    return Err(format!("unknown scenario `{other}` for cartpole: use `default` or a RON file path"));
+                    return Err(
+                        format!("unknown scenario `{other}` for cartpole: use `default` or a RON file path").into()
+                    );
                 }
             };
             if args.policy != "random" {
-                return Err(unknown_policy(&args.policy, false));
+                return Err(unknown_policy(&args.policy, false).into());
             }
             report::<CartPole>(args, &args.scenario, &params, &random_policy::<CartPole>(&params))
         }
@@ -108,12 +109,10 @@ fn report<E: Environment + Describe>(
     scenario: &str,
     params: &E::Params,
     policy: &dyn ScriptedPolicy,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     // Run inside a rayon pool so that this thread steps as a worker (no job injection per step).
-    let pool = rayon::ThreadPoolBuilder::new().build().map_err(|e| e.to_string())?;
-    let report = pool
-        .install(|| rollout::<E>(params, policy, args.envs as usize, args.steps, args.seed, true))
-        .map_err(|e| e.to_string())?;
+    let pool = rayon::ThreadPoolBuilder::new().build()?;
+    let report = pool.install(|| rollout::<E>(params, policy, args.envs as usize, args.steps, args.seed, true))?;
     println!(
         "env: {}  scenario: {scenario}  policy: {}  seed: {}  envs: {}  steps: {}  threads: {}",
         E::NAME,

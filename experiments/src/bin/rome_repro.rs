@@ -24,6 +24,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use experiments::cli::{RunArgs, config_name, finish, preset_or_file};
 use experiments::device::Loop;
+use experiments::error::CliError;
 use experiments::lock::DirLock;
 use experiments::repro::config::{Family, PRESETS, ReproConfig};
 use experiments::repro::tables::Metric;
@@ -94,14 +95,13 @@ fn main() -> ExitCode {
     finish(run(&Args::parse()))
 }
 
-fn run(args: &Args) -> Result<PathBuf, String> {
+fn run(args: &Args) -> Result<PathBuf, CliError> {
     args.run.device.check()?;
     let name = config_name(args.quick, args.config.as_deref());
     let (config, base, scenarios) = match preset_or_file(name, PRESETS, "matrix")? {
         Some(text) => ReproConfig::parse(text, &format!("preset `{name}`")),
         None => ReproConfig::load(std::path::Path::new(name)),
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     let (mut config, base, scenarios) = match &args.base_scenario {
         Some(b) if args.draws.is_none() => rebase(config, b)?,
         _ => (config, base, scenarios),
@@ -128,15 +128,13 @@ fn run(args: &Args) -> Result<PathBuf, String> {
             !args.run.quiet,
             index,
             args.runs_per_task,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         eprintln!("task {index}: {computed} runs computed into {}", out.display());
         return Ok(out);
     }
     let _lock = DirLock::acquire(&out)?;
     if args.aggregate {
-        let outcome = aggregate_matrix(&config, &base, &scenarios, &out, args.run.device, args.runs_per_task)
-            .map_err(|e| e.to_string())?;
+        let outcome = aggregate_matrix(&config, &base, &scenarios, &out, args.run.device, args.runs_per_task)?;
         report(&outcome);
         return Ok(outcome.dir);
     }
@@ -167,8 +165,7 @@ fn run(args: &Args) -> Result<PathBuf, String> {
             })
             .collect(),
         _ => {
-            let outcome =
-                run_matrix(&config, &base, &scenarios, &out, threads, device, progress).map_err(|e| e.to_string())?;
+            let outcome = run_matrix(&config, &base, &scenarios, &out, threads, device, progress)?;
             report(&outcome);
             return Ok(outcome.dir);
         }
@@ -197,10 +194,9 @@ fn run(args: &Args) -> Result<PathBuf, String> {
          sampled_violation_after,sampled_violation_first_point\n",
     );
     for (label, variant) in variants {
-        let (config, base, scenarios) = variant.resolve(&label).map_err(|e| e.to_string())?;
+        let (config, base, scenarios) = variant.resolve(&label)?;
         let dir = out.join(&label);
-        let outcome =
-            run_matrix(&config, &base, &scenarios, &dir, threads, device, progress).map_err(|e| e.to_string())?;
+        let outcome = run_matrix(&config, &base, &scenarios, &dir, threads, device, progress)?;
         report(&outcome);
         let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         // Every table's first cells: the variant, its entropy coefficient, and whether it starts
@@ -259,13 +255,13 @@ fn run(args: &Args) -> Result<PathBuf, String> {
             );
         }
     }
-    write_atomic(&out.join(file), table.as_bytes()).map_err(|e| e.to_string())?;
-    write_atomic(&out.join("dose_response.csv"), dose.as_bytes()).map_err(|e| e.to_string())?;
+    write_atomic(&out.join(file), table.as_bytes())?;
+    write_atomic(&out.join("dose_response.csv"), dose.as_bytes())?;
     if emergence.lines().count() > 1 {
-        write_atomic(&out.join("emergence.csv"), emergence.as_bytes()).map_err(|e| e.to_string())?;
+        write_atomic(&out.join("emergence.csv"), emergence.as_bytes())?;
     }
     let (summary, lines) = experiments::repro::verdicts::tally(&verdicts, variant);
-    write_atomic(&out.join(summary_file), summary.as_bytes()).map_err(|e| e.to_string())?;
+    write_atomic(&out.join(summary_file), summary.as_bytes())?;
     for line in lines {
         eprintln!("{line}");
     }
@@ -278,8 +274,8 @@ fn run(args: &Args) -> Result<PathBuf, String> {
 const SENSITIVITY_ENT_COEFS: [f32; 5] = [0.0, 0.003, 0.01, 0.03, 0.05];
 
 /// `path` made absolute against the working directory (array tasks start elsewhere).
-fn absolute(path: &std::path::Path) -> Result<PathBuf, String> {
-    std::path::absolute(path).map_err(|e| format!("cannot resolve {}: {e}", path.display()))
+fn absolute(path: &std::path::Path) -> Result<PathBuf, CliError> {
+    Ok(std::path::absolute(path).map_err(|e| format!("cannot resolve {}: {e}", path.display()))?)
 }
 
 /// Writes the array job's scripts into `dir`.
@@ -288,11 +284,11 @@ fn write_array_job(
     config: &ReproConfig,
     out: &std::path::Path,
     dir: &std::path::Path,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, CliError> {
     // The matrix as the tasks must choose it: files made absolute, presets by name.
     let mut matrix_args = Vec::new();
     let name = config_name(args.quick, args.config.as_deref());
-    let file_or_name = |value: &str| -> Result<String, String> {
+    let file_or_name = |value: &str| -> Result<String, CliError> {
         // A scenario space's draw is `space.ron@N`: the file is before the `@`.
         let (file, draw) =
             value.rsplit_once('@').filter(|(f, _)| std::path::Path::new(f).is_file()).unwrap_or((value, ""));

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use experiments::config::TrainConfig;
 use experiments::device::{Device, Loop, OnBackend};
+use experiments::error::CliError;
 use experiments::lock::DirLock;
 use experiments::train::{RunError, TrainOutcome, resume, start};
 use sim_agents::backend::TrainBackend;
@@ -53,7 +54,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let result =
-        rayon::ThreadPoolBuilder::new().build().map_err(|e| e.to_string()).and_then(|pool| pool.install(|| run(&args)));
+        rayon::ThreadPoolBuilder::new().build().map_err(CliError::from).and_then(|pool| pool.install(|| run(&args)));
     match result {
         Ok(o) => {
             match o.final_return {
@@ -72,7 +73,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<TrainOutcome, String> {
+fn run(args: &Args) -> Result<TrainOutcome, CliError> {
     args.device.check()?;
     // SIGTERM (a scheduler's time limit or preemption): finish the update, checkpoint, exit.
     experiments::signal::install()?;
@@ -80,10 +81,10 @@ fn run(args: &Args) -> Result<TrainOutcome, String> {
         // One writer: taken before anything else (a missing directory is resume's error to give).
         let _lock = if dir.is_dir() { Some(DirLock::acquire(dir)?) } else { None };
         eprintln!("resuming {}", dir.display());
-        return args.device.dispatch(Resume { dir, progress: !args.quiet }).map_err(|e| e.to_string());
+        return Ok(args.device.dispatch(Resume { dir, progress: !args.quiet })?);
     }
     let path = args.config.as_ref().expect("clap requires --config without --resume");
-    let config = TrainConfig::load(path).map_err(|e| e.to_string())?;
+    let config = TrainConfig::load(path)?;
     let out = args.out.clone().unwrap_or_else(|| {
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -91,15 +92,13 @@ fn run(args: &Args) -> Result<TrainOutcome, String> {
     });
     let _lock = DirLock::acquire(&out)?;
     eprintln!("run directory: {}", out.display());
-    args.device
-        .dispatch(Start {
-            config: &config,
-            seed: args.seed,
-            out: &out,
-            progress: !args.quiet,
-            train_loop: args.train_loop,
-        })
-        .map_err(|e| e.to_string())
+    Ok(args.device.dispatch(Start {
+        config: &config,
+        seed: args.seed,
+        out: &out,
+        progress: !args.quiet,
+        train_loop: args.train_loop,
+    })?)
 }
 
 struct Start<'a> {

@@ -29,8 +29,10 @@ use sim_core::io::write_atomic;
 use sim_envs::CloudParams;
 
 use self::config::ReproConfig;
+use self::plots::PlotError;
 use self::run::RunResult;
-use crate::device::{Device, Loop};
+use crate::device::{Device, DeviceError, Loop};
+use crate::error::FsError;
 use crate::stats::Bootstrap;
 
 /// Why a matrix could not run.
@@ -52,9 +54,70 @@ pub enum ReproError {
     /// A file could not be written.
     #[error(transparent)]
     Write(#[from] sim_core::io::WriteError),
-    /// Anything else about the run directory.
-    #[error("{0}")]
-    Run(String),
+    /// The machine cannot train on the device asked for.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+    /// A directory could not be made.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// A record could not be written as RON.
+    #[error(transparent)]
+    Encode(#[from] ron::Error),
+    /// The thread pool could not start.
+    #[error(transparent)]
+    ThreadPool(#[from] rayon::ThreadPoolBuildError),
+    /// A figure could not be drawn.
+    #[error("{figure}: {source}")]
+    Plot {
+        /// The figure's file name.
+        figure: &'static str,
+        /// What the plotting library reported.
+        source: PlotError,
+    },
+    /// An array task index beyond the matrix.
+    #[error(
+        "task {index} does not exist: the matrix has {runs} runs, so {tasks} tasks of {runs_per_task} (0 to {})",
+        tasks.saturating_sub(1)
+    )]
+    NoSuchTask {
+        /// The index asked for.
+        index: usize,
+        /// Runs in the matrix.
+        runs: usize,
+        /// Tasks it splits into.
+        tasks: usize,
+        /// Runs per task.
+        runs_per_task: usize,
+    },
+    /// The run directory holds this matrix run elsewhere, or another matrix.
+    #[error("{} {how}", out.display())]
+    OtherMatrix {
+        /// The run directory.
+        out: PathBuf,
+        /// How it differs and what to do.
+        how: Elsewhere,
+    },
+    /// Aggregation found runs that no array task finished.
+    #[error(
+        "{} of {total} runs are not finished in {}: {} (array tasks {} of {runs_per_task} runs each; rerun them, \
+         then aggregate again)",
+        runs.len(),
+        out.display(),
+        runs.join(", "),
+        tasks.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    Unfinished {
+        /// The run directory.
+        out: PathBuf,
+        /// The unfinished runs' names.
+        runs: Vec<String>,
+        /// Runs in the matrix.
+        total: usize,
+        /// The array tasks that hold them.
+        tasks: Vec<usize>,
+        /// Runs per task.
+        runs_per_task: usize,
+    },
     /// SIGTERM arrived: the runs in progress were checkpointed, finished runs are kept.
     #[error(
         "stopped by SIGTERM: {checkpointed} runs in progress checkpointed, {finished} finished, {left} not started; \
@@ -68,6 +131,27 @@ pub enum ReproError {
         /// Runs not started.
         left: usize,
     },
+}
+
+/// How a run directory's matrix differs from the one asked for.
+#[derive(Debug)]
+pub enum Elsewhere {
+    /// The same matrix on the other loop.
+    Loop(Loop),
+    /// The same matrix on another device (`cpu`, `cuda:N`).
+    Device(String),
+    /// Another matrix; its `config.ron`.
+    Matrix(PathBuf),
+}
+
+impl std::fmt::Display for Elsewhere {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Elsewhere::Loop(l) => write!(f, "was run with --loop {l}; resume it with that"),
+            Elsewhere::Device(d) => write!(f, "was run with --device {d}; resume it with that"),
+            Elsewhere::Matrix(p) => write!(f, "holds a different matrix ({}); choose another --out", p.display()),
+        }
+    }
 }
 
 /// The matrix with its scenarios resolved: what `config.ron` holds.
@@ -171,21 +255,16 @@ pub fn run_task(
 ) -> Result<usize, ReproError> {
     let tasks = task_count(config, runs_per_task);
     if runs_per_task == 0 || index >= tasks {
-        return Err(ReproError::Run(format!(
-            "task {index} does not exist: the matrix has {} runs, so {tasks} tasks of {runs_per_task} (0 to {})",
-            jobs(config).len(),
-            tasks.saturating_sub(1)
-        )));
+        return Err(ReproError::NoSuchTask { index, runs: jobs(config).len(), tasks, runs_per_task });
     }
     Ok(compute(config, scenarios, out, threads, device, progress, Share::Task { index, runs_per_task })?.1)
 }
 
 /// Writes `config.ron` (refusing a directory that holds another matrix) and the directories.
 fn prepare(config: &ReproConfig, scenarios: &[CloudParams], out: &Path, device: Device) -> Result<(), ReproError> {
-    device.check().map_err(ReproError::Run)?;
+    device.check()?;
     let resolved = ResolvedMatrix { config: config.clone(), scenarios: scenarios.to_vec(), device: device.to_string() };
-    let text = ron::ser::to_string_pretty(&resolved, ron::ser::PrettyConfig::default())
-        .map_err(|e| ReproError::Run(e.to_string()))?;
+    let text = ron::ser::to_string_pretty(&resolved, ron::ser::PrettyConfig::default())?;
     let config_path = out.join("config.ron");
     if let Ok(existing) = std::fs::read_to_string(&config_path)
         && existing != text
@@ -198,15 +277,15 @@ fn prepare(config: &ReproConfig, scenarios: &[CloudParams], out: &Path, device: 
         };
         let how = match theirs {
             Some(t) if but_for_where(&t) && t.config.train_loop != config.train_loop => {
-                format!("was run with --loop {}; resume it with that", t.config.train_loop)
+                Elsewhere::Loop(t.config.train_loop)
             }
-            Some(t) if but_for_where(&t) => format!("was run with --device {}; resume it with that", t.device),
-            _ => format!("holds a different matrix ({}); choose another --out", config_path.display()),
+            Some(t) if but_for_where(&t) => Elsewhere::Device(t.device),
+            _ => Elsewhere::Matrix(config_path),
         };
-        return Err(ReproError::Run(format!("{} {how}", out.display())));
+        return Err(ReproError::OtherMatrix { out: out.to_path_buf(), how });
     }
     for dir in [out.to_path_buf(), out.join("runs"), out.join("curves")] {
-        std::fs::create_dir_all(&dir).map_err(|e| ReproError::Run(format!("cannot create {}: {e}", dir.display())))?;
+        FsError::create_dir(&dir)?;
     }
     write_atomic(&config_path, text.as_bytes())?;
     Ok(())
@@ -233,20 +312,11 @@ pub fn collect(
     let results: Vec<Option<RunResult>> = jobs.iter().map(|&(c, s)| load(config, out, c, s)).collect();
     let missing: Vec<usize> = (0..jobs.len()).filter(|&j| results[j].is_none()).collect();
     if !missing.is_empty() {
-        let names: Vec<String> =
+        let runs: Vec<String> =
             missing.iter().map(|&j| run_name(&config.conditions[jobs[j].0].name, jobs[j].1)).collect();
         let mut tasks: Vec<usize> = missing.iter().map(|&j| j / runs_per_task.max(1)).collect();
         tasks.dedup();
-        let tasks: Vec<String> = tasks.iter().map(usize::to_string).collect();
-        return Err(ReproError::Run(format!(
-            "{} of {} runs are not finished in {}: {} (array tasks {} of {} runs each; rerun them, then aggregate again)",
-            missing.len(),
-            jobs.len(),
-            out.display(),
-            names.join(", "),
-            tasks.join(", "),
-            runs_per_task
-        )));
+        return Err(ReproError::Unfinished { out: out.to_path_buf(), runs, total: jobs.len(), tasks, runs_per_task });
     }
     Ok(results.into_iter().map(|r| r.expect("none missing")).collect())
 }
@@ -295,10 +365,7 @@ fn compute(
     let run_style =
         ProgressStyle::with_template("  {msg:32} [{bar:30}] {human_pos}/{human_len} ({per_sec})").expect("template");
 
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads.max(1))
-        .build()
-        .map_err(|e| ReproError::Run(e.to_string()))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
     let finished = Mutex::new(Vec::new());
     let checkpointed = std::sync::atomic::AtomicUsize::new(0);
     // The work: one run at a time, or on the device loop each condition's runs together as one
@@ -318,7 +385,7 @@ fn compute(
         write_atomic(&dir.join("metrics.csv"), result.metrics_csv.as_bytes())?;
         let curve = out.join("curves").join(format!("{name}.csv"));
         write_atomic(&curve, tables::curve_csv(&result.curve).as_bytes())?;
-        let text = ron::to_string(&result).map_err(|e| ReproError::Run(e.to_string()))?;
+        let text = ron::to_string(&result)?;
         // Last: its presence marks the run finished; a checkpoint it was resumed from is spent.
         write_atomic(&dir.join("result.ron"), text.as_bytes())?;
         for spent in [run::CHECKPOINT, run::PROGRESS] {
@@ -339,8 +406,7 @@ fn compute(
                 seeds.iter().map(|&seed| out.join("runs").join(run_name(&condition.name, seed))).collect();
             let mut bars = Vec::with_capacity(unit.len());
             for (dir, &seed) in dirs.iter().zip(&seeds) {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| ReproError::Run(format!("cannot create {}: {e}", dir.display())))?;
+                FsError::create_dir(dir)?;
                 let bar = multi.add(ProgressBar::new(total_steps));
                 bar.set_style(run_style.clone());
                 bar.set_message(run_name(&condition.name, seed));
@@ -421,7 +487,7 @@ pub fn run_matrix(
 ) -> Result<MatrixOutcome, ReproError> {
     let start = Instant::now();
     // The criteria are read before any training, so a bad file fails at once.
-    let criteria = criteria::Registered::load(&config.criteria).map_err(|e| ReproError::Run(e.to_string()))?;
+    let criteria = criteria::Registered::load(&config.criteria)?;
     let Runs { results, computed } = run_all(config, scenarios, out, threads, device, progress)?;
     write_outputs(config, base, scenarios, out, &results, computed, &criteria, start)
 }
@@ -438,7 +504,7 @@ pub fn aggregate_matrix(
     runs_per_task: usize,
 ) -> Result<MatrixOutcome, ReproError> {
     let start = Instant::now();
-    let criteria = criteria::Registered::load(&config.criteria).map_err(|e| ReproError::Run(e.to_string()))?;
+    let criteria = criteria::Registered::load(&config.criteria)?;
     let results = collect(config, scenarios, out, device, runs_per_task)?;
     write_outputs(config, base, scenarios, out, &results, 0, &criteria, start)
 }
@@ -482,14 +548,14 @@ fn write_outputs(
     write_atomic(&out.join("detection_latency.csv"), tables::latency_csv(&refs).as_bytes())?;
     write_atomic(&out.join("violations_by_kind.csv"), tables::violations_by_kind_csv(&refs).as_bytes())?;
     let honest = exact.base.as_ref().map_or(f64::NAN, |i| i.honest.value);
-    let figures: [(&str, Result<String, String>); 4] = [
+    let figures: [(&str, Result<String, PlotError>); 4] = [
         ("learning_curves.svg", plots::learning_curves(config, &refs, &b)),
         ("frontier.svg", plots::frontier(config, &refs, &aggregate, honest)),
         ("detection_latency.svg", plots::detection_latency(&refs)),
         ("violation_breakdown.svg", plots::violation_breakdown(config, &refs)),
     ];
     for (name, svg) in figures {
-        let svg = svg.map_err(|e| ReproError::Run(format!("{name}: {e}")))?;
+        let svg = svg.map_err(|source| ReproError::Plot { figure: name, source })?;
         write_atomic(&out.join(name), svg.as_bytes())?;
     }
     let seconds = start.elapsed().as_secs_f64();

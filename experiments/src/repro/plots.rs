@@ -9,7 +9,20 @@ use super::run::RunResult;
 use super::tables::{Aggregate, Metric, runs_of};
 use crate::stats::Bootstrap;
 
-type PlotResult = Result<String, String>;
+type PlotResult = Result<String, PlotError>;
+
+/// What plotters reported when a figure could not be drawn (its error types borrow the drawing
+/// backend, so the report keeps their text).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PlotError(pub String);
+
+impl PlotError {
+    /// plotters' error, as its text.
+    pub fn of<E: std::fmt::Display>(e: E) -> Self {
+        PlotError(e.to_string())
+    }
+}
 
 const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
@@ -22,8 +35,8 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
-fn err<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
+fn err<E: std::fmt::Display>(e: E) -> PlotError {
+    PlotError::of(e)
 }
 
 /// Panels of the learning-curve figure: which families each shows.

@@ -131,17 +131,22 @@ pub fn report(
     calibration(&mut o, rows, calibrated);
     o.push_str("## The exact incentives of the base and its no-pay twin\n\n");
     let twin = config.first(Family::Twin);
-    let not_solved = "the solver cannot solve it".to_string();
     let mut solutions = vec![
-        ("The base, undiscounted (what the verdicts compare returns with)".to_string(), exact.base.as_ref()),
+        (
+            "The base, undiscounted (what the verdicts compare returns with)".to_string(),
+            exact.base.as_ref().map_err(ToString::to_string),
+        ),
         (
             format!("The base at the trainer's discount γ = {} (what PPO optimises)", exact.gamma as f32),
-            exact.learner.as_ref(),
+            exact.learner.as_ref().map_err(ToString::to_string),
         ),
     ];
     if let Some(t) = twin {
-        let how = super::twin::derive(base, exact.gamma).map_or_else(|e| e, |t| t.how);
-        solutions.push((format!("The twin `{}`, undiscounted: {how}", t.name), exact.at(&t.name).ok_or(&not_solved)));
+        let how = super::twin::derive(base, exact.gamma).map_or_else(|e| e.to_string(), |t| t.how);
+        solutions.push((
+            format!("The twin `{}`, undiscounted: {how}", t.name),
+            exact.at(&t.name).ok_or_else(|| "the solver cannot solve it".to_string()),
+        ));
     }
     for (what, solved) in solutions {
         match solved {

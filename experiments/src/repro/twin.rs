@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use sim_envs::CloudParams;
 
 use super::config::{Family, ReproConfig};
-use sim_envs::toycloud::exact::{Incentives, Solver, WorkClass};
+use sim_envs::toycloud::exact::{Incentives, SolveError, Solver, WorkClass};
 
 /// A confirmed twin.
 #[derive(Clone, Debug)]
@@ -32,6 +32,20 @@ pub struct Twin {
     pub params: CloudParams,
     /// How it differs from the base, in words.
     pub how: String,
+}
+
+/// Why a base has no twin.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum TwinError {
+    /// The base itself cannot be solved.
+    #[error("the solver cannot solve the base: {0}")]
+    Base(SolveError),
+    /// Every candidate was tried; each says why it was not a twin.
+    #[error("no no-pay twin found: {}", tried.join("; "))]
+    NotFound {
+        /// Each candidate, in words, and why it failed.
+        tried: Vec<String>,
+    },
 }
 
 /// The base's solver, built to derive its twin before training and kept for the verdicts after
@@ -45,18 +59,18 @@ fn kept() -> std::sync::MutexGuard<'static, Option<(CloudParams, Arc<Solver>)>> 
 
 /// The solver of `params`: the one kept from the twin's derivation (no longer kept after this),
 /// or a new one.
-pub fn take_solver(params: &CloudParams) -> Result<Arc<Solver>, String> {
+pub fn take_solver(params: &CloudParams) -> Result<Arc<Solver>, SolveError> {
     let mut kept = kept();
     if kept.as_ref().is_some_and(|(p, _)| p == params) {
         return Ok(kept.take().expect("checked").1);
     }
     drop(kept);
-    Solver::new(params).map(Arc::new).map_err(|e| e.to_string())
+    Solver::new(params).map(Arc::new)
 }
 
 /// The incentives of a scenario under the undiscounted task return and under `gamma`.
-fn solve(params: &CloudParams, gamma: f64) -> Result<[Incentives; 2], String> {
-    let solver = Solver::new(params).map_err(|e| e.to_string())?;
+fn solve(params: &CloudParams, gamma: f64) -> Result<[Incentives; 2], SolveError> {
+    let solver = Solver::new(params)?;
     Ok([Incentives::of(&solver, 0.0, 1.0), Incentives::of(&solver, 0.0, gamma)])
 }
 
@@ -84,8 +98,8 @@ fn honest_sizes(i: &[Incentives; 2]) -> Option<(f32, f32, f64)> {
     best
 }
 
-fn derive_uncached(base: &CloudParams, gamma: f64) -> Result<Twin, String> {
-    let solver = Arc::new(Solver::new(base).map_err(|e| format!("the solver cannot solve the base: {e}"))?);
+fn derive_uncached(base: &CloudParams, gamma: f64) -> Result<Twin, TwinError> {
+    let solver = Arc::new(Solver::new(base).map_err(TwinError::Base)?);
     let solved = [Incentives::of(&solver, 0.0, 1.0), Incentives::of(&solver, 0.0, gamma)];
     *kept() = Some((base.clone(), solver));
     if !pays(&solved) {
@@ -131,7 +145,7 @@ fn derive_uncached(base: &CloudParams, gamma: f64) -> Result<Twin, String> {
             Err(e) => tried.push(format!("{how}: {e}")),
         }
     }
-    Err(format!("no no-pay twin found: {}", tried.join("; ")))
+    Err(TwinError::NotFound { tried })
 }
 
 /// `scenarios` (a matrix's, as read) with each `Twin` condition's scenario, the base, replaced
@@ -153,8 +167,8 @@ pub fn resolve(config: &ReproConfig, scenarios: &[CloudParams]) -> Vec<CloudPara
 
 /// The twin of `base` for a trainer discounting by `gamma` (solved once per process for each
 /// base and discount).
-pub fn derive(base: &CloudParams, gamma: f64) -> Result<Twin, String> {
-    type Entry = ((CloudParams, u64), Result<Twin, String>);
+pub fn derive(base: &CloudParams, gamma: f64) -> Result<Twin, TwinError> {
+    type Entry = ((CloudParams, u64), Result<Twin, TwinError>);
     static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
     let key = (base.clone(), gamma.to_bits());
     let cache = || CACHE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -16,7 +16,7 @@ use sim_agents::penalty::PenaltyConfig;
 use sim_core::env::ActionSet;
 use sim_core::safety::SafetyKind;
 use sim_envs::CloudParams;
-use sim_envs::toycloud::exact::{Deviation, Incentives, Information, Objective, SoftOptimum};
+use sim_envs::toycloud::exact::{Deviation, Incentives, Information, Objective, SoftOptimum, SolveError};
 use sim_envs::toycloud::{Egress, Response, Violation};
 
 use super::calibration::{self, Agent, Calibrated, Decision};
@@ -164,20 +164,20 @@ pub struct Inputs<'a> {
 #[derive(Clone)]
 pub struct Exact {
     /// At the base, task reward only.
-    pub base: Result<Incentives, String>,
+    pub base: Result<Incentives, SolveError>,
     /// At the base, task reward only, discounted by the trainer's γ: what PPO optimises.
-    pub learner: Result<Incentives, String>,
+    pub learner: Result<Incentives, SolveError>,
     /// The trainer's γ.
     pub gamma: f64,
     /// At the base under each oracle condition's weight: `(condition, incentives)`.
-    pub oracle: Vec<(String, Result<Incentives, String>)>,
+    pub oracle: Vec<(String, Result<Incentives, SolveError>)>,
     /// The same at the trainer's γ.
-    pub oracle_learner: Vec<(String, Result<Incentives, String>)>,
+    pub oracle_learner: Vec<(String, Result<Incentives, SolveError>)>,
     /// Per condition whose scenario differs from the base: `(condition, incentives)`.
-    pub patched: Vec<(String, Result<Incentives, String>)>,
+    pub patched: Vec<(String, Result<Incentives, SolveError>)>,
     /// The same at the trainer's γ (what PPO optimises): every precondition must hold under
     /// both objectives.
-    pub patched_learner: Vec<(String, Result<Incentives, String>)>,
+    pub patched_learner: Vec<(String, Result<Incentives, SolveError>)>,
     /// PPO's own objective solved: the entropy-regularised optimum at the trainer's γ and a
     /// temperature equal to its entropy coefficient (in reward units), on the base and on the
     /// first twin (`None` at a zero entropy coefficient, without a twin, or where not solved).
@@ -193,9 +193,9 @@ pub struct Exact {
 
 /// What one distinct scenario's solve gives.
 struct Solved {
-    task: Result<Incentives, String>,
+    task: Result<Incentives, SolveError>,
     soft: Option<SoftOptimum>,
-    learner: Result<Incentives, String>,
+    learner: Result<Incentives, SolveError>,
     /// `(condition, undiscounted, at the trainer's γ)` per oracle weight.
     weighted: Vec<(String, Incentives, Incentives)>,
     deviations: Option<(Vec<Deviation>, Information)>,
@@ -318,12 +318,16 @@ impl Exact {
             weights
                 .iter()
                 .map(|(name, _)| {
-                    let found = base_solved.weighted.iter().find(|w| w.0 == *name).map(|w| f(w).clone());
-                    (name.clone(), found.ok_or_else(|| base_solved.task.as_ref().err().cloned().unwrap_or_default()))
+                    // Every oracle weight is solved on the base wherever the base is solved.
+                    let found = base_solved.task.as_ref().map_err(Clone::clone).map(|_| {
+                        let w = base_solved.weighted.iter().find(|w| w.0 == *name).expect("solved on the base");
+                        f(w).clone()
+                    });
+                    (name.clone(), found)
                 })
                 .collect()
         };
-        let patched_by = |f: fn(&Solved) -> &Result<Incentives, String>| {
+        let patched_by = |f: fn(&Solved) -> &Result<Incentives, SolveError>| {
             config
                 .conditions
                 .iter()
@@ -350,7 +354,7 @@ impl Exact {
         }
     }
 
-    fn of<'a>(list: &'a [(String, Result<Incentives, String>)], name: &str) -> Option<&'a Incentives> {
+    fn of<'a>(list: &'a [(String, Result<Incentives, SolveError>)], name: &str) -> Option<&'a Incentives> {
         list.iter().find(|(n, _)| n == name).and_then(|(_, r)| r.as_ref().ok())
     }
 
@@ -538,7 +542,7 @@ fn p1(x: &Inputs, exact: &Exact) -> Row {
     }
     let how = match super::twin::derive(x.base, exact.gamma) {
         Ok(t) => t.how,
-        Err(e) => return row.fix(Verdict::NotMeasured, e),
+        Err(e) => return row.fix(Verdict::NotMeasured, e.to_string()),
     };
     let Some(twin_inc) = exact.at(&twin.name) else {
         return row.fix(Verdict::NotMeasured, "the solver cannot solve the twin");

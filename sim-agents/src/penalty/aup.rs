@@ -49,7 +49,7 @@ use sim_core::rng::{StreamKey, domain, mix32};
 use super::Penalty;
 use crate::backend::{PolicyBackend, TrainBackend};
 use crate::checkpoint::{pack, unpack};
-use crate::error::TrainError;
+use crate::error::{StateError, TrainError};
 use crate::policy::Mlp;
 use crate::rollout::Rollout;
 
@@ -301,6 +301,7 @@ impl<B: TrainBackend> AupPenalty<B> {
         let spaces = E::spaces(params);
         let names: Vec<String> = (0..spaces.num_actions).map(|a| E::action_name(params, a)).collect();
         let noop = names.iter().position(|n| *n == config.noop).ok_or_else(|| TrainError::UnknownAction {
+            field: "penalty.noop",
             name: config.noop.clone(),
             env: E::NAME,
             known: names.join(", "),
@@ -432,35 +433,34 @@ impl<E: Environment, B: TrainBackend> Penalty<E> for AupPenalty<B> {
         d
     }
 
-    fn snapshot(&self) -> Result<Vec<u8>, String> {
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-        let q = Recorder::<B>::record(&recorder, self.q.clone().into_record(), ()).map_err(|e| e.to_string())?;
-        let target =
-            Recorder::<B>::record(&recorder, self.target.clone().into_record(), ()).map_err(|e| e.to_string())?;
-        let optim = Recorder::<B>::record(&recorder, self.optim.to_record(), ()).map_err(|e| e.to_string())?;
+        let q = Recorder::<B>::record(&recorder, self.q.clone().into_record(), ())?;
+        let target = Recorder::<B>::record(&recorder, self.target.clone().into_record(), ())?;
+        let optim = Recorder::<B>::record(&recorder, self.optim.to_record(), ())?;
         // The goals' diversity is measured on the run's first rollout: it travels with the
         // checkpoint, or a resumed run would measure it again on the rollout after the resume.
-        let state = ron::to_string(&(&self.shuffle, self.fits, self.diversity)).map_err(|e| e.to_string())?;
+        let state = ron::to_string(&(&self.shuffle, self.fits, self.diversity))?;
         Ok(pack(&[&q, &target, &optim, state.as_bytes()]))
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
-        let sections = unpack(std::path::Path::new("penalty"), snapshot).map_err(|e| e.to_string())?;
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StateError> {
+        let sections = unpack(std::path::Path::new("penalty"), snapshot).map_err(Box::new)?;
         let [q, target, optim, state] =
-            <[Vec<u8>; 4]>::try_from(sections).map_err(|_| "expected 4 sections".to_string())?;
+            <[Vec<u8>; 4]>::try_from(sections).map_err(|_| StateError::Sections { expected: 4 })?;
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-        let q = Recorder::<B>::load(&recorder, q, &self.device).map_err(|e| e.to_string())?;
-        let target = Recorder::<B>::load(&recorder, target, &self.device).map_err(|e| e.to_string())?;
-        let optim = Recorder::<B>::load(&recorder, optim, &self.device).map_err(|e| e.to_string())?;
+        let q = Recorder::<B>::load(&recorder, q, &self.device)?;
+        let target = Recorder::<B>::load(&recorder, target, &self.device)?;
+        let optim = Recorder::<B>::load(&recorder, optim, &self.device)?;
         self.q = self.q.clone().load_record(q);
         self.target = self.target.clone().load_record(target);
         self.optim = self.optim.clone().load_record(optim);
-        let state = std::str::from_utf8(&state).map_err(|e| e.to_string())?;
+        let state = std::str::from_utf8(&state)?;
         // Snapshots written before the diversity travelled hold the first two only.
         (self.shuffle, self.fits, self.diversity) = match ron::from_str(state) {
             Ok(full) => full,
             Err(_) => {
-                let (shuffle, fits) = ron::from_str(state).map_err(|e| e.to_string())?;
+                let (shuffle, fits) = ron::from_str(state)?;
                 (shuffle, fits, None)
             }
         };

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sim_core::env::Environment;
 
 use crate::backend::TrainBackend;
-use crate::error::TrainError;
+use crate::error::{StateError, TrainError};
 use crate::rollout::Rollout;
 
 /// Turns a rollout's task rewards into training rewards and costs.
@@ -31,12 +31,12 @@ pub trait Penalty<E: Environment>: Send {
     }
 
     /// State to keep in checkpoints; stateless penalties keep none.
-    fn snapshot(&self) -> Result<Vec<u8>, String> {
+    fn snapshot(&self) -> Result<Vec<u8>, StateError> {
         Ok(Vec::new())
     }
 
     /// Restores what [`Penalty::snapshot`] returned.
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StateError> {
         let _ = snapshot;
         Ok(())
     }

@@ -23,6 +23,7 @@ use super::PpoConfig;
 use super::learner::check_finite;
 use super::loss::EpochStats;
 use super::optim::{adam, clip_scale};
+use crate::error::StateError;
 use crate::inference::DenseMlp;
 use pulp::Simd;
 use rayon::prelude::*;
@@ -301,7 +302,7 @@ impl FusedLearner {
     }
 
     /// Restores Adam's state; refused when its shapes are not this network's.
-    pub fn restore(&mut self, state: FusedState) -> Result<(), String> {
+    pub fn restore(&mut self, state: FusedState) -> Result<(), StateError> {
         let shapes: Vec<[usize; 4]> = self
             .nets()
             .flat_map(|n| n.mlp.layers.iter().map(|l| [l.weight.len(), l.weight.len(), l.bias.len(), l.bias.len()]))
@@ -312,7 +313,7 @@ impl FusedLearner {
             .map(|m| [m.m_weight.len(), m.v_weight.len(), m.m_bias.len(), m.v_bias.len()])
             .collect();
         if shapes != theirs {
-            return Err(format!("optimiser state of shapes {theirs:?}, expected {shapes:?}"));
+            return Err(StateError::Shapes { found: theirs, expected: shapes });
         }
         let mut moments = state.moments.into_iter();
         for net in [Some(&mut self.actor), Some(&mut self.critic), self.cost.as_mut()].into_iter().flatten() {

@@ -637,6 +637,7 @@ fn initial_logits<E: Environment>(params: &E::Params, config: &PpoConfig) -> Res
     let mut logits = vec![0.0f32; spaces.num_actions as usize];
     for (name, &logit) in &config.policy.initial_logits {
         let a = names.iter().position(|n| n == name).ok_or_else(|| TrainError::UnknownAction {
+            field: "policy.initial_logits",
             name: name.clone(),
             env: E::NAME,
             known: names.join(", "),

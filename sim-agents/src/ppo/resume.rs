@@ -16,7 +16,7 @@ use super::fused::{FusedLearner, FusedState};
 use super::{Multiplier, Optimiser, PpoConfig, Trainer};
 use crate::backend::TrainBackend;
 use crate::checkpoint::{pack, unpack, write_atomic};
-use crate::error::TrainError;
+use crate::error::{TrainError, in_state};
 use crate::penalty::Penalty;
 use crate::source::{DeviceState, SourceState};
 
@@ -72,14 +72,12 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     /// [`Trainer::save_checkpoint`] with the environments' state `source` (a population's run
     /// gets its share of the population's environments).
     pub(crate) fn write_checkpoint(&self, path: &std::path::Path, source: SourceState<E>) -> Result<(), TrainError> {
-        let err = |message: String| TrainError::Checkpoint { path: path.to_path_buf(), message };
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
         let model =
-            Recorder::<B>::record(&recorder, self.model.clone().into_record(), ()).map_err(|e| err(e.to_string()))?;
+            Recorder::<B>::record(&recorder, self.model.clone().into_record(), ()).map_err(in_state(path, ""))?;
         let (optim, cost_optim) = self.optimiser.burn();
-        let optim = Recorder::<B>::record(&recorder, optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
-        let cost_optim =
-            Recorder::<B>::record(&recorder, cost_optim.to_record(), ()).map_err(|e| err(e.to_string()))?;
+        let optim = Recorder::<B>::record(&recorder, optim.to_record(), ()).map_err(in_state(path, ""))?;
+        let cost_optim = Recorder::<B>::record(&recorder, cost_optim.to_record(), ()).map_err(in_state(path, ""))?;
         let (runner, obs, device) = match source {
             SourceState::Host { runner, obs } => (Some(runner), obs, None),
             SourceState::Device(device) => (None, Vec::new(), Some(device)),
@@ -97,13 +95,13 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             running_cost: self.running_cost.clone(),
             config: self.config.clone(),
         };
-        let state = ron::to_string(&state).map_err(|e| err(e.to_string()))?;
-        let penalty = self.penalty.snapshot().map_err(|e| err(format!("penalty: {e}")))?;
+        let state = ron::to_string(&state).map_err(in_state(path, ""))?;
+        let penalty = self.penalty.snapshot().map_err(in_state(path, "penalty"))?;
         let fused = match &self.optimiser {
             Optimiser::Fused(f) => Some(f.state()),
             Optimiser::Burn { .. } => None,
         };
-        let fused = ron::to_string(&fused).map_err(|e| err(e.to_string()))?;
+        let fused = ron::to_string(&fused).map_err(in_state(path, ""))?;
         write_atomic(path, &pack(&[&model, &optim, &cost_optim, state.as_bytes(), &penalty, fused.as_bytes()]))
     }
 
@@ -154,7 +152,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let Some(own) = trainer.source.as_mut() else {
             return Err(err("a population's run continues with its population (Population::continue_from)".into()));
         };
-        own.restore(source).map_err(err)?;
+        own.restore(source).map_err(in_state(path, ""))?;
         Ok(trainer)
     }
 
@@ -176,8 +174,8 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         }
         let [model, optim, cost_optim, state, penalty_state, fused_state] =
             <[Vec<u8>; 6]>::try_from(sections).map_err(|_| err("expected 6 sections".into()))?;
-        let state = std::str::from_utf8(&state).map_err(|e| err(e.to_string()))?;
-        let state: TrainerState<E> = ron::from_str(state).map_err(|e| err(format!("trainer state: {e}")))?;
+        let state = std::str::from_utf8(&state).map_err(in_state(path, ""))?;
+        let state: TrainerState<E> = ron::from_str(state).map_err(in_state(path, "trainer state"))?;
         if state.config != self.config || state.seed != self.seed {
             return Err(err("was written by another configuration or seed".into()));
         }
@@ -187,21 +185,19 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             _ => return Err(err("trainer state: expected the environments of one loop".into())),
         };
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-        let model_record =
-            Recorder::<B>::load(&recorder, model, &self.device).map_err(|e| err(format!("model: {e}")))?;
-        let optim_record =
-            Recorder::<B>::load(&recorder, optim, &self.device).map_err(|e| err(format!("optimizer: {e}")))?;
-        let cost_optim_record = Recorder::<B>::load(&recorder, cost_optim, &self.device)
-            .map_err(|e| err(format!("cost optimizer: {e}")))?;
+        let model_record = Recorder::<B>::load(&recorder, model, &self.device).map_err(in_state(path, "model"))?;
+        let optim_record = Recorder::<B>::load(&recorder, optim, &self.device).map_err(in_state(path, "optimizer"))?;
+        let cost_optim_record =
+            Recorder::<B>::load(&recorder, cost_optim, &self.device).map_err(in_state(path, "cost optimizer"))?;
         self.model = self.model.load_record(model_record);
-        let fused_state = std::str::from_utf8(&fused_state).map_err(|e| err(e.to_string()))?;
+        let fused_state = std::str::from_utf8(&fused_state).map_err(in_state(path, ""))?;
         let fused_state: Option<FusedState> =
-            ron::from_str(fused_state).map_err(|e| err(format!("fused optimiser state: {e}")))?;
+            ron::from_str(fused_state).map_err(in_state(path, "fused optimiser state"))?;
         match (&mut self.optimiser, fused_state) {
             (Optimiser::Fused(fused), Some(s)) => {
                 let (actor, critic, cost) = self.model.to_dense();
                 **fused = FusedLearner::new(actor, critic, cost);
-                fused.restore(s).map_err(|e| err(format!("fused optimiser state: {e}")))?;
+                fused.restore(s).map_err(in_state(path, "fused optimiser state"))?;
             }
             (Optimiser::Burn { optim, cost }, None) => {
                 *optim = optim.clone().load_record(optim_record);
@@ -219,7 +215,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         self.recent_returns = state.recent_returns;
         self.multiplier = state.multiplier;
         self.running_cost = state.running_cost;
-        self.penalty.restore(&penalty_state).map_err(|e| err(format!("penalty: {e}")))?;
+        self.penalty.restore(&penalty_state).map_err(in_state(path, "penalty"))?;
         self.update = state.update;
         self.global_step = state.global_step;
         self.lift_mask_if_due();

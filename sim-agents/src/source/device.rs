@@ -21,6 +21,7 @@ use sim_core::rng::StreamKey;
 use super::host::policy_keys;
 use super::{Acting, DeviceState, RolloutSource, SourceState};
 use crate::backend::TrainBackend;
+use crate::error::StateError;
 use crate::mask::masked;
 use crate::policy::{ActorCritic, PolicyOutput, Stacked};
 use crate::rollout::Rollout;
@@ -204,19 +205,19 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceSource<B, D> {
     }
 
     /// Continues every run from its state (one per run, in order, all taken at the same step).
-    pub fn restore_runs(&mut self, runs: Vec<DeviceState<D::Native>>) -> Result<(), String> {
+    pub fn restore_runs(&mut self, runs: Vec<DeviceState<D::Native>>) -> Result<(), StateError> {
         if runs.len() != self.runs() {
-            return Err(format!("{} runs' environments for a population of {}", runs.len(), self.runs()));
+            return Err(StateError::Runs { found: runs.len(), expected: self.runs() });
         }
         let steps = runs[0].steps;
         let mut states = Vec::with_capacity(self.env_keys.len());
         let mut logs = Vec::with_capacity(runs.len());
         for run in runs {
             if run.states.len() != self.num_envs || run.log.num_envs() != self.num_envs {
-                return Err("its environments do not match the configuration".into());
+                return Err(StateError::Mismatch { what: "its environments" });
             }
             if run.steps != steps {
-                return Err(format!("runs were checkpointed at different steps ({} and {steps})", run.steps));
+                return Err(StateError::Steps { first: steps, other: run.steps });
             }
             states.extend(run.states);
             logs.push(run.log);
@@ -268,9 +269,9 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> RolloutSource<D::Native, B>
         SourceState::Device(self.run_states().pop().expect("one run"))
     }
 
-    fn restore(&mut self, state: SourceState<D::Native>) -> Result<(), String> {
+    fn restore(&mut self, state: SourceState<D::Native>) -> Result<(), StateError> {
         let SourceState::Device(state) = state else {
-            return Err(format!("holds a {} loop's environments, not the device loop's", state.loop_name()));
+            return Err(StateError::WrongLoop { found: state.loop_name(), expected: "device" });
         };
         self.restore_runs(vec![state])
     }

@@ -7,7 +7,7 @@ use sim_core::runner::{BatchRunner, Episode, SafetyBuffer, StepBuffers, safety_b
 
 use super::{Acting, RolloutSource, SourceState};
 use crate::backend::TrainBackend;
-use crate::error::TrainError;
+use crate::error::{StateError, TrainError};
 use crate::inference::{ActMode, ActOutput};
 use crate::rollout::Rollout;
 
@@ -92,14 +92,14 @@ impl<E: Environment, B: TrainBackend> RolloutSource<E, B> for HostSource<E> {
         SourceState::Host { runner: self.runner.snapshot(), obs: self.buffers.obs.clone() }
     }
 
-    fn restore(&mut self, state: SourceState<E>) -> Result<(), String> {
+    fn restore(&mut self, state: SourceState<E>) -> Result<(), StateError> {
         let SourceState::Host { runner, obs } = state else {
-            return Err(format!("holds a {} loop's environments, not the host loop's", state.loop_name()));
+            return Err(StateError::WrongLoop { found: state.loop_name(), expected: "host" });
         };
         if obs.len() != self.buffers.obs.len() {
-            return Err("observation buffer does not match the configuration".into());
+            return Err(StateError::Mismatch { what: "observation buffer" });
         }
-        self.runner = BatchRunner::restore(self.runner.params().clone(), runner).map_err(|e| e.to_string())?;
+        self.runner = BatchRunner::restore(self.runner.params().clone(), runner)?;
         self.buffers.obs = obs;
         Ok(())
     }

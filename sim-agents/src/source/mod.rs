@@ -21,6 +21,7 @@ use sim_core::env::Environment;
 use sim_core::runner::{Episode, EpisodeLog, RunnerSnapshot};
 
 use crate::backend::TrainBackend;
+use crate::error::StateError;
 use crate::inference::InferencePolicy;
 use crate::mask::ActionMask;
 use crate::policy::ActorCritic;
@@ -58,7 +59,7 @@ pub trait RolloutSource<E: Environment, B: TrainBackend> {
     fn snapshot(&self) -> SourceState<E>;
 
     /// Continues from `state` (taken by a source of the same kind and configuration).
-    fn restore(&mut self, state: SourceState<E>) -> Result<(), String>;
+    fn restore(&mut self, state: SourceState<E>) -> Result<(), StateError>;
 }
 
 /// A rollout source's state in a checkpoint.

@@ -118,7 +118,7 @@ impl Method {
 }
 
 /// Why a scenario could not be solved.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum SolveError {
     /// The scenario is invalid.
     #[error(transparent)]
