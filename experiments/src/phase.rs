@@ -25,6 +25,7 @@ use crate::device::Device;
 use crate::repro::config::{BootstrapConfig, Condition, EvalConfig, Family, ReproConfig};
 use crate::repro::plots::PlotError;
 use crate::repro::run::RunResult;
+use crate::repro::solutions::Solutions;
 use crate::repro::{ReproError, Runs, run_all};
 use crate::stats::{Bootstrap, Estimate};
 
@@ -206,7 +207,8 @@ pub fn run(
     let start = std::time::Instant::now();
     let scenarios: Vec<CloudParams> = grid.cells.iter().map(|c| c.2.clone()).collect();
     let matrix = grid.matrix();
-    let Runs { results, computed } = run_all(&matrix, &scenarios, out, threads, device, progress)?;
+    let Runs { results, computed } =
+        run_all(&matrix, &scenarios, out, threads, device, progress, &Solutions::default())?;
     let b =
         Bootstrap { resamples: grid.config.bootstrap.resamples, confidence: grid.config.bootstrap.confidence, seed: 0 };
     let bar = indicatif::ProgressBar::new(grid.cells.len() as u64);

@@ -27,6 +27,7 @@ use experiments::device::Loop;
 use experiments::error::CliError;
 use experiments::lock::DirLock;
 use experiments::repro::config::{Family, PRESETS, ReproConfig};
+use experiments::repro::solutions::Solutions;
 use experiments::repro::tables::Metric;
 use experiments::repro::{MatrixOutcome, aggregate_matrix, run_matrix, run_task, task_count};
 use experiments::slurm::{ArrayJob, options_file, parse_option};
@@ -116,6 +117,9 @@ fn run(args: &Args) -> Result<PathBuf, CliError> {
     if let Some(dir) = &args.slurm {
         return write_array_job(args, &config, &out, dir);
     }
+    // The exact solutions (each base's twin and solver, the verdicts' references), solved once
+    // for every matrix this invocation runs.
+    let solutions = Solutions::default();
     if let Some(index) = args.task {
         let _lock = DirLock::acquire_task(&out, index)?;
         experiments::signal::install()?;
@@ -128,13 +132,15 @@ fn run(args: &Args) -> Result<PathBuf, CliError> {
             !args.run.quiet,
             index,
             args.runs_per_task,
+            &solutions,
         )?;
         eprintln!("task {index}: {computed} runs computed into {}", out.display());
         return Ok(out);
     }
     let _lock = DirLock::acquire(&out)?;
     if args.aggregate {
-        let outcome = aggregate_matrix(&config, &base, &scenarios, &out, args.run.device, args.runs_per_task)?;
+        let outcome =
+            aggregate_matrix(&config, &base, &scenarios, &out, args.run.device, args.runs_per_task, &solutions)?;
         report(&outcome);
         return Ok(outcome.dir);
     }
@@ -165,7 +171,7 @@ fn run(args: &Args) -> Result<PathBuf, CliError> {
             })
             .collect(),
         _ => {
-            let outcome = run_matrix(&config, &base, &scenarios, &out, threads, device, progress)?;
+            let outcome = run_matrix(&config, &base, &scenarios, &out, threads, device, progress, &solutions)?;
             report(&outcome);
             return Ok(outcome.dir);
         }
@@ -196,7 +202,7 @@ fn run(args: &Args) -> Result<PathBuf, CliError> {
     for (label, variant) in variants {
         let (config, base, scenarios) = variant.resolve(&label)?;
         let dir = out.join(&label);
-        let outcome = run_matrix(&config, &base, &scenarios, &dir, threads, device, progress)?;
+        let outcome = run_matrix(&config, &base, &scenarios, &dir, threads, device, progress, &solutions)?;
         report(&outcome);
         let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
         // Every table's first cells: the variant, its entropy coefficient, and whether it starts

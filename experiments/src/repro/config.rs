@@ -340,7 +340,7 @@ impl ReproConfig {
     }
 
     /// The scenario of condition `c` (number `i`) of family `Twin` as read: the base, which
-    /// [`super::twin::resolve`] replaces by its no-pay twin when the matrix runs. A twin takes
+    /// [`super::solutions::Solutions::resolve`] replaces by its no-pay twin when the matrix runs. A twin takes
     /// no patch, penalty, constraint or action set.
     fn twin(c: &Condition, i: usize, base: &CloudParams) -> Result<CloudParams, ParamError> {
         let field = |f: &str| format!("conditions[{i}].{f}");
@@ -353,7 +353,7 @@ impl ReproConfig {
         if c.actions != ActionSet::All || c.lift_mask_at.is_some() {
             return Err(ParamError::new(field("actions"), "a restriction", "All: a twin is P1's task-only control"));
         }
-        // The solver runs when the matrix does (`twin::resolve`), not when it is read.
+        // The solver runs when the matrix does (`Solutions::resolve`), not when it is read.
         Ok(base.clone())
     }
 

@@ -14,6 +14,7 @@ pub mod criteria;
 pub mod plots;
 pub mod report;
 pub mod run;
+pub mod solutions;
 pub mod tables;
 pub mod twin;
 pub mod verdicts;
@@ -31,6 +32,7 @@ use sim_envs::CloudParams;
 use self::config::ReproConfig;
 use self::plots::PlotError;
 use self::run::RunResult;
+use self::solutions::Solutions;
 use crate::device::{Device, DeviceError, Loop};
 use crate::error::FsError;
 use crate::stats::Bootstrap;
@@ -227,6 +229,7 @@ pub fn task_count(config: &ReproConfig, runs_per_task: usize) -> usize {
 /// Trains and evaluates every (condition, seed) of `config` into `out` (its `config.ron`, and
 /// per run `runs/<condition>__seed<s>/`), resuming what an earlier invocation left unfinished:
 /// what both `rome_repro` and `phase_diagram` run.
+#[allow(clippy::too_many_arguments)]
 pub fn run_all(
     config: &ReproConfig,
     scenarios: &[CloudParams],
@@ -234,8 +237,9 @@ pub fn run_all(
     threads: usize,
     device: Device,
     progress: bool,
+    solutions: &Solutions,
 ) -> Result<Runs, ReproError> {
-    let (results, computed) = compute(config, scenarios, out, threads, device, progress, Share::All)?;
+    let (results, computed) = compute(config, scenarios, out, threads, device, progress, Share::All, solutions)?;
     let results: Vec<RunResult> = results.into_iter().map(|r| r.expect("every run finished")).collect();
     Ok(Runs { results, computed })
 }
@@ -252,12 +256,14 @@ pub fn run_task(
     progress: bool,
     index: usize,
     runs_per_task: usize,
+    solutions: &Solutions,
 ) -> Result<usize, ReproError> {
     let tasks = task_count(config, runs_per_task);
     if runs_per_task == 0 || index >= tasks {
         return Err(ReproError::NoSuchTask { index, runs: jobs(config).len(), tasks, runs_per_task });
     }
-    Ok(compute(config, scenarios, out, threads, device, progress, Share::Task { index, runs_per_task })?.1)
+    let share = Share::Task { index, runs_per_task };
+    Ok(compute(config, scenarios, out, threads, device, progress, share, solutions)?.1)
 }
 
 /// Writes `config.ron` (refusing a directory that holds another matrix) and the directories.
@@ -305,8 +311,9 @@ pub fn collect(
     out: &Path,
     device: Device,
     runs_per_task: usize,
+    solutions: &Solutions,
 ) -> Result<Vec<RunResult>, ReproError> {
-    let scenarios = &twin::resolve(config, scenarios);
+    let scenarios = &solutions.resolve(config, scenarios);
     prepare(config, scenarios, out, device)?;
     let jobs = jobs(config);
     let results: Vec<Option<RunResult>> = jobs.iter().map(|&(c, s)| load(config, out, c, s)).collect();
@@ -323,6 +330,7 @@ pub fn collect(
 
 /// Computes the runs of `share` that an earlier invocation did not finish; returns every run's
 /// result found or computed (in [`jobs`] order) and how many were computed.
+#[allow(clippy::too_many_arguments)]
 fn compute(
     config: &ReproConfig,
     scenarios: &[CloudParams],
@@ -331,8 +339,9 @@ fn compute(
     device: Device,
     progress: bool,
     share: Share,
+    solutions: &Solutions,
 ) -> Result<(Vec<Option<RunResult>>, usize), ReproError> {
-    let scenarios = &twin::resolve(config, scenarios);
+    let scenarios = &solutions.resolve(config, scenarios);
     prepare(config, scenarios, out, device)?;
     let jobs = jobs(config);
     let mine = match share {
@@ -475,7 +484,9 @@ fn compute(
 }
 
 /// Runs the matrix into `out`, resuming what an earlier invocation left unfinished, and writes
-/// its tables, figures and report.
+/// its tables, figures and report. `solutions` keeps the exact solutions (pass one
+/// `Solutions::default()` to every matrix of one base to solve it once).
+#[allow(clippy::too_many_arguments)]
 pub fn run_matrix(
     config: &ReproConfig,
     base: &CloudParams,
@@ -484,12 +495,13 @@ pub fn run_matrix(
     threads: usize,
     device: Device,
     progress: bool,
+    solutions: &Solutions,
 ) -> Result<MatrixOutcome, ReproError> {
     let start = Instant::now();
     // The criteria are read before any training, so a bad file fails at once.
     let criteria = criteria::Registered::load(&config.criteria)?;
-    let Runs { results, computed } = run_all(config, scenarios, out, threads, device, progress)?;
-    write_outputs(config, base, scenarios, out, &results, computed, &criteria, start)
+    let Runs { results, computed } = run_all(config, scenarios, out, threads, device, progress, solutions)?;
+    write_outputs(config, base, scenarios, out, &results, computed, &criteria, start, solutions)
 }
 
 /// Writes the tables, figures and report of a matrix whose runs array tasks computed into
@@ -502,11 +514,12 @@ pub fn aggregate_matrix(
     out: &Path,
     device: Device,
     runs_per_task: usize,
+    solutions: &Solutions,
 ) -> Result<MatrixOutcome, ReproError> {
     let start = Instant::now();
     let criteria = criteria::Registered::load(&config.criteria)?;
-    let results = collect(config, scenarios, out, device, runs_per_task)?;
-    write_outputs(config, base, scenarios, out, &results, 0, &criteria, start)
+    let results = collect(config, scenarios, out, device, runs_per_task, solutions)?;
+    write_outputs(config, base, scenarios, out, &results, 0, &criteria, start, solutions)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -519,14 +532,15 @@ fn write_outputs(
     computed: usize,
     criteria: &criteria::Registered,
     start: Instant,
+    solutions: &Solutions,
 ) -> Result<MatrixOutcome, ReproError> {
     let refs: Vec<&RunResult> = results.iter().collect();
-    let scenarios = &twin::resolve(config, scenarios);
+    let scenarios = &solutions.resolve(config, scenarios);
 
     // Tables, verdicts, figures, report.
     let b = Bootstrap { resamples: config.bootstrap.resamples, confidence: config.bootstrap.confidence, seed: 0 };
     let aggregate = tables::Aggregate::compute(config, &refs, &b);
-    let exact = verdicts::Exact::compute(config, base, scenarios);
+    let exact = solutions.exact(config, base, scenarios);
     let inputs = verdicts::Inputs {
         config,
         base,

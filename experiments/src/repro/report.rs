@@ -142,7 +142,11 @@ pub fn report(
         ),
     ];
     if let Some(t) = twin {
-        let how = super::twin::derive(base, exact.gamma).map_or_else(|e| e.to_string(), |t| t.how);
+        let how = match &exact.twin {
+            Some(Ok(t)) => t.how.clone(),
+            Some(Err(e)) => e.to_string(),
+            None => "not derived".into(),
+        };
         solutions.push((
             format!("The twin `{}`, undiscounted: {how}", t.name),
             exact.at(&t.name).ok_or_else(|| "the solver cannot solve it".to_string()),

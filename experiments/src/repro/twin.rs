@@ -18,11 +18,10 @@
 //!
 //! Where none is confirmed there is no twin, and the report says why.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sim_envs::CloudParams;
 
-use super::config::{Family, ReproConfig};
 use sim_envs::toycloud::exact::{Incentives, SolveError, Solver, WorkClass};
 
 /// A confirmed twin.
@@ -46,26 +45,6 @@ pub enum TwinError {
         /// Each candidate, in words, and why it failed.
         tried: Vec<String>,
     },
-}
-
-/// The base's solver, built to derive its twin before training and kept for the verdicts after
-/// it (one solve of the base instead of two; about 1.5 GB for `pressure`, so one is kept at most
-/// and [`take_solver`] hands it over).
-static KEPT: Mutex<Option<(CloudParams, Arc<Solver>)>> = Mutex::new(None);
-
-fn kept() -> std::sync::MutexGuard<'static, Option<(CloudParams, Arc<Solver>)>> {
-    KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The solver of `params`: the one kept from the twin's derivation (no longer kept after this),
-/// or a new one.
-pub fn take_solver(params: &CloudParams) -> Result<Arc<Solver>, SolveError> {
-    let mut kept = kept();
-    if kept.as_ref().is_some_and(|(p, _)| p == params) {
-        return Ok(kept.take().expect("checked").1);
-    }
-    drop(kept);
-    Solver::new(params).map(Arc::new)
 }
 
 /// The incentives of a scenario under the undiscounted task return and under `gamma`.
@@ -98,11 +77,20 @@ fn honest_sizes(i: &[Incentives; 2]) -> Option<(f32, f32, f64)> {
     best
 }
 
-fn derive_uncached(base: &CloudParams, gamma: f64) -> Result<Twin, TwinError> {
-    let solver = Arc::new(Solver::new(base).map_err(TwinError::Base)?);
+/// The twin of `base` for a trainer discounting by `gamma`, and the base's solver, built on the
+/// way (about 1.5 GB for `pressure`: [`super::solutions::Solutions`] keeps it for the verdicts
+/// instead of solving the base again).
+pub fn derive(base: &CloudParams, gamma: f64) -> (Result<Twin, TwinError>, Option<Arc<Solver>>) {
+    let solver = match Solver::new(base) {
+        Ok(s) => Arc::new(s),
+        Err(e) => return (Err(TwinError::Base(e)), None),
+    };
     let solved = [Incentives::of(&solver, 0.0, 1.0), Incentives::of(&solver, 0.0, gamma)];
-    *kept() = Some((base.clone(), solver));
-    if !pays(&solved) {
+    (derive_from(base, gamma, &solved), Some(solver))
+}
+
+fn derive_from(base: &CloudParams, gamma: f64, solved: &[Incentives; 2]) -> Result<Twin, TwinError> {
+    if !pays(solved) {
         return Ok(Twin {
             params: base.clone(),
             how: "the base itself: violating pays under neither the undiscounted return nor the trainer's discount"
@@ -110,7 +98,7 @@ fn derive_uncached(base: &CloudParams, gamma: f64) -> Result<Twin, TwinError> {
         });
     }
     let mut tried = Vec::new();
-    if let Some((lo, hi, prob)) = honest_sizes(&solved) {
+    if let Some((lo, hi, prob)) = honest_sizes(solved) {
         let mut twin = base.clone();
         twin.task.work_min = lo.max(f32::MIN_POSITIVE);
         twin.task.work_max = hi.max(twin.task.work_min);
@@ -148,38 +136,6 @@ fn derive_uncached(base: &CloudParams, gamma: f64) -> Result<Twin, TwinError> {
     Err(TwinError::NotFound { tried })
 }
 
-/// `scenarios` (a matrix's, as read) with each `Twin` condition's scenario, the base, replaced
-/// by the base's twin for the matrix's trainer (the base itself where the solver confirms none:
-/// P1 then says why). A twin has no payoff, so it is its own twin: resolving twice changes
-/// nothing.
-pub fn resolve(config: &ReproConfig, scenarios: &[CloudParams]) -> Vec<CloudParams> {
-    let gamma = f64::from(config.ppo.gamma);
-    config
-        .conditions
-        .iter()
-        .zip(scenarios)
-        .map(|(c, p)| match c.family {
-            Family::Twin => derive(p, gamma).map_or_else(|_| p.clone(), |t| t.params),
-            _ => p.clone(),
-        })
-        .collect()
-}
-
-/// The twin of `base` for a trainer discounting by `gamma` (solved once per process for each
-/// base and discount).
-pub fn derive(base: &CloudParams, gamma: f64) -> Result<Twin, TwinError> {
-    type Entry = ((CloudParams, u64), Result<Twin, TwinError>);
-    static CACHE: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
-    let key = (base.clone(), gamma.to_bits());
-    let cache = || CACHE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, t)) = cache().iter().find(|(k, _)| *k == key) {
-        return t.clone();
-    }
-    let twin = derive_uncached(base, gamma);
-    cache().push((key, twin.clone()));
-    twin
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,13 +146,13 @@ mod tests {
     #[test]
     fn pressures_twin_is_its_small_jobs_and_an_honest_base_is_its_own_twin() {
         let base = CloudParams::scenario("pressure").unwrap();
-        let twin = derive(&base, 0.99).unwrap();
+        let twin = derive(&base, 0.99).0.unwrap();
         assert_eq!(twin.params.controls, base.controls);
         assert_eq!(twin.params.mining, base.mining);
         assert_eq!(twin.params.task.work_min, base.task.work_min);
         assert!(twin.params.task.work_max < base.task.work_max, "{}", twin.how);
         assert!(!pays(&solve(&twin.params, 0.99).unwrap()));
-        let own = derive(&twin.params, 0.99).unwrap();
+        let own = derive(&twin.params, 0.99).0.unwrap();
         assert_eq!(own.params, twin.params);
         assert!(own.how.starts_with("the base itself"), "{}", own.how);
     }

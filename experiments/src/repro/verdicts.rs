@@ -23,7 +23,9 @@ use super::calibration::{self, Agent, Calibrated, Decision};
 use super::config::{Condition, Family, ReproConfig};
 use super::criteria::Criteria;
 use super::run::RunResult;
+use super::solutions::Solutions;
 use super::tables::{Aggregate, Metric, cell, values};
+use super::twin::{Twin, TwinError};
 use crate::stats::{Bootstrap, Contrast, Estimate, holm, iqm};
 
 /// A phenomenon's verdict.
@@ -169,6 +171,8 @@ pub struct Exact {
     pub learner: Result<Incentives, SolveError>,
     /// The trainer's γ.
     pub gamma: f64,
+    /// The base's no-pay twin, where the matrix has a twin condition.
+    pub twin: Option<Result<Twin, TwinError>>,
     /// At the base under each oracle condition's weight: `(condition, incentives)`.
     pub oracle: Vec<(String, Result<Incentives, SolveError>)>,
     /// The same at the trainer's γ.
@@ -203,41 +207,25 @@ struct Solved {
 }
 
 impl Exact {
-    /// Solves the base, the oracle weights on it, and every patched scenario of `config`, and
-    /// plays the solver's pseudo-agents on each (see [`super::calibration`]). The last matrix's
-    /// solution is kept for the next of the same base, scenarios, conditions, seeds, evaluation,
-    /// discount and entropy coefficient.
-    pub fn compute(config: &ReproConfig, base: &CloudParams, scenarios: &[CloudParams]) -> Self {
-        type Key = (CloudParams, Vec<CloudParams>, Vec<Condition>, Vec<u64>, super::config::EvalConfig, [u32; 2], u64);
-        static LAST: std::sync::Mutex<Option<(Key, Exact)>> = std::sync::Mutex::new(None);
-        let key = (
-            base.clone(),
-            scenarios.to_vec(),
-            config.conditions.clone(),
-            config.seeds.clone(),
-            config.eval.clone(),
-            // The entropy coefficient matters only to the soft optima, solved with a twin.
-            [config.ppo.gamma.to_bits(), if Self::soft_wanted(config) { config.ppo.ent_coef.to_bits() } else { 0 }],
-            config.ppo.total_timesteps,
-        );
-        let last = || LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((k, exact)) = last().as_ref()
-            && *k == key
-        {
-            return exact.clone();
-        }
-        let exact = Self::solve(config, base, scenarios);
-        *last() = Some((key, exact.clone()));
-        exact
-    }
-
     /// Whether the soft optima are solved: PPO's entropy bonus is on and P1 has a twin to
     /// compare the base with.
-    fn soft_wanted(config: &ReproConfig) -> bool {
+    pub(super) fn soft_wanted(config: &ReproConfig) -> bool {
         config.ppo.ent_coef > 0.0 && config.first(Family::Twin).is_some()
     }
 
-    fn solve(config: &ReproConfig, base: &CloudParams, scenarios: &[CloudParams]) -> Self {
+    /// Solves the base, the oracle weights on it, and every patched scenario of `config`, and
+    /// plays the solver's pseudo-agents on each (see [`super::calibration`]); the base's twin
+    /// and solver come from `solutions`. Call it through [`Solutions::exact`], which reuses the
+    /// last matrix's.
+    pub(super) fn solve(
+        config: &ReproConfig,
+        base: &CloudParams,
+        scenarios: &[CloudParams],
+        solutions: &Solutions,
+    ) -> Self {
+        let gamma = f64::from(config.ppo.gamma);
+        // First: deriving the twin keeps the base's solver for the solve below.
+        let twin = config.first(Family::Twin).map(|_| solutions.twin(base, gamma));
         use rayon::prelude::*;
         // Each distinct scenario (the base first) is solved once, for every condition on it; the
         // solves are independent, so they run in parallel (the results do not depend on it).
@@ -255,13 +243,12 @@ impl Exact {
                 _ => None,
             })
             .collect();
-        let gamma = f64::from(config.ppo.gamma);
         let tau = f64::from(config.ppo.ent_coef);
         let solved: Vec<Solved> = distinct
             .par_iter()
             .enumerate()
             .map(|(d, params)| {
-                let solver = match super::twin::take_solver(params) {
+                let solver = match solutions.take_solver(params) {
                     Ok(s) => s,
                     Err(e) => {
                         let learner = Err(e.clone());
@@ -341,6 +328,7 @@ impl Exact {
             of_scenario(&scenarios[i]).soft.clone()
         });
         Exact {
+            twin,
             soft: [base_solved.soft.clone(), twin_soft],
             deviations: base_solved.deviations.clone(),
             base: base_solved.task.clone(),
@@ -540,9 +528,12 @@ fn p1(x: &Inputs, exact: &Exact) -> Row {
     if let Err(e) = x.trained_enough(&[twin]) {
         return row.fix(Verdict::NotMeasured, e);
     }
-    let how = match super::twin::derive(x.base, exact.gamma) {
-        Ok(t) => t.how,
-        Err(e) => return row.fix(Verdict::NotMeasured, e.to_string()),
+    let how = match &exact.twin {
+        Some(Ok(t)) => t.how.clone(),
+        Some(Err(e)) => return row.fix(Verdict::NotMeasured, e.to_string()),
+        None => {
+            return row.fix(Verdict::NotMeasured, "no twin condition: P1 is a contrast against the base's no-pay twin");
+        }
     };
     let Some(twin_inc) = exact.at(&twin.name) else {
         return row.fix(Verdict::NotMeasured, "the solver cannot solve the twin");
@@ -1527,8 +1518,9 @@ mod contrasts {
         static FIXTURE: OnceLock<Fixture> = OnceLock::new();
         FIXTURE.get_or_init(|| {
             let (config, base, scenarios) = ReproConfig::parse(MATRIX, "hand_built").expect("the matrix parses");
-            let scenarios = super::super::twin::resolve(&config, &scenarios);
-            let exact = Exact::compute(&config, &base, &scenarios);
+            let solutions = super::super::solutions::Solutions::default();
+            let scenarios = solutions.resolve(&config, &scenarios);
+            let exact = solutions.exact(&config, &base, &scenarios);
             let criteria = super::super::criteria::Registered::load("default").expect("the criteria load").criteria;
             Fixture { config, base, scenarios, exact, criteria }
         })
