@@ -32,6 +32,15 @@ fn inference(c: &mut Criterion) {
         });
     }
     group.finish();
+    // The critic alone, as a rollout values the observations after its last step.
+    let mut group = c.benchmark_group(format!("policy_values/{}threads", pool.current_num_threads()));
+    for n in [64usize, 1024, 4096] {
+        let obs: Vec<f32> = (0..n * 16).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
+        let mut values = vec![0.0f32; n];
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("{n}"), |b| pool.install(|| b.iter(|| policy.values(&obs, &mut values))));
+    }
+    group.finish();
 }
 
 fn ppo_update(c: &mut Criterion) {

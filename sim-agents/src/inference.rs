@@ -96,11 +96,11 @@ pub struct DenseMlp {
 impl DenseMlp {
     /// The output of one row `x`, written to the start of `out` (length of the last layer).
     pub fn forward_row(&self, x: &[f32], out: &mut [f32]) {
-        let mut scratch = BlockScratch::default();
-        let mut block = vec![0.0f32; BLOCK * MAX_WIDTH];
-        self.forward_block(x, x.len(), 1, &mut scratch, &mut block);
-        let n = self.outputs();
-        out[..n].copy_from_slice(&block[..n]);
+        with_workspace(|w| {
+            self.forward_block(x, x.len(), 1, &mut w.scratch, &mut w.first);
+            let n = self.outputs();
+            out[..n].copy_from_slice(&w.first[..n]);
+        });
     }
 
     /// The outputs of a block of `rows <= BLOCK` rows (row `r` of `x` starts at
@@ -169,6 +169,29 @@ impl Default for BlockScratch {
             t: vec![0.0; BLOCK * MAX_WIDTH],
         }
     }
+}
+
+/// The buffers of one thread's forward passes: allocated on the thread's first call and reused
+/// by every later one, so that acting and valuing allocate nothing per call.
+struct Workspace {
+    scratch: BlockScratch,
+    /// A block's outputs of the first network (the actor's logits, or a head's values).
+    first: Vec<f32>,
+    /// A block's outputs of the critics.
+    second: Vec<f32>,
+}
+
+thread_local! {
+    static WORKSPACE: std::cell::RefCell<Workspace> = std::cell::RefCell::new(Workspace {
+        scratch: BlockScratch::default(),
+        first: vec![0.0; BLOCK * MAX_WIDTH],
+        second: vec![0.0; BLOCK * MAX_WIDTH],
+    });
+}
+
+/// Runs `f` on this thread's [`Workspace`] (not re-entrant: `f` must not call it again).
+fn with_workspace<R>(f: impl FnOnce(&mut Workspace) -> R) -> R {
+    WORKSPACE.with(|w| f(&mut w.borrow_mut()))
 }
 
 /// How actions are chosen.
@@ -261,36 +284,36 @@ impl InferencePolicy {
         );
         work.into_par_iter().with_min_len(if n > ROWS_PER_TASK { 1 } else { usize::MAX }).for_each(
             |(obs, keys, actions, logprobs, values, cost_values)| {
-                let mut scratch = BlockScratch::default();
-                let mut logits = vec![0.0f32; BLOCK * MAX_WIDTH];
-                let mut v = vec![0.0f32; BLOCK * MAX_WIDTH];
-                let num_actions = self.num_actions();
-                for start in (0..keys.len()).step_by(BLOCK) {
-                    let rows = BLOCK.min(keys.len() - start);
-                    let x = &obs[start * dim..];
-                    self.actor.forward_block(x, dim, rows, &mut scratch, &mut logits);
-                    for r in 0..rows {
-                        let row = &mut logits[r * MAX_WIDTH..r * MAX_WIDTH + num_actions];
-                        if let Some(m) = &self.mask {
-                            m.apply(row);
-                        }
-                        (actions[start + r], logprobs[start + r]) =
-                            choose(row, &Draws::new(keys[start + r], step), mode);
-                    }
-                    self.critic.forward_block(x, dim, rows, &mut scratch, &mut v);
-                    for r in 0..rows {
-                        values[start + r] = v[r * MAX_WIDTH];
-                    }
-                    match &self.cost_critic {
-                        Some(c) => {
-                            c.forward_block(x, dim, rows, &mut scratch, &mut v);
-                            for r in 0..rows {
-                                cost_values[start + r] = v[r * MAX_WIDTH];
+                with_workspace(|w| {
+                    let Workspace { scratch, first: logits, second: v } = w;
+                    let num_actions = self.num_actions();
+                    for start in (0..keys.len()).step_by(BLOCK) {
+                        let rows = BLOCK.min(keys.len() - start);
+                        let x = &obs[start * dim..];
+                        self.actor.forward_block(x, dim, rows, scratch, logits);
+                        for r in 0..rows {
+                            let row = &mut logits[r * MAX_WIDTH..r * MAX_WIDTH + num_actions];
+                            if let Some(m) = &self.mask {
+                                m.apply(row);
                             }
+                            (actions[start + r], logprobs[start + r]) =
+                                choose(row, &Draws::new(keys[start + r], step), mode);
                         }
-                        None => cost_values[start..start + rows].fill(0.0),
+                        self.critic.forward_block(x, dim, rows, scratch, v);
+                        for r in 0..rows {
+                            values[start + r] = v[r * MAX_WIDTH];
+                        }
+                        match &self.cost_critic {
+                            Some(c) => {
+                                c.forward_block(x, dim, rows, scratch, v);
+                                for r in 0..rows {
+                                    cost_values[start + r] = v[r * MAX_WIDTH];
+                                }
+                            }
+                            None => cost_values[start..start + rows].fill(0.0),
+                        }
                     }
-                }
+                });
             },
         );
     }
@@ -321,11 +344,22 @@ impl InferencePolicy {
 
     fn head(mlp: &DenseMlp, obs: &[f32], values: &mut [f32]) {
         let dim = mlp.layers[0].inputs;
-        values.par_iter_mut().zip(obs.par_chunks(dim)).with_min_len(ROWS_PER_TASK).for_each(|(v, x)| {
-            let mut out = [0.0f32; 1];
-            mlp.forward_row(x, &mut out);
-            *v = out[0];
-        });
+        let n = values.len();
+        assert_eq!(obs.len(), n * dim, "one observation per value");
+        (values.par_chunks_mut(ROWS_PER_TASK), obs.par_chunks(ROWS_PER_TASK * dim))
+            .into_par_iter()
+            .with_min_len(if n > ROWS_PER_TASK { 1 } else { usize::MAX })
+            .for_each(|(values, obs)| {
+                with_workspace(|w| {
+                    for start in (0..values.len()).step_by(BLOCK) {
+                        let rows = BLOCK.min(values.len() - start);
+                        mlp.forward_block(&obs[start * dim..], dim, rows, &mut w.scratch, &mut w.first);
+                        for r in 0..rows {
+                            values[start + r] = w.first[r * MAX_WIDTH];
+                        }
+                    }
+                })
+            });
     }
 }
 
