@@ -230,7 +230,7 @@ fn run<E: Environment, B: TrainBackend>(
     let write_csv = |rows: &[String]| write_metrics(&metrics_path, rows);
     while trainer.updates_done() < total {
         let report = trainer.train_update()?;
-        rows.push(report.metrics.csv_row());
+        rows.push(report.metrics.csv_row(&report.timings));
         bar.set_position(trainer.global_step());
         if let Some(r) = trainer.final_return() {
             bar.set_message(format!("return {r:.1}"));
@@ -275,7 +275,7 @@ fn progress_bar(total: u64, progress: bool) -> ProgressBar {
 
 /// Writes the metrics CSV (header and `rows`) atomically.
 fn write_metrics(path: &Path, rows: &[String]) -> Result<(), RunError> {
-    let mut text = String::from(UpdateMetrics::CSV_HEADER);
+    let mut text = UpdateMetrics::csv_header();
     text.push('\n');
     for r in rows {
         text.push_str(r);

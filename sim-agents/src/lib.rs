@@ -21,4 +21,4 @@ pub mod rollout;
 pub mod source;
 
 pub use error::{StateError, TrainError};
-pub use ppo::{PpoConfig, Trainer, UpdateMetrics, UpdateReport};
+pub use ppo::{PpoConfig, Trainer, UpdateMetrics, UpdateReport, UpdateTimings};

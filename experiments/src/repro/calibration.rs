@@ -144,7 +144,7 @@ fn pseudo_run(config: &ReproConfig, c: &Condition, seed: u64, play: impl Fn(Phas
         train_steps: total,
         cost_rate: f64::NAN,
         lagrange_multiplier: None,
-        metrics_csv: String::new(),
+        metrics: Vec::new(),
         penalty_diagnostics: vec![],
     };
     result_of(&c.name, seed, &eps, &eps, unwatched.as_deref(), training)

@@ -391,7 +391,7 @@ fn compute(
         let (c, seed) = jobs[j];
         let name = run_name(&config.conditions[c].name, seed);
         let dir = out.join("runs").join(&name);
-        write_atomic(&dir.join("metrics.csv"), result.metrics_csv.as_bytes())?;
+        write_atomic(&dir.join("metrics.csv"), sim_agents::UpdateMetrics::csv(&result.metrics).as_bytes())?;
         let curve = out.join("curves").join(format!("{name}.csv"));
         write_atomic(&curve, tables::curve_csv(&result.curve).as_bytes())?;
         let text = ron::to_string(&result)?;

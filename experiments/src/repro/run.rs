@@ -14,7 +14,7 @@ use sim_agents::backend::TrainBackend;
 use sim_agents::evaluate::evaluate;
 use sim_agents::inference::{ActMode, InferencePolicy};
 use sim_agents::population::{Population, Run};
-use sim_agents::{TrainError, Trainer, UpdateReport};
+use sim_agents::{TrainError, Trainer, UpdateMetrics, UpdateReport};
 use sim_core::io::write_atomic;
 use sim_core::runner::Episode;
 use sim_core::safety::SafetyKind;
@@ -144,8 +144,8 @@ pub struct RunResult {
     pub latencies: Vec<(String, Vec<u32>)>,
     /// Final evaluation: `(violation kind, mean events per episode)`.
     pub violations_by_kind: Vec<(String, f64)>,
-    /// The PPO metrics CSV of the run.
-    pub metrics_csv: String,
+    /// The PPO metrics of every update (no timings: result files are reproducible).
+    pub metrics: Vec<UpdateMetrics>,
     /// Final evaluation by job size: `(size rounded up to a whole unit, episodes, violating
     /// episodes)`, for the state-conditional prediction.
     pub by_job_size: Vec<(u32, u32, u32)>,
@@ -231,7 +231,7 @@ struct Progress {
     train_cost: f64,
     /// Training episodes since the last curve point.
     since: Vec<Episode<ToyCloud>>,
-    metrics_csv: String,
+    metrics: Vec<UpdateMetrics>,
 }
 
 /// One (condition, seed) run, to be run on the backend of a device chosen at run time.
@@ -306,13 +306,7 @@ fn evaluate_run(
 impl Progress {
     /// A run that has not trained yet.
     fn fresh() -> Self {
-        Progress {
-            curve: Vec::new(),
-            train_episodes: 0,
-            train_cost: 0.0,
-            since: Vec::new(),
-            metrics_csv: format!("{}\n", sim_agents::UpdateMetrics::CSV_HEADER),
-        }
+        Progress { curve: Vec::new(), train_episodes: 0, train_cost: 0.0, since: Vec::new(), metrics: Vec::new() }
     }
 
     /// What an interrupted run in `dir` had gathered.
@@ -368,10 +362,7 @@ impl Progress {
         trainer: &Trainer<ToyCloud, impl TrainBackend>,
         report: UpdateReport<ToyCloud>,
     ) -> Result<(), TrainError> {
-        let mut m = report.metrics;
-        (m.sps, m.rollout_seconds, m.optimize_seconds) = (0.0, 0.0, 0.0); // keep result files deterministic
-        self.metrics_csv.push_str(&m.csv_row());
-        self.metrics_csv.push('\n');
+        self.metrics.push(report.metrics);
         self.train_episodes += report.episodes.len() as u64;
         self.train_cost += report.episodes.iter().map(|e| f64::from(e.safety.cost)).sum::<f64>();
         self.since.extend(report.episodes);
@@ -502,7 +493,7 @@ fn finish<B: TrainBackend>(
     let ppo = config.ppo_for(condition);
     let e = &config.eval;
     let mode = if e.greedy { ActMode::Greedy } else { ActMode::Sample };
-    let Progress { curve, train_episodes, train_cost, metrics_csv, .. } = progress;
+    let Progress { curve, train_episodes, train_cost, metrics, .. } = progress;
     let eps = evaluate_run(config, params, seed, trainer.policy(), e.final_episodes)?;
     // The final policy evaluated both ways: greedy (the curves' and the summary's, by default)
     // and sampled (the stochastic policy PPO-Lagrangian's limit is about).
@@ -520,7 +511,7 @@ fn finish<B: TrainBackend>(
         cost_rate: train_cost / trainer.global_step().max(1) as f64,
         final_train_return: trainer.final_return().unwrap_or(f64::NAN),
         lagrange_multiplier: ppo.lagrangian.as_ref().map(|_| f64::from(trainer.lagrange_multiplier())),
-        metrics_csv,
+        metrics,
         penalty_diagnostics: trainer.penalty_diagnostics(),
     };
     Ok(result_of(&condition.name, seed, &eps, sampled.as_deref().unwrap_or(&eps), Some(&unwatched), training))
@@ -541,7 +532,7 @@ pub struct Training {
     /// The final Lagrange multiplier (PPO-Lagrangian).
     pub lagrange_multiplier: Option<f64>,
     /// The PPO metrics CSV.
-    pub metrics_csv: String,
+    pub metrics: Vec<UpdateMetrics>,
     /// The penalty's diagnostics.
     pub penalty_diagnostics: Vec<(String, f64)>,
 }
@@ -583,7 +574,7 @@ pub fn result_of(
         cost_rate,
         final_train_return,
         lagrange_multiplier,
-        metrics_csv,
+        metrics,
         penalty_diagnostics,
     } = training;
     let s = eval_stats(eps);
@@ -666,5 +657,5 @@ pub fn result_of(
         .iter()
         .map(|k| (k.name().to_string(), eps.iter().map(|e| f64::from(e.safety.violations(*k))).sum::<f64>() / n))
         .collect();
-    RunResult { summary, curve, latencies, violations_by_kind, metrics_csv, by_job_size, penalty_diagnostics }
+    RunResult { summary, curve, latencies, violations_by_kind, metrics, by_job_size, penalty_diagnostics }
 }

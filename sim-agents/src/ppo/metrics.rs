@@ -22,12 +22,6 @@ pub struct UpdateMetrics {
     pub episodic_length: Option<f64>,
     /// Episodes that ended in this rollout.
     pub episodes: usize,
-    /// `charts/SPS`: environment steps per second of this update (rollout and optimisation).
-    pub sps: f64,
-    /// `charts/rollout_seconds`: wall-clock time collecting the rollout.
-    pub rollout_seconds: f64,
-    /// `charts/optimize_seconds`: wall-clock time of the PPO epochs.
-    pub optimize_seconds: f64,
     /// `losses/value_loss` (last minibatch).
     pub value_loss: f32,
     /// `losses/policy_loss` (last minibatch).
@@ -53,12 +47,72 @@ pub struct UpdateMetrics {
     pub penalty_per_step: f64,
 }
 
+/// What an update measured of the clock. Kept apart from [`UpdateMetrics`] because it differs
+/// from run to run: result files that must be reproducible never hold it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct UpdateTimings {
+    /// `charts/SPS`: environment steps per second of this update (rollout and optimisation).
+    pub sps: f64,
+    /// `charts/rollout_seconds`: wall-clock time collecting the rollout.
+    pub rollout_seconds: f64,
+    /// `charts/optimize_seconds`: wall-clock time of the PPO epochs.
+    pub optimize_seconds: f64,
+}
+
+/// One CSV column: its name and its cell.
+type Column = (&'static str, fn(&UpdateMetrics, &UpdateTimings) -> String);
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x}")).unwrap_or_default()
+}
+
+/// The metrics CSV's columns, CleanRL's names, in order: each column's name and cell defined
+/// once, so the header and the rows cannot drift apart. Missing values are empty cells.
+const COLUMNS: &[Column] = &[
+    ("update", |m, _| m.update.to_string()),
+    ("global_step", |m, _| m.global_step.to_string()),
+    ("charts/learning_rate", |m, _| m.learning_rate.to_string()),
+    ("charts/episodic_return", |m, _| opt(m.episodic_return)),
+    ("charts/episodic_length", |m, _| opt(m.episodic_length)),
+    ("charts/episodes", |m, _| m.episodes.to_string()),
+    ("charts/SPS", |_, t| format!("{:.1}", t.sps)),
+    ("charts/rollout_seconds", |_, t| format!("{:.4}", t.rollout_seconds)),
+    ("charts/optimize_seconds", |_, t| format!("{:.4}", t.optimize_seconds)),
+    ("losses/value_loss", |m, _| m.value_loss.to_string()),
+    ("losses/policy_loss", |m, _| m.policy_loss.to_string()),
+    ("losses/entropy", |m, _| m.entropy.to_string()),
+    ("losses/old_approx_kl", |m, _| m.old_approx_kl.to_string()),
+    ("losses/approx_kl", |m, _| m.approx_kl.to_string()),
+    ("losses/clipfrac", |m, _| m.clipfrac.to_string()),
+    ("losses/explained_variance", |m, _| m.explained_variance.to_string()),
+    ("losses/cost_value_loss", |m, _| opt(m.cost_value_loss.map(f64::from))),
+    ("charts/lagrange_multiplier", |m, _| opt(m.lagrange_multiplier.map(f64::from))),
+    ("charts/episodic_cost", |m, _| opt(m.episodic_cost)),
+    ("charts/penalty_per_step", |m, _| m.penalty_per_step.to_string()),
+];
+
 impl UpdateMetrics {
-    /// CSV header, CleanRL's metric names.
-    pub const CSV_HEADER: &'static str = "update,global_step,charts/learning_rate,charts/episodic_return,\
-charts/episodic_length,charts/episodes,charts/SPS,charts/rollout_seconds,charts/optimize_seconds,losses/value_loss,losses/policy_loss,losses/entropy,\
-losses/old_approx_kl,losses/approx_kl,losses/clipfrac,losses/explained_variance,losses/cost_value_loss,\
-charts/lagrange_multiplier,charts/episodic_cost,charts/penalty_per_step";
+    /// The CSV header (no line break).
+    pub fn csv_header() -> String {
+        COLUMNS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(",")
+    }
+
+    /// The metrics as a CSV row (no line break), with the update's `timings`; a reproducible
+    /// file passes `UpdateTimings::default()`, whose cells read 0.
+    pub fn csv_row(&self, timings: &UpdateTimings) -> String {
+        COLUMNS.iter().map(|(_, cell)| cell(self, timings)).collect::<Vec<_>>().join(",")
+    }
+
+    /// `rows` as a CSV file: the header, then one line per update (timings 0).
+    pub fn csv(rows: &[UpdateMetrics]) -> String {
+        let mut text = Self::csv_header();
+        text.push('\n');
+        for m in rows {
+            text.push_str(&m.csv_row(&UpdateTimings::default()));
+            text.push('\n');
+        }
+        text
+    }
 
     /// These metrics with the losses of an update's epochs (the last minibatch's, the clip
     /// fraction averaged over all of them), as both trainers report them.
@@ -73,34 +127,6 @@ charts/lagrange_multiplier,charts/episodic_cost,charts/penalty_per_step";
             ..self
         }
     }
-
-    /// The metrics as a CSV row (empty cells for missing values).
-    pub fn csv_row(&self) -> String {
-        let opt = |v: Option<f64>| v.map(|x| format!("{x}")).unwrap_or_default();
-        format!(
-            "{},{},{},{},{},{},{:.1},{:.4},{:.4},{},{},{},{},{},{},{},{},{},{},{}",
-            self.update,
-            self.global_step,
-            self.learning_rate,
-            opt(self.episodic_return),
-            opt(self.episodic_length),
-            self.episodes,
-            self.sps,
-            self.rollout_seconds,
-            self.optimize_seconds,
-            self.value_loss,
-            self.policy_loss,
-            self.entropy,
-            self.old_approx_kl,
-            self.approx_kl,
-            self.clipfrac,
-            self.explained_variance,
-            opt(self.cost_value_loss.map(f64::from)),
-            opt(self.lagrange_multiplier.map(f64::from)),
-            opt(self.episodic_cost),
-            self.penalty_per_step,
-        )
-    }
 }
 
 /// What [`Trainer::train_update`](super::Trainer::train_update) returns (for each run, what
@@ -108,6 +134,8 @@ charts/lagrange_multiplier,charts/episodic_cost,charts/penalty_per_step";
 pub struct UpdateReport<E: Environment> {
     /// The update's metrics.
     pub metrics: UpdateMetrics,
+    /// Its timings.
+    pub timings: UpdateTimings,
     /// Episodes that ended during its rollout (task returns and safety reports).
     pub episodes: Vec<Episode<E>>,
 }

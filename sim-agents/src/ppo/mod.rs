@@ -34,7 +34,7 @@ pub use config::{Kernel, LagrangianConfig, PpoConfig};
 pub use lagrange::{DEVIATIONS as LAGRANGIAN_DEVIATIONS, Multiplier};
 pub(crate) use learner::shuffle;
 pub use loss::{EpochStats, Minibatch, ppo_loss};
-pub use metrics::{UpdateMetrics, UpdateReport};
+pub use metrics::{UpdateMetrics, UpdateReport, UpdateTimings};
 pub use objective::{Objective, Ppo, Trajectories};
 pub use optim::adam;
 
@@ -457,9 +457,6 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             episodic_return: mean(&|e| e.ret),
             episodic_length: mean(&|e| f64::from(e.length)),
             episodes: n_eps,
-            sps: self.rollout.len() as f64 / seconds,
-            rollout_seconds: p.rollout_seconds,
-            optimize_seconds,
             explained_variance: explained_variance(&self.rollout.values, &self.rollout.returns),
             cost_value_loss: lagrangian.then_some(stats.cost_value_loss),
             lagrange_multiplier: lagrangian.then(|| self.multiplier.value()),
@@ -468,7 +465,12 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             ..UpdateMetrics::default()
         }
         .with_losses(&stats);
-        UpdateReport { metrics, episodes }
+        let timings = UpdateTimings {
+            sps: self.rollout.len() as f64 / seconds,
+            rollout_seconds: p.rollout_seconds,
+            optimize_seconds,
+        };
+        UpdateReport { metrics, timings, episodes }
     }
 
     /// One PPO update of each of `runs` (a population's) on the rollouts just collected (in
