@@ -329,7 +329,11 @@ pub fn collect(
 }
 
 /// Computes the runs of `share` that an earlier invocation did not finish; returns every run's
-/// result found or computed (in [`jobs`] order) and how many were computed.
+/// result found or computed (in [`jobs`] order) and how many were computed. In stages: the
+/// twins resolved and the directory prepared; the runs already finished read back ([`pending`]);
+/// the rest grouped into units ([`units`]: a run alone, or on the device loop a condition's runs
+/// as one population) and trained on a pool of `threads`, each finished run stored as it ends
+/// ([`store`]); then SIGTERM's accounting.
 #[allow(clippy::too_many_arguments)]
 fn compute(
     config: &ReproConfig,
@@ -344,127 +348,28 @@ fn compute(
     let scenarios = &solutions.resolve(config, scenarios);
     prepare(config, scenarios, out, device)?;
     let jobs = jobs(config);
-    let mine = match share {
-        Share::All => 0..jobs.len(),
-        Share::Task { index, runs_per_task } => {
-            (index * runs_per_task).min(jobs.len())..((index + 1) * runs_per_task).min(jobs.len())
-        }
-    };
-    let mut results: Vec<Option<RunResult>> = jobs
-        .iter()
-        .enumerate()
-        .map(|(j, &(c, s))| mine.contains(&j).then(|| load(config, out, c, s)).flatten())
-        .collect();
-    let todo: Vec<usize> = mine.filter(|&j| results[j].is_none()).collect();
-
-    let multi = MultiProgress::with_draw_target(if progress {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let total_steps = config.ppo.total_timesteps / config.ppo.batch_size() as u64 * config.ppo.batch_size() as u64;
-    let overall = multi.add(ProgressBar::new(total_steps * todo.len() as u64));
-    overall.set_style(
-        ProgressStyle::with_template(
-            "matrix {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} env-steps ({per_sec}) eta {eta}",
-        )
-        .expect("template"),
-    );
-    overall.set_message(format!("{} runs", todo.len()));
-    let run_style =
-        ProgressStyle::with_template("  {msg:32} [{bar:30}] {human_pos}/{human_len} ({per_sec})").expect("template");
-
+    let (mut results, todo) = pending(config, out, &jobs, share);
+    let bars = Bars::new(config, todo.len(), progress);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build()?;
     let finished = Mutex::new(Vec::new());
     let checkpointed = std::sync::atomic::AtomicUsize::new(0);
-    // The work: one run at a time, or on the device loop each condition's runs together as one
-    // population (each gives the result it gives alone; `sim_agents::population`).
-    let mut units: Vec<Vec<usize>> = Vec::new();
-    for &j in &todo {
-        match units.last_mut() {
-            Some(unit) if config.train_loop == Loop::Device && jobs[unit[0]].0 == jobs[j].0 => unit.push(j),
-            _ => units.push(vec![j]),
-        }
-    }
-    // A finished run's files, written as each run ends.
-    let store = |j: usize, result: RunResult| {
-        let (c, seed) = jobs[j];
-        let name = run_name(&config.conditions[c].name, seed);
-        let dir = out.join("runs").join(&name);
-        write_atomic(&dir.join("metrics.csv"), sim_agents::UpdateMetrics::csv(&result.metrics).as_bytes())?;
-        let curve = out.join("curves").join(format!("{name}.csv"));
-        write_atomic(&curve, tables::curve_csv(&result.curve).as_bytes())?;
-        let text = ron::to_string(&result)?;
-        // Last: its presence marks the run finished; a checkpoint it was resumed from is spent.
-        write_atomic(&dir.join("result.ron"), text.as_bytes())?;
-        for spent in [run::CHECKPOINT, run::PROGRESS] {
-            let _ = std::fs::remove_file(dir.join(spent));
-        }
-        finished.lock().expect("no panics while holding the lock").push((j, result));
-        Ok::<_, ReproError>(())
-    };
     pool.install(|| {
-        units.par_iter().with_max_len(1).try_for_each(|unit| {
+        units(config, &jobs, &todo).par_iter().with_max_len(1).try_for_each(|unit| {
             if crate::signal::terminated() {
                 return Ok(());
             }
-            let c = jobs[unit[0]].0;
-            let condition = &config.conditions[c];
-            let seeds: Vec<u64> = unit.iter().map(|&j| jobs[j].1).collect();
-            let dirs: Vec<PathBuf> =
-                seeds.iter().map(|&seed| out.join("runs").join(run_name(&condition.name, seed))).collect();
-            let mut bars = Vec::with_capacity(unit.len());
-            for (dir, &seed) in dirs.iter().zip(&seeds) {
-                FsError::create_dir(dir)?;
-                let bar = multi.add(ProgressBar::new(total_steps));
-                bar.set_style(run_style.clone());
-                bar.set_message(run_name(&condition.name, seed));
-                bars.push(bar);
-            }
-            let mut last = vec![0; unit.len()];
-            let on_update = |r: usize, step| {
-                bars[r].set_position(step);
-                overall.inc(step - last[r]);
-                last[r] = step;
-            };
-            let train_error = |(seed, source)| ReproError::Train { condition: condition.name.clone(), seed, source };
-            let results = if let [seed] = seeds[..] {
-                let mut on_update = on_update;
-                let job = run::Job {
-                    config,
-                    condition,
-                    params: &scenarios[c],
-                    seed,
-                    dir: &dirs[0],
-                    on_update: |s| on_update(0, s),
-                };
-                device.dispatch(job).map_err(|source| train_error((seed, source)))?.map(|r| vec![r])
-            } else {
-                let job = run::PopulationJob {
-                    config,
-                    condition,
-                    params: &scenarios[c],
-                    seeds: &seeds,
-                    dirs: &dirs,
-                    on_update,
-                };
-                device.dispatch(job).map_err(train_error)?
-            };
-            for bar in bars {
-                bar.finish_and_clear();
-                multi.remove(&bar);
-            }
-            let Some(results) = results else {
+            let Some(trained) = train_unit(config, scenarios, out, device, &jobs, unit, &bars)? else {
                 checkpointed.fetch_add(unit.len(), std::sync::atomic::Ordering::Relaxed);
                 return Ok(());
             };
-            for (&j, result) in unit.iter().zip(results) {
-                store(j, result)?;
+            for (&j, result) in unit.iter().zip(trained) {
+                store(config, out, jobs[j], &result)?;
+                finished.lock().expect("no panics while holding the lock").push((j, result));
             }
             Ok::<_, ReproError>(())
         })
     })?;
-    overall.finish_and_clear();
+    bars.overall.finish_and_clear();
     let finished = finished.into_inner().expect("no panics while holding the lock");
     let computed = finished.len();
     // Also when every run is done: the tables and verdicts (the exact solver among them) can take
@@ -481,6 +386,148 @@ fn compute(
         results[j] = Some(r);
     }
     Ok((results, computed))
+}
+
+/// The runs of `share` already finished in `out` (read back, in [`jobs`] order; `None` for
+/// the others), and the indices of those left to compute.
+fn pending(
+    config: &ReproConfig,
+    out: &Path,
+    jobs: &[(usize, u64)],
+    share: Share,
+) -> (Vec<Option<RunResult>>, Vec<usize>) {
+    let mine = match share {
+        Share::All => 0..jobs.len(),
+        Share::Task { index, runs_per_task } => {
+            (index * runs_per_task).min(jobs.len())..((index + 1) * runs_per_task).min(jobs.len())
+        }
+    };
+    let results: Vec<Option<RunResult>> = jobs
+        .iter()
+        .enumerate()
+        .map(|(j, &(c, s))| mine.contains(&j).then(|| load(config, out, c, s)).flatten())
+        .collect();
+    let todo = mine.filter(|&j| results[j].is_none()).collect();
+    (results, todo)
+}
+
+/// The runs `todo` as units of work: one run at a time, or on the device loop each condition's
+/// runs together as one population (each gives the result it gives alone;
+/// `sim_agents::population`).
+fn units(config: &ReproConfig, jobs: &[(usize, u64)], todo: &[usize]) -> Vec<Vec<usize>> {
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    for &j in todo {
+        match units.last_mut() {
+            Some(unit) if config.train_loop == Loop::Device && jobs[unit[0]].0 == jobs[j].0 => unit.push(j),
+            _ => units.push(vec![j]),
+        }
+    }
+    units
+}
+
+/// The matrix's progress display: one bar for the whole matrix, one per run in training.
+struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    run_style: ProgressStyle,
+    /// Environment steps of one run.
+    total_steps: u64,
+}
+
+impl Bars {
+    /// Bars for `runs` runs of `config` (drawn on stderr when `progress`, hidden otherwise).
+    fn new(config: &ReproConfig, runs: usize, progress: bool) -> Self {
+        let multi = MultiProgress::with_draw_target(if progress {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let batch = config.ppo.batch_size() as u64;
+        let total_steps = config.ppo.total_timesteps / batch * batch;
+        let overall = multi.add(ProgressBar::new(total_steps * runs as u64));
+        overall.set_style(
+            ProgressStyle::with_template(
+                "matrix {elapsed_precise} [{wide_bar}] {human_pos}/{human_len} env-steps ({per_sec}) eta {eta}",
+            )
+            .expect("template"),
+        );
+        overall.set_message(format!("{runs} runs"));
+        let run_style = ProgressStyle::with_template("  {msg:32} [{bar:30}] {human_pos}/{human_len} ({per_sec})")
+            .expect("template");
+        Bars { multi, overall, run_style, total_steps }
+    }
+
+    /// A bar for the run `name`.
+    fn run(&self, name: String) -> ProgressBar {
+        let bar = self.multi.add(ProgressBar::new(self.total_steps));
+        bar.set_style(self.run_style.clone());
+        bar.set_message(name);
+        bar
+    }
+
+    /// Removes a finished run's bar.
+    fn done(&self, bar: ProgressBar) {
+        bar.finish_and_clear();
+        self.multi.remove(&bar);
+    }
+}
+
+/// Trains one unit (runs of one condition) on `device`: its results, or `None` where SIGTERM
+/// stopped it after a checkpoint.
+fn train_unit(
+    config: &ReproConfig,
+    scenarios: &[CloudParams],
+    out: &Path,
+    device: Device,
+    jobs: &[(usize, u64)],
+    unit: &[usize],
+    bars: &Bars,
+) -> Result<Option<Vec<RunResult>>, ReproError> {
+    let c = jobs[unit[0]].0;
+    let condition = &config.conditions[c];
+    let seeds: Vec<u64> = unit.iter().map(|&j| jobs[j].1).collect();
+    let dirs: Vec<PathBuf> = seeds.iter().map(|&seed| out.join("runs").join(run_name(&condition.name, seed))).collect();
+    let mut run_bars = Vec::with_capacity(unit.len());
+    for (dir, &seed) in dirs.iter().zip(&seeds) {
+        FsError::create_dir(dir)?;
+        run_bars.push(bars.run(run_name(&condition.name, seed)));
+    }
+    let mut last = vec![0; unit.len()];
+    let on_update = |r: usize, step| {
+        run_bars[r].set_position(step);
+        bars.overall.inc(step - last[r]);
+        last[r] = step;
+    };
+    let train_error = |(seed, source)| ReproError::Train { condition: condition.name.clone(), seed, source };
+    let results = if let [seed] = seeds[..] {
+        let mut on_update = on_update;
+        let job =
+            run::Job { config, condition, params: &scenarios[c], seed, dir: &dirs[0], on_update: |s| on_update(0, s) };
+        device.dispatch(job).map_err(|source| train_error((seed, source)))?.map(|r| vec![r])
+    } else {
+        let job =
+            run::PopulationJob { config, condition, params: &scenarios[c], seeds: &seeds, dirs: &dirs, on_update };
+        device.dispatch(job).map_err(train_error)?
+    };
+    for bar in run_bars {
+        bars.done(bar);
+    }
+    Ok(results)
+}
+
+/// Writes a finished run's files as it ends: its metrics and curve, then its `result.ron`,
+/// whose presence marks the run finished (a checkpoint it was resumed from is then spent).
+fn store(config: &ReproConfig, out: &Path, (c, seed): (usize, u64), result: &RunResult) -> Result<(), ReproError> {
+    let name = run_name(&config.conditions[c].name, seed);
+    let dir = out.join("runs").join(&name);
+    write_atomic(&dir.join("metrics.csv"), sim_agents::UpdateMetrics::csv(&result.metrics).as_bytes())?;
+    let curve = out.join("curves").join(format!("{name}.csv"));
+    write_atomic(&curve, tables::curve_csv(&result.curve).as_bytes())?;
+    write_atomic(&dir.join("result.ron"), ron::to_string(result)?.as_bytes())?;
+    for spent in [run::CHECKPOINT, run::PROGRESS] {
+        let _ = std::fs::remove_file(dir.join(spent));
+    }
+    Ok(())
 }
 
 /// Runs the matrix into `out`, resuming what an earlier invocation left unfinished, and writes
