@@ -79,7 +79,8 @@ impl Solutions {
     }
 
     /// The verdicts' exact references for `config` on `base` and its resolved `scenarios`
-    /// ([`Exact::solve`]); the last matrix's are reused where nothing they depend on changed.
+    /// (solved by `Exact::solve`: the base, its oracle weights, the patched scenarios and the
+    /// pseudo-agents); the last matrix's are reused where nothing they depend on changed.
     pub fn exact(&self, config: &ReproConfig, base: &CloudParams, scenarios: &[CloudParams]) -> Exact {
         let key = (
             base.clone(),

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{Episode, Running, SafetyTally};
 use crate::env::{Environment, SafetyOf};
 
-/// The episode bookkeeping of [`BatchRunner`] for environments stepped elsewhere (a device
+/// The episode bookkeeping of [`BatchRunner`](super::BatchRunner) for environments stepped elsewhere (a device
 /// environment, `crate::device::DeviceEnv`): fed each step's rewards, end flags and safety
 /// records, it finishes episodes as the runner does, with the same returns, lengths, safety
 /// reports and metrics. Out-of-range actions are not seen here: episodes report none.
