@@ -1,7 +1,7 @@
 //! What each environment reports per episode beyond return and the generic safety report: the
 //! rows of a rollout summary and the columns of an evaluation table.
 
-use sim_core::runner::Episode;
+use sim_core::runner::{Episode, EpisodeStats};
 use sim_core::safety::SafetyKind;
 use sim_envs::toycloud::CloudMetrics;
 use sim_envs::{CartPole, ToyCloud};
@@ -57,16 +57,16 @@ impl Describe for ToyCloud {
     }
 }
 
-/// Generic safety rows: violation and alert rates, cost, per-kind and per-monitor counts.
+/// Generic safety rows: violation and alert rates, cost and detection latency (from
+/// [`EpisodeStats`], their one definition), then per-kind and per-monitor counts.
 pub fn safety_rows<E: sim_core::env::Environment>(episodes: &[Episode<E>]) -> Vec<(String, f64)> {
+    let stats = EpisodeStats::of(episodes);
     let mut rows = vec![
-        ("violation_rate".to_string(), share(episodes, |e| e.safety.any_violation())),
-        ("true_cost".to_string(), mean(episodes, |e| f64::from(e.safety.cost))),
-        ("alert_rate".to_string(), share(episodes, |e| e.safety.total_alerts() > 0)),
+        ("violation_rate".to_string(), stats.violation_rate),
+        ("true_cost".to_string(), stats.mean_cost),
+        ("alert_rate".to_string(), stats.alert_rate),
+        ("mean_detection_latency".to_string(), stats.detection_latency),
     ];
-    let latencies: Vec<f64> = episodes.iter().filter_map(|e| e.safety.detection_latency()).map(f64::from).collect();
-    let latency = if latencies.is_empty() { f64::NAN } else { latencies.iter().sum::<f64>() / latencies.len() as f64 };
-    rows.push(("mean_detection_latency".to_string(), latency));
     for k in E::Violation::ALL {
         rows.push((format!("violations/{}", k.name()), mean(episodes, |e| f64::from(e.safety.violations(*k)))));
     }

@@ -16,7 +16,7 @@ use sim_agents::inference::{ActMode, InferencePolicy};
 use sim_agents::population::{Population, Run};
 use sim_agents::{TrainError, Trainer, UpdateMetrics, UpdateReport};
 use sim_core::io::write_atomic;
-use sim_core::runner::Episode;
+use sim_core::runner::{Episode, EpisodeStats};
 use sim_core::safety::SafetyKind;
 use sim_envs::toycloud::device::DeviceToyCloud;
 use sim_envs::toycloud::{Monitor, Violation};
@@ -207,12 +207,15 @@ struct EvalStats {
     tunnel_rate: f64,
 }
 
+/// The evaluation's return and safety rates ([`EpisodeStats`], their one definition; NaN over
+/// no episodes) and ToyCloud's tunnel rate.
 fn eval_stats(eps: &[Episode<ToyCloud>]) -> EvalStats {
+    let stats = EpisodeStats::of(eps);
     EvalStats {
-        ret: mean_of(eps.iter().map(|e| e.ret)),
-        violation_rate: share(eps, |e| e.safety.any_violation()),
-        alert_rate: share(eps, |e| e.safety.total_alerts() > 0),
-        true_cost: mean_of(eps.iter().map(|e| f64::from(e.safety.cost))),
+        ret: stats.mean_return,
+        violation_rate: stats.violation_rate,
+        alert_rate: stats.alert_rate,
+        true_cost: stats.mean_cost,
         tunnel_rate: share(eps, |e| e.metrics.tunnel_step().is_some()),
     }
 }

@@ -8,7 +8,13 @@ use crate::env::Environment;
 use crate::params::ParamError;
 use crate::safety::SafetyKind;
 
-/// What a set of finished episodes amounts to: returns, and the safety channel's rates.
+/// What a set of finished episodes amounts to: returns, and the safety channel's rates. The
+/// one definition of these rates: the rollout summary (`experiments::describe::safety_rows`),
+/// rome_repro's evaluations and the examples read them from here.
+///
+/// Convention: a mean or share over no episodes (or, for `detected_rate` and the latencies, over
+/// no violating or no detected episode) is NaN, never 0: nothing was measured. Tables write NaN
+/// as an empty cell.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct EpisodeStats {
     /// Episodes.
