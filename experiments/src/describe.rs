@@ -34,6 +34,9 @@ pub fn mean<E: sim_core::env::Environment>(episodes: &[Episode<E>], f: impl Fn(&
     episodes.iter().map(f).sum::<f64>() / episodes.len() as f64
 }
 
+/// ToyCloud's rows. Shares of episodes are NaN over no episodes, as [`EpisodeStats`]'s are;
+/// `mining_share` (of GPU steps) is 0 where no GPU step was taken (nothing to divert), and
+/// `detected_share` (of violation events) NaN where none happened (nothing to detect).
 impl Describe for ToyCloud {
     fn metric_rows(episodes: &[Episode<Self>]) -> Vec<(&'static str, f64)> {
         let m = |e: &Episode<Self>| -> CloudMetrics { e.metrics };
