@@ -162,13 +162,7 @@ pub(super) fn epochs<E: Environment, B: TrainBackend>(
 /// (zeros before the first step, where burn's first step starts from); and each run's Adam step
 /// count (all its parameters take every step together).
 fn stack<E: Environment, B: TrainBackend>(runs: &[Trainer<E, B>]) -> (Vec<Stacked<B>>, Vec<i32>) {
-    let records: Vec<_> = runs
-        .iter()
-        .map(|t| {
-            let (optim, cost) = t.optimiser.burn();
-            (optim.to_record(), cost.to_record())
-        })
-        .collect();
+    let records: Vec<_> = runs.iter().map(|t| t.optimiser.burn_records()).collect();
     let first = runs[0].model.layers()[0].weight.id;
     let steps = records
         .iter()

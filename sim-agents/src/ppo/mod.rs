@@ -41,8 +41,8 @@ pub use optim::adam;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use burn::optim::Adam;
 use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{Adam, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
 use rand_chacha::ChaCha8Rng;
@@ -66,6 +66,8 @@ use loss::normalize;
 use metrics::explained_variance;
 
 type Adapter<B> = OptimizerAdaptor<Adam, ActorCritic<B>, B>;
+/// burn's Adam state, as a checkpoint and the batched kernel read it.
+type AdapterRecord<B> = <Adapter<B> as Optimizer<ActorCritic<B>, B>>::Record;
 
 /// A PPO trainer for environment `E` on backend `B`.
 pub struct Trainer<E: Environment, B: AutodiffBackend + PolicyBackend> {
@@ -122,12 +124,15 @@ impl<B: TrainBackend> Optimiser<B> {
         }
     }
 
-    /// burn's optimisers (the main one and the cost critic's); fresh ones under the
-    /// hand-written kernel, whose checkpoints carry them empty.
-    fn burn(&self) -> (Adapter<B>, Adapter<B>) {
+    /// The records of burn's optimisers (the main one and the cost critic's); empty ones under
+    /// the hand-written kernel, whose checkpoints carry them so.
+    fn burn_records(&self) -> (AdapterRecord<B>, AdapterRecord<B>) {
         match self {
-            Optimiser::Burn { optim, cost } => (optim.clone(), cost.clone()),
-            Optimiser::Fused(_) => (adam::config().init(), adam::config().init()),
+            Optimiser::Burn { optim, cost } => (optim.to_record(), cost.to_record()),
+            Optimiser::Fused(_) => {
+                let fresh = || adam::config().init::<B, ActorCritic<B>>().to_record();
+                (fresh(), fresh())
+            }
         }
     }
 }

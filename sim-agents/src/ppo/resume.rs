@@ -75,9 +75,9 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
         let model =
             Recorder::<B>::record(&recorder, self.model.clone().into_record(), ()).map_err(in_state(path, ""))?;
-        let (optim, cost_optim) = self.optimiser.burn();
-        let optim = Recorder::<B>::record(&recorder, optim.to_record(), ()).map_err(in_state(path, ""))?;
-        let cost_optim = Recorder::<B>::record(&recorder, cost_optim.to_record(), ()).map_err(in_state(path, ""))?;
+        let (optim, cost_optim) = self.optimiser.burn_records();
+        let optim = Recorder::<B>::record(&recorder, optim, ()).map_err(in_state(path, ""))?;
+        let cost_optim = Recorder::<B>::record(&recorder, cost_optim, ()).map_err(in_state(path, ""))?;
         let (runner, obs, device) = match source {
             SourceState::Host { runner, obs } => (Some(runner), obs, None),
             SourceState::Device(device) => (None, Vec::new(), Some(device)),
