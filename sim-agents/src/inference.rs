@@ -126,6 +126,23 @@ impl DenseMlp {
         crate::math::widest(Op { mlp: self, x, x_stride, rows, scratch, out })
     }
 
+    /// The first output of each row of a block (a value head's) into `out[..rows]`, with `buf`
+    /// taking the block's outputs as [`DenseMlp::forward_block`]'s `out`.
+    fn heads_block(
+        &self,
+        x: &[f32],
+        x_stride: usize,
+        rows: usize,
+        scratch: &mut BlockScratch,
+        buf: &mut [f32],
+        out: &mut [f32],
+    ) {
+        self.forward_block(x, x_stride, rows, scratch, buf);
+        for (r, o) in out[..rows].iter_mut().enumerate() {
+            *o = buf[r * MAX_WIDTH];
+        }
+    }
+
     #[inline(always)]
     fn forward_block_here(&self, x: &[f32], x_stride: usize, rows: usize, scratch: &mut BlockScratch, out: &mut [f32]) {
         let width = self.layers[0].inputs;
@@ -299,17 +316,9 @@ impl InferencePolicy {
                             (actions[start + r], logprobs[start + r]) =
                                 choose(row, &Draws::new(keys[start + r], step), mode);
                         }
-                        self.critic.forward_block(x, dim, rows, scratch, v);
-                        for r in 0..rows {
-                            values[start + r] = v[r * MAX_WIDTH];
-                        }
+                        self.critic.heads_block(x, dim, rows, scratch, v, &mut values[start..]);
                         match &self.cost_critic {
-                            Some(c) => {
-                                c.forward_block(x, dim, rows, scratch, v);
-                                for r in 0..rows {
-                                    cost_values[start + r] = v[r * MAX_WIDTH];
-                                }
-                            }
+                            Some(c) => c.heads_block(x, dim, rows, scratch, v, &mut cost_values[start..]),
                             None => cost_values[start..start + rows].fill(0.0),
                         }
                     }
@@ -353,10 +362,8 @@ impl InferencePolicy {
                 with_workspace(|w| {
                     for start in (0..values.len()).step_by(BLOCK) {
                         let rows = BLOCK.min(values.len() - start);
-                        mlp.forward_block(&obs[start * dim..], dim, rows, &mut w.scratch, &mut w.first);
-                        for r in 0..rows {
-                            values[start + r] = w.first[r * MAX_WIDTH];
-                        }
+                        let x = &obs[start * dim..];
+                        mlp.heads_block(x, dim, rows, &mut w.scratch, &mut w.first, &mut values[start..]);
                     }
                 })
             });
