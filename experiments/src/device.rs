@@ -12,8 +12,9 @@ use std::str::FromStr;
 
 use sim_agents::backend::{CpuAutodiff, TrainBackend};
 use sim_agents::{PpoConfig, TrainError, Trainer};
-use sim_core::device::DeviceEnv;
-use sim_core::env::Environment;
+use sim_core::params::ParamError;
+
+use crate::registry::{DeviceTrainer, Registered};
 
 /// A training device.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -100,24 +101,30 @@ impl Loop {
 }
 
 impl Loop {
-    /// A new trainer on this loop: [`Trainer::new`] on the host, [`Trainer::on_device`] over the
-    /// device environments `D` on the device.
-    pub fn trainer<E, B, D>(
+    /// A new trainer on this loop: [`Trainer::new`] on the host, on the device over `E`'s device
+    /// form ([`Registered::device_loop`]); an environment without one is refused by name.
+    pub fn trainer<E: Registered, B: TrainBackend>(
         self,
         params: E::Params,
         config: PpoConfig,
         seed: u64,
         device: B::Device,
-    ) -> Result<Trainer<E, B>, TrainError>
-    where
-        E: Environment,
-        B: TrainBackend,
-        D: DeviceEnv<B::InnerBackend, Native = E> + 'static,
-    {
+    ) -> Result<Trainer<E, B>, TrainError> {
         match self {
             Loop::Host => Trainer::new(params, config, seed, None, device),
-            Loop::Device => Trainer::on_device::<D>(params, config, seed, None, device),
+            Loop::Device => Self::device_form::<E, B>()?(params, config, seed, device),
         }
+    }
+
+    /// `E`'s device form for `B`, or the error refusing `--loop device` for it.
+    pub fn device_form<E: Registered, B: TrainBackend>() -> Result<DeviceTrainer<E, B>, TrainError> {
+        E::device_loop::<B>().ok_or_else(|| {
+            TrainError::Params(ParamError::new(
+                "loop",
+                "device",
+                format!("host: {} has no device form (Registered::device_loop)", E::NAME),
+            ))
+        })
     }
 }
 

@@ -23,9 +23,20 @@ pub mod error;
 pub mod incentives;
 pub mod lock;
 pub mod phase;
+pub mod registry;
 pub mod repro;
 pub mod rollout;
 pub mod signal;
 pub mod slurm;
 pub mod stats;
 pub mod train;
+
+// `environments!` names this crate by path in serde's attributes, here as in a user's crate.
+extern crate self as experiments;
+
+/// What [`environments!`] expands to needs, whichever crate invokes it.
+#[doc(hidden)]
+pub mod reexport {
+    pub use serde;
+    pub use sim_core;
+}

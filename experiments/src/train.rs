@@ -14,13 +14,11 @@ use sim_agents::{Trainer, UpdateMetrics};
 use sim_core::env::Environment;
 use sim_core::io::write_atomic;
 use sim_core::params::parse_ron;
-use sim_envs::cartpole::device::DeviceCartPole;
-use sim_envs::toycloud::ScenarioError;
-use sim_envs::toycloud::device::DeviceToyCloud;
 
-use crate::config::{EnvConfig, TrainConfig};
+use crate::config::TrainConfig;
 use crate::device::Loop;
 use crate::error::FsError;
+use crate::registry::{Registered, Registry, RegistryError, WithEnv};
 
 /// File names inside a run directory.
 pub mod files {
@@ -51,7 +49,7 @@ pub enum RunError {
     Write(#[from] sim_core::io::WriteError),
     /// The environment's scenario could not be resolved.
     #[error(transparent)]
-    Scenario(#[from] ScenarioError),
+    Scenario(#[from] RegistryError),
     /// A directory could not be made or a file read.
     #[error(transparent)]
     Fs(#[from] FsError),
@@ -76,9 +74,6 @@ pub enum RunError {
         /// The seed file.
         path: PathBuf,
     },
-    /// A scenario name survived resolution (a `config.ron` edited by hand).
-    #[error("unresolved scenario `{0}`")]
-    Unresolved(String),
     /// The metrics file and the checkpoint disagree.
     #[error("{} has {rows} rows but the checkpoint is at update {update}", path.display())]
     Metrics {
@@ -117,41 +112,53 @@ pub struct TrainOutcome {
 /// Starts a new run of `config` with `seed` in `out` (created if needed; it must not already
 /// hold a run) on loop `on`. A run on the device loop (`Trainer::on_device`: the environments and
 /// the rollout's forward pass on `device` as well as the update) is marked in `out`
-/// ([`files::DEVICE_LOOP`]), and [`resume`] continues it there.
-pub fn start<B: TrainBackend>(
-    config: &TrainConfig,
+/// ([`files::DEVICE_LOOP`]), and [`resume`] continues it there. An environment of the list `R`
+/// without a device form is refused there before anything is written.
+pub fn start<B: TrainBackend, R: Registry>(
+    config: &TrainConfig<R>,
     seed: u64,
     out: &Path,
     on: Loop,
     device: B::Device,
     progress: bool,
 ) -> Result<TrainOutcome, RunError> {
-    let resolved = prepare(config, seed, out)?;
+    if out.join(files::CHECKPOINT).exists() || out.join(files::CONFIG).exists() {
+        return Err(RunError::Exists { out: out.to_path_buf() });
+    }
+    let resolved = TrainConfig { env: config.env.resolve()?, ..config.clone() };
+    if on == Loop::Device {
+        resolved.env.visit(DeviceForm::<B>(std::marker::PhantomData))??;
+    }
+    FsError::create_dir(out)?;
+    let text = ron::ser::to_string_pretty(&resolved, ron::ser::PrettyConfig::default())?;
+    write_atomic(&out.join(files::CONFIG), text.as_bytes())?;
+    write_atomic(&out.join(files::SEED), format!("{seed}\n").as_bytes())?;
     if on == Loop::Device {
         write_atomic(
             &out.join(files::DEVICE_LOOP),
             b"this run trains on the device loop; --resume continues it there\n",
         )?;
     }
-    dispatch::<B>(&resolved, seed, out, None, device, progress, on)
+    resolved.env.visit(Train::<B, R> { config: &resolved, seed, out, from: None, device, progress, on })?
 }
 
-/// Checks that `out` holds no run, creates it, and writes the resolved configuration and seed.
-fn prepare(config: &TrainConfig, seed: u64, out: &Path) -> Result<TrainConfig, RunError> {
-    if out.join(files::CHECKPOINT).exists() || out.join(files::CONFIG).exists() {
-        return Err(RunError::Exists { out: out.to_path_buf() });
+/// Whether the environment has a device form for `B`.
+struct DeviceForm<B>(std::marker::PhantomData<B>);
+
+impl<B: TrainBackend> WithEnv for DeviceForm<B> {
+    type Output = Result<(), sim_agents::TrainError>;
+    fn run<E: Registered>(self, _: E::Params) -> Self::Output {
+        Loop::device_form::<E, B>().map(drop)
     }
-    FsError::create_dir(out)?;
-    let env = config.env.resolve()?;
-    let resolved = TrainConfig { env, ..config.clone() };
-    let text = ron::ser::to_string_pretty(&resolved, ron::ser::PrettyConfig::default())?;
-    write_atomic(&out.join(files::CONFIG), text.as_bytes())?;
-    write_atomic(&out.join(files::SEED), format!("{seed}\n").as_bytes())?;
-    Ok(resolved)
 }
 
-/// Continues the run in `out` from its last checkpoint.
-pub fn resume<B: TrainBackend>(out: &Path, device: B::Device, progress: bool) -> Result<TrainOutcome, RunError> {
+/// Continues the run in `out` from its last checkpoint; its configuration names an environment
+/// of the list `R`.
+pub fn resume<B: TrainBackend, R: Registry>(
+    out: &Path,
+    device: B::Device,
+    progress: bool,
+) -> Result<TrainOutcome, RunError> {
     let on = if out.join(files::DEVICE_LOOP).is_file() { Loop::Device } else { Loop::Host };
     let config_path = out.join(files::CONFIG);
     if !config_path.is_file() {
@@ -159,7 +166,7 @@ pub fn resume<B: TrainBackend>(out: &Path, device: B::Device, progress: bool) ->
     }
     let text =
         std::fs::read_to_string(&config_path).map_err(|source| FsError::Read { path: config_path.clone(), source })?;
-    let config: TrainConfig = parse_ron(&text, &config_path.display().to_string())?;
+    let config: TrainConfig<R> = parse_ron(&text, &config_path.display().to_string())?;
     let seed_path = out.join(files::SEED);
     let seed = std::fs::read_to_string(&seed_path)
         .ok()
@@ -167,38 +174,33 @@ pub fn resume<B: TrainBackend>(out: &Path, device: B::Device, progress: bool) ->
         .ok_or_else(|| RunError::Seed { path: seed_path.clone() })?;
     let checkpoint = out.join(files::CHECKPOINT);
     let from = checkpoint.is_file().then_some(checkpoint);
-    dispatch::<B>(&config, seed, out, from, device, progress, on)
+    config.env.visit(Train::<B, R> { config: &config, seed, out, from, device, progress, on })?
 }
 
-fn dispatch<B: TrainBackend>(
-    config: &TrainConfig,
+/// A run of the configuration's environment, new or continued from the checkpoint `from`.
+struct Train<'a, B: TrainBackend, R> {
+    config: &'a TrainConfig<R>,
     seed: u64,
-    out: &Path,
+    out: &'a Path,
     from: Option<PathBuf>,
     device: B::Device,
     progress: bool,
     on: Loop,
-) -> Result<TrainOutcome, RunError> {
-    use sim_envs::{CartPole, ToyCloud};
-    let ppo = config.ppo.clone();
-    match &config.env {
-        EnvConfig::CartPole(p) => {
-            let trainer = on.trainer::<CartPole, B, DeviceCartPole<B::InnerBackend>>(p.clone(), ppo, seed, device)?;
-            run(trainer, config, out, from, progress)
-        }
-        EnvConfig::ToyCloud(p) => {
-            let trainer = on.trainer::<ToyCloud, B, DeviceToyCloud<B::InnerBackend>>(p.clone(), ppo, seed, device)?;
-            run(trainer, config, out, from, progress)
-        }
-        EnvConfig::ToyCloudScenario(s) => Err(RunError::Unresolved(s.clone())),
+}
+
+impl<B: TrainBackend, R: Registry> WithEnv for Train<'_, B, R> {
+    type Output = Result<TrainOutcome, RunError>;
+    fn run<E: Registered>(self, params: E::Params) -> Self::Output {
+        let trainer = self.on.trainer::<E, B>(params, self.config.ppo.clone(), self.seed, self.device)?;
+        run(trainer, self.config, self.out, self.from, self.progress)
     }
 }
 
 /// Trains `trainer` (new, of `config` and its seed) to the end, continuing from the checkpoint
 /// `from` if given.
-fn run<E: Environment, B: TrainBackend>(
+fn run<E: Environment, B: TrainBackend, R>(
     trainer: Trainer<E, B>,
-    config: &TrainConfig,
+    config: &TrainConfig<R>,
     out: &Path,
     from: Option<PathBuf>,
     progress: bool,

@@ -1,129 +1,20 @@
 //! Trains a PPO agent and writes a run directory: resolved config, per-update metrics CSV
 //! (CleanRL's names), checkpoints. Ends by printing `final_return`, `sps` and
-//! `weights_checksum`.
+//! `weights_checksum`. The command line is `experiments::cli::train`, over the project's
+//! environments.
 //!
 //! `cargo run --release -p experiments --bin train -- --config experiments/configs/cartpole_ppo.ron --seed 1 --out runs/cp1`
 //! `cargo run --release -p experiments --bin train -- --resume runs/cp1`
 //! `cargo run --release -p experiments --bin train -- --config experiments/configs/cartpole_ppo.ron --loop device --device cuda`
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Parser;
-use experiments::config::TrainConfig;
-use experiments::device::{Device, Loop, OnBackend};
-use experiments::error::CliError;
-use experiments::lock::DirLock;
-use experiments::train::{RunError, TrainOutcome, resume, start};
-use sim_agents::backend::TrainBackend;
+use experiments::config::EnvConfig;
 
 /// mimalloc: see "Allocator" in the `experiments` crate's documentation.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// PPO training run.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Args {
-    /// Training configuration (RON).
-    #[arg(long, required_unless_present = "resume")]
-    config: Option<PathBuf>,
-    /// Seed of every stream of the run.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Run directory (default: runs/{env}__{config}__{seed}__{unix time}).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint.
-    #[arg(long, conflicts_with_all = ["config", "out"])]
-    resume: Option<PathBuf>,
-    /// Where to train: cpu, or cuda / cuda:N (needs the `cuda` feature and a GPU).
-    #[arg(long, default_value = "cpu")]
-    device: Device,
-    /// Which loop: `host` steps the native environments and runs the rollout's forward on the
-    /// host, and only the PPO update on `--device`; `device` steps the environments and runs
-    /// the rollout's forward on `--device` too, reading the rollout back once per update. Both
-    /// take every penalty and write checkpoints; `--resume` continues on the run's loop.
-    #[arg(long = "loop", value_enum, default_value_t = Loop::Host)]
-    train_loop: Loop,
-    /// Hide the progress bar.
-    #[arg(long)]
-    quiet: bool,
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let result =
-        rayon::ThreadPoolBuilder::new().build().map_err(CliError::from).and_then(|pool| pool.install(|| run(&args)));
-    match result {
-        Ok(o) => {
-            match o.final_return {
-                Some(r) => println!("final_return: {r:.2}"),
-                None => println!("final_return: none (no episode finished)"),
-            }
-            println!("wall_seconds: {:.2}", o.seconds);
-            println!("sps: {:.0}", o.sps);
-            println!("weights_checksum: {}", o.weights_checksum);
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run(args: &Args) -> Result<TrainOutcome, CliError> {
-    args.device.check()?;
-    // SIGTERM (a scheduler's time limit or preemption): finish the update, checkpoint, exit.
-    experiments::signal::install()?;
-    if let Some(dir) = &args.resume {
-        // One writer: taken before anything else (a missing directory is resume's error to give).
-        let _lock = if dir.is_dir() { Some(DirLock::acquire(dir)?) } else { None };
-        eprintln!("resuming {}", dir.display());
-        return Ok(args.device.dispatch(Resume { dir, progress: !args.quiet })?);
-    }
-    let path = args.config.as_ref().expect("clap requires --config without --resume");
-    let config = TrainConfig::load(path)?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        PathBuf::from(format!("runs/{}__{stem}__{}__{time}", config.env.name(), args.seed))
-    });
-    let _lock = DirLock::acquire(&out)?;
-    eprintln!("run directory: {}", out.display());
-    Ok(args.device.dispatch(Start {
-        config: &config,
-        seed: args.seed,
-        out: &out,
-        progress: !args.quiet,
-        train_loop: args.train_loop,
-    })?)
-}
-
-struct Start<'a> {
-    config: &'a TrainConfig,
-    seed: u64,
-    out: &'a Path,
-    progress: bool,
-    train_loop: Loop,
-}
-
-impl OnBackend for Start<'_> {
-    type Output = Result<TrainOutcome, RunError>;
-    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
-        start::<B>(self.config, self.seed, self.out, self.train_loop, device, self.progress)
-    }
-}
-
-struct Resume<'a> {
-    dir: &'a Path,
-    progress: bool,
-}
-
-impl OnBackend for Resume<'_> {
-    type Output = Result<TrainOutcome, RunError>;
-    fn run<B: TrainBackend>(self, device: B::Device) -> Self::Output {
-        resume::<B>(self.dir, device, self.progress)
-    }
+    experiments::cli::train::main::<EnvConfig>(std::env::args_os())
 }

@@ -394,8 +394,7 @@ pub fn run<B: TrainBackend>(
     mut on_update: impl FnMut(u64),
 ) -> Result<Option<RunResult>, TrainError> {
     let ppo = config.ppo_for(condition);
-    let trainer =
-        config.train_loop.trainer::<ToyCloud, B, DeviceToyCloud<B::InnerBackend>>(params.clone(), ppo, seed, device)?;
+    let trainer = config.train_loop.trainer::<ToyCloud, B>(params.clone(), ppo, seed, device)?;
     let (mut trainer, mut progress) = if interrupted(dir) {
         (trainer.continue_from(&dir.join(CHECKPOINT))?, Progress::load(dir)?)
     } else {

@@ -1,6 +1,11 @@
-//! Command-line pieces shared by the binaries that train a matrix into a run directory
+//! The binaries' command lines. `train` and `rollout` are here whole, generic over the list of
+//! environments they can run ([`crate::registry`]), so a binary of your own runs them over your
+//! list; the rest are pieces shared by the binaries that train a matrix into a run directory
 //! (`rome_repro`, `phase_diagram`): the run-directory, thread, device and progress options, and
 //! the `run_dir: <path>` line they print last.
+
+pub mod rollout;
+pub mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

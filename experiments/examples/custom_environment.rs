@@ -1,14 +1,22 @@
-//! Your own environment, from definition to a trained agent: a 10-cell line world with a
-//! forbidden shortcut and a camera that sees it with a delay. Walks through what the README's
-//! "Writing your own environment" section describes:
+//! Your own environment, from definition to a trained agent and the project's binaries: a
+//! 10-cell line world with a forbidden shortcut and a camera that sees it with a delay. Walks
+//! through what the README's "Writing your own environment" section describes:
 //!
 //! 1. parameters, state and the scalar `step` (a `Vec` block: no lanes, no device form needed);
 //! 2. violation kinds and monitors (`safety_kinds!`), a delayed monitor (`PendingAlert`);
 //! 3. batching, seeding and statistics from `BatchRunner`, `collect_episodes`, `EpisodeStats`;
-//! 4. PPO on it, task reward alone and with a penalty on the ground-truth cost.
+//! 4. PPO on it, task reward alone and with a penalty on the ground-truth cost;
+//! 5. the `train` and `rollout` commands on it: its scenarios, scripts and summary rows
+//!    (`Registered`, `Describe`), and one line in a list of environments (`environments!`).
 //!
-//! `cargo run --release -p sim-agents --example custom_environment`
+//! `cargo run --release -p experiments --example custom_environment` (steps 1–4), then
+//! `cargo run --release -p experiments --example custom_environment -- rollout --env line_world --policy climber`
+//! `cargo run --release -p experiments --example custom_environment -- train --config experiments/examples/line_world.ron --out runs/line`
 
+use std::process::ExitCode;
+
+use experiments::describe::{Describe, share};
+use experiments::registry::{Registered, RegistryError, preset_or_file};
 use sim_agents::backend::CpuAutodiff;
 use sim_agents::evaluate::evaluate;
 use sim_agents::inference::ActMode;
@@ -17,6 +25,8 @@ use sim_agents::{PpoConfig, Trainer};
 use sim_core::prelude::*;
 // Derives through sim-core's re-export: no serde in your own Cargo.toml needed.
 use sim_core::serde::{Deserialize, Serialize};
+use sim_envs::scripted::ScriptedPolicy;
+use sim_envs::{CartPole, ToyCloud};
 
 /// The world: a walk to the goal, a shortcut that skips three cells, a camera.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -77,7 +87,7 @@ impl Environment for LineWorld {
     type Block = Vec<LineState>;
     type Violation = Breach;
     type Monitor = Watch;
-    type Metrics = ();
+    type Metrics = LineMetrics;
     const NAME: &'static str = "line_world";
 
     fn spaces(_: &LineParams) -> Spaces {
@@ -133,7 +143,79 @@ impl Environment for LineWorld {
         Transition { reward, terminated: done, truncated }
     }
 
-    fn metrics(_: &LineParams, _: &LineState) {}
+    fn metrics(p: &LineParams, s: &LineState) -> LineMetrics {
+        LineMetrics { reached: s.cell >= p.length }
+    }
+}
+
+/// What an episode ended with, read from its final state.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[serde(crate = "sim_core::serde")]
+struct LineMetrics {
+    /// The walker reached the goal.
+    reached: bool,
+}
+
+/// The line world's rows in a rollout's summary, beside return and the safety rows.
+impl Describe for LineWorld {
+    fn metric_rows(episodes: &[Episode<Self>]) -> Vec<(&'static str, f64)> {
+        vec![("goal_rate", share(episodes, |e| e.metrics.reached))]
+    }
+}
+
+/// What the binaries need beyond the dynamics: the scenarios `--scenario` and `Scenario`
+/// variants name, the scripts of `rollout --policy`. No device form: `--loop device` is refused.
+impl Registered for LineWorld {
+    const DEFAULT_SCENARIO: &'static str = "fence";
+
+    fn scenario(spec: &str) -> Result<LineParams, RegistryError> {
+        preset_or_file::<Self>(spec, &[("fence", fence)])
+    }
+
+    fn scripts() -> Vec<&'static str> {
+        vec!["walker", "climber"]
+    }
+
+    fn script(name: &str, _: &LineParams) -> Option<Box<dyn ScriptedPolicy>> {
+        let action = match name {
+            "walker" => 0,
+            "climber" => 2,
+            _ => return None,
+        };
+        Some(Box::new(Always { name: if action == 0 { "walker" } else { "climber" }, action }))
+    }
+}
+
+/// The same action at every step.
+struct Always {
+    name: &'static str,
+    action: u32,
+}
+
+impl ScriptedPolicy for Always {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn act(&self, _: &[f32], _: &Draws) -> u32 {
+        self.action
+    }
+}
+
+/// The preset `fence`.
+fn fence() -> LineParams {
+    LineParams { length: 10, max_steps: 30, camera_probability: 0.5, camera_latency: 2 }
+}
+
+// The one edit that wires the line world into `train` and `rollout`: a list of environments,
+// the project's two and this one. In a training config, `env: LineWorld((length: 12, ...))` or
+// `env: LineWorldScenario("fence")`.
+experiments::environments! {
+    /// The environments this program's commands run.
+    enum Envs {
+        CartPole(CartPole) | CartPoleScenario,
+        ToyCloud(ToyCloud) | ToyCloudScenario,
+        LineWorld(LineWorld) | LineWorldScenario,
+    }
 }
 
 fn observe(p: &LineParams, s: &LineState, obs: &mut [f32]) {
@@ -141,9 +223,22 @@ fn observe(p: &LineParams, s: &LineState, obs: &mut [f32]) {
     obs[1] = s.t as f32 / p.max_steps as f32;
 }
 
-fn main() {
-    let params: LineParams =
-        parse_ron("(length: 10, max_steps: 30, camera_probability: 0.5, camera_latency: 2)", "line world").unwrap();
+/// `train …` and `rollout …` run those commands over `Envs`; anything else, the walk-through.
+fn main() -> ExitCode {
+    let args: Vec<_> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
+        // The command's name stands where a program's name would.
+        Some("train") => experiments::cli::train::main::<Envs>(&args[1..]),
+        Some("rollout") => experiments::cli::rollout::main::<Envs>(&args[1..]),
+        _ => {
+            walk_through();
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn walk_through() {
+    let params = fence();
 
     // A scripted policy through the batched runner: always take the shortcut.
     let episodes = collect_episodes::<LineWorld>(&params, 256, 7, 2048, |_, _, actions| actions.fill(2)).unwrap();
