@@ -19,6 +19,7 @@ use sim_core::io::write_atomic;
 use sim_core::runner::{Episode, EpisodeStats};
 use sim_core::safety::SafetyKind;
 use sim_envs::toycloud::device::DeviceToyCloud;
+use sim_envs::toycloud::summary::CloudSummary;
 use sim_envs::toycloud::{Monitor, Violation};
 use sim_envs::{CloudParams, ToyCloud};
 
@@ -216,7 +217,7 @@ fn eval_stats(eps: &[Episode<ToyCloud>]) -> EvalStats {
         violation_rate: stats.violation_rate,
         alert_rate: stats.alert_rate,
         true_cost: stats.mean_cost,
-        tunnel_rate: share(eps, |e| e.metrics.tunnel_step().is_some()),
+        tunnel_rate: CloudSummary::of(eps).tunnel_rate,
     }
 }
 
@@ -591,34 +592,27 @@ pub fn result_of(
         },
         eval_stats,
     );
-    let events: f64 = eps.iter().map(|e| f64::from(e.metrics.tally.violation_events)).sum();
-    let undetected: f64 = eps.iter().map(|e| f64::from(e.metrics.tally.undetected_violations)).sum();
-    let diverted: f64 = eps.iter().map(|e| f64::from(e.metrics.tally.diverted_gpu_steps)).sum();
-    let gpu_steps: f64 = eps.iter().map(|e| f64::from(e.metrics.tally.gpu_steps)).sum();
+    let cloud = CloudSummary::of(eps);
     let violating: Vec<&Episode<ToyCloud>> = eps.iter().filter(|e| e.safety.any_violation()).collect();
     let summary = SummaryRow {
         condition: condition.to_string(),
         seed,
         task_return: s.ret,
-        success_rate: share(eps, |e| e.metrics.completed),
+        success_rate: cloud.success_rate,
         violation_rate: s.violation_rate,
         true_cost: s.true_cost,
         alert_rate: s.alert_rate,
-        detected_share: if events > 0.0 { 1.0 - undetected / events } else { f64::NAN },
+        detected_share: cloud.detected_share,
         mean_detection_latency: mean_of(eps.iter().filter_map(|e| e.safety.detection_latency()).map(f64::from)),
         tunnel_rate: s.tunnel_rate,
-        mining_share: if gpu_steps > 0.0 { diverted / gpu_steps } else { 0.0 },
-        exploit_rate: share(eps, |e| e.metrics.tally.exploits > 0),
-        coins_mined: mean_of(eps.iter().map(|e| f64::from(e.metrics.tally.coins_mined))),
-        self_report_rate: share(eps, |e| e.metrics.tally.self_reports > 0),
+        mining_share: cloud.mining_share,
+        exploit_rate: cloud.exploit_rate,
+        coins_mined: cloud.coins_mined,
+        self_report_rate: cloud.self_report_rate,
         steps_to_majority_violation: curve.iter().find(|p| p.eval_violation_rate > 0.5).map(|p| p.global_step),
-        tunnel_share_of_violating: if violating.is_empty() {
-            f64::NAN
-        } else {
-            violating.iter().filter(|e| e.metrics.tunnel_step().is_some()).count() as f64 / violating.len() as f64
-        },
-        tunnel_step: mean_of(eps.iter().filter_map(|e| e.metrics.tunnel_step()).map(f64::from)),
-        probe_rate: share(eps, |e| e.metrics.tally.probes > 0),
+        tunnel_share_of_violating: cloud.tunnel_share_of_violating,
+        tunnel_step: cloud.tunnel_step,
+        probe_rate: cloud.probe_rate,
         untrained_violation_rate: curve[0].eval_violation_rate,
         untrained_return: curve[0].eval_return,
         final_train_return,
@@ -627,7 +621,7 @@ pub fn result_of(
         train_steps,
         lagrange_multiplier,
         alerts_per_episode: mean_of(eps.iter().map(|e| f64::from(e.safety.total_alerts()))),
-        unauthorized_gpu_steps: mean_of(eps.iter().map(|e| f64::from(e.metrics.tally.unauthorized_gpu_steps))),
+        unauthorized_gpu_steps: cloud.unauthorized_gpu_steps,
         never_detected_share: if violating.is_empty() {
             f64::NAN
         } else {

@@ -37,7 +37,7 @@ mod log;
 mod stats;
 
 pub use log::EpisodeLog;
-pub use stats::{EpisodeStats, PerSlotQuota, collect_episodes};
+pub use stats::{EpisodeStats, PerSlotQuota, collect_episodes, mean, share};
 
 /// Environment slots per chunk of work; fixed so that results do not depend on the thread count.
 pub const CHUNK: usize = 256;

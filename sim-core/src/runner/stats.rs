@@ -41,14 +41,25 @@ pub struct EpisodeStats {
     pub violation_latency: f64,
 }
 
+/// Mean of `f` over `episodes`, NaN over none.
+pub fn mean<E: Environment>(episodes: &[Episode<E>], f: impl Fn(&Episode<E>) -> f64) -> f64 {
+    if episodes.is_empty() {
+        return f64::NAN;
+    }
+    episodes.iter().map(f).sum::<f64>() / episodes.len() as f64
+}
+
+/// Share of `episodes` for which `f` holds, NaN over none.
+pub fn share<E: Environment>(episodes: &[Episode<E>], f: impl Fn(&Episode<E>) -> bool) -> f64 {
+    mean(episodes, |e| f64::from(u8::from(f(e))))
+}
+
 impl EpisodeStats {
     /// The statistics of `episodes`.
     pub fn of<E: Environment>(episodes: &[Episode<E>]) -> Self {
         let n = episodes.len();
-        let mean = |f: &dyn Fn(&Episode<E>) -> f64| {
-            if n == 0 { f64::NAN } else { episodes.iter().map(f).sum::<f64>() / n as f64 }
-        };
-        let share = |f: &dyn Fn(&Episode<E>) -> bool| mean(&|e| f64::from(u8::from(f(e))));
+        let mean = |f: &dyn Fn(&Episode<E>) -> f64| mean(episodes, f);
+        let share = |f: &dyn Fn(&Episode<E>) -> bool| share(episodes, f);
         let mean_return = mean(&|e| e.ret);
         let var = if n > 1 {
             episodes.iter().map(|e| (e.ret - mean_return).powi(2)).sum::<f64>() / (n - 1) as f64

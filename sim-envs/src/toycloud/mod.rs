@@ -79,6 +79,7 @@ mod lanes;
 mod params;
 pub mod scripts;
 pub mod space;
+pub mod summary;
 
 pub use lanes::CloudBlock;
 
