@@ -46,14 +46,26 @@ pub struct Mlp<B: Backend> {
     layers: Vec<Linear<B>>,
 }
 
+/// The MLP's forward on burn, once for every form its layers take (a network's `Linear`s, a
+/// population's stacked weights, the batched update's): each layer's affine map `affine`, tanh
+/// after every layer but the last. The host's forward (`inference::DenseMlp`, which the
+/// hand-written update's `fused::forward` shares the layers of) loops over buffers instead.
+pub(crate) fn mlp_forward<B: PolicyBackend, const D: usize, L>(
+    layers: impl ExactSizeIterator<Item = L>,
+    x: Tensor<B, D>,
+    affine: impl Fn(Tensor<B, D>, L) -> Tensor<B, D>,
+) -> Tensor<B, D> {
+    let last = layers.len() - 1;
+    layers.enumerate().fold(x, |h, (i, layer)| {
+        let z = affine(h, layer);
+        if i < last { tanh(z) } else { z }
+    })
+}
+
 impl<B: PolicyBackend> Mlp<B> {
     /// `[batch, in] -> [batch, out]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let last = self.layers.len() - 1;
-        self.layers.iter().enumerate().fold(x, |h, (i, layer)| {
-            let z = layer.forward(h);
-            if i < last { tanh(z) } else { z }
-        })
+        mlp_forward(self.layers.iter(), x, |h, layer| layer.forward(h))
     }
 }
 
@@ -335,12 +347,10 @@ impl<B: PolicyBackend> Stacked<B> {
     fn mlp(&self, layers: &[(Tensor<B, 3>, Tensor<B, 2>)], x: Tensor<B, 2>) -> Tensor<B, 2> {
         let (runs, n) = (self.runs, self.rows);
         assert_eq!(x.dims()[0], runs * n, "{n} rows per run");
-        let last = layers.len() - 1;
-        layers.iter().enumerate().fold(x, |h, (i, (w, b))| {
+        mlp_forward(layers.iter(), x, |h, (w, b)| {
             let [_, inputs] = h.dims();
             let z = h.reshape([runs, n, inputs]).matmul(w.clone());
-            let z = z.reshape([runs * n, b.dims()[1]]) + b.clone();
-            if i < last { tanh(z) } else { z }
+            z.reshape([runs * n, b.dims()[1]]) + b.clone()
         })
     }
 
