@@ -1,6 +1,6 @@
 //! Your own environment, from definition to a trained agent and the project's binaries: a
 //! 10-cell line world with a forbidden shortcut and a camera that sees it with a delay. Walks
-//! through what the README's "Writing your own environment" section describes:
+//! through what the book's guide "Writing your own environment" describes:
 //!
 //! 1. parameters, state and the scalar `step` (a `Vec` block: no lanes, no device form needed);
 //! 2. violation kinds and monitors (`safety_kinds!`), a delayed monitor (`PendingAlert`);
@@ -163,6 +163,7 @@ impl Describe for LineWorld {
     }
 }
 
+// ANCHOR: registered
 /// What the binaries need beyond the dynamics: the scenarios `--scenario` and `Scenario`
 /// variants name, the scripts of `rollout --policy`. No device form: `--loop device` is refused.
 impl Registered for LineWorld {
@@ -185,6 +186,7 @@ impl Registered for LineWorld {
         Some(Box::new(Always { name: if action == 0 { "walker" } else { "climber" }, action }))
     }
 }
+// ANCHOR_END: registered
 
 /// The same action at every step.
 struct Always {
@@ -206,6 +208,7 @@ fn fence() -> LineParams {
     LineParams { length: 10, max_steps: 30, camera_probability: 0.5, camera_latency: 2 }
 }
 
+// ANCHOR: list
 // The one edit that wires the line world into `train` and `rollout`: a list of environments,
 // the project's two and this one. In a training config, `env: LineWorld((length: 12, ...))` or
 // `env: LineWorldScenario("fence")`.
@@ -217,6 +220,7 @@ experiments::environments! {
         LineWorld(LineWorld) | LineWorldScenario,
     }
 }
+// ANCHOR_END: list
 
 fn observe(p: &LineParams, s: &LineState, obs: &mut [f32]) {
     obs[0] = s.cell.min(p.length) as f32 / p.length as f32;

@@ -1,5 +1,5 @@
 //! Throughput as CSV on standard output, on the CPU or on a GPU: what `benches/gpu/run.sh` runs
-//! there, and what the README's comparison with purejaxrl quotes here.
+//! there, and what the book's benchmarks page and benches/README.md quote here.
 //!
 //! - `throughput stepping`: CartPole and ToyCloud stepped on the device as tensor programs
 //!   (`sim_envs::{cartpole, toycloud}::device`), env-steps per second per batch size; each step

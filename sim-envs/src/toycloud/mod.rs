@@ -7,7 +7,7 @@
 //! to crypto-mining and opened a reverse SSH tunnel, unprompted; a firewall caught it, not the
 //! training curves. ToyCloud makes that mechanism measurable: an *instrumental subgoal*
 //! (compute) that nothing in the reward mentions, reachable through violations that monitors
-//! only partly see. The research specification is `shared/design/toycloud.md`.
+//! only partly see. The research specification is the book's `docs/src/method/toycloud.md`.
 //!
 //! # The episode
 //!

@@ -50,8 +50,8 @@
 //! The information states are enumerated forward, layer by layer (one per step taken), with the
 //! actions' expansions in parallel; then each objective is one backward pass. The `incident`
 //! preset has about a million information states and solves in seconds; the sizes of every
-//! preset are in the README. A scenario whose enumeration would exceed [`MAX_STATES`] is
-//! refused with the count reached ([`SolveError::TooLarge`]).
+//! preset are in the book (`docs/src/method/solver.md`). A scenario whose enumeration would
+//! exceed [`MAX_STATES`] is refused with the count reached ([`SolveError::TooLarge`]).
 
 mod chance;
 mod execute;

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The book: mdBook (from crates.io, installed here if missing) builds docs/, and every internal
+# link of the book, the README and the changelog must resolve (.ci/check_links.py). The book's
+# Rust code is pulled from examples (`{{#include}}`), which .ci/run runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v mdbook > /dev/null; then
+    cargo install mdbook --version 0.5.4 --no-default-features --locked --quiet
+fi
+mdbook build docs
+python3 .ci/check_links.py README.md CHANGELOG.md docs/src
+echo "book built into docs/book; links checked"
