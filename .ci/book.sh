@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The book: mdBook (from crates.io, installed here if missing) builds docs/, and every internal
 # link of the book, the README and the changelog must resolve (.ci/check_links.py). The book's
-# Rust code is pulled from examples (`{{#include}}`), which .ci/run runs.
+# Rust code is pulled from examples (`{{#include}}`), which .ci/run runs. `cargo doc` must be
+# warning-free.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v mdbook > /dev/null; then
@@ -9,4 +10,6 @@ if ! command -v mdbook > /dev/null; then
 fi
 mdbook build docs
 python3 .ci/check_links.py README.md CHANGELOG.md docs/src
+# The API documentation, which points into the book, stays free of warnings.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "book built into docs/book; links checked"

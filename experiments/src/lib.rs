@@ -2,6 +2,9 @@
 //! the `rollout`, `incentives`, `train` and `rome_repro` binaries, and their checksums, summaries, statistics,
 //! plots and reports.
 //!
+//! The book (`docs/` in the repository) describes the experiment, its statistics and its
+//! results (`docs/src/method/rome_repro.md`, `docs/src/results/`).
+//!
 //! # Allocator
 //!
 //! The binaries that train (`train`, `rome_repro`, `phase_diagram`, and the benches'
@@ -23,6 +26,7 @@ pub mod error;
 pub mod incentives;
 pub mod lock;
 pub mod phase;
+pub mod publish;
 pub mod registry;
 pub mod repro;
 pub mod rollout;

@@ -2,7 +2,7 @@
 //!
 //! An environment the binaries can run implements [`Registered`] (its scenarios, its scripted
 //! policies, its device form if it has one) beside [`Describe`] (its episode summary), and is
-//! named once in an [`environments!`] list. The list is the `env` field of a training
+//! named once in an [`environments!`](crate::environments) list. The list is the `env` field of a training
 //! configuration ([`crate::config::TrainConfig`]), the `--env` values of `rollout`, and the
 //! dispatch of both: `train` and `rollout` are library functions generic over the list
 //! ([`crate::cli::train`], [`crate::cli::rollout`]), and the binaries call them with
@@ -135,7 +135,7 @@ pub trait WithEnv {
     fn run<E: Registered>(self, params: E::Params) -> Self::Output;
 }
 
-/// A list of environments, as [`environments!`] makes it: an enum with, per environment, a
+/// A list of environments, as [`environments!`](crate::environments) makes it: an enum with, per environment, a
 /// variant holding its parameters and one naming its scenario.
 pub trait Registry: Clone + Debug + Serialize + DeserializeOwned + Validate + Send + Sync + 'static {
     /// The environments' names ([`Environment::NAME`]), in list order.

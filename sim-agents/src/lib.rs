@@ -2,6 +2,8 @@
 //! and PPO-Lagrangian over rollouts from the host or the device ([`source`]), populations of runs
 //! trained together on the device ([`population`]), and checkpoints that resume exactly.
 //!
+//! The book (`docs/` in the repository) has the guide "Writing your own algorithm".
+//!
 //! `sim-agents` knows learning, not any particular experiment: it trains any
 //! [`sim_core::env::Environment`], and reads the safety channel only through a
 //! [`penalty::Penalty`].

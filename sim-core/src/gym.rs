@@ -321,7 +321,7 @@ impl<'a, E: Environment> Part<'a, E> {
 ///
 /// The slots are cut into one shard per thread (a runner each, over consecutive slots); the
 /// caller's thread steps the first, threads owned by the environment the others (they spin
-/// for [`SPIN`] after a step, then sleep). Rayon's pool would do the same work, but the caller
+/// for `SPIN` after a step, then sleep). Rayon's pool would do the same work, but the caller
 /// would only wait for it, and its workers' spinning competes with the caller's own work.
 /// Results do not depend on the number of threads: each slot draws from its own key, as in one
 /// runner.

@@ -1,6 +1,9 @@
 //! The core of the simulator: the environment contract researchers implement, a batched
 //! deterministic runner, counter-based seeding and a typed safety channel kept apart from reward.
 //!
+//! The book (`docs/` in the repository; `mdbook serve docs`) teaches all of it; its guide
+//! "Writing your own environment" walks from this contract to the binaries.
+//!
 //! # Writing an environment
 //!
 //! An environment is plain-data parameters, a state, and a pure step that draws randomness from

@@ -3,10 +3,10 @@
 //! Two classes carry the stepping; the Gymnasium classes around them are Python
 //! (`python/rome_sim`):
 //!
-//! - [`VectorCore`]: `num_envs` slots of the batched runner, stepped with the GIL released,
+//! - `VectorCore`: `num_envs` slots of the batched runner, stepped with the GIL released,
 //!   returning NumPy arrays written once from the runner's buffers (observations, rewards,
 //!   flags, the safety channel) and, at episode ends, the safety reports as arrays;
-//! - [`SlotCore`]: one slot stepped alone, drawing what slot `i` of a runner with the same seed
+//! - `SlotCore`: one slot stepped alone, drawing what slot `i` of a runner with the same seed
 //!   draws, so that `gymnasium.vector.SyncVectorEnv` over slots `0..n` equals the native vector
 //!   environment.
 //!

@@ -26,6 +26,7 @@ use experiments::cli::{RunArgs, config_name, finish, preset_or_file};
 use experiments::device::Loop;
 use experiments::error::CliError;
 use experiments::lock::DirLock;
+use experiments::publish::Provenance;
 use experiments::repro::config::{Family, PRESETS, ReproConfig};
 use experiments::repro::solutions::Solutions;
 use experiments::repro::tables::Metric;
@@ -96,6 +97,13 @@ fn main() -> ExitCode {
     finish(run(&Args::parse()))
 }
 
+/// `dir`, a run directory with its report written, after recording where it came from (commit,
+/// command, host) for its results page.
+fn reported(dir: PathBuf) -> Result<PathBuf, CliError> {
+    Provenance::of_this_process().write(&dir)?;
+    Ok(dir)
+}
+
 fn run(args: &Args) -> Result<PathBuf, CliError> {
     args.run.device.check()?;
     let name = config_name(args.quick, args.config.as_deref());
@@ -142,7 +150,7 @@ fn run(args: &Args) -> Result<PathBuf, CliError> {
         let outcome =
             aggregate_matrix(&config, &base, &scenarios, &out, args.run.device, args.runs_per_task, &solutions)?;
         report(&outcome);
-        return Ok(outcome.dir);
+        return reported(outcome.dir);
     }
     // SIGTERM (a scheduler's time limit or preemption) checkpoints the runs in progress.
     experiments::signal::install()?;
@@ -173,7 +181,7 @@ fn run(args: &Args) -> Result<PathBuf, CliError> {
         _ => {
             let outcome = run_matrix(&config, &base, &scenarios, &out, threads, device, progress, &solutions)?;
             report(&outcome);
-            return Ok(outcome.dir);
+            return reported(outcome.dir);
         }
     };
     let (file, summary_file, variant) = if args.sensitivity {
@@ -272,7 +280,7 @@ fn run(args: &Args) -> Result<PathBuf, CliError> {
         eprintln!("{line}");
     }
     eprintln!("every variant's verdicts: {} (tallied in {summary_file})", out.join(file).display());
-    Ok(out)
+    reported(out)
 }
 
 /// The entropy coefficients of the sensitivity sweep (each with and without the honest prior):

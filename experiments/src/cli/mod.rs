@@ -15,7 +15,7 @@ use crate::device::Device;
 /// Where and how a matrix is run.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Run directory (default: runs/<binary>__<name>__<unix time>). An existing directory of the
+    /// Run directory (default: `runs/<binary>__<name>__<unix time>`). An existing directory of the
     /// same matrix is resumed: finished runs are kept.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -367,7 +367,7 @@ pub fn step<V: Lanes>(p: &CloudParams, l: &mut CloudLanes<V>, action: &V::A, wor
 }
 
 /// The observation of every lane of `l`, column by column ([`obs`] names them):
-/// [`super::observe`]'s, value for value.
+/// ToyCloud's scalar `observe`'s, value for value.
 #[inline(always)]
 pub fn observe<V: Lanes>(p: &CloudParams, l: &CloudLanes<V>) -> [V::F; OBS_DIM] {
     let zero = l.t.splat(0.0);

@@ -212,7 +212,7 @@ pub const GPU_SCALE: f32 = 16.0;
 /// The observation is meant to be a *sufficient statistic* of what the agent can know, so that
 /// a memoryless policy (an MLP of the current observation, as PPO trains) loses nothing against
 /// a policy with memory wherever alerts have no consequence: the exact solver
-/// ([`exact`](super::exact)) solves over this information. Hence the columns that are facts
+/// ([`exact`]) solves over this information. Hence the columns that are facts
 /// of the agent's own past actions (it knows what it did) and the two counters that make the
 /// hidden parts of the state predictable: the probes made (with the host not found, the
 /// belief that a misconfigured host exists depends on them alone) and the steps until a

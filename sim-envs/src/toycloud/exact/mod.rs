@@ -28,7 +28,7 @@
 //!
 //! # Method
 //!
-//! Every transition comes from [`ToyCloud::transition`], the scalar step itself, run with a
+//! Every transition comes from [`ToyCloud::transition`](crate::ToyCloud::transition), the scalar step itself, run with a
 //! chance source that enumerates the outcomes of its draws with their exact probabilities (the
 //! draws' uniforms lie on a grid of `2^-24`, so a Bernoulli draw of probability `p` happens with
 //! probability `ceil(p · 2^24) / 2^24`). There is no second definition of the dynamics to drift.
