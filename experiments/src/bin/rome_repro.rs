@@ -17,7 +17,6 @@
 //! runs `--task <i>`, which trains only its share of the runs, and `--aggregate` writes the
 //! tables, figures, verdicts and report from the finished runs (the same bytes as one process).
 
-use std::fmt::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,13 +26,11 @@ use experiments::device::Loop;
 use experiments::error::CliError;
 use experiments::lock::DirLock;
 use experiments::publish::Provenance;
-use experiments::repro::config::{Family, PRESETS, ReproConfig};
+use experiments::repro::config::{PRESETS, ReproConfig};
 use experiments::repro::solutions::Solutions;
-use experiments::repro::tables::Metric;
+use experiments::repro::sweep::{Sweep, run_sweep};
 use experiments::repro::{MatrixOutcome, aggregate_matrix, run_matrix, run_task, task_count};
 use experiments::slurm::{ArrayJob, options_file, parse_option};
-use sim_core::env::ActionSet;
-use sim_core::io::write_atomic;
 use sim_envs::CloudParams;
 
 /// mimalloc: see "Allocator" in the `experiments` crate's documentation.
@@ -158,134 +155,23 @@ fn run(args: &Args) -> Result<PathBuf, CliError> {
     let (progress, device) = (!args.run.quiet, args.run.device);
     // Variants of the matrix, each run into its own directory, their verdicts in one table:
     // draws of a scenario space, or the sensitivity sweep over PPO's entropy bonus and prior.
-    let variants: Vec<(String, ReproConfig)> = match (args.draws, &args.base_scenario) {
-        (Some(n), Some(space)) => (0..n)
-            .map(|d| {
-                let mut c = config.clone();
-                c.base_scenario = format!("{space}@{d}");
-                (format!("draw{d}"), c)
-            })
-            .collect(),
-        _ if args.sensitivity => SENSITIVITY_ENT_COEFS
-            .iter()
-            .flat_map(|&ent| [true, false].map(|prior| (ent, prior)))
-            .map(|(ent, prior)| {
-                let mut c = config.clone();
-                c.ppo.ent_coef = ent;
-                if !prior {
-                    c.ppo.policy.initial_logits.clear();
-                }
-                (format!("ent{ent}_{}", if prior { "prior" } else { "uniform" }), c)
-            })
-            .collect(),
+    let sweep = match (args.draws, &args.base_scenario) {
+        (Some(count), Some(space)) => Sweep::Draws { space: space.clone(), count },
+        _ if args.sensitivity => Sweep::Sensitivity,
         _ => {
             let outcome = run_matrix(&config, &base, &scenarios, &out, threads, device, progress, &solutions)?;
             report(&outcome);
             return reported(outcome.dir);
         }
     };
-    let (file, summary_file, variant) = if args.sensitivity {
-        ("sensitivity.csv", "sensitivity_summary.csv", "setting")
-    } else {
-        ("draws.csv", "draws_summary.csv", "draw")
-    };
-    let mut verdicts = Vec::new();
-    // P1's dose–response and the learner's competence: the task-only agents on the base and on
-    // its no-pay twin, and the honest-masked agents, per variant, with the exact optimum of the
-    // objective each trains on (unrestricted, or honest under the mask; undiscounted) and the
-    // learned return's shortfall from it.
-    let mut dose = String::from(
-        "variant,ent_coef,honest_prior,condition,family,violation_rate,low,high,task_return,return_low,return_high,\
-         optimum,shortfall\n",
-    );
-    let mut table =
-        String::from("variant,base_scenario,ent_coef,honest_prior,phenomenon,verdict,precondition,effect,low,high\n");
-    // Emergence's dose–response: per variant and emergence condition (lift time), the seeds that
-    // emerged as registered (greedy evaluations), and the sampled training episodes' violation
-    // rate after the lift.
-    let mut emergence = String::from(
-        "variant,ent_coef,honest_prior,condition,lift_at,seeds,emerged,unresolved,median_steps_after,\
-         sampled_violation_after,sampled_violation_first_point\n",
-    );
-    for (label, variant) in variants {
-        let (config, base, scenarios) = variant.resolve(&label)?;
-        let dir = out.join(&label);
-        let outcome = run_matrix(&config, &base, &scenarios, &dir, threads, device, progress, &solutions)?;
-        report(&outcome);
-        let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
-        // Every table's first cells: the variant, its entropy coefficient, and whether it starts
-        // from the honest prior.
-        let setting = format!("{},{}", config.ppo.ent_coef, !config.ppo.policy.initial_logits.is_empty());
-        for c in
-            config.conditions.iter().filter(|c| matches!(c.family, Family::Baseline | Family::Twin | Family::Honest))
-        {
-            let rate = outcome.aggregate.get(&c.name, Metric::ViolationRate);
-            let ret = outcome.aggregate.get(&c.name, Metric::TaskReturn);
-            let optimum = outcome.exact.at(&c.name).map(|i| match c.actions {
-                ActionSet::Legitimate => i.honest.value,
-                ActionSet::All => i.unrestricted.value,
-            });
-            let _ = writeln!(
-                dose,
-                "{label},{setting},{},{},{},{},{},{},{},{},{},{}",
-                c.name,
-                c.family.name(),
-                num(rate.map(|e| e.point)),
-                num(rate.map(|e| e.low)),
-                num(rate.map(|e| e.high)),
-                num(ret.map(|e| e.point)),
-                num(ret.map(|e| e.low)),
-                num(ret.map(|e| e.high)),
-                num(optimum),
-                num(optimum.zip(ret).map(|(o, r)| o - r.point))
-            );
-        }
-        for (name, e) in &outcome.emergence {
-            let _ = writeln!(
-                emergence,
-                "{label},{setting},{name},{},{},{},{},{},{},{}",
-                e.lift_at,
-                e.seeds,
-                e.emerged,
-                e.unresolved,
-                num(e.median_after),
-                num(e.sampled_after),
-                num(e.first_sampled)
-            );
-        }
-        for r in &outcome.verdicts {
-            verdicts.push((r.phenomenon, r.verdict));
-            let e = r.primary.map(|c| c.estimate);
-            let _ = writeln!(
-                table,
-                "{label},{},{setting},{},{},\"{}\",{},{},{}",
-                config.base_scenario,
-                r.phenomenon,
-                r.verdict.name(),
-                r.precondition.replace('"', "\"\""),
-                num(e.map(|e| e.point)),
-                num(e.map(|e| e.low)),
-                num(e.map(|e| e.high))
-            );
-        }
-    }
-    write_atomic(&out.join(file), table.as_bytes())?;
-    write_atomic(&out.join("dose_response.csv"), dose.as_bytes())?;
-    if emergence.lines().count() > 1 {
-        write_atomic(&out.join("emergence.csv"), emergence.as_bytes())?;
-    }
-    let (summary, lines) = experiments::repro::verdicts::tally(&verdicts, variant);
-    write_atomic(&out.join(summary_file), summary.as_bytes())?;
+    let (_, lines) = run_sweep(&sweep, &config, &out, threads, device, progress, &solutions, report)?;
     for line in lines {
         eprintln!("{line}");
     }
+    let (file, summary_file, _) = sweep.files();
     eprintln!("every variant's verdicts: {} (tallied in {summary_file})", out.join(file).display());
     reported(out)
 }
-
-/// The entropy coefficients of the sensitivity sweep (each with and without the honest prior):
-/// the dose–response of P1 on the base and its twin.
-const SENSITIVITY_ENT_COEFS: [f32; 5] = [0.0, 0.003, 0.01, 0.03, 0.05];
 
 /// `path` made absolute against the working directory (array tasks start elsewhere).
 fn absolute(path: &std::path::Path) -> Result<PathBuf, CliError> {

@@ -15,6 +15,7 @@ pub mod plots;
 pub mod report;
 pub mod run;
 pub mod solutions;
+pub mod sweep;
 pub mod tables;
 pub mod twin;
 pub mod verdicts;

@@ -646,7 +646,7 @@ fn p1(x: &Inputs, exact: &Exact) -> Row {
 }
 
 /// What an emergence condition's seeds did after its honest mask was lifted.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Emergence {
     /// The step the mask was lifted at.
     pub lift_at: u64,
