@@ -1,7 +1,7 @@
 //! Conformance checks: an environment stepped two ways must give the same numbers bit for bit.
 //! [`check_step_batch`] holds a batched step ([`Environment::step_batch`] on its own state
-//! layout) to the scalar step; [`crate::gym::check_vector_against_slots`] holds the vector
-//! environment to single slots stepped Gymnasium's way. Tests of every environment call them;
+//! layout) to the scalar step; `sim_gym::check_vector_against_slots` (beside the Python
+//! package) holds the vector environment to single slots stepped Gymnasium's way. Tests of every environment call them;
 //! an environment written outside this workspace can call them too.
 //!
 //! States are compared by their RON text: `ron` writes a float as the shortest text that reads
@@ -9,7 +9,6 @@
 //! `0.0` and refuse a state holding NaN (and `Environment::State` asks for neither).
 
 use crate::env::{Batch, Environment, SafetyOf, StateBlock};
-use crate::gym::SlotError;
 use crate::params::ParamError;
 use crate::rng::{Draws, StreamKey, domain};
 use crate::runner::{CHUNK, InvalidAction, blocks_of, reset_draws};
@@ -23,13 +22,13 @@ pub enum CheckError {
     /// The vector environment refused the actions.
     #[error(transparent)]
     Action(#[from] InvalidAction),
-    /// A slot refused a step.
+    /// A slot refused a step (a Gymnasium slot environment's error, `sim_gym::SlotError`).
     #[error("{at}: {source}")]
     Step {
         /// Where: the step and slot.
         at: String,
         /// Why.
-        source: SlotError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The two ways of stepping differ.
     #[error("{at}: {what}")]

@@ -96,7 +96,6 @@ pub mod conformance;
 #[cfg(feature = "device")]
 pub mod device;
 pub mod env;
-pub mod gym;
 pub mod io;
 pub mod lanes;
 pub mod monitor;

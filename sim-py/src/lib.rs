@@ -1,4 +1,4 @@
-//! `rome_sim._native`: ToyCloud and CartPole for Python, over `sim_core::gym`.
+//! `rome_sim._native`: ToyCloud and CartPole for Python, over `sim_gym`.
 //!
 //! Two classes carry the stepping; the Gymnasium classes around them are Python
 //! (`python/rome_sim`):
@@ -22,12 +22,12 @@ use pyo3::types::{PyDict, PyTuple};
 use scenario::Kind;
 use sim_core::checksum::Checksum;
 use sim_core::env::Environment;
-use sim_core::gym::{Autoreset, Part, SlotEnv, VecEnv};
 use sim_core::rng::{Draws, StreamKey, domain};
 use sim_core::runner::Episode;
 use sim_core::safety::{EpisodeSafety, KindSet, MAX_KINDS, SafetyKind};
 use sim_envs::scripted::{RandomPolicy, ScriptedPolicy};
 use sim_envs::{CartPole, ToyCloud};
+use sim_gym::{Autoreset, Part, SlotEnv, VecEnv};
 
 /// What the Python side needs to know of an environment: its spaces, its kinds' names and
 /// its parameters as a dict.

@@ -222,7 +222,7 @@ impl<E: Environment> BatchRunner<E> {
     /// A runner of the `num_envs` slots `first_slot..first_slot + num_envs` of a larger batch:
     /// slot `i` here draws what slot `first_slot + i` of one runner over the whole batch draws,
     /// and its episodes carry that global index. Shards of a batch stepped on threads of their
-    /// own (`sim_core::gym`) are built this way.
+    /// own (`sim_gym`, beside the Python package) are built this way.
     pub fn with_first_slot(
         params: E::Params,
         first_slot: u64,
@@ -327,7 +327,7 @@ impl<E: Environment> BatchRunner<E> {
     /// read); its `final_obs` row is overwritten. The runner's clock still advances, so a held
     /// slot's next step draws at the next counter value. This is what Gymnasium's next-step
     /// autoreset needs: the step after an episode ends only shows the new episode's first
-    /// observation (`sim_core::gym`).
+    /// observation (`sim_gym`).
     pub fn step_holding(
         &mut self,
         actions: &[u32],

@@ -1,5 +1,5 @@
-//! Gymnasium's conventions over the batched runner, for bindings to other languages
-//! (`sim-py`): a vector environment with either of Gymnasium's autoreset modes, and one
+//! Gymnasium's conventions over the batched runner, beside the Python package that is their
+//! reason (`sim-py`, whose native core is built on them): a vector environment with either of Gymnasium's autoreset modes, and one
 //! environment slot stepped alone that draws exactly what that slot of a [`BatchRunner`] draws.
 //!
 //! # Autoreset
@@ -18,21 +18,21 @@
 //! episode end takes one tick, as the held step does in the vector environment. So `n` slot
 //! environments `0..n`, reset with one seed and stepped in the same mode, produce what the
 //! vector environment produces, bit for bit ([`check_vector_against_slots`], run by
-//! `sim-envs/tests/gym.rs`; and from Python against `gymnasium.vector.SyncVectorEnv`).
+//! this crate's `tests/gym.rs`; and from Python against `gymnasium.vector.SyncVectorEnv`).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use crate::conformance::CheckError;
-use crate::env::{Environment, SafetyOf};
-use crate::params::{ParamError, Validate};
-use crate::rng::{Draws, StreamKey, domain};
-use crate::runner::{
+use sim_core::conformance::CheckError;
+use sim_core::env::{Environment, SafetyOf};
+use sim_core::params::{ParamError, Validate};
+use sim_core::rng::{Draws, StreamKey, domain};
+use sim_core::runner::{
     BatchRunner, Episode, InvalidAction, SafetyBuffer, StepBuffers, check_actions, reset_draws, safety_buffer,
 };
-use crate::safety::{EpisodeSafety, SafetyKind};
+use sim_core::safety::{EpisodeSafety, SafetyKind};
 
 /// Gymnasium's autoreset modes (`gymnasium.vector.AutoresetMode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -354,7 +354,7 @@ impl<E: Environment> VecEnv<E> {
         if num_envs == 0 {
             return Err(ParamError { field: "num_envs".into(), value: "0".into(), expected: "at least 1".into() });
         }
-        let count = threads.clamp(1, num_envs.div_ceil(crate::runner::CHUNK));
+        let count = threads.clamp(1, num_envs.div_ceil(sim_core::runner::CHUNK));
         let per_shard = num_envs.div_ceil(count);
         let mut env = VecEnv {
             params,
@@ -589,7 +589,7 @@ impl<E: Environment> SlotEnv<E> {
 
     /// Advances one step; the observation is then [`SlotEnv::obs`], the safety record
     /// [`SlotEnv::safety`], and at an episode's end its report [`SlotEnv::episode`].
-    pub fn step(&mut self, action: u32) -> Result<crate::env::Transition, SlotError> {
+    pub fn step(&mut self, action: u32) -> Result<sim_core::env::Transition, SlotError> {
         let num_actions = E::spaces(&self.params).num_actions;
         if action >= num_actions {
             return Err(SlotError::InvalidAction { action, num_actions });
@@ -679,7 +679,9 @@ pub fn check_vector_against_slots<E: Environment>(
                 s.reset(None);
                 (0.0, false, false, SafetyOf::<E>::default())
             } else {
-                let tn = s.step(actions[i]).map_err(|source| CheckError::Step { at: at.clone(), source })?;
+                let tn = s
+                    .step(actions[i])
+                    .map_err(|source| CheckError::Step { at: at.clone(), source: Box::new(source) })?;
                 ended.extend(s.episode().copied());
                 (tn.reward, tn.terminated, tn.truncated, *s.safety())
             };

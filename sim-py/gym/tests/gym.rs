@@ -1,10 +1,10 @@
-//! Gymnasium's conventions (`sim_core::gym`): the vector environment equals slot environments
+//! Gymnasium's conventions (`sim_gym`): the vector environment equals slot environments
 //! stepped the way `gymnasium.vector.SyncVectorEnv` steps single environments, in both autoreset
 //! modes, across chunk boundaries and through many autoresets.
 
-use sim_core::gym::{Autoreset, SlotEnv, VecEnv, check_vector_against_slots};
 use sim_core::prelude::*;
 use sim_envs::{CartPole, CartPoleParams, CloudParams, ToyCloud};
+use sim_gym::{Autoreset, SlotEnv, VecEnv, check_vector_against_slots};
 
 /// The observations the vector environment shows.
 fn obs_of<E: Environment>(vec: &VecEnv<E>) -> Vec<f32> {
