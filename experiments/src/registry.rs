@@ -153,7 +153,8 @@ pub trait Registry: Clone + Debug + Serialize + DeserializeOwned + Validate + Se
 /// Declares a list of environments: an enum implementing [`Registry`] (and serde, and
 /// [`Validate`]), each line `Variant(EnvironmentType) | ScenarioVariant`. In RON, a variant holds
 /// the environment's parameters (`CartPole(())`, `ToyCloud((horizon: 40))`) and its scenario
-/// variant names a preset or a file (`ToyCloudScenario("pressure")`).
+/// variant names a preset or a file (`ToyCloudScenario("pressure")`). The invoking crate must
+/// know this crate as `experiments` (serde's derive is pointed at `experiments::reexport`).
 #[macro_export]
 macro_rules! environments {
     (
