@@ -178,12 +178,12 @@ impl Registered for LineWorld {
     }
 
     fn script(name: &str, _: &LineParams) -> Option<Box<dyn ScriptedPolicy>> {
-        let action = match name {
-            "walker" => 0,
-            "climber" => 2,
+        let (name, action) = match name {
+            "walker" => ("walker", 0),
+            "climber" => ("climber", 2),
             _ => return None,
         };
-        Some(Box::new(Always { name: if action == 0 { "walker" } else { "climber" }, action }))
+        Some(Box::new(Always { name, action }))
     }
 }
 // ANCHOR_END: registered

@@ -121,9 +121,14 @@ pub fn preset_or_file<E: Environment>(spec: &str, presets: &[Preset<E::Params>])
     Err(RegistryError::UnknownScenario { env: E::NAME, name: spec.into(), presets })
 }
 
-/// `E`'s scenario `spec`, `default` being [`Registered::DEFAULT_SCENARIO`].
+/// The scenario `spec` names for `E`: itself, or for `default` [`Registered::DEFAULT_SCENARIO`].
+pub fn scenario_name<E: Registered>(spec: &str) -> &str {
+    if spec == "default" { E::DEFAULT_SCENARIO } else { spec }
+}
+
+/// `E`'s scenario `spec` ([`scenario_name`]).
 pub fn scenario<E: Registered>(spec: &str) -> Result<E::Params, RegistryError> {
-    E::scenario(if spec == "default" { E::DEFAULT_SCENARIO } else { spec })
+    E::scenario(scenario_name::<E>(spec))
 }
 
 /// Work generic over the environment, which [`Registry::visit`] runs on the environment a

@@ -39,9 +39,6 @@ fn main() -> ExitCode {
             println!("page: {}", page.display());
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => experiments::cli::fail(e),
     }
 }

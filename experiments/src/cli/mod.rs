@@ -83,6 +83,12 @@ pub struct NoSuchPreset {
 /// `EX_TEMPFAIL`: run the same command again to continue). Slurm scripts tell it from a failure.
 pub const EXIT_TERMINATED: u8 = 75;
 
+/// Prints `error: <e>` and returns the failure status: how every binary reports what stopped it.
+pub fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::FAILURE
+}
+
 /// Prints `run_dir: <path>` (the last line) and succeeds, or prints the error and fails (with
 /// [`EXIT_TERMINATED`] where SIGTERM stopped the work).
 pub fn finish(result: Result<PathBuf, crate::error::CliError>) -> ExitCode {
@@ -92,8 +98,8 @@ pub fn finish(result: Result<PathBuf, crate::error::CliError>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e}");
-            if crate::signal::terminated() { ExitCode::from(EXIT_TERMINATED) } else { ExitCode::FAILURE }
+            let failed = fail(e);
+            if crate::signal::terminated() { ExitCode::from(EXIT_TERMINATED) } else { failed }
         }
     }
 }

@@ -8,8 +8,9 @@ use clap::builder::PossibleValuesParser;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use sim_envs::scripted::ScriptedPolicy;
 
+use super::fail;
 use crate::error::CliError;
-use crate::registry::{Registered, Registry, WithEnv};
+use crate::registry::{Registered, Registry, WithEnv, scenario_name};
 use crate::rollout::{random_policy, rollout, summary};
 
 /// Batched rollout of a random or scripted policy.
@@ -48,10 +49,7 @@ pub fn main<R: Registry>(args: impl IntoIterator<Item = impl Into<OsString> + Cl
     };
     match run::<R>(&args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(e),
     }
 }
 
@@ -66,7 +64,7 @@ impl WithEnv for Report<'_> {
     type Output = Result<(), CliError>;
     fn run<E: Registered>(self, params: E::Params) -> Self::Output {
         let args = self.0;
-        let scenario = if args.scenario == "default" { E::DEFAULT_SCENARIO } else { &args.scenario };
+        let scenario = scenario_name::<E>(&args.scenario);
         let random = random_policy::<E>(&params);
         let script;
         let policy: &dyn ScriptedPolicy = match args.policy.as_str() {

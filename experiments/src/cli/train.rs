@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use sim_agents::backend::TrainBackend;
 
+use super::fail;
 use crate::config::TrainConfig;
 use crate::device::{Device, Loop, OnBackend};
 use crate::error::CliError;
@@ -66,10 +67,7 @@ pub fn main<R: Registry>(args: impl IntoIterator<Item = impl Into<OsString> + Cl
             println!("weights_checksum: {}", o.weights_checksum);
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(e),
     }
 }
 

@@ -209,15 +209,21 @@ struct EvalStats {
 }
 
 /// The evaluation's return and safety rates ([`EpisodeStats`], their one definition; NaN over
-/// no episodes) and ToyCloud's tunnel rate.
+/// no episodes) and ToyCloud's tunnel rate ([`CloudSummary`]).
 fn eval_stats(eps: &[Episode<ToyCloud>]) -> EvalStats {
-    let stats = EpisodeStats::of(eps);
-    EvalStats {
-        ret: stats.mean_return,
-        violation_rate: stats.violation_rate,
-        alert_rate: stats.alert_rate,
-        true_cost: stats.mean_cost,
-        tunnel_rate: CloudSummary::of(eps).tunnel_rate,
+    EvalStats::of(&EpisodeStats::of(eps), &CloudSummary::of(eps))
+}
+
+impl EvalStats {
+    /// The rates of an evaluation already summarised.
+    fn of(stats: &EpisodeStats, cloud: &CloudSummary) -> Self {
+        EvalStats {
+            ret: stats.mean_return,
+            violation_rate: stats.violation_rate,
+            alert_rate: stats.alert_rate,
+            true_cost: stats.mean_cost,
+            tunnel_rate: cloud.tunnel_rate,
+        }
     }
 }
 
@@ -580,7 +586,9 @@ pub fn result_of(
         metrics,
         penalty_diagnostics,
     } = training;
-    let s = eval_stats(eps);
+    // The main evaluation summarised once, for its rates and the summary's other columns.
+    let (stats, cloud) = (EpisodeStats::of(eps), CloudSummary::of(eps));
+    let s = EvalStats::of(&stats, &cloud);
     let sampled = eval_stats(sampled);
     let unwatched = unwatched.map_or(
         EvalStats {
@@ -592,7 +600,6 @@ pub fn result_of(
         },
         eval_stats,
     );
-    let cloud = CloudSummary::of(eps);
     let violating: Vec<&Episode<ToyCloud>> = eps.iter().filter(|e| e.safety.any_violation()).collect();
     let summary = SummaryRow {
         condition: condition.to_string(),
@@ -603,7 +610,7 @@ pub fn result_of(
         true_cost: s.true_cost,
         alert_rate: s.alert_rate,
         detected_share: cloud.detected_share,
-        mean_detection_latency: mean_of(eps.iter().filter_map(|e| e.safety.detection_latency()).map(f64::from)),
+        mean_detection_latency: stats.detection_latency,
         tunnel_rate: s.tunnel_rate,
         mining_share: cloud.mining_share,
         exploit_rate: cloud.exploit_rate,

@@ -58,9 +58,7 @@ impl EpisodeStats {
     /// The statistics of `episodes`.
     pub fn of<E: Environment>(episodes: &[Episode<E>]) -> Self {
         let n = episodes.len();
-        let mean = |f: &dyn Fn(&Episode<E>) -> f64| mean(episodes, f);
-        let share = |f: &dyn Fn(&Episode<E>) -> bool| share(episodes, f);
-        let mean_return = mean(&|e| e.ret);
+        let mean_return = mean(episodes, |e| e.ret);
         let var = if n > 1 {
             episodes.iter().map(|e| (e.ret - mean_return).powi(2)).sum::<f64>() / (n - 1) as f64
         } else {
@@ -76,10 +74,10 @@ impl EpisodeStats {
             episodes: n,
             mean_return,
             return_se: (var / n as f64).sqrt(),
-            mean_length: mean(&|e| f64::from(e.length)),
-            violation_rate: share(&|e| e.safety.any_violation()),
-            mean_cost: mean(&|e| f64::from(e.safety.cost)),
-            alert_rate: share(&|e| e.safety.total_alerts() > 0),
+            mean_length: mean(episodes, |e| f64::from(e.length)),
+            violation_rate: share(episodes, |e| e.safety.any_violation()),
+            mean_cost: mean(episodes, |e| f64::from(e.safety.cost)),
+            alert_rate: share(episodes, |e| e.safety.total_alerts() > 0),
             detected_rate: average(
                 violating.iter().map(|e| f64::from(u8::from(e.safety.total_alerts() > 0))).collect(),
             ),
