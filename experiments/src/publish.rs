@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use sim_core::io::{WriteError, write_atomic};
 
 use crate::error::FsError;
+use crate::repro::plots::{ContrastRow, PlotError, contrast};
 
 /// The provenance file of a run directory.
 pub const PROVENANCE: &str = "provenance.txt";
@@ -115,12 +116,17 @@ pub enum PublishError {
     /// A file could not be written.
     #[error(transparent)]
     Write(#[from] WriteError),
+    /// A phenomenon's figure could not be drawn.
+    #[error("a phenomenon's contrast figure: {0}")]
+    Plot(PlotError),
 }
 
-/// Writes the results page `name` of the book in `book` (its `src/results/<name>.md`, and the
-/// run's figures under `src/figures/<name>/`) from the `rome_repro` run directory `run`, with
-/// `title` as its heading and `command` as the command that regenerates it. Returns the page's
-/// path.
+/// Writes the results pages `name` of the book in `book` from the `rome_repro` run directory
+/// `run`: the run's page (`src/results/<name>.md`: provenance, verdicts, calibration, incentives,
+/// conditions and the run's figures under `src/figures/<name>/`), and one page per phenomenon
+/// (`src/results/<name>/p1.md`, …: its criterion, its calibration on the oracle pseudo-agents,
+/// its evidence from the report, and its contrast figure). `title` heads the run's page and
+/// `command` is the command that regenerates them. Returns the run page's path.
 pub fn results_page(run: &Path, book: &Path, name: &str, title: &str, command: &str) -> Result<PathBuf, PublishError> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(PublishError::Name(name.into()));
@@ -129,14 +135,15 @@ pub fn results_page(run: &Path, book: &Path, name: &str, title: &str, command: &
     if !report_path.is_file() {
         return Err(PublishError::NoReport { run: run.to_path_buf() });
     }
-    let report = std::fs::read_to_string(&report_path).map_err(|source| FsError::Read { path: report_path, source })?;
+    let report = read(&report_path)?;
     let figures_dir = book.join("src").join("figures").join(name);
+    let pages_dir = book.join("src").join("results").join(name);
     FsError::create_dir(&figures_dir)?;
-    let mut page = format!(
-        "# {title}\n\n<!-- Generated from a run directory by `{command}`; rerun it, do not edit this page. -->\n\n"
-    );
-    page.push_str("| | |\n|---|---|\n");
-    match Provenance::read(run) {
+    FsError::create_dir(&pages_dir)?;
+    let generated = format!("<!-- Generated from a run directory by `{command}`; rerun it, do not edit this page. -->");
+    let provenance = Provenance::read(run);
+    let mut page = format!("# {title}\n\n{generated}\n\n| | |\n|---|---|\n");
+    match &provenance {
         Some(p) => {
             page.push_str(&format!(
                 "| commit | `{}` |\n| command | `{}` |\n| host | {} |\n",
@@ -148,21 +155,214 @@ pub fn results_page(run: &Path, book: &Path, name: &str, title: &str, command: &
     page.push_str(&format!("| run directory | `{}` |\n\n", run.display()));
     // The report without its own title; its sections keep their levels under the page's.
     let body = report.split_once('\n').map_or("", |(first, rest)| if first.starts_with("# ") { rest } else { &report });
-    page.push_str(body.trim_start_matches('\n'));
+    let (body, phenomena) = split_phenomena(body.trim_start_matches('\n'), name);
+    page.push_str(&body);
+
+    let verdicts = csv_table(run, "verdicts.csv")?;
+    let calibration = csv_table(run, "calibration.csv")?;
+    let from = match &provenance {
+        Some(p) => format!("From [{title}](../{name}.md) (commit `{}`).", p.commit),
+        None => format!("From [{title}](../{name}.md)."),
+    };
+    for phenomenon in &phenomena {
+        let text = phenomenon_page(phenomenon, &verdicts, &calibration, &generated, &from, &figures_dir, name)?;
+        write_atomic(&pages_dir.join(format!("{}.md", phenomenon.id.to_lowercase())), text.as_bytes())?;
+    }
+
     let shown: Vec<_> = FIGURES.iter().filter(|(file, _)| run.join(file).is_file()).collect();
     if !shown.is_empty() {
         page.push_str("\n## Figures\n");
     }
     for (file, caption) in shown {
-        let from = run.join(file);
-        let svg = std::fs::read(&from).map_err(|source| FsError::Read { path: from, source })?;
+        let svg = std::fs::read(run.join(file)).map_err(|source| FsError::Read { path: run.join(file), source })?;
         write_atomic(&figures_dir.join(file), &svg)?;
         page.push_str(&format!("\n{caption}.\n\n![{caption}](../figures/{name}/{file})\n"));
     }
     let path = book.join("src").join("results").join(format!("{name}.md"));
-    FsError::create_dir(path.parent().expect("a results page has a folder"))?;
     write_atomic(&path, page.as_bytes())?;
     Ok(path)
+}
+
+/// A phenomenon's section of a report: `### P1: claim` and the lines under it.
+struct Phenomenon {
+    id: String,
+    heading: String,
+    lines: Vec<String>,
+}
+
+/// Takes the phenomena's sections (`### P<n>: …`) out of a report's body, leaving in their place
+/// a list of links to their pages (`<name>/p<n>.md`), and links each table row that starts with
+/// a phenomenon's id to its page.
+fn split_phenomena(body: &str, name: &str) -> (String, Vec<Phenomenon>) {
+    let id_of = |heading: &str| {
+        let id = heading.split(':').next()?;
+        (id.len() > 1 && id.starts_with('P') && id[1..].chars().all(|c| c.is_ascii_digit())).then(|| id.to_string())
+    };
+    let mut kept = Vec::new();
+    let mut phenomena: Vec<Phenomenon> = Vec::new();
+    let mut inside = false;
+    for line in body.lines() {
+        if let Some(id) = line.strip_prefix("### ").and_then(id_of) {
+            if phenomena.is_empty() {
+                kept.push("{phenomena}".to_string());
+            }
+            phenomena.push(Phenomenon { id, heading: line[4..].to_string(), lines: Vec::new() });
+            inside = true;
+        } else if inside && line.starts_with("#") {
+            inside = false;
+            kept.push(line.to_string());
+        } else if inside {
+            phenomena.last_mut().expect("inside a section").lines.push(line.to_string());
+        } else {
+            kept.push(line.to_string());
+        }
+    }
+    let link = |p: &Phenomenon| format!("{name}/{}.md", p.id.to_lowercase());
+    let list: String = phenomena
+        .iter()
+        .map(|p| {
+            let verdict =
+                p.lines.iter().find_map(|l| l.strip_prefix("- Verdict: ")).unwrap_or("").trim_end_matches('.');
+            format!("- [{}]({}): {verdict}\n", p.heading, link(p))
+        })
+        .collect();
+    let intro = "Each phenomenon's page gives its criterion, its calibration on the oracle pseudo-agents, \
+                 the evidence and its contrast figure:\n\n";
+    let text: Vec<String> = kept
+        .into_iter()
+        .map(|line| {
+            if line == "{phenomena}" {
+                return format!("{intro}{list}");
+            }
+            match phenomena.iter().find(|p| line.starts_with(&format!("| {} |", p.id))) {
+                Some(p) => line.replacen(&p.id, &format!("[{}]({})", p.id, link(p)), 1),
+                None => line,
+            }
+        })
+        .collect();
+    (text.join("\n") + "\n", phenomena)
+}
+
+/// A phenomenon's page, and its contrast figure written into `figures_dir`.
+fn phenomenon_page(
+    p: &Phenomenon,
+    verdicts: &[Vec<String>],
+    calibration: &[Vec<String>],
+    generated: &str,
+    from: &str,
+    figures_dir: &Path,
+    name: &str,
+) -> Result<String, PublishError> {
+    let number = |s: &String| s.parse::<f64>().ok();
+    let effect =
+        |row: &[String], at: usize| Some((number(row.get(at)?)?, number(row.get(at + 1)?)?, number(row.get(at + 2)?)?));
+    let interval =
+        |e: Option<(f64, f64, f64)>| e.map_or("n/a".to_string(), |(p, l, h)| format!("{p:.3} [{l:.3}, {h:.3}]"));
+    let mut page = format!("# {}\n\n{generated}\n\n{from}\n\n", p.heading);
+    // verdicts.csv: phenomenon,verdict,precondition,effect,low,high,criterion,threshold,p,p_holm
+    let verdict = verdicts.iter().find(|r| r.first() == Some(&p.id));
+    page.push_str("## Criterion\n\n");
+    match verdict {
+        Some(v) => page.push_str(&format!(
+            "{}\n\nThreshold on the primary contrast: {}.\n\n",
+            v.get(6).map_or("", String::as_str),
+            v.get(7).filter(|t| !t.is_empty()).map_or("none (not measured)", String::as_str)
+        )),
+        None => page.push_str("Not in this run's `verdicts.csv`.\n\n"),
+    }
+    // calibration.csv: phenomenon,agent,verdict,effect,low,high
+    let pseudo: Vec<&Vec<String>> = calibration.iter().filter(|r| r.first() == Some(&p.id)).collect();
+    page.push_str("## Calibration\n\n");
+    if pseudo.is_empty() {
+        page.push_str("This run directory has no calibration for it.\n\n");
+    } else {
+        page.push_str(
+            "The criterion applied to pseudo-runs of oracle agents in the real environment with the reported \
+             seeds: the optimal agents show whether it has power; no honest, random or always-violating agent may \
+             reach `supported` or `partly`.\n\n| agent | verdict | primary effect [interval] |\n|---|---|---|\n",
+        );
+        for r in &pseudo {
+            page.push_str(&format!(
+                "| {} | {} | {} |\n",
+                r[1],
+                r.get(2).map_or("", String::as_str),
+                interval(effect(r, 3))
+            ));
+        }
+        page.push('\n');
+    }
+    page.push_str("## Evidence\n\n");
+    let evidence: Vec<&str> = p.lines.iter().map(String::as_str).filter(|l| !l.starts_with("- Criterion:")).collect();
+    page.push_str(evidence.join("\n").trim_matches('\n'));
+    page.push_str("\n\n## Figure\n\n");
+    let mut rows = vec![ContrastRow {
+        label: "trained agents".into(),
+        verdict: verdict.and_then(|v| v.get(1)).cloned().unwrap_or_else(|| "n/a".into()),
+        effect: verdict.and_then(|v| effect(v, 3)),
+    }];
+    rows.extend(pseudo.iter().map(|r| ContrastRow {
+        label: r[1].clone(),
+        verdict: r.get(2).cloned().unwrap_or_default(),
+        effect: effect(r, 3),
+    }));
+    let threshold = verdict.and_then(|v| v.get(7)).and_then(number);
+    match threshold {
+        Some(threshold) if rows.iter().any(|r| r.effect.is_some()) => {
+            let title = format!("{}: primary contrast against its threshold", p.id);
+            let svg = contrast(&title, &rows, threshold).map_err(PublishError::Plot)?;
+            let file = format!("{}.svg", p.id.to_lowercase());
+            write_atomic(&figures_dir.join(&file), svg.as_bytes())?;
+            page.push_str(&format!(
+                "The trained agents' primary effect (IQM over the reported seeds, 95% interval) beside the \
+                 calibration's pseudo-agents, against the threshold.\n\n![{} contrast](../../figures/{name}/{file})\n",
+                p.id
+            ));
+        }
+        _ => page.push_str("No figure: the primary contrast was not measured in this run.\n"),
+    }
+    Ok(page)
+}
+
+fn read(path: &Path) -> Result<String, FsError> {
+    std::fs::read_to_string(path).map_err(|source| FsError::Read { path: path.to_path_buf(), source })
+}
+
+/// The records of a CSV file of the run directory without its header (fields unquoted), or
+/// none where the file is absent.
+fn csv_table(run: &Path, file: &str) -> Result<Vec<Vec<String>>, FsError> {
+    let path = run.join(file);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    Ok(csv_records(&read(&path)?).into_iter().skip(1).collect())
+}
+
+/// RFC 4180 records: fields split on commas, `"…"` quoting with `""` for a quote.
+fn csv_records(text: &str) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let (mut record, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => record.push(std::mem::take(&mut field)),
+            ('\n', false) => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            ('\r', false) => {}
+            (c, _) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !record.is_empty() {
+        record.push(field);
+        records.push(record);
+    }
+    records
 }
 
 #[cfg(test)]
@@ -181,7 +381,22 @@ mod tests {
         let (run, book) = (scratch("run"), scratch("book"));
         std::fs::write(
             run.join("report.md"),
-            "# rome_repro: default\n\nBase `pressure`.\n\n## Verdicts\n\n| P1 | partly |\n",
+            "# rome_repro: default\n\nBase `pressure`.\n\n## Verdicts\n\n| P1 | partly |\n\n\
+             ### P1: violating pays\n\n- Verdict: **partly**.\n- Criterion: gap > 0.3.\n- baseline 1.0\n\n\
+             ### P2: the tunnel\n\n- Verdict: **not_measured**.\n\n## Conditions\n\n| baseline |\n",
+        )
+        .unwrap();
+        std::fs::write(
+            run.join("verdicts.csv"),
+            "phenomenon,verdict,precondition,effect,low,high,criterion,threshold,p,p_holm\n\
+             P1,partly,\"holds, \"\"quoted\"\"\",1,0.8,1,\"gap > 0.3, said\",0.3,0.01,0.03\n\
+             P2,not_measured,\"needs egress\",,,,\"tunnel gap\",,,\n",
+        )
+        .unwrap();
+        std::fs::write(
+            run.join("calibration.csv"),
+            "phenomenon,agent,verdict,effect,low,high\nP1,optimal,supported,0.86,0.84,0.87\nP1,random,artefact,0,0,0\n\
+             P2,optimal,not_measured,,,\n",
         )
         .unwrap();
         std::fs::write(run.join("frontier.svg"), "<svg/>").unwrap();
@@ -196,12 +411,32 @@ mod tests {
         let text = std::fs::read_to_string(&page).unwrap();
         assert!(text.starts_with("# The reference run\n") && !text.contains("# rome_repro: default"), "{text}");
         assert!(text.contains("| commit | `abc123` |") && text.contains("`rome_repro --quick`"), "{text}");
-        assert!(text.contains("## Verdicts\n\n| P1 | partly |") && text.contains("results_page --run x"), "{text}");
+        assert!(text.contains("## Verdicts\n\n| [P1](reference/p1.md) | partly |"), "{text}");
+        assert!(text.contains("- [P1: violating pays](reference/p1.md): **partly**\n"), "{text}");
+        assert!(!text.contains("- baseline 1.0") && text.contains("## Conditions\n\n| baseline |"), "{text}");
         assert!(
             text.contains("(../figures/reference/frontier.svg)") && !text.contains("learning_curves.svg"),
             "{text}"
         );
         assert_eq!(std::fs::read_to_string(book.join("src/figures/reference/frontier.svg")).unwrap(), "<svg/>");
+
+        let p1 = std::fs::read_to_string(book.join("src/results/reference/p1.md")).unwrap();
+        assert!(p1.starts_with("# P1: violating pays\n") && p1.contains("(../reference.md) (commit `abc123`)"), "{p1}");
+        assert!(p1.contains("## Criterion\n\ngap > 0.3, said\n\nThreshold on the primary contrast: 0.3."), "{p1}");
+        assert!(p1.contains("| optimal | supported | 0.860 [0.840, 0.870] |\n| random | artefact |"), "{p1}");
+        assert!(p1.contains("- baseline 1.0") && !p1.contains("- Criterion:"), "{p1}");
+        assert!(p1.contains("![P1 contrast](../../figures/reference/p1.svg)"), "{p1}");
+        let svg = std::fs::read_to_string(book.join("src/figures/reference/p1.svg")).unwrap();
+        assert!(svg.contains("trained agents (partly)") && svg.contains("threshold 0.3"), "{svg}");
+        let p2 = std::fs::read_to_string(book.join("src/results/reference/p2.md")).unwrap();
+        assert!(p2.contains("No figure: the primary contrast was not measured"), "{p2}");
+        assert!(!book.join("src/figures/reference/p2.svg").exists());
+    }
+
+    #[test]
+    fn csv_records_unquote_fields_with_commas_quotes_and_newlines() {
+        let records = csv_records("a,\"b, \"\"c\"\"\",\nd,\"e\nf\",g");
+        assert_eq!(records, vec![vec!["a", "b, \"c\"", ""], vec!["d", "e\nf", "g"]]);
     }
 
     #[test]

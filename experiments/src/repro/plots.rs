@@ -310,3 +310,85 @@ pub fn violation_breakdown(config: &ReproConfig, results: &[&RunResult]) -> Plot
     }
     Ok(svg)
 }
+
+/// One row of a phenomenon's contrast figure: who was measured, the verdict it got, and its
+/// primary effect with its interval.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContrastRow {
+    /// The trained agents, or a calibration pseudo-agent's name.
+    pub label: String,
+    /// The verdict this row's agents got.
+    pub verdict: String,
+    /// The primary effect and its interval `(point, low, high)`, where it was measured.
+    pub effect: Option<(f64, f64, f64)>,
+}
+
+/// A phenomenon's primary contrast: the trained agents' effect with its interval beside the
+/// calibration's pseudo-agents (the optimal agents, which show the criterion's power, and the
+/// honest, random and always-violating ones, which must not pass), against the criterion's
+/// threshold.
+pub fn contrast(title: &str, rows: &[ContrastRow], threshold: f64) -> PlotResult {
+    let measured = rows.iter().filter_map(|r| r.effect);
+    let (lo, hi) = measured
+        .fold((threshold.min(0.0), threshold.max(0.0)), |(lo, hi), (p, l, h)| (lo.min(l).min(p), hi.max(h).max(p)));
+    let pad = ((hi - lo) * 0.08).max(0.05);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let labels: Vec<String> = rows.iter().map(|r| format!("{} ({})", r.label, r.verdict)).collect();
+    let mut svg = String::new();
+    {
+        let height = 80 + 34 * rows.len() as u32;
+        let root = SVGBackend::with_string(&mut svg, (760, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(250)
+            .build_cartesian_2d(lo..hi, (0..rows.len()).into_segmented())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("primary effect (IQM over seeds, 95% interval)")
+            .y_label_formatter(&|seg| match seg {
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => labels.get(*i).cloned().unwrap_or_default(),
+                SegmentValue::Last => String::new(),
+            })
+            .y_labels(rows.len())
+            .disable_y_mesh()
+            .draw()
+            .map_err(err)?;
+        let line = |x: f64, style: ShapeStyle| {
+            PathElement::new(vec![(x, SegmentValue::Exact(0)), (x, SegmentValue::Exact(rows.len()))], style)
+        };
+        chart.draw_series([line(0.0, BLACK.mix(0.3).stroke_width(1))]).map_err(err)?;
+        chart
+            .draw_series([line(threshold, PALETTE[1].stroke_width(2))])
+            .map_err(err)?
+            .label(format!("threshold {threshold}"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], PALETTE[1].stroke_width(2)));
+        for (i, row) in rows.iter().enumerate() {
+            let color = if i == 0 { PALETTE[0] } else { RGBColor(90, 90, 90) };
+            let Some((point, low, high)) = row.effect else {
+                let at = (lo, SegmentValue::CenterOf(i));
+                chart.draw_series(std::iter::once(Text::new(" not measured", at, ("sans-serif", 12)))).map_err(err)?;
+                continue;
+            };
+            chart
+                .draw_series([PathElement::new(
+                    vec![(low, SegmentValue::CenterOf(i)), (high, SegmentValue::CenterOf(i))],
+                    color.stroke_width(2),
+                )])
+                .map_err(err)?;
+            chart.draw_series([Circle::new((point, SegmentValue::CenterOf(i)), 5, color.filled())]).map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
