@@ -10,7 +10,7 @@ if ! command -v mdbook > /dev/null; then
     cargo install mdbook --version 0.5.4 --no-default-features --locked --debug --quiet
 fi
 mdbook build docs
-python3 .ci/check_links.py README.md CHANGELOG.md docs/src
+python3 .ci/check_links.py README.md CHANGELOG.md CONTRIBUTING.md docs/src
 # The API documentation, which points into the book, stays free of warnings.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "book built into docs/book; links checked"
