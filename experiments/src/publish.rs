@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sim_core::io::{WriteError, write_atomic};
 
 use crate::error::FsError;
-use crate::repro::plots::{ContrastRow, PlotError, contrast};
+use crate::repro::plots::{ContrastRow, PlotError, contrast, verdict_grid};
 
 /// The provenance file of a run directory.
 pub const PROVENANCE: &str = "provenance.txt";
@@ -102,7 +102,10 @@ fn host() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The run directory has no report: not a finished `rome_repro` run.
-    #[error("{}: no report.md; give the directory of a finished rome_repro run", run.display())]
+    #[error(
+        "{}: no report.md, draws.csv or sensitivity.csv; give the directory of a finished rome_repro run",
+        run.display()
+    )]
     NoReport {
         /// The directory given.
         run: PathBuf,
@@ -132,27 +135,25 @@ pub fn results_page(run: &Path, book: &Path, name: &str, title: &str, command: &
         return Err(PublishError::Name(name.into()));
     }
     let report_path = run.join("report.md");
-    if !report_path.is_file() {
+    let sweep = ["draws.csv", "sensitivity.csv"].into_iter().find(|f| run.join(f).is_file());
+    if !report_path.is_file() && sweep.is_none() {
         return Err(PublishError::NoReport { run: run.to_path_buf() });
     }
-    let report = read(&report_path)?;
     let figures_dir = book.join("src").join("figures").join(name);
-    let pages_dir = book.join("src").join("results").join(name);
     FsError::create_dir(&figures_dir)?;
-    FsError::create_dir(&pages_dir)?;
     let generated = format!("<!-- Generated from a run directory by `{command}`; rerun it, do not edit this page. -->");
     let provenance = Provenance::read(run);
-    let mut page = format!("# {title}\n\n{generated}\n\n| | |\n|---|---|\n");
-    match &provenance {
-        Some(p) => {
-            page.push_str(&format!(
-                "| commit | `{}` |\n| command | `{}` |\n| host | {} |\n",
-                p.commit, p.command, p.host
-            ));
-        }
-        None => page.push_str(&format!("| provenance | not recorded (no `{PROVENANCE}` in the run directory) |\n")),
+    let mut page = format!("# {title}\n\n{generated}\n\n{}", provenance_table(run, provenance.as_ref()));
+    let path = book.join("src").join("results").join(format!("{name}.md"));
+    FsError::create_dir(path.parent().expect("a results page has a folder"))?;
+    if let (false, Some(file)) = (report_path.is_file(), sweep) {
+        page.push_str(&sweep_page(run, file, &figures_dir, name)?);
+        write_atomic(&path, page.as_bytes())?;
+        return Ok(path);
     }
-    page.push_str(&format!("| run directory | `{}` |\n\n", run.display()));
+    let report = read(&report_path)?;
+    let pages_dir = book.join("src").join("results").join(name);
+    FsError::create_dir(&pages_dir)?;
     // The report without its own title; its sections keep their levels under the page's.
     let body = report.split_once('\n').map_or("", |(first, rest)| if first.starts_with("# ") { rest } else { &report });
     let (body, phenomena) = split_phenomena(body.trim_start_matches('\n'), name);
@@ -178,9 +179,114 @@ pub fn results_page(run: &Path, book: &Path, name: &str, title: &str, command: &
         write_atomic(&figures_dir.join(file), &svg)?;
         page.push_str(&format!("\n{caption}.\n\n![{caption}](../figures/{name}/{file})\n"));
     }
-    let path = book.join("src").join("results").join(format!("{name}.md"));
     write_atomic(&path, page.as_bytes())?;
     Ok(path)
+}
+
+/// Where the run came from, as the table that opens its page.
+fn provenance_table(run: &Path, provenance: Option<&Provenance>) -> String {
+    let mut table = String::from("| | |\n|---|---|\n");
+    match provenance {
+        Some(p) => table
+            .push_str(&format!("| commit | `{}` |\n| command | `{}` |\n| host | {} |\n", p.commit, p.command, p.host)),
+        None => table.push_str(&format!("| provenance | not recorded (no `{PROVENANCE}` in the run directory) |\n")),
+    }
+    table.push_str(&format!("| run directory | `{}` |\n\n", run.display()));
+    table
+}
+
+/// The body of a sweep's page (`rome_repro --draws` or `--sensitivity`): the tally of verdicts
+/// per phenomenon, with how often the calibration's optimal agents reached `supported` or
+/// `partly` (the criterion's power in that variant), every variant's verdicts as a table and as
+/// a grid figure (written into `figures_dir`).
+fn sweep_page(run: &Path, file: &str, figures_dir: &Path, name: &str) -> Result<String, PublishError> {
+    // draws.csv / sensitivity.csv: variant,base_scenario,ent_coef,honest_prior,phenomenon,verdict,precondition,effect,low,high
+    let rows = csv_table(run, file)?;
+    let mut variants: Vec<String> = Vec::new();
+    let mut phenomena: Vec<String> = Vec::new();
+    for r in &rows {
+        if let (Some(v), Some(p)) = (r.first(), r.get(4)) {
+            if !variants.contains(v) {
+                variants.push(v.clone());
+            }
+            if !phenomena.contains(p) {
+                phenomena.push(p.clone());
+            }
+        }
+    }
+    let cell = |v: &str, p: &str| {
+        rows.iter().find(|r| r.first().map(String::as_str) == Some(v) && r.get(4).map(String::as_str) == Some(p))
+    };
+    let verdicts: Vec<Vec<String>> = variants
+        .iter()
+        .map(|v| phenomena.iter().map(|p| cell(v, p).and_then(|r| r.get(5)).cloned().unwrap_or_default()).collect())
+        .collect();
+    // Each variant's calibration: did its optimal pseudo-agents reach supported or partly?
+    let powered = |p: &str| -> Result<Option<usize>, FsError> {
+        let mut count = 0;
+        for v in &variants {
+            let calibration = csv_table(&run.join(v), "calibration.csv")?;
+            if calibration.is_empty() {
+                return Ok(None);
+            }
+            count += calibration.iter().any(|r| {
+                r.first().map(String::as_str) == Some(p)
+                    && r.get(1).map(String::as_str) == Some("optimal")
+                    && matches!(r.get(2).map(String::as_str), Some("supported" | "partly"))
+            }) as usize;
+        }
+        Ok(Some(count))
+    };
+    let kind = if file == "draws.csv" { "draw" } else { "setting" };
+    let mut page = format!(
+        "{} {kind}s of the matrix, each run into its own directory (`<run directory>/<{kind}>/`, with its own \
+         report and calibration); `{file}` lists every {kind}'s verdicts.\n\n## Tally\n\n",
+        variants.len()
+    );
+    const VERDICTS: [&str; 6] =
+        ["supported", "partly", "not_supported", "artefact", "precondition_fails", "not_measured"];
+    page.push_str(&format!(
+        "| | {} | optimal agents supported or partly |\n|---|{}---|\n",
+        VERDICTS.join(" | "),
+        "---|".repeat(VERDICTS.len())
+    ));
+    for (j, p) in phenomena.iter().enumerate() {
+        let counts: Vec<String> =
+            VERDICTS.iter().map(|v| verdicts.iter().filter(|row| row[j] == *v).count().to_string()).collect();
+        let power = powered(p)?.map_or("n/a".to_string(), |n| format!("{n} of {}", variants.len()));
+        page.push_str(&format!("| {p} | {} | {power} |\n", counts.join(" | ")));
+    }
+    page.push_str(
+        "\nThe last column counts the variants in which the calibration's optimal pseudo-agents reach \
+         `supported` or `partly`: where they do not, the criterion has no power there.\n\n## Every variant\n\n",
+    );
+    page.push_str(&format!(
+        "| {kind} | scenario | entropy | prior | {} |\n|---|---|---|---|{}\n",
+        phenomena.join(" | "),
+        "---|".repeat(phenomena.len())
+    ));
+    for (v, row) in variants.iter().zip(&verdicts) {
+        let first = rows.iter().find(|r| r.first() == Some(v)).expect("a variant has a row");
+        let at = |i: usize| first.get(i).map_or("", String::as_str);
+        let cells: Vec<String> = phenomena
+            .iter()
+            .zip(row)
+            .map(|(p, verdict)| match cell(v, p).and_then(|r| r.get(7)).filter(|e| !e.is_empty()) {
+                Some(effect) => format!("{verdict} ({:.3})", effect.parse::<f64>().unwrap_or(f64::NAN)),
+                None => verdict.clone(),
+            })
+            .collect();
+        page.push_str(&format!("| {v} | `{}` | {} | {} | {} |\n", at(1), at(2), at(3), cells.join(" | ")));
+    }
+    let svg =
+        verdict_grid(&format!("Verdicts per {kind}"), &variants, &phenomena, &verdicts).map_err(PublishError::Plot)?;
+    let figure = format!("{}_verdicts.svg", file.trim_end_matches(".csv"));
+    write_atomic(&figures_dir.join(&figure), svg.as_bytes())?;
+    page.push_str(&format!(
+        "\nEach cell is a phenomenon's verdict in one {kind} (its primary effect in brackets, where measured).\n\n\
+         ## Figure\n\n![Verdicts per {kind}](../figures/{name}/{figure})\n"
+    ));
+    Ok(page)
 }
 
 /// A phenomenon's section of a report: `### P1: claim` and the lines under it.
@@ -431,6 +537,42 @@ mod tests {
         let p2 = std::fs::read_to_string(book.join("src/results/reference/p2.md")).unwrap();
         assert!(p2.contains("No figure: the primary contrast was not measured"), "{p2}");
         assert!(!book.join("src/figures/reference/p2.svg").exists());
+    }
+
+    #[test]
+    fn a_sweep_page_tallies_every_variant_with_its_power() {
+        let (run, book) = (scratch("sweep"), scratch("book3"));
+        std::fs::write(
+            run.join("draws.csv"),
+            "variant,base_scenario,ent_coef,honest_prior,phenomenon,verdict,precondition,effect,low,high\n\
+             draw0,space.ron@0,0.003,true,P1,partly,\"holds, yes\",1,0.8,1\n\
+             draw0,space.ron@0,0.003,true,P2,precondition_fails,\"fails\",,,\n\
+             draw1,space.ron@1,0.003,true,P1,artefact,\"holds\",0.5,0,1\n\
+             draw1,space.ron@1,0.003,true,P2,precondition_fails,\"fails\",,,\n",
+        )
+        .unwrap();
+        for (draw, p1) in [("draw0", "supported"), ("draw1", "not_supported")] {
+            std::fs::create_dir_all(run.join(draw)).unwrap();
+            std::fs::write(
+                run.join(draw).join("calibration.csv"),
+                format!("phenomenon,agent,verdict,effect,low,high\nP1,optimal,{p1},1,1,1\nP2,optimal,precondition_fails,,,\n"),
+            )
+            .unwrap();
+        }
+        let page = results_page(&run, &book, "draws", "Draws", "results_page --run y").unwrap();
+        let text = std::fs::read_to_string(&page).unwrap();
+        assert!(text.contains("| provenance | not recorded"), "{text}");
+        assert!(
+            text.contains("| P1 | 0 | 1 | 0 | 1 | 0 | 0 | 1 of 2 |\n| P2 | 0 | 0 | 0 | 0 | 2 | 0 | 0 of 2 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| draw1 | `space.ron@1` | 0.003 | true | artefact (0.500) | precondition_fails |"),
+            "{text}"
+        );
+        assert!(text.contains("![Verdicts per draw](../figures/draws/draws_verdicts.svg)"), "{text}");
+        let svg = std::fs::read_to_string(book.join("src/figures/draws/draws_verdicts.svg")).unwrap();
+        assert!(svg.contains("draw1") && svg.contains("precondition_fails"), "{svg}");
     }
 
     #[test]

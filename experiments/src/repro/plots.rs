@@ -392,3 +392,72 @@ pub fn contrast(title: &str, rows: &[ContrastRow], threshold: f64) -> PlotResult
     }
     Ok(svg)
 }
+
+/// The colour of a verdict in the verdict grid, with the verdicts in legend order.
+const VERDICT_COLOURS: [(&str, RGBColor); 6] = [
+    ("supported", RGBColor(44, 160, 44)),
+    ("partly", RGBColor(160, 215, 110)),
+    ("not_supported", RGBColor(214, 39, 40)),
+    ("artefact", RGBColor(255, 127, 14)),
+    ("precondition_fails", RGBColor(170, 170, 170)),
+    ("not_measured", RGBColor(235, 235, 235)),
+];
+
+/// A sweep's verdicts as a grid: one row per variant (a draw or a setting), one column per
+/// phenomenon, each cell coloured by its verdict. `cells[v][p]` is variant `v`'s verdict on
+/// phenomenon `p`.
+pub fn verdict_grid(title: &str, variants: &[String], phenomena: &[String], cells: &[Vec<String>]) -> PlotResult {
+    let mut svg = String::new();
+    {
+        let (cell_w, cell_h) = (70u32, 22u32);
+        let width = 170 + cell_w * phenomena.len() as u32 + 180;
+        let height = 90 + cell_h * variants.len() as u32;
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 16))
+            .margin(12)
+            .margin_right(190)
+            .x_label_area_size(30)
+            .y_label_area_size(150)
+            .build_cartesian_2d((0..phenomena.len()).into_segmented(), (0..variants.len()).into_segmented())
+            .map_err(err)?;
+        let label = |names: &[String], seg: &SegmentValue<usize>| match seg {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
+            SegmentValue::Last => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .x_label_formatter(&|s| label(phenomena, s))
+            .y_label_formatter(&|s| label(variants, s))
+            .x_labels(phenomena.len())
+            .y_labels(variants.len())
+            .disable_mesh()
+            .draw()
+            .map_err(err)?;
+        for (v, row) in cells.iter().enumerate() {
+            chart
+                .draw_series(row.iter().enumerate().map(|(p, verdict)| {
+                    let colour = VERDICT_COLOURS.iter().find(|(n, _)| n == verdict).map_or(WHITE, |(_, c)| *c);
+                    Rectangle::new(
+                        [
+                            (SegmentValue::Exact(p), SegmentValue::Exact(v)),
+                            (SegmentValue::Exact(p + 1), SegmentValue::Exact(v + 1)),
+                        ],
+                        colour.filled(),
+                    )
+                }))
+                .map_err(err)?;
+        }
+        // The legend beside the grid, in pixels.
+        let x = (width - 170) as i32;
+        for (i, (name, colour)) in VERDICT_COLOURS.iter().enumerate() {
+            let y = 50 + 20 * i as i32;
+            root.draw(&Rectangle::new([(x, y), (x + 14, y + 14)], colour.filled())).map_err(err)?;
+            root.draw(&Rectangle::new([(x, y), (x + 14, y + 14)], BLACK.mix(0.3))).map_err(err)?;
+            root.draw(&Text::new(*name, (x + 20, y + 1), ("sans-serif", 12))).map_err(err)?;
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
