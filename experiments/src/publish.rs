@@ -278,14 +278,15 @@ fn sweep_page(run: &Path, file: &str, figures_dir: &Path, name: &str) -> Result<
             .collect();
         page.push_str(&format!("| {v} | `{}` | {} | {} | {} |\n", at(1), at(2), at(3), cells.join(" | ")));
     }
+    page.push_str(&format!(
+        "\nEach cell is a phenomenon's verdict in one {kind} (its primary effect in brackets, where measured).\n"
+    ));
+    page.push_str(&dose_and_emergence(run, kind)?);
     let svg =
         verdict_grid(&format!("Verdicts per {kind}"), &variants, &phenomena, &verdicts).map_err(PublishError::Plot)?;
     let figure = format!("{}_verdicts.svg", file.trim_end_matches(".csv"));
     write_atomic(&figures_dir.join(&figure), svg.as_bytes())?;
-    page.push_str(&format!(
-        "\nEach cell is a phenomenon's verdict in one {kind} (its primary effect in brackets, where measured).\n\n\
-         ## Figure\n\n![Verdicts per {kind}](../figures/{name}/{figure})\n"
-    ));
+    page.push_str(&format!("\n## Figure\n\n![Verdicts per {kind}](../figures/{name}/{figure})\n"));
     Ok(page)
 }
 
@@ -429,6 +430,71 @@ fn phenomenon_page(
     Ok(page)
 }
 
+/// A sweep's dose–response (`dose_response.csv`: the task-only agents on each variant's base and
+/// twin, against the exact optimum) and emergence (`emergence.csv`: agents trained honest whose
+/// mask is lifted) as tables, where the sweep wrote them.
+fn dose_and_emergence(run: &Path, kind: &str) -> Result<String, FsError> {
+    let mut text = String::new();
+    let number = |s: &str, digits: usize| s.parse::<f64>().map_or("n/a".to_string(), |x| format!("{x:.digits$}"));
+    // variant,ent_coef,honest_prior,condition,family,violation_rate,low,high,task_return,return_low,return_high,optimum,shortfall
+    let dose = csv_table(run, "dose_response.csv")?;
+    if !dose.is_empty() {
+        text.push_str(&format!(
+            "\n## Dose–response\n\nThe task-only agents on each {kind}'s base and its no-pay twin: IQM over seeds \
+             [BCa 95%], beside the exact optimum of the agents' action set (honest for honest-masked agents) and the return short of it.\n\n\
+             | {kind} | entropy | prior | condition | violation rate | task return | optimum | shortfall |\n\
+             |---|---|---|---|---|---|---|---|\n"
+        ));
+        for r in dose.iter().filter(|r| r.len() >= 13) {
+            text.push_str(&format!(
+                "| {} | {} | {} | {} | {} [{}, {}] | {} [{}, {}] | {} | {} |\n",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                number(&r[5], 3),
+                number(&r[6], 3),
+                number(&r[7], 3),
+                number(&r[8], 3),
+                number(&r[9], 3),
+                number(&r[10], 3),
+                number(&r[11], 4),
+                number(&r[12], 3)
+            ));
+        }
+    }
+    // variant,ent_coef,honest_prior,condition,lift_at,seeds,emerged,unresolved,median_steps_after,
+    // sampled_violation_after,sampled_violation_first_point
+    let emergence = csv_table(run, "emergence.csv")?;
+    if !emergence.is_empty() {
+        text.push_str(&format!(
+            "\n## Emergence\n\nAgents trained honest whose mask is lifted at `lift at` steps: the seeds that \
+             then violate in most evaluated episodes after a point below the majority (unresolved: never below \
+             it after the lift), the median steps from the lift, and the sampled training episodes' violation \
+             rate at the first point after the lift and over the rest of training.\n\n\
+             | {kind} | entropy | prior | condition | lift at | emerged | median steps after | sampled: first point / after |\n\
+             |---|---|---|---|---|---|---|---|\n"
+        ));
+        for r in emergence.iter().filter(|r| r.len() >= 11) {
+            text.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} of {} ({} unresolved) | {} | {} / {} |\n",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[6],
+                r[5],
+                r[7],
+                if r[8].is_empty() { "n/a".to_string() } else { number(&r[8], 0) },
+                number(&r[10], 2),
+                number(&r[9], 2)
+            ));
+        }
+    }
+    Ok(text)
+}
+
 fn read(path: &Path) -> Result<String, FsError> {
     std::fs::read_to_string(path).map_err(|source| FsError::Read { path: path.to_path_buf(), source })
 }
@@ -559,6 +625,18 @@ mod tests {
             )
             .unwrap();
         }
+        std::fs::write(
+            run.join("dose_response.csv"),
+            "variant,ent_coef,honest_prior,condition,family,violation_rate,low,high,task_return,return_low,return_high,\
+             optimum,shortfall\ndraw0,0.003,true,twin,twin,0,0,0.25,1.16,1.12,1.21,1.25834,0.0896\n",
+        )
+        .unwrap();
+        std::fs::write(
+            run.join("emergence.csv"),
+            "variant,ent_coef,honest_prior,condition,lift_at,seeds,emerged,unresolved,median_steps_after,\
+             sampled_violation_after,sampled_violation_first_point\ndraw0,0.003,true,emergence,163840,5,0,1,,0.067,0.49\n",
+        )
+        .unwrap();
         let page = results_page(&run, &book, "draws", "Draws", "results_page --run y").unwrap();
         let text = std::fs::read_to_string(&page).unwrap();
         assert!(text.contains("| provenance | not recorded"), "{text}");
@@ -571,6 +649,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("![Verdicts per draw](../figures/draws/draws_verdicts.svg)"), "{text}");
+        assert!(
+            text.contains(
+                "| draw0 | 0.003 | true | twin | 0.000 [0.000, 0.250] | 1.160 [1.120, 1.210] | 1.2583 | 0.090 |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| draw0 | 0.003 | true | emergence | 163840 | 0 of 5 (1 unresolved) | n/a | 0.49 / 0.07 |"),
+            "{text}"
+        );
         let svg = std::fs::read_to_string(book.join("src/figures/draws/draws_verdicts.svg")).unwrap();
         assert!(svg.contains("draw1") && svg.contains("precondition_fails"), "{svg}");
     }
