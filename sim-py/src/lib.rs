@@ -508,9 +508,24 @@ trait SlotDyn: Send + Sync {
     fn reset<'py>(&mut self, py: Python<'py>, seed: Option<u64>) -> PyResult<Bound<'py, PyAny>>;
     fn step<'py>(&mut self, py: Python<'py>, action: i64) -> PyResult<Bound<'py, PyTuple>>;
     fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>>;
+    fn snapshot(&self) -> PyResult<String>;
+}
+
+/// A slot read back from [`SlotDyn::snapshot`]'s JSON, its parameters validated again.
+fn restored<E: Environment + 'static>(json: &str) -> PyResult<Box<dyn SlotDyn>> {
+    let slot: SlotEnv<E> = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(json))
+        .map_err(|e| PyValueError::new_err(format!("environment snapshot: field `{}`: {}", e.path(), e.inner())))?;
+    sim_core::params::Validate::validate(slot.params())
+        .map_err(|e| PyValueError::new_err(format!("environment snapshot: {e}")))?;
+    Ok(Box::new(slot))
 }
 
 impl<E: Environment> SlotDyn for SlotEnv<E> {
+    fn snapshot(&self) -> PyResult<String> {
+        // serde_json writes floats in their shortest exact form, so the copy continues bit for bit.
+        serde_json::to_string(self).map_err(|e| PyValueError::new_err(format!("environment snapshot: {e}")))
+    }
+
     fn reset<'py>(&mut self, py: Python<'py>, seed: Option<u64>) -> PyResult<Bound<'py, PyAny>> {
         SlotEnv::reset(self, seed);
         Ok(PyArray1::from_slice(py, self.obs()).into_any())
@@ -611,6 +626,22 @@ impl SlotCore {
     /// Spaces, action and kind names, and the parameters as a dict.
     fn describe<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.inner.describe(py)
+    }
+
+    /// The whole slot (parameters, stream key, clock, state, running episode) as JSON, for
+    /// pickling: [`SlotCore::restore`] continues it bit for bit.
+    fn snapshot(&self) -> PyResult<String> {
+        self.inner.snapshot()
+    }
+
+    /// A slot of environment `env` from [`SlotCore::snapshot`]'s JSON.
+    #[staticmethod]
+    fn restore(env: &str, json: &str) -> PyResult<Self> {
+        let inner = match Kind::from_name(env)? {
+            Kind::ToyCloud => restored::<ToyCloud>(json)?,
+            Kind::CartPole => restored::<CartPole>(json)?,
+        };
+        Ok(SlotCore { inner })
     }
 }
 

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use sim_core::conformance::CheckError;
 use sim_core::env::{Environment, SafetyOf};
 use sim_core::params::{ParamError, Validate};
@@ -35,7 +36,7 @@ use sim_core::runner::{
 use sim_core::safety::{EpisodeSafety, SafetyKind};
 
 /// Gymnasium's autoreset modes (`gymnasium.vector.AutoresetMode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Autoreset {
     /// The step after an episode's end resets the slot (Gymnasium's default).
     NextStep,
@@ -524,7 +525,10 @@ pub enum SlotError {
 }
 
 /// One environment slot stepped alone, drawing what slot `slot` of a [`BatchRunner`] with the
-/// same seed draws. See the module docs.
+/// same seed draws. See the module docs. Serialized, it is the whole slot (parameters, key,
+/// clock, state and the running episode), so a deserialized copy continues bit for bit.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
 pub struct SlotEnv<E: Environment> {
     params: E::Params,
     slot: u64,

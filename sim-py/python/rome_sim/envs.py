@@ -15,17 +15,16 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from rome_sim import _spaces
+from rome_sim import _render, _spaces
 from rome_sim._native import SlotCore
 
 
 class _SlotEnv(gym.Env):
     _env = ""
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": _render.RENDER_MODES, "render_fps": 4}
 
     def __init__(self, scenario=None, *, slot: int = 0, draw: int | None = None, autoreset_mode="next_step", render_mode=None):
-        if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r} is not offered: {type(self).__name__} does not render")
+        self.render_mode = _render.check_mode(render_mode, type(self).__name__)
         if isinstance(slot, bool) or not isinstance(slot, numbers.Integral) or slot < 0:
             raise ValueError(f"slot must be a non-negative integer, not {slot!r}")
         mode = _spaces.autoreset_mode(autoreset_mode)
@@ -35,6 +34,7 @@ class _SlotEnv(gym.Env):
         self.action_space = spaces.Discrete(self.description["num_actions"])
         self.observation_space = _spaces.observation_space(self.description)
         self._seeded = False
+        self._frame = _render.Frame(self.description)
 
     @property
     def params(self) -> dict:
@@ -53,6 +53,7 @@ class _SlotEnv(gym.Env):
             core_seed = None
         self._seeded = True
         obs = self._core.reset(core_seed)
+        self._frame.reset(obs)
         return obs, _spaces.empty_step_info(self.description)
 
     def step(self, action):
@@ -66,7 +67,32 @@ class _SlotEnv(gym.Env):
         info = _spaces.step_info(np.float32(cost), violations, alerts)
         if report is not None:
             info["safety"] = _report(report)
+        self._frame.advance(obs, action, reward, info)
         return obs, reward, terminated, truncated, info
+
+    def render(self):
+        """The last reset's or step's frame: a text frame (``ansi``) or an RGB image
+        (``rgb_array``, ``uint8`` of shape ``[height, width, 3]``), as ``render_mode`` chose;
+        None, with Gymnasium's warning, where no mode was chosen."""
+        if self.render_mode is None:
+            gym.logger.warn(
+                f"{type(self).__name__}.render() was called without a render_mode: "
+                f"make it with render_mode in {_render.RENDER_MODES}"
+            )
+            return None
+        return self._frame.ansi() if self.render_mode == "ansi" else self._frame.rgb()
+
+    # Pickling and copying: the native slot is carried as its snapshot (parameters, stream key,
+    # clock, state, running episode), so a copy continues bit for bit.
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_core"] = self._core.snapshot()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        state["_core"] = SlotCore.restore(self._env, state["_core"])
+        self.__dict__.update(state)
 
 
 def _report(r) -> dict:

@@ -21,7 +21,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
-from rome_sim import _spaces
+from rome_sim import _render, _spaces
 from rome_sim._native import VectorCore
 
 
@@ -39,7 +39,12 @@ class _NativeVectorEnv(gym.vector.VectorEnv):
         render_mode=None,
     ):
         if render_mode is not None:
-            raise ValueError(f"render_mode {render_mode!r} is not offered: {type(self).__name__} does not render")
+            from gymnasium.error import UnsupportedMode
+
+            raise UnsupportedMode(
+                f"render_mode {render_mode!r} is not offered by {type(self).__name__}: render a single environment "
+                f"(rome_sim.ToyCloudEnv offers {_render.RENDER_MODES})"
+            )
         mode = _spaces.autoreset_mode(autoreset_mode)
         self._core = VectorCore(self._env, scenario, int(num_envs), 0, mode.value, draw, num_threads)
         self.num_threads = self._core.num_threads
