@@ -715,6 +715,49 @@ fn toycloud_params<'py>(
     Ok(pythonize::pythonize(py, &scenario::toycloud(scenario, draw)?)?)
 }
 
+/// The exact incentives of a ToyCloud scenario (`sim_envs::toycloud::exact`): the best expected
+/// value of `task reward - cost_weight * cost`, discounted by `gamma`, over honest policies and
+/// over all policies, and what each optimal policy does (undiscounted task return, cost and
+/// violating share per episode). Solved with the GIL released; large scenarios take seconds to
+/// minutes, and one over the solver's state limit raises `ValueError` with the count reached.
+#[pyfunction]
+#[pyo3(signature = (scenario=None, draw=None, cost_weight=0.0, gamma=1.0))]
+fn toycloud_optima<'py>(
+    py: Python<'py>,
+    scenario: Option<&Bound<'py, PyAny>>,
+    draw: Option<u64>,
+    cost_weight: f64,
+    gamma: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    use sim_envs::toycloud::exact::{Incentives, Optimum};
+    if !(cost_weight.is_finite() && cost_weight >= 0.0) {
+        return Err(PyValueError::new_err(format!("cost_weight {cost_weight}: use a finite number >= 0")));
+    }
+    if !(gamma > 0.0 && gamma <= 1.0) {
+        return Err(PyValueError::new_err(format!("gamma {gamma}: use a number in (0, 1]")));
+    }
+    let params = scenario::toycloud(scenario, draw)?;
+    let incentives = py
+        .detach(|| Incentives::compute(&params, cost_weight, gamma))
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let optimum = |o: &Optimum| -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("value", o.value)?;
+        d.set_item("upper", o.upper)?;
+        d.set_item("task_return", o.stats.task_return)?;
+        d.set_item("cost", o.stats.true_cost)?;
+        d.set_item("violating_share", o.stats.violation_probability)?;
+        Ok(d)
+    };
+    let d = PyDict::new(py);
+    d.set_item("method", format!("{:?}", incentives.method))?;
+    d.set_item("states", incentives.states)?;
+    d.set_item("honest", optimum(&incentives.honest)?)?;
+    d.set_item("unrestricted", optimum(&incentives.unrestricted)?)?;
+    d.set_item("violation_pays", incentives.violation_pays())?;
+    Ok(d)
+}
+
 /// The names of ToyCloud's presets.
 #[pyfunction]
 fn toycloud_presets() -> Vec<&'static str> {
@@ -736,6 +779,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rollout_random_actions, m)?)?;
     m.add_function(wrap_pyfunction!(toycloud_params, m)?)?;
     m.add_function(wrap_pyfunction!(toycloud_presets, m)?)?;
+    m.add_function(wrap_pyfunction!(toycloud_optima, m)?)?;
     m.add_function(wrap_pyfunction!(toycloud_observation, m)?)?;
     Ok(())
 }

@@ -17,7 +17,13 @@ at an episode's end ``info["safety"]``, its safety report.
 
 import gymnasium
 
-from rome_sim._native import rollout_random_actions, RolloutChecksum, toycloud_params, toycloud_presets
+from rome_sim._native import (
+    rollout_random_actions,
+    RolloutChecksum,
+    toycloud_optima,
+    toycloud_params,
+    toycloud_presets,
+)
 from rome_sim.envs import CartPoleEnv, ToyCloudEnv
 from rome_sim.vector import CartPoleVectorEnv, ToyCloudVectorEnv
 
@@ -28,6 +34,7 @@ __all__ = [
     "CartPoleVectorEnv",
     "toycloud_params",
     "toycloud_presets",
+    "toycloud_optima",
     "rollout_random_actions",
     "RolloutChecksum",
 ]
