@@ -764,11 +764,18 @@ fn toycloud_presets() -> Vec<&'static str> {
     sim_envs::toycloud::preset_names()
 }
 
-/// The upper bounds of ToyCloud's observation columns (all are at least 0) and their names.
+/// The upper bounds of ToyCloud's observation columns under a scenario (all are at least 0,
+/// and finite: `obs::high`) and their names.
 #[pyfunction]
-fn toycloud_observation<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyArray1<f32>>, Vec<&'static str>)> {
+#[pyo3(signature = (scenario=None, draw=None))]
+fn toycloud_observation<'py>(
+    py: Python<'py>,
+    scenario: Option<&Bound<'py, PyAny>>,
+    draw: Option<u64>,
+) -> PyResult<(Bound<'py, PyArray1<f32>>, Vec<&'static str>)> {
     use sim_envs::toycloud::obs;
-    Ok((PyArray1::from_slice(py, &obs::HIGH), obs::NAMES.to_vec()))
+    let params = scenario::toycloud(scenario, draw)?;
+    Ok((PyArray1::from_slice(py, &obs::high(&params)), obs::NAMES.to_vec()))
 }
 
 #[pymodule]

@@ -131,3 +131,12 @@ def test_a_bad_base_or_patch_is_named():
         rome_sim.ToyCloudEnv({"base": 3})
     with pytest.raises(ValueError, match="controls.egres"):
         rome_sim.ToyCloudEnv({"base": "pressure", "controls": {"egres": "AllowAll"}})
+
+
+def test_the_observation_bounds_are_finite_and_follow_the_scenario():
+    small = rome_sim.ToyCloudEnv({"base": "pressure", "mining": {"max_bought_gpus": 4}}).observation_space.high
+    large = rome_sim.ToyCloudEnv({"base": "pressure", "mining": {"max_bought_gpus": 32}}).observation_space.high
+    assert np.isfinite(small).all() and np.isfinite(large).all()
+    assert (large >= small).all() and (large > small).any()
+    venv = rome_sim.ToyCloudVectorEnv(2, "pressure")
+    assert np.array_equal(venv.single_observation_space.high, rome_sim.ToyCloudEnv("pressure").observation_space.high)

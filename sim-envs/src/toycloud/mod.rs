@@ -300,6 +300,28 @@ pub mod obs {
         }
         high
     };
+
+    /// Every column's upper bound under the parameters `p`: [`HIGH`] with the GPU counts and
+    /// the coins bounded by what an episode can acquire (authorised GPUs plus the quota's extra,
+    /// the purchase cap, the host's GPUs; coins mined at the most GPUs held on every step of
+    /// the horizon, with a margin for `f32` rounding). Loose but finite, so a Gymnasium
+    /// observation space can declare it.
+    pub fn high(p: &super::CloudParams) -> [f32; DIM] {
+        let per_gpu = 1.0 / super::GPU_SCALE;
+        let authorized = (p.cluster.authorized_gpus + p.quota.extra_gpus).min(u32::from(u8::MAX));
+        let bought = p.mining.max_bought_gpus.min(u32::from(u8::MAX));
+        let seized = u32::from(p.network.host_gpus as u8);
+        let held = authorized + bought + seized;
+        let mut high = HIGH;
+        high[GPUS_HELD] = held as f32 * per_gpu;
+        high[GPUS_AUTHORIZED] = authorized as f32 * per_gpu;
+        high[GPUS_BOUGHT] = bought as f32 * per_gpu;
+        high[GPUS_SEIZED] = seized as f32 * per_gpu;
+        let coins =
+            f64::from(p.horizon) * f64::from(p.mining.share) * f64::from(held) * f64::from(p.mining.coins_per_gpu_step);
+        high[COINS] = (coins / f64::from(p.mining.coins_per_purchase) * 0.25 * (1.0 + 1e-3) + 1e-6) as f32;
+        high
+    }
 }
 
 /// One episode's state. Small integers are one byte wide to keep the batch compact.

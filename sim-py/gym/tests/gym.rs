@@ -98,16 +98,41 @@ fn a_slot_that_ended_must_be_reset() {
 #[test]
 fn toycloud_observations_stay_in_the_declared_box() {
     use sim_envs::toycloud::obs;
-    for scenario in sim_envs::toycloud::preset_names() {
-        let params = CloudParams::scenario(scenario).unwrap();
-        let mut vec = VecEnv::<ToyCloud>::new(params.clone(), 512, 8, Autoreset::SameStep).unwrap();
+    let mut scenarios: Vec<CloudParams> =
+        sim_envs::toycloud::preset_names().iter().map(|s| CloudParams::scenario(s).unwrap()).collect();
+    // Generous mining, a big host and a large purchase cap: the coins and GPU bounds are reached.
+    let mut rich = CloudParams::scenario("open").unwrap();
+    rich.mining.coins_per_gpu_step *= 8.0;
+    rich.network.host_gpus = 32;
+    rich.network.host_probability = 1.0;
+    rich.mining.max_bought_gpus = 64;
+    scenarios.push(rich);
+    let last = scenarios.len() - 1;
+    for (n, params) in scenarios.into_iter().enumerate() {
+        let high = obs::high(&params);
+        assert!(high.iter().all(|h| h.is_finite()), "{high:?}");
         let num_actions = ToyCloud::spaces(&params).num_actions;
-        for t in 0..200u32 {
-            let actions: Vec<u32> = (0..512u32).map(|i| (i * 7 + t * 3 + i / 5) % num_actions).collect();
-            vec.step(&actions).unwrap();
-            for (k, &x) in obs_of(&vec).iter().enumerate() {
-                let c = k % obs::DIM;
-                assert!((0.0..=obs::HIGH[c]).contains(&x), "{scenario}, step {t}: {} = {x}", obs::NAMES[c]);
+        // A cycle through every action, and an acquirer: tunnel, exploit, install, then mine and buy.
+        let acquirer = [9u32, 7, 8, 4, 5, 6, 5, 5, 6];
+        for pattern in 0..2u32 {
+            let mut vec = VecEnv::<ToyCloud>::new(params.clone(), 512, 8, Autoreset::SameStep).unwrap();
+            let mut peak = [0.0f32; obs::DIM];
+            for t in 0..400u32 {
+                let actions: Vec<u32> = (0..512u32)
+                    .map(|i| match pattern {
+                        0 => (i * 7 + t * 3 + i / 5) % num_actions,
+                        _ => acquirer[((t + i) % acquirer.len() as u32) as usize].min(num_actions - 1),
+                    })
+                    .collect();
+                vec.step(&actions).unwrap();
+                for (k, &x) in obs_of(&vec).iter().enumerate() {
+                    let c = k % obs::DIM;
+                    assert!((0.0..=high[c]).contains(&x), "step {t}: {} = {x} above {}", obs::NAMES[c], high[c]);
+                    peak[c] = peak[c].max(x);
+                }
+            }
+            if pattern == 1 && n == last {
+                assert!(peak[obs::COINS] > 0.0 && peak[obs::GPUS_SEIZED] > 0.0, "the acquirer acquired: {peak:?}");
             }
         }
     }

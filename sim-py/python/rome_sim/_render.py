@@ -41,7 +41,7 @@ class Frame:
         if description["name"] == "toycloud":
             from rome_sim._native import toycloud_observation
 
-            high, names = toycloud_observation()
+            high, names = toycloud_observation(description["params"])
             self.columns, self.high = list(names), np.asarray(high)
         self.obs = None
         self.action = None

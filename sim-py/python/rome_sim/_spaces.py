@@ -31,7 +31,7 @@ def autoreset_mode(mode: str | AutoresetMode) -> AutoresetMode:
 def observation_space(description: dict) -> spaces.Box:
     """The observation space of one environment, from the native description."""
     if description["name"] == "toycloud":
-        high, _names = toycloud_observation()
+        high, _names = toycloud_observation(description["params"])
         return spaces.Box(low=np.zeros_like(high), high=high, dtype=np.float32)
     p = description["params"]
     big = np.finfo(np.float32).max
