@@ -39,6 +39,14 @@ fn err<E: std::fmt::Display>(e: E) -> PlotError {
     PlotError::of(e)
 }
 
+/// The name of a segmented axis's row or column.
+fn segment_label(names: &[String], seg: &SegmentValue<usize>) -> String {
+    match seg {
+        SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
+        SegmentValue::Last => String::new(),
+    }
+}
+
 /// Panels of the learning-curve figure: which families each shows.
 const PANELS: &[(&str, &[Family])] = &[
     ("task reward: baseline, honest, emergence", &[Family::Baseline, Family::Honest, Family::Emergence]),
@@ -277,10 +285,7 @@ pub fn violation_breakdown(config: &ReproConfig, results: &[&RunResult]) -> Plot
         chart
             .configure_mesh()
             .x_desc("events per episode")
-            .y_label_formatter(&|seg| match seg {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
-                SegmentValue::Last => String::new(),
-            })
+            .y_label_formatter(&|seg| segment_label(&names, seg))
             .y_labels(rows.len())
             .disable_y_mesh()
             .draw()
@@ -349,10 +354,7 @@ pub fn contrast(title: &str, rows: &[ContrastRow], threshold: f64) -> PlotResult
         chart
             .configure_mesh()
             .x_desc("primary effect (IQM over seeds, 95% interval)")
-            .y_label_formatter(&|seg| match seg {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => labels.get(*i).cloned().unwrap_or_default(),
-                SegmentValue::Last => String::new(),
-            })
+            .y_label_formatter(&|seg| segment_label(&labels, seg))
             .y_labels(rows.len())
             .disable_y_mesh()
             .draw()
@@ -422,14 +424,10 @@ pub fn verdict_grid(title: &str, variants: &[String], phenomena: &[String], cell
             .y_label_area_size(150)
             .build_cartesian_2d((0..phenomena.len()).into_segmented(), (0..variants.len()).into_segmented())
             .map_err(err)?;
-        let label = |names: &[String], seg: &SegmentValue<usize>| match seg {
-            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => names.get(*i).cloned().unwrap_or_default(),
-            SegmentValue::Last => String::new(),
-        };
         chart
             .configure_mesh()
-            .x_label_formatter(&|s| label(phenomena, s))
-            .y_label_formatter(&|s| label(variants, s))
+            .x_label_formatter(&|s| segment_label(phenomena, s))
+            .y_label_formatter(&|s| segment_label(variants, s))
             .x_labels(phenomena.len())
             .y_labels(variants.len())
             .disable_mesh()
