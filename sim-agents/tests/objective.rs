@@ -14,6 +14,7 @@ use sim_envs::{CartPole, CartPoleParams};
 
 type B = CpuAutodiff;
 
+// ANCHOR: objective
 /// REINFORCE with a baseline: ascend `A log π(a|s)` with `A` the discounted return to go minus
 /// the critic's value (GAE at λ = 1), regress the critic on the return, plus the entropy bonus.
 struct Reinforce;
@@ -53,6 +54,7 @@ impl Objective<B> for Reinforce {
         (loss, stats)
     }
 }
+// ANCHOR_END: objective
 
 /// On-policy settings: one epoch over the rollout in one batch.
 fn config(kernel: Kernel) -> PpoConfig {
@@ -68,10 +70,12 @@ fn config(kernel: Kernel) -> PpoConfig {
     }
 }
 
+// ANCHOR: trainer
 fn trainer(kernel: Kernel) -> Result<Trainer<CartPole, B>, TrainError> {
     Trainer::<CartPole, B>::new(CartPoleParams::default(), config(kernel), 7, None, Default::default())?
         .with_objective(Box::new(Reinforce))
 }
+// ANCHOR_END: trainer
 
 #[test]
 fn reinforce_written_as_an_objective_learns_cartpole_through_the_unchanged_trainer() {
