@@ -222,20 +222,20 @@ fn sweep_page(run: &Path, file: &str, figures_dir: &Path, name: &str) -> Result<
         .map(|v| phenomena.iter().map(|p| cell(v, p).and_then(|r| r.get(5)).cloned().unwrap_or_default()).collect())
         .collect();
     // Each variant's calibration: did its optimal pseudo-agents reach supported or partly?
+    // Each variant's calibration: did its optimal pseudo-agents reach supported or partly? None
+    // where no variant has a calibration or none measured the phenomenon at all.
     let powered = |p: &str| -> Result<Option<usize>, FsError> {
-        let mut count = 0;
+        let (mut count, mut measured) = (0, 0);
         for v in &variants {
             let calibration = csv_table(&run.join(v), "calibration.csv")?;
-            if calibration.is_empty() {
-                return Ok(None);
-            }
-            count += calibration.iter().any(|r| {
-                r.first().map(String::as_str) == Some(p)
-                    && r.get(1).map(String::as_str) == Some("optimal")
-                    && matches!(r.get(2).map(String::as_str), Some("supported" | "partly"))
-            }) as usize;
+            let optimal = calibration
+                .iter()
+                .find(|r| r.first().map(String::as_str) == Some(p) && r.get(1).map(String::as_str) == Some("optimal"));
+            let verdict = optimal.and_then(|r| r.get(2)).map(String::as_str);
+            measured += usize::from(verdict.is_some_and(|v| v != "not_measured"));
+            count += usize::from(matches!(verdict, Some("supported" | "partly")));
         }
-        Ok(Some(count))
+        Ok((measured > 0).then_some(count))
     };
     let kind = if file == "draws.csv" { "draw" } else { "setting" };
     let mut page = format!(
@@ -253,12 +253,13 @@ fn sweep_page(run: &Path, file: &str, figures_dir: &Path, name: &str) -> Result<
     for (j, p) in phenomena.iter().enumerate() {
         let counts: Vec<String> =
             VERDICTS.iter().map(|v| verdicts.iter().filter(|row| row[j] == *v).count().to_string()).collect();
-        let power = powered(p)?.map_or("n/a".to_string(), |n| format!("{n} of {}", variants.len()));
+        let power = powered(p)?.map_or("n/a (not measured)".to_string(), |n| format!("{n} of {}", variants.len()));
         page.push_str(&format!("| {p} | {} | {power} |\n", counts.join(" | ")));
     }
     page.push_str(
         "\nThe last column counts the variants in which the calibration's optimal pseudo-agents reach \
-         `supported` or `partly`: where they do not, the criterion has no power there.\n\n## Every variant\n\n",
+         `supported` or `partly`: where they do not, the criterion has no power there (n/a: no variant measured \
+         the phenomenon).\n\n## Every variant\n\n",
     );
     page.push_str(&format!(
         "| {kind} | scenario | entropy | prior | {} |\n|---|---|---|---|{}\n",
