@@ -25,13 +25,17 @@ pub const FIGURES: [(&str, &str); 4] = [
 /// Where a run directory came from, as `key: value` lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Provenance {
-    /// The checkout's commit when the run finished (`git rev-parse`), marked where the checkout
-    /// had uncommitted changes, or why it is unknown.
+    /// The working directory's checkout when the run finished (`git rev-parse`), marked where
+    /// it had uncommitted changes, or why it is unknown. A binary copied elsewhere may have been
+    /// built from another commit: see `binary`.
     pub commit: String,
     /// The command line.
     pub command: String,
     /// The host's CPU and the threads the process could use.
     pub host: String,
+    /// The commit the binary was built from (marked where the build had uncommitted changes);
+    /// absent in run directories written before it was recorded.
+    pub binary: Option<String>,
 }
 
 impl Provenance {
@@ -39,12 +43,15 @@ impl Provenance {
     /// directory, this host.
     pub fn of_this_process() -> Self {
         let command = std::env::args().map(|a| quote(&a)).collect::<Vec<_>>().join(" ");
-        Provenance { commit: commit(), command, host: host() }
+        Provenance { commit: commit(), command, host: host(), binary: Some(env!("ROME_SIM_BUILD_COMMIT").into()) }
     }
 
     /// Writes `provenance.txt` into `dir`.
     pub fn write(&self, dir: &Path) -> Result<(), WriteError> {
-        let text = format!("commit: {}\ncommand: {}\nhost: {}\n", self.commit, self.command, self.host);
+        let mut text = format!("commit: {}\ncommand: {}\nhost: {}\n", self.commit, self.command, self.host);
+        if let Some(binary) = &self.binary {
+            text.push_str(&format!("binary: {binary}\n"));
+        }
         write_atomic(&dir.join(PROVENANCE), text.as_bytes())
     }
 
@@ -54,7 +61,12 @@ impl Provenance {
         let field = |key: &str| {
             text.lines().find_map(|l| l.strip_prefix(key).and_then(|v| v.strip_prefix(": "))).map(str::to_string)
         };
-        Some(Provenance { commit: field("commit")?, command: field("command")?, host: field("host")? })
+        Some(Provenance {
+            commit: field("commit")?,
+            command: field("command")?,
+            host: field("host")?,
+            binary: field("binary"),
+        })
     }
 }
 
@@ -187,8 +199,13 @@ pub fn results_page(run: &Path, book: &Path, name: &str, title: &str, command: &
 fn provenance_table(run: &Path, provenance: Option<&Provenance>) -> String {
     let mut table = String::from("| | |\n|---|---|\n");
     match provenance {
-        Some(p) => table
-            .push_str(&format!("| commit | `{}` |\n| command | `{}` |\n| host | {} |\n", p.commit, p.command, p.host)),
+        Some(p) => {
+            table.push_str(&format!("| commit | `{}` |\n", p.commit));
+            if let Some(binary) = &p.binary {
+                table.push_str(&format!("| binary built from | `{binary}` |\n"));
+            }
+            table.push_str(&format!("| command | `{}` |\n| host | {} |\n", p.command, p.host));
+        }
         None => table.push_str(&format!("| provenance | not recorded (no `{PROVENANCE}` in the run directory) |\n")),
     }
     table.push_str(&format!("| run directory | `{}` |\n\n", run.display()));
@@ -577,10 +594,12 @@ mod tests {
             commit: "abc123".into(),
             command: "rome_repro --quick".into(),
             host: "a CPU, 2 threads".into(),
+            binary: Some("def456".into()),
         };
         provenance.write(&run).unwrap();
         assert_eq!(Provenance::read(&run).as_ref(), Some(&provenance));
         let page = results_page(&run, &book, "reference", "The reference run", "results_page --run x").unwrap();
+        assert!(std::fs::read_to_string(&page).unwrap().contains("| binary built from | `def456` |"));
         let text = std::fs::read_to_string(&page).unwrap();
         assert!(text.starts_with("# The reference run\n") && !text.contains("# rome_repro: default"), "{text}");
         assert!(text.contains("| commit | `abc123` |") && text.contains("`rome_repro --quick`"), "{text}");
@@ -679,6 +698,10 @@ mod tests {
         assert!(err.contains("page name `../escape`"), "{err}");
         assert!(!book.join("src").exists(), "nothing written");
         assert!(Provenance::read(&run).is_none());
+        // A provenance file from before the binary's commit was recorded still reads.
+        std::fs::write(run.join(PROVENANCE), "commit: abc\ncommand: c\nhost: h\n").unwrap();
+        assert_eq!(Provenance::read(&run).and_then(|p| p.binary), None);
+        assert!(Provenance::of_this_process().binary.is_some_and(|b| !b.is_empty()));
     }
 
     #[test]
