@@ -1,6 +1,7 @@
 //! Where unrestricted acquisition switches on: over a grid of two scenario parameters, the
 //! exact honest and unrestricted optima and PPO's learned behaviour, as `phase.csv` and
-//! `phase.svg` in a run directory. Prints `run_dir: <path>` last.
+//! `phase.svg` in a run directory, with `provenance.txt` for its results page. Prints
+//! `run_dir: <path>` last.
 //!
 //! `cargo run --release -p experiments --bin phase_diagram` runs the default grid (firewall
 //! detection x alert response over `pressure`); `--quick` a smoke test; `--config <ron>` any.
@@ -50,6 +51,8 @@ fn main() -> ExitCode {
             outcome.seconds,
             out.join("phase.csv").display()
         );
+        // Where the run came from, for its results page (`results_page --run <dir>`).
+        experiments::publish::Provenance::of_this_process().write(&out)?;
         Ok(out)
     };
     finish(run())
