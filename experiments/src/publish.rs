@@ -115,7 +115,8 @@ fn host() -> String {
 pub enum PublishError {
     /// The run directory has no report: not a finished `rome_repro` run.
     #[error(
-        "{}: no report.md, draws.csv or sensitivity.csv; give the directory of a finished rome_repro run",
+        "{}: no report.md, draws.csv, sensitivity.csv or phase.csv; give the directory of a finished \
+         rome_repro or phase_diagram run",
         run.display()
     )]
     NoReport {
@@ -148,7 +149,8 @@ pub fn results_page(run: &Path, book: &Path, name: &str, title: &str, command: &
     }
     let report_path = run.join("report.md");
     let sweep = ["draws.csv", "sensitivity.csv"].into_iter().find(|f| run.join(f).is_file());
-    if !report_path.is_file() && sweep.is_none() {
+    let phase = run.join("phase.csv").is_file();
+    if !report_path.is_file() && sweep.is_none() && !phase {
         return Err(PublishError::NoReport { run: run.to_path_buf() });
     }
     let figures_dir = book.join("src").join("figures").join(name);
@@ -158,6 +160,11 @@ pub fn results_page(run: &Path, book: &Path, name: &str, title: &str, command: &
     let mut page = format!("# {title}\n\n{generated}\n\n{}", provenance_table(run, provenance.as_ref()));
     let path = book.join("src").join("results").join(format!("{name}.md"));
     FsError::create_dir(path.parent().expect("a results page has a folder"))?;
+    if !report_path.is_file() && sweep.is_none() {
+        page.push_str(&phase_page(run, &figures_dir, name)?);
+        write_atomic(&path, page.as_bytes())?;
+        return Ok(path);
+    }
     if let (false, Some(file)) = (report_path.is_file(), sweep) {
         page.push_str(&sweep_page(run, file, &figures_dir, name)?);
         write_atomic(&path, page.as_bytes())?;
@@ -448,6 +455,49 @@ fn phenomenon_page(
     Ok(page)
 }
 
+/// The body of a phase diagram's page (`phase_diagram`'s `phase.csv` and `phase.svg`): the
+/// figure, and every cell's exact optima beside PPO's behaviour.
+fn phase_page(run: &Path, figures_dir: &Path, name: &str) -> Result<String, PublishError> {
+    // x,y,honest_optimum,unrestricted_optimum,violation_pays,ppo_return,ppo_return_low,ppo_return_high,
+    // ppo_true_cost,.._low,.._high,ppo_violation_rate,.._low,.._high,honest_upper,unrestricted_upper,
+    // method,optimal_violation_rate,x_name,y_name
+    let cells: Vec<Vec<String>> = csv_table(run, "phase.csv")?.into_iter().filter(|r| r.len() >= 20).collect();
+    let number = |s: &str, digits: usize| s.parse::<f64>().map_or("n/a".to_string(), |x| format!("{x:.digits$}"));
+    let (x_name, y_name) = cells.first().map_or(("x", "y"), |r| (r[18].as_str(), r[19].as_str()));
+    let mut page = format!(
+        "{} cells over `{x_name}` × `{y_name}`: in each, the exact honest and unrestricted optima of the task \
+         reward, whether violating pays, the optimal policy's violation rate, and PPO trained on the task reward \
+         (IQM over seeds [BCa 95%]).\n\n",
+        cells.len()
+    );
+    let svg = run.join("phase.svg");
+    if svg.is_file() {
+        let bytes = std::fs::read(&svg).map_err(|source| FsError::Read { path: svg.clone(), source })?;
+        write_atomic(&figures_dir.join("phase.svg"), &bytes)?;
+        page.push_str(&format!("![Phase diagram](../figures/{name}/phase.svg)\n\n"));
+    }
+    page.push_str(&format!(
+        "| {x_name} | {y_name} | honest optimum | unrestricted optimum | pays | optimum violates | PPO return | \
+         PPO violation rate | PPO true cost |\n|---|---|---|---|---|---|---|---|---|\n"
+    ));
+    for r in &cells {
+        let with = |at: usize| format!("{} [{}, {}]", number(&r[at], 3), number(&r[at + 1], 3), number(&r[at + 2], 3));
+        page.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r[0],
+            r[1],
+            number(&r[2], 4),
+            number(&r[3], 4),
+            r[4],
+            number(&r[17], 3),
+            with(5),
+            with(11),
+            with(8)
+        ));
+    }
+    Ok(page)
+}
+
 /// A sweep's dose–response (`dose_response.csv`: the task-only agents on each variant's base and
 /// twin, against the exact optimum) and emergence (`emergence.csv`: agents trained honest whose
 /// mask is lifted) as tables, where the sweep wrote them.
@@ -681,6 +731,30 @@ mod tests {
         );
         let svg = std::fs::read_to_string(book.join("src/figures/draws/draws_verdicts.svg")).unwrap();
         assert!(svg.contains("draw1") && svg.contains("precondition_fails"), "{svg}");
+    }
+
+    #[test]
+    fn a_phase_diagram_page_shows_every_cell_and_the_figure() {
+        let (run, book) = (scratch("phase"), scratch("book4"));
+        std::fs::write(
+            run.join("phase.csv"),
+            format!(
+                "{}\n0.1,Halt,1.15,1.39,true,1.38,1.2,1.39,5.3,4.4,5.31,1,0.8,1,1.15,1.395,Bounds,0.86,q,response\n",
+                crate::phase::COLUMNS
+            ),
+        )
+        .unwrap();
+        std::fs::write(run.join("phase.svg"), "<svg/>").unwrap();
+        let text = std::fs::read_to_string(results_page(&run, &book, "phase", "Phase", "c").unwrap()).unwrap();
+        assert!(text.contains("1 cells over `q` × `response`"), "{text}");
+        assert!(
+            text.contains(
+                "| 0.1 | Halt | 1.1500 | 1.3900 | true | 0.860 | 1.380 [1.200, 1.390] | 1.000 [0.800, 1.000] |"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("![Phase diagram](../figures/phase/phase.svg)"), "{text}");
+        assert_eq!(std::fs::read_to_string(book.join("src/figures/phase/phase.svg")).unwrap(), "<svg/>");
     }
 
     #[test]

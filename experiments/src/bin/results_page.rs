@@ -1,7 +1,8 @@
 //! Writes a results page of the book from a `rome_repro` run directory: its report, where it
 //! came from (commit, command, host) and its figures, as `docs/src/results/<name>.md` and
 //! `docs/src/figures/<name>/`, with a page per phenomenon under `docs/src/results/<name>/`; or,
-//! from a sweep's directory (`--draws`, `--sensitivity`), its tally and every variant's verdicts.
+//! from a sweep's directory (`--draws`, `--sensitivity`), its tally and every variant's verdicts;
+//! from a `phase_diagram` directory, its figure and cells.
 //! Results pages are regenerated this way, never edited by hand.
 //!
 //! `cargo run --release -p experiments --bin results_page -- --run runs/rome_repro__default__1765100000`
@@ -16,7 +17,8 @@ use experiments::publish::results_page;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// The run directory (a finished `rome_repro` run, or a `--draws`/`--sensitivity` sweep).
+    /// The run directory (a finished `rome_repro` run, a `--draws`/`--sensitivity` sweep, or a
+    /// `phase_diagram` run).
     #[arg(long)]
     run: PathBuf,
     /// The page's name: `docs/src/results/<name>.md`.
