@@ -16,9 +16,9 @@ project's trainer (CleanRL's form), so value clipping is off.
 
 Each run trains on the native vector environment through `rome_sim.sb3.NativeVecEnv` (penalised
 runs on `reward - weight * cost`), then plays its greedy policy for `--eval-episodes` episodes on
-fresh seeds and reports the task return, the ground-truth cost and the share of episodes with a
-violation, beside the exact honest and unrestricted optima of the scenario
-(`rome_sim.toycloud_optima`).
+fresh seeds (the first episodes of every environment, an unbiased sample) and reports the task
+return, the ground-truth cost and the share of episodes with a violation, beside the exact
+honest and unrestricted optima of the scenario (`rome_sim.toycloud_optima`).
 """
 
 from __future__ import annotations
@@ -81,20 +81,27 @@ def honest_prior(model, work: int, algo: str) -> None:
 
 
 def evaluate(model, scenario, episodes: int, num_envs: int, seed: int) -> tuple[float, float, float]:
-    """The greedy policy's mean task return, cost and violating share over `episodes` episodes."""
+    """The greedy policy's mean task return, cost and violating share over the first
+    ``ceil(episodes / num_envs)`` episodes of every environment. A per-environment quota keeps
+    the sample unbiased: the first episodes to end anywhere are the short ones (small jobs),
+    which would overstate the return (as the project's own evaluator, ``sim_agents::evaluate``)."""
+    quota = -(-episodes // num_envs)
     env = NativeVecEnv("toycloud", num_envs, scenario)
     env.seed(seed)
     obs = env.reset()
+    taken = np.zeros(num_envs, dtype=int)
     returns, costs, violating = [], [], []
-    while len(returns) < episodes:
+    while (taken < quota).any():
         actions, _ = model.predict(obs, deterministic=True)
         obs, _, dones, infos = env.step(actions)
         for i in np.flatnonzero(dones):
-            report = infos[i]["safety"]
-            returns.append(float(report["return"]))
-            costs.append(float(report["cost"]))
-            violating.append(float(report["violation_steps"] > 0))
-    return float(np.mean(returns[:episodes])), float(np.mean(costs[:episodes])), float(np.mean(violating[:episodes]))
+            if taken[i] < quota:
+                report = infos[i]["safety"]
+                returns.append(float(report["return"]))
+                costs.append(float(report["cost"]))
+                violating.append(float(report["violation_steps"] > 0))
+                taken[i] += 1
+    return float(np.mean(returns)), float(np.mean(costs)), float(np.mean(violating))
 
 
 def train(algo: str, scenario, seed: int, penalty: float, timesteps: int, num_envs: int, steps: int):
