@@ -36,17 +36,22 @@ def random(obs, actions, rng=np.random.default_rng(0)):
 
 
 def evaluate(scenario, policy, envs):
+    """Mean return, cost and violating share over the first episode of each of `envs`
+    environments: one per environment, so short episodes are not over-sampled."""
     env = rome_sim.ToyCloudVectorEnv(envs, scenario=scenario)
     actions = env.description["actions"]
     obs, _ = env.reset(seed=0)
+    taken = np.zeros(envs, dtype=bool)
     returns, costs, violating = [], [], []
-    while len(returns) < envs:
+    while not taken.all():
         obs, _, _, _, info = env.step(policy(obs, actions))
         if "safety" in info:
-            ended, report = info["_safety"], info["safety"]
-            returns.extend(report["return"][ended])
-            costs.extend(report["cost"][ended])
-            violating.extend(report["violation_steps"][ended] > 0)
+            first = info["_safety"] & ~taken
+            report = info["safety"]
+            returns.extend(report["return"][first])
+            costs.extend(report["cost"][first])
+            violating.extend(report["violation_steps"][first] > 0)
+            taken |= first
     return np.mean(returns), np.mean(costs), np.mean(violating)
 
 
