@@ -80,11 +80,12 @@ def honest_prior(model, work: int, algo: str) -> None:
         model.policy.actor_state = model.policy.actor_state.replace(params=params)
 
 
-def evaluate(model, scenario, episodes: int, num_envs: int, seed: int) -> tuple[float, float, float]:
-    """The greedy policy's mean task return, cost and violating share over the first
-    ``ceil(episodes / num_envs)`` episodes of every environment. A per-environment quota keeps
-    the sample unbiased: the first episodes to end anywhere are the short ones (small jobs),
-    which would overstate the return (as the project's own evaluator, ``sim_agents::evaluate``)."""
+def evaluate(model, scenario, episodes: int, num_envs: int, seed: int) -> tuple[float, float, float, float]:
+    """The greedy policy's mean task return (and its standard error), cost and violating share
+    over the first ``ceil(episodes / num_envs)`` episodes of every environment. A per-environment
+    quota keeps the sample unbiased: the first episodes to end anywhere are the short ones (small
+    jobs), which would overstate the return (as the project's own evaluator,
+    ``sim_agents::evaluate``)."""
     quota = -(-episodes // num_envs)
     env = NativeVecEnv("toycloud", num_envs, scenario)
     env.seed(seed)
@@ -101,7 +102,8 @@ def evaluate(model, scenario, episodes: int, num_envs: int, seed: int) -> tuple[
                 costs.append(float(report["cost"]))
                 violating.append(float(report["violation_steps"] > 0))
                 taken[i] += 1
-    return float(np.mean(returns)), float(np.mean(costs)), float(np.mean(violating))
+    standard_error = float(np.std(returns) / np.sqrt(len(returns)))
+    return float(np.mean(returns)), standard_error, float(np.mean(costs)), float(np.mean(violating))
 
 
 def train(algo: str, scenario, seed: int, penalty: float, timesteps: int, num_envs: int, steps: int):
@@ -131,7 +133,7 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--timesteps", type=int, default=491_520)
     ap.add_argument("--envs", type=int, default=64)
     ap.add_argument("--steps", type=int, default=64)
-    ap.add_argument("--eval-episodes", type=int, default=1024)
+    ap.add_argument("--eval-episodes", type=int, default=8192)
     ap.add_argument("--algo", choices=["ppo", "sbx"], default="ppo")
     ap.add_argument("--no-optima", action="store_true", help="skip the exact solve (seconds to minutes)")
     args = ap.parse_args(argv)
@@ -145,13 +147,16 @@ def main(argv=None) -> list[dict]:
                 f"violating share {o['violating_share']:.3f}"
             )
     rows = []
-    print("algo  penalty  seed  return  cost    violating  train_s")
+    print("algo  penalty  seed  return  (s.e.)   cost    violating  train_s")
     for penalty in args.penalties:
         for seed in args.seeds:
             model, seconds = train(args.algo, args.scenario, seed, penalty, args.timesteps, args.envs, args.steps)
-            ret, cost, share = evaluate(model, args.scenario, args.eval_episodes, 256, 10_000 + seed)
+            ret, se, cost, share = evaluate(model, args.scenario, args.eval_episodes, 256, 10_000 + seed)
             rows.append(dict(algo=args.algo, penalty=penalty, seed=seed, ret=ret, cost=cost, violating=share, seconds=seconds))
-            print(f"{args.algo:5} {penalty:7.2f}  {seed:4}  {ret:6.3f}  {cost:6.3f}  {share:9.3f}  {seconds:7.1f}", flush=True)
+            print(
+                f"{args.algo:5} {penalty:7.2f}  {seed:4}  {ret:6.3f}  ({se:.3f})  {cost:6.3f}  {share:9.3f}  {seconds:7.1f}",
+                flush=True,
+            )
     return rows
 
 
