@@ -149,10 +149,12 @@ pub fn results_page(run: &Path, book: &Path, name: &str, title: &str, command: &
     }
     let report_path = run.join("report.md");
     let sweep = ["draws.csv", "sensitivity.csv"].into_iter().find(|f| run.join(f).is_file());
-    let phase = run.join("phase.csv").is_file();
-    if !report_path.is_file() && sweep.is_none() && !phase {
-        return Err(PublishError::NoReport { run: run.to_path_buf() });
-    }
+    let kind = match sweep {
+        _ if report_path.is_file() => RunKind::Matrix,
+        Some(file) => RunKind::Sweep(file),
+        None if run.join("phase.csv").is_file() => RunKind::Phase,
+        None => return Err(PublishError::NoReport { run: run.to_path_buf() }),
+    };
     let figures_dir = book.join("src").join("figures").join(name);
     FsError::create_dir(&figures_dir)?;
     let generated = format!("<!-- Generated from a run directory by `{command}`; rerun it, do not edit this page. -->");
@@ -160,46 +162,70 @@ pub fn results_page(run: &Path, book: &Path, name: &str, title: &str, command: &
     let mut page = format!("# {title}\n\n{generated}\n\n{}", provenance_table(run, provenance.as_ref()));
     let path = book.join("src").join("results").join(format!("{name}.md"));
     FsError::create_dir(path.parent().expect("a results page has a folder"))?;
-    if !report_path.is_file() && sweep.is_none() {
-        page.push_str(&phase_page(run, &figures_dir, name)?);
-        write_atomic(&path, page.as_bytes())?;
-        return Ok(path);
-    }
-    if let (false, Some(file)) = (report_path.is_file(), sweep) {
-        page.push_str(&sweep_page(run, file, &figures_dir, name)?);
-        write_atomic(&path, page.as_bytes())?;
-        return Ok(path);
-    }
-    let report = read(&report_path)?;
-    let pages_dir = book.join("src").join("results").join(name);
-    FsError::create_dir(&pages_dir)?;
+    page.push_str(&match kind {
+        RunKind::Matrix => {
+            let from = match &provenance {
+                Some(p) => format!("From [{title}](../{name}.md) (commit `{}`).", p.commit),
+                None => format!("From [{title}](../{name}.md)."),
+            };
+            let pages_dir = book.join("src").join("results").join(name);
+            matrix_page(run, &pages_dir, &figures_dir, name, &generated, &from)?
+        }
+        RunKind::Sweep(file) => sweep_page(run, file, &figures_dir, name)?,
+        RunKind::Phase => phase_page(run, &figures_dir, name)?,
+    });
+    write_atomic(&path, page.as_bytes())?;
+    Ok(path)
+}
+
+/// What a run directory holds, by the files that tell them apart.
+enum RunKind {
+    /// A `rome_repro` matrix (`report.md`).
+    Matrix,
+    /// A `--draws` or `--sensitivity` sweep, with its verdicts file.
+    Sweep(&'static str),
+    /// A `phase_diagram` run (`phase.csv`).
+    Phase,
+}
+
+/// The body of a matrix's page (its report with the phenomena's sections taken out, and its
+/// figures), after writing each phenomenon's page into `pages_dir`; `from` opens those pages.
+fn matrix_page(
+    run: &Path,
+    pages_dir: &Path,
+    figures_dir: &Path,
+    name: &str,
+    generated: &str,
+    from: &str,
+) -> Result<String, PublishError> {
+    let report = read(&run.join("report.md"))?;
+    FsError::create_dir(pages_dir)?;
     // The report without its own title; its sections keep their levels under the page's.
     let body = report.split_once('\n').map_or("", |(first, rest)| if first.starts_with("# ") { rest } else { &report });
-    let (body, phenomena) = split_phenomena(body.trim_start_matches('\n'), name);
-    page.push_str(&body);
-
+    let (mut page, phenomena) = split_phenomena(body.trim_start_matches('\n'), name);
     let verdicts = csv_table(run, "verdicts.csv")?;
     let calibration = csv_table(run, "calibration.csv")?;
-    let from = match &provenance {
-        Some(p) => format!("From [{title}](../{name}.md) (commit `{}`).", p.commit),
-        None => format!("From [{title}](../{name}.md)."),
-    };
     for phenomenon in &phenomena {
-        let text = phenomenon_page(phenomenon, &verdicts, &calibration, &generated, &from, &figures_dir, name)?;
+        let text = phenomenon_page(phenomenon, &verdicts, &calibration, generated, from, figures_dir, name)?;
         write_atomic(&pages_dir.join(format!("{}.md", phenomenon.id.to_lowercase())), text.as_bytes())?;
     }
-
     let shown: Vec<_> = FIGURES.iter().filter(|(file, _)| run.join(file).is_file()).collect();
     if !shown.is_empty() {
         page.push_str("\n## Figures\n");
     }
     for (file, caption) in shown {
-        let svg = std::fs::read(run.join(file)).map_err(|source| FsError::Read { path: run.join(file), source })?;
-        write_atomic(&figures_dir.join(file), &svg)?;
+        copy_figure(run, file, figures_dir)?;
         page.push_str(&format!("\n{caption}.\n\n![{caption}](../figures/{name}/{file})\n"));
     }
-    write_atomic(&path, page.as_bytes())?;
-    Ok(path)
+    Ok(page)
+}
+
+/// Copies the figure `file` of the run directory into the page's figures folder.
+fn copy_figure(run: &Path, file: &str, figures_dir: &Path) -> Result<(), PublishError> {
+    let from = run.join(file);
+    let svg = std::fs::read(&from).map_err(|source| FsError::Read { path: from, source })?;
+    write_atomic(&figures_dir.join(file), &svg)?;
+    Ok(())
 }
 
 /// Where the run came from, as the table that opens its page.
@@ -245,21 +271,21 @@ fn sweep_page(run: &Path, file: &str, figures_dir: &Path, name: &str) -> Result<
         .iter()
         .map(|v| phenomena.iter().map(|p| cell(v, p).and_then(|r| r.get(5)).cloned().unwrap_or_default()).collect())
         .collect();
-    // Each variant's calibration: did its optimal pseudo-agents reach supported or partly?
     // Each variant's calibration: did its optimal pseudo-agents reach supported or partly? None
-    // where no variant has a calibration or none measured the phenomenon at all.
-    let powered = |p: &str| -> Result<Option<usize>, FsError> {
-        let (mut count, mut measured) = (0, 0);
-        for v in &variants {
-            let calibration = csv_table(&run.join(v), "calibration.csv")?;
-            let optimal = calibration
+    // where no variant measured the phenomenon at all.
+    let calibrations =
+        variants.iter().map(|v| csv_table(&run.join(v), "calibration.csv")).collect::<Result<Vec<_>, _>>()?;
+    let powered = |p: &str| {
+        let optimal = calibrations.iter().map(|calibration| {
+            calibration
                 .iter()
-                .find(|r| r.first().map(String::as_str) == Some(p) && r.get(1).map(String::as_str) == Some("optimal"));
-            let verdict = optimal.and_then(|r| r.get(2)).map(String::as_str);
-            measured += usize::from(verdict.is_some_and(|v| v != "not_measured"));
-            count += usize::from(matches!(verdict, Some("supported" | "partly")));
-        }
-        Ok((measured > 0).then_some(count))
+                .find(|r| r.first().map(String::as_str) == Some(p) && r.get(1).map(String::as_str) == Some("optimal"))
+                .and_then(|r| r.get(2))
+                .map(String::as_str)
+        });
+        let measured = optimal.clone().filter(|v| v.is_some_and(|v| v != "not_measured")).count();
+        let count = optimal.filter(|v| matches!(v, Some("supported" | "partly"))).count();
+        (measured > 0).then_some(count)
     };
     let kind = if file == "draws.csv" { "draw" } else { "setting" };
     let mut page = format!(
@@ -277,7 +303,7 @@ fn sweep_page(run: &Path, file: &str, figures_dir: &Path, name: &str) -> Result<
     for (j, p) in phenomena.iter().enumerate() {
         let counts: Vec<String> =
             VERDICTS.iter().map(|v| verdicts.iter().filter(|row| row[j] == *v).count().to_string()).collect();
-        let power = powered(p)?.map_or("n/a (not measured)".to_string(), |n| format!("{n} of {}", variants.len()));
+        let power = powered(p).map_or("n/a (not measured)".to_string(), |n| format!("{n} of {}", variants.len()));
         page.push_str(&format!("| {p} | {} | {power} |\n", counts.join(" | ")));
     }
     page.push_str(
@@ -462,7 +488,6 @@ fn phase_page(run: &Path, figures_dir: &Path, name: &str) -> Result<String, Publ
     // ppo_true_cost,.._low,.._high,ppo_violation_rate,.._low,.._high,honest_upper,unrestricted_upper,
     // method,optimal_violation_rate,x_name,y_name
     let cells: Vec<Vec<String>> = csv_table(run, "phase.csv")?.into_iter().filter(|r| r.len() >= 20).collect();
-    let number = |s: &str, digits: usize| s.parse::<f64>().map_or("n/a".to_string(), |x| format!("{x:.digits$}"));
     let (x_name, y_name) = cells.first().map_or(("x", "y"), |r| (r[18].as_str(), r[19].as_str()));
     let mut page = format!(
         "{} cells over `{x_name}` × `{y_name}`: in each, the exact honest and unrestricted optima of the task \
@@ -470,10 +495,8 @@ fn phase_page(run: &Path, figures_dir: &Path, name: &str) -> Result<String, Publ
          (IQM over seeds [BCa 95%]).\n\n",
         cells.len()
     );
-    let svg = run.join("phase.svg");
-    if svg.is_file() {
-        let bytes = std::fs::read(&svg).map_err(|source| FsError::Read { path: svg.clone(), source })?;
-        write_atomic(&figures_dir.join("phase.svg"), &bytes)?;
+    if run.join("phase.svg").is_file() {
+        copy_figure(run, "phase.svg", figures_dir)?;
         page.push_str(&format!("![Phase diagram](../figures/{name}/phase.svg)\n\n"));
     }
     page.push_str(&format!(
@@ -481,15 +504,15 @@ fn phase_page(run: &Path, figures_dir: &Path, name: &str) -> Result<String, Publ
          PPO violation rate | PPO true cost |\n|---|---|---|---|---|---|---|---|---|\n"
     ));
     for r in &cells {
-        let with = |at: usize| format!("{} [{}, {}]", number(&r[at], 3), number(&r[at + 1], 3), number(&r[at + 2], 3));
+        let with = |at: usize| format!("{} [{}, {}]", fixed(&r[at], 3), fixed(&r[at + 1], 3), fixed(&r[at + 2], 3));
         page.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r[0],
             r[1],
-            number(&r[2], 4),
-            number(&r[3], 4),
+            fixed(&r[2], 4),
+            fixed(&r[3], 4),
             r[4],
-            number(&r[17], 3),
+            fixed(&r[17], 3),
             with(5),
             with(11),
             with(8)
@@ -503,7 +526,6 @@ fn phase_page(run: &Path, figures_dir: &Path, name: &str) -> Result<String, Publ
 /// mask is lifted) as tables, where the sweep wrote them.
 fn dose_and_emergence(run: &Path, kind: &str) -> Result<String, FsError> {
     let mut text = String::new();
-    let number = |s: &str, digits: usize| s.parse::<f64>().map_or("n/a".to_string(), |x| format!("{x:.digits$}"));
     // variant,ent_coef,honest_prior,condition,family,violation_rate,low,high,task_return,return_low,return_high,optimum,shortfall
     let dose = csv_table(run, "dose_response.csv")?;
     if !dose.is_empty() {
@@ -520,14 +542,14 @@ fn dose_and_emergence(run: &Path, kind: &str) -> Result<String, FsError> {
                 r[1],
                 r[2],
                 r[3],
-                number(&r[5], 3),
-                number(&r[6], 3),
-                number(&r[7], 3),
-                number(&r[8], 3),
-                number(&r[9], 3),
-                number(&r[10], 3),
-                number(&r[11], 4),
-                number(&r[12], 3)
+                fixed(&r[5], 3),
+                fixed(&r[6], 3),
+                fixed(&r[7], 3),
+                fixed(&r[8], 3),
+                fixed(&r[9], 3),
+                fixed(&r[10], 3),
+                fixed(&r[11], 4),
+                fixed(&r[12], 3)
             ));
         }
     }
@@ -554,13 +576,18 @@ fn dose_and_emergence(run: &Path, kind: &str) -> Result<String, FsError> {
                 r[6],
                 r[5],
                 r[7],
-                if r[8].is_empty() { "n/a".to_string() } else { number(&r[8], 0) },
-                number(&r[10], 2),
-                number(&r[9], 2)
+                if r[8].is_empty() { "n/a".to_string() } else { fixed(&r[8], 0) },
+                fixed(&r[10], 2),
+                fixed(&r[9], 2)
             ));
         }
     }
     Ok(text)
+}
+
+/// A CSV cell as a number with `digits` decimals, or `n/a` where it is empty or not a number.
+fn fixed(cell: &str, digits: usize) -> String {
+    cell.parse::<f64>().map_or("n/a".to_string(), |x| format!("{x:.digits$}"))
 }
 
 fn read(path: &Path) -> Result<String, FsError> {
