@@ -1,22 +1,13 @@
 //! Records the commit the binaries are built from (`ROME_SIM_BUILD_COMMIT`), so a run directory's
 //! provenance names the code that ran, not only the checkout it finished in.
 
-use std::process::Command;
+#[path = "src/checkout.rs"]
+mod checkout;
 
-fn git(args: &[&str]) -> Option<String> {
-    let out = Command::new("git").args(args).output().ok().filter(|o| o.status.success())?;
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
+use checkout::git;
 
 fn main() {
-    let commit = match git(&["rev-parse", "--short=12", "HEAD"]) {
-        Some(hash) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
-            Some(changes) if changes.is_empty() => hash,
-            Some(_) => format!("{hash} (with uncommitted changes)"),
-            None => format!("{hash} (status unknown)"),
-        },
-        None => "unknown (not built from a git checkout)".into(),
-    };
+    let commit = checkout::head().unwrap_or_else(|| "unknown (not built from a git checkout)".into());
     println!("cargo:rustc-env=ROME_SIM_BUILD_COMMIT={commit}");
     // Built again when HEAD moves, the index changes, or a source the binaries are built from
     // changes (so an uncommitted edit is marked).

@@ -18,6 +18,7 @@
 //! exact solver builds its tables about 1.35× slower under mimalloc (pressure: 7.4–9.4 s against
 //! 6.0–6.8 s, alternated).
 
+mod checkout;
 pub mod cli;
 pub mod config;
 pub mod describe;

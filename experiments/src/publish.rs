@@ -80,22 +80,7 @@ fn quote(arg: &str) -> String {
 }
 
 fn commit() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match git(&["rev-parse", "--short=12", "HEAD"]) {
-        Some(hash) => match git(&["status", "--porcelain", "--untracked-files=no"]) {
-            Some(changes) if changes.is_empty() => hash,
-            Some(_) => format!("{hash} (with uncommitted changes)"),
-            None => format!("{hash} (status unknown)"),
-        },
-        None => "not recorded (the working directory is not a git checkout)".into(),
-    }
+    crate::checkout::head().unwrap_or_else(|| "not recorded (the working directory is not a git checkout)".into())
 }
 
 fn host() -> String {
