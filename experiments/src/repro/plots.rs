@@ -39,6 +39,25 @@ fn err<E: std::fmt::Display>(e: E) -> PlotError {
     PlotError::of(e)
 }
 
+/// Draws a chart's legend at `position` on a white box of opacity `background`.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    background: f64,
+) -> Result<(), PlotError>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(background))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(err)
+}
+
 /// The name of a segmented axis's row or column.
 fn segment_label(names: &[String], seg: &SegmentValue<usize>) -> String {
     match seg {
@@ -192,13 +211,7 @@ pub fn frontier(config: &ReproConfig, results: &[&RunResult], aggregate: &Aggreg
                 .label(f.name())
                 .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, 0.8)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -304,13 +317,7 @@ pub fn violation_breakdown(config: &ReproConfig, results: &[&RunResult]) -> Plot
                 .label(kind.clone())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.mix(0.8).filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight, 0.85)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -383,13 +390,7 @@ pub fn contrast(title: &str, rows: &[ContrastRow], threshold: f64) -> PlotResult
                 .map_err(err)?;
             chart.draw_series([Circle::new((point, SegmentValue::CenterOf(i)), 5, color.filled())]).map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight, 0.85)?;
         root.present().map_err(err)?;
     }
     Ok(svg)
