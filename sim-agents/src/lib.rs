@@ -1,4 +1,5 @@
-//! Learning on burn: the actor-critic policy and its host inference path, PPO with penalties
+//! Learning on burn: the actor-critic policy and its host inference path, PPO and the other
+//! [`algorithms`] (each an objective the same trainer runs) with penalties
 //! and PPO-Lagrangian over rollouts from the host or the device ([`source`]), populations of runs
 //! trained together on the device ([`population`]), and checkpoints that resume exactly.
 //!
@@ -8,6 +9,7 @@
 //! [`sim_core::env::Environment`], and reads the safety channel only through a
 //! [`penalty::Penalty`].
 
+pub mod algorithms;
 pub mod backend;
 pub mod checkpoint;
 pub mod error;

@@ -109,6 +109,16 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
                 )
                 .into());
             }
+            if c.algorithm.group_size() != first.algorithm.group_size() {
+                let groups =
+                    |g: Option<usize>| g.map_or_else(|| "running on".to_string(), |g| format!("groups of {g}"));
+                return Err(differs(
+                    "algorithm",
+                    groups(c.algorithm.group_size()),
+                    groups(first.algorithm.group_size()),
+                )
+                .into());
+            }
             // The batched update steps every run's minibatches together (early stopping on the
             // KL is refused by the configuration's own validation).
             let batched = |field: &str, value: String, want: String| {
@@ -162,6 +172,9 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
     /// time. A run's failure is [`TrainError::InRun`], naming its seed.
     pub fn train_update(&mut self) -> Result<Vec<UpdateReport<D::Native>>, TrainError> {
         let start = Instant::now();
+        if let Some(group_size) = self.runs[0].config().algorithm.group_size() {
+            self.source.restart_runs(group_size);
+        }
         let (acting, mut buffers): (Vec<_>, Vec<_>) = self.runs.iter_mut().map(|t| t.acting_and_buffers()).unzip();
         let episodes = self.source.collect_runs(&acting, &mut buffers);
         drop((acting, buffers));

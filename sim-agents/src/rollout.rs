@@ -39,6 +39,10 @@ pub struct Rollout<E: Environment> {
     pub truncated: Vec<bool>,
     /// The safety channel of each step, `[T, N]`: for penalties only.
     pub safety: Vec<SafetyOf<E>>,
+    /// Whether the step is learned from, `[T, N]`: always, except in an episodic rollout
+    /// (GRPO, RLOO), where a slot's steps after its scored episode ended are not (the trainer
+    /// marks them after collection).
+    pub live: Vec<bool>,
     /// Advantages of the training reward, `[T, N]`.
     pub advantages: Vec<f32>,
     /// Returns (advantages plus values), `[T, N]`.
@@ -69,6 +73,7 @@ impl<E: Environment> Rollout<E> {
             ends: vec![false; n],
             truncated: vec![false; n],
             safety: vec![SafetyOf::<E>::default(); n],
+            live: vec![true; n],
             advantages: vec![0.0; n],
             returns: vec![0.0; n],
             cost_advantages: vec![0.0; n],

@@ -9,6 +9,7 @@
 //! step on, that environment's two trajectories part. The comparisons hold every environment up
 //! to the step where its actions first differ, and require that to be rare.
 
+use sim_agents::algorithms::Algorithm;
 use sim_agents::backend::{Cpu, CpuAutodiff};
 use sim_agents::penalty::{AupConfig, PenaltyConfig};
 use sim_agents::policy::{ActorCritic, PolicyConfig};
@@ -25,14 +26,16 @@ use sim_envs::{CartPole, CartPoleParams, CloudParams, ToyCloud};
 
 const GAMMA: f32 = 0.99;
 
-/// Collects `updates` rollouts of `steps` from both sources with one policy; compares them and
-/// their episodes environment by environment up to each one's first differing action. Returns
-/// (episodes compared, truncated steps compared, violating steps compared).
+/// Collects `updates` rollouts of `steps` from both sources with one policy (each begun with a
+/// restart in groups of `restart` slots, if given); compares them and their episodes environment
+/// by environment up to each one's first differing action. Returns (episodes compared,
+/// truncated steps compared, violating steps compared).
 fn compare<E: Environment, D: DeviceEnv<Cpu, Native = E>>(
     params: E::Params,
     n: usize,
     steps: usize,
     updates: usize,
+    restart: Option<usize>,
 ) -> (usize, usize, usize) {
     let seed = 4;
     let spaces = E::spaces(&params);
@@ -51,6 +54,10 @@ fn compare<E: Environment, D: DeviceEnv<Cpu, Native = E>>(
     let (mut episodes, mut truncated, mut violating) = (0, 0, 0);
     let close = |x: f32, y: f32| (x - y).abs() <= 1e-5 * x.abs().max(1.0);
     for u in 0..updates {
+        if let Some(g) = restart {
+            RolloutSource::<E, CpuAutodiff>::restart(&mut host, g);
+            device.restart(g);
+        }
         let ea = RolloutSource::<E, CpuAutodiff>::collect(&mut host, &acting, &mut a, &mut va, &mut ca);
         let eb = device.collect(&acting, &mut b, &mut vb, &mut cb);
         for t in 0..steps {
@@ -102,11 +109,61 @@ fn compare<E: Environment, D: DeviceEnv<Cpu, Native = E>>(
 fn the_device_loop_collects_what_the_host_loop_collects() {
     // A short time limit, so that truncation (and its bootstrap) happens often.
     let params = CartPoleParams { max_steps: 12, ..CartPoleParams::default() };
-    let (episodes, truncated, _) = compare::<CartPole, DeviceCartPole<Cpu>>(params, 300, 40, 3);
+    let (episodes, truncated, _) = compare::<CartPole, DeviceCartPole<Cpu>>(params, 300, 40, 3, None);
     assert!(episodes > 1000 && truncated > 100, "{episodes} episodes, {truncated} truncated");
     let params = CloudParams::scenario("incident_kill_process").unwrap();
-    let (episodes, _, violating) = compare::<ToyCloud, DeviceToyCloud<Cpu>>(params, 256, 64, 2);
+    let (episodes, _, violating) = compare::<ToyCloud, DeviceToyCloud<Cpu>>(params, 256, 64, 2, None);
     assert!(episodes > 100 && violating > 1000, "{episodes} episodes, {violating} violating steps");
+}
+
+/// Grouped restarts (the episodic rollouts of GRPO and RLOO) start and step the same on both
+/// loops: every observation from the restart on, and every episode, are equal.
+#[test]
+fn grouped_restarts_collect_the_same_on_both_loops() {
+    let params = CartPoleParams { max_steps: 12, ..CartPoleParams::default() };
+    let (episodes, truncated, _) = compare::<CartPole, DeviceCartPole<Cpu>>(params, 96, 30, 3, Some(8));
+    assert!(episodes > 200 && truncated > 50, "{episodes} episodes, {truncated} truncated");
+    let params = CloudParams::scenario("incident_kill_process").unwrap();
+    let (episodes, _, violating) = compare::<ToyCloud, DeviceToyCloud<Cpu>>(params, 128, 64, 2, Some(4));
+    assert!(episodes > 100 && violating > 500, "{episodes} episodes, {violating} violating steps");
+}
+
+/// Each algorithm's first update on the device loop reports what it reports on the host loop.
+#[test]
+fn every_algorithm_trains_on_the_device_loop_as_on_the_host() {
+    let params = CloudParams::scenario("incident").unwrap();
+    let small = PpoConfig { total_timesteps: 16 * 64 * 2, num_envs: 16, num_steps: 64, ..PpoConfig::default() };
+    for algorithm in [
+        Algorithm::Grpo { group_size: 4, beta: 0.1 },
+        Algorithm::Rloo { group_size: 8, beta: 0.0 },
+        Algorithm::Reinforce,
+        Algorithm::PpoKl { beta: 0.05 },
+    ] {
+        let config = PpoConfig { algorithm: algorithm.clone(), ..small.clone() };
+        let mut host =
+            Trainer::<ToyCloud, CpuAutodiff>::new(params.clone(), config.clone(), 3, None, Default::default()).unwrap();
+        let mut device = Trainer::<ToyCloud, CpuAutodiff>::on_device::<DeviceToyCloud<Cpu>>(
+            params.clone(),
+            config,
+            3,
+            None,
+            Default::default(),
+        )
+        .unwrap();
+        for update in 0..2 {
+            let (h, d) = (host.train_update().unwrap(), device.train_update().unwrap());
+            let (hm, dm) = (&h.metrics, &d.metrics);
+            let near = |x: f64, y: f64| (x - y).abs() <= 1e-3 * x.abs().max(1.0);
+            assert_eq!(h.episodes.len(), d.episodes.len(), "{algorithm:?}, update {update}: episodes");
+            let (hr, dr) = (hm.episodic_return.unwrap(), dm.episodic_return.unwrap());
+            assert!(near(hr, dr), "{algorithm:?}, update {update}: return {hr} vs {dr}");
+            assert!(
+                near(f64::from(hm.policy_loss), f64::from(dm.policy_loss)),
+                "{algorithm:?}, update {update}: policy loss {hm:?} vs {dm:?}"
+            );
+            assert_eq!(hm.ref_kl.is_some(), dm.ref_kl.is_some(), "{algorithm:?}");
+        }
+    }
 }
 
 fn device_cartpole(seed: u64, total: u64) -> Trainer<CartPole, CpuAutodiff> {

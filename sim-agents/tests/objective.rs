@@ -1,60 +1,15 @@
 //! An algorithm is an objective (its advantages and its loss), not another update: REINFORCE
-//! with a learned baseline (Williams 1992; Sutton & Barto §13.4), written here in a few lines
-//! and trained by the unchanged `Trainer` on CartPole, learns; the hand-written kernels, which
-//! implement PPO's loss only, refuse it by name.
+//! with a learned baseline (`sim_agents::algorithms::Reinforce`, a few lines), handed to the
+//! unchanged `Trainer`, learns CartPole; the hand-written kernels, which implement PPO's loss
+//! only, refuse it by name.
 
-use burn::tensor::Tensor;
-use burn::tensor::activation::log_softmax;
+use sim_agents::algorithms::Reinforce;
 use sim_agents::backend::CpuAutodiff;
-use sim_agents::policy::ActorCritic;
-use sim_agents::ppo::{EpochStats, Kernel, Minibatch, Objective, Trajectories};
-use sim_agents::rollout::gae;
+use sim_agents::ppo::Kernel;
 use sim_agents::{PpoConfig, TrainError, Trainer};
 use sim_envs::{CartPole, CartPoleParams};
 
 type B = CpuAutodiff;
-
-// ANCHOR: objective
-/// REINFORCE with a baseline: ascend `A log π(a|s)` with `A` the discounted return to go minus
-/// the critic's value (GAE at λ = 1), regress the critic on the return, plus the entropy bonus.
-struct Reinforce;
-
-impl Objective<B> for Reinforce {
-    fn name(&self) -> &'static str {
-        "REINFORCE"
-    }
-
-    fn advantages(&self, t: Trajectories<'_>, c: &PpoConfig, advantages: &mut [f32], returns: &mut [f32]) {
-        gae(t.rewards, t.values, t.ends, t.last_values, t.num_envs, c.gamma, 1.0, advantages, returns);
-    }
-
-    fn loss(
-        &self,
-        model: &ActorCritic<B>,
-        m: Minibatch<B>,
-        c: &PpoConfig,
-        mask: Option<&Tensor<B, 2>>,
-    ) -> (Tensor<B, 1>, EpochStats) {
-        assert!(mask.is_none(), "unmasked here");
-        let [n] = m.old_logprobs.dims();
-        let out = model.forward(m.obs);
-        let log_probs = log_softmax(out.logits, 1);
-        let taken = log_probs.clone().gather(1, m.actions.reshape([n, 1])).reshape([n]);
-        let entropy = -(log_probs.clone().exp() * log_probs).sum_dim(1).mean();
-        let policy_loss = -(m.advantages * taken).mean();
-        let value_loss = (out.values - m.returns).powi_scalar(2).mean() * 0.5;
-        let loss = policy_loss.clone() - entropy.clone() * c.ent_coef + value_loss.clone() * c.vf_coef;
-        let scalar = |t: Tensor<B, 1>| t.into_data().to_vec::<f32>().expect("f32")[0];
-        let stats = EpochStats {
-            policy_loss: scalar(policy_loss.detach()),
-            value_loss: scalar(value_loss.detach()),
-            entropy: scalar(entropy.detach()),
-            ..EpochStats::default()
-        };
-        (loss, stats)
-    }
-}
-// ANCHOR_END: objective
 
 /// On-policy settings: one epoch over the rollout in one batch.
 fn config(kernel: Kernel) -> PpoConfig {

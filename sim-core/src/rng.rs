@@ -66,6 +66,15 @@ impl StreamKey {
         (0..num_envs).map(|i| StreamKey::derive(seed, domain::ENV, i as u64)).collect()
     }
 
+    /// `keys` with each group of `group_size` consecutive keys replaced by the group's first:
+    /// what slots that must share a start restart from (`BatchRunner::restart`). Groups never
+    /// straddle a multiple of `group_size`, so a population's runs of `n` slots each (`n` a
+    /// multiple of `group_size`) group within their own slots.
+    pub fn grouped(keys: &[StreamKey], group_size: usize) -> Vec<StreamKey> {
+        assert!(group_size >= 1, "a group has at least one slot");
+        (0..keys.len()).map(|i| keys[i / group_size * group_size]).collect()
+    }
+
     /// A ChaCha8 generator seeded from this key, for host-only sequential sampling
     /// (minibatch permutations, initialisation) where a stateful generator is simpler.
     pub fn chacha(self) -> rand_chacha::ChaCha8Rng {

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use sim_core::env::ActionSet;
 use sim_core::params::{ParamError, Validate, check_at_least, check_non_negative, check_positive, check_range};
 
+use crate::algorithms::Algorithm;
 use crate::inference::MAX_WIDTH;
 use crate::penalty::PenaltyConfig;
 use crate::policy::PolicyConfig;
@@ -30,7 +31,8 @@ pub struct PpoConfig {
     pub num_minibatches: usize,
     /// Passes over each rollout.
     pub update_epochs: usize,
-    /// Normalise advantages within each minibatch.
+    /// Normalise advantages within each minibatch (not for GRPO and RLOO, whose advantages are
+    /// already compared within groups).
     pub norm_adv: bool,
     /// Surrogate clipping coefficient.
     pub clip_coef: f32,
@@ -60,6 +62,9 @@ pub struct PpoConfig {
     pub lift_mask_at: Option<u64>,
     /// Which implementation runs the PPO update.
     pub kernel: Kernel,
+    /// The algorithm: PPO, or another objective run by the same trainer
+    /// ([`crate::algorithms`]).
+    pub algorithm: Algorithm,
 }
 
 /// Which implementation runs the PPO update ([`super::Trainer`], on either loop). The two
@@ -135,6 +140,7 @@ impl Default for PpoConfig {
             actions: ActionSet::All,
             lift_mask_at: None,
             kernel: Kernel::Auto,
+            algorithm: Algorithm::Ppo,
         }
     }
 }
@@ -213,6 +219,14 @@ impl Validate for PpoConfig {
             check_range(&format!("policy.initial_logits.{name}"), logit, -20.0, 20.0, "a logit in [-20, 20]")?;
         }
         self.penalty.validate()?;
+        self.algorithm.validate(self.num_envs)?;
+        if self.algorithm.group_size().is_some() && self.lagrangian.is_some() {
+            return Err(ParamError::new(
+                "lagrangian",
+                "a constraint",
+                format!("none with {:?}: an episodic algorithm has no cost critic", self.algorithm),
+            ));
+        }
         if self.lift_mask_at.is_some() && self.actions == ActionSet::All {
             return Err(ParamError::new(
                 "lift_mask_at",

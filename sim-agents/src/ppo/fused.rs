@@ -45,6 +45,8 @@ pub(super) struct HostMinibatch {
     pub old_values: Vec<f32>,
     /// Empty without a cost critic.
     pub cost_returns: Vec<f32>,
+    /// 1 for the rows learned from, 0 for the others, in an episodic rollout; empty otherwise.
+    pub live: Vec<f32>,
 }
 
 impl HostMinibatch {
@@ -832,6 +834,7 @@ mod tests {
             returns: uniform(&mut rng, n, 2.0),
             old_values: uniform(&mut rng, n, 0.3),
             cost_returns: if lagrangian { uniform(&mut rng, n, 1.0) } else { Vec::new() },
+            live: Vec::new(),
         };
         let c = PpoConfig {
             num_envs: n,
@@ -902,6 +905,7 @@ mod tests {
                     returns: t1(mb.returns),
                     old_values: t1(mb.old_values),
                     cost_returns: lagrangian.then(|| t1(mb.cost_returns)),
+                    live: None,
                 }
             })
             .unwrap();

@@ -26,6 +26,9 @@ pub struct Minibatch<B: AutodiffBackend> {
     pub old_values: Tensor<B, 1>,
     /// The cost critic's targets, when it has one.
     pub cost_returns: Option<Tensor<B, 1>>,
+    /// 1 for the rows learned from and 0 for the others, in an episodic rollout
+    /// ([`super::Trajectories::live`]); `None` when every row is.
+    pub live: Option<Tensor<B, 1>>,
 }
 
 /// A minibatch's loss terms and diagnostics, as an update reports them (CleanRL's names; an
@@ -46,6 +49,11 @@ pub struct EpochStats {
     pub clipfrac: f32,
     /// The cost critic's loss.
     pub cost_value_loss: f32,
+}
+
+/// One-element tensors read back to the host in one transfer.
+pub fn read_scalars<B: burn::tensor::backend::Backend>(scalars: Vec<Tensor<B, 1>>) -> Vec<f32> {
+    Tensor::cat(scalars, 0).into_data().convert::<f32>().to_vec::<f32>().expect("f32 scalars")
 }
 
 /// PPO's loss on one minibatch, and its scalars (read back in one transfer): CleanRL's clipped
@@ -93,21 +101,15 @@ pub fn ppo_loss<B: AutodiffBackend + PolicyBackend>(
     let old_approx_kl = (-lr.clone()).mean();
     let approx_kl = ((ratio.clone() - 1.0) - lr).mean();
     let clipfrac = (ratio - 1.0).abs().greater_elem(c.clip_coef).float().mean();
-    let scalars = Tensor::cat(
-        vec![
-            policy_loss.clone().detach(),
-            value_loss.detach(),
-            entropy_mean.detach(),
-            old_approx_kl,
-            approx_kl,
-            clipfrac,
-            cost_value_loss.detach(),
-        ],
-        0,
-    )
-    .into_data()
-    .to_vec::<f32>()
-    .expect("f32 scalars");
+    let scalars = read_scalars(vec![
+        policy_loss.clone().detach(),
+        value_loss.detach(),
+        entropy_mean.detach(),
+        old_approx_kl,
+        approx_kl,
+        clipfrac,
+        cost_value_loss.detach(),
+    ]);
     let stats = EpochStats {
         policy_loss: scalars[0],
         value_loss: scalars[1],

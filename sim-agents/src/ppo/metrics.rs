@@ -45,6 +45,9 @@ pub struct UpdateMetrics {
     /// `charts/penalty_per_step`: what the penalty took from the reward, per step of this
     /// rollout (0 for the task-only reward and the cost signal).
     pub penalty_per_step: f64,
+    /// `losses/ref_kl`: the objective's estimate of the KL to its reference policy
+    /// ([`super::Objective::reference_kl`]), for an objective with a KL term.
+    pub ref_kl: Option<f32>,
 }
 
 /// What an update measured of the clock. Kept apart from [`UpdateMetrics`] because it differs
@@ -89,6 +92,7 @@ const COLUMNS: &[Column] = &[
     ("charts/lagrange_multiplier", |m, _| opt(m.lagrange_multiplier.map(f64::from))),
     ("charts/episodic_cost", |m, _| opt(m.episodic_cost)),
     ("charts/penalty_per_step", |m, _| m.penalty_per_step.to_string()),
+    ("losses/ref_kl", |m, _| opt(m.ref_kl.map(f64::from))),
 ];
 
 impl UpdateMetrics {

@@ -33,7 +33,7 @@ mod resume;
 pub use config::{Kernel, LagrangianConfig, PpoConfig};
 pub use lagrange::{DEVIATIONS as LAGRANGIAN_DEVIATIONS, Multiplier};
 pub(crate) use learner::shuffle;
-pub use loss::{EpochStats, Minibatch, ppo_loss};
+pub use loss::{EpochStats, Minibatch, ppo_loss, read_scalars};
 pub use metrics::{UpdateMetrics, UpdateReport, UpdateTimings};
 pub use objective::{Objective, Ppo, Trajectories};
 pub use optim::adam;
@@ -52,6 +52,7 @@ use sim_core::params::Validate;
 use sim_core::rng::{StreamKey, domain};
 use sim_core::runner::Episode;
 
+use crate::algorithms::Reference;
 use crate::backend::{PolicyBackend, TrainBackend};
 use crate::error::TrainError;
 use crate::inference::InferencePolicy;
@@ -205,7 +206,8 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             StreamKey::derive(seed, domain::INIT, 0),
             &device,
         );
-        let optimiser = Optimiser::new(config.kernel, &model);
+        let objective = config.algorithm.objective(Reference::of(&model));
+        let optimiser = Optimiser::new(kernel_for(&*objective, config.kernel)?, &model);
         let mask = ActionMask::of::<E>(config.actions, &params);
         let policy = model.to_inference().with_mask(mask.clone());
         let penalty = match penalty {
@@ -224,7 +226,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             source,
             params,
             model,
-            objective: Box::new(Ppo),
+            objective,
             optimiser,
             minibatch: HostMinibatch::default(),
             policy,
@@ -242,22 +244,23 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     /// kernels implement PPO's loss only: [`Kernel::Auto`] then resolves to burn's update, and
     /// [`Kernel::Fused`] or [`Kernel::Batched`] is refused.
     pub fn with_objective(mut self, objective: Box<dyn Objective<B>>) -> Result<Self, TrainError> {
-        let refuse = |what: String| Err(TrainError::Unsupported { trainer: "this trainer", what });
         if self.update != 0 {
-            return refuse(format!("a change of objective to {} after training began", objective.name()));
+            return Err(TrainError::Unsupported {
+                trainer: "this trainer",
+                what: format!("a change of objective to {} after training began", objective.name()),
+            });
         }
-        if !objective.is_ppo() {
-            match self.config.kernel {
-                Kernel::Auto => self.optimiser = Optimiser::new(Kernel::Burn, &self.model),
-                Kernel::Burn => {}
-                k @ (Kernel::Fused | Kernel::Batched) => {
-                    return refuse(format!(
-                        "{}'s loss on the {k:?} kernel, which implements PPO's only (use kernel: Burn or Auto)",
-                        objective.name()
-                    ));
-                }
-            }
+        if self.config.algorithm.group_size().is_some() {
+            return Err(TrainError::Unsupported {
+                trainer: "this trainer",
+                what: format!(
+                    "{} in place of {:?}, whose rollouts are episodic",
+                    objective.name(),
+                    self.config.algorithm
+                ),
+            });
         }
+        self.optimiser = Optimiser::new(kernel_for(&*objective, self.config.kernel)?, &self.model);
         self.objective = objective;
         Ok(self)
     }
@@ -345,6 +348,9 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
                 what: "training alone (its population trains it: Population::train_update)".into(),
             });
         };
+        if let Some(group_size) = self.config.algorithm.group_size() {
+            source.restart(group_size);
+        }
         let (acting, RunBuffers { rollout, last_values, last_cost_values }) = self.acting_and_buffers();
         let episodes = source.collect(&acting, rollout, last_values, last_cost_values);
         self.source = Some(source);
@@ -353,8 +359,10 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
 
     /// The acting policy and where a rollout source writes this run's rollout.
     pub(crate) fn acting_and_buffers(&mut self) -> (Acting<'_, B>, RunBuffers<'_, E>) {
-        let acting =
-            Acting { policy: &self.policy, model: &self.model, mask: self.mask.as_ref(), gamma: self.config.gamma };
+        // An episodic rollout scores episodes by what they earned: a truncated one is not
+        // bootstrapped.
+        let gamma = if self.config.algorithm.group_size().is_some() { 0.0 } else { self.config.gamma };
+        let acting = Acting { policy: &self.policy, model: &self.model, mask: self.mask.as_ref(), gamma };
         let buffers = RunBuffers {
             rollout: &mut self.rollout,
             last_values: &mut self.last_values,
@@ -378,8 +386,11 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
 
     /// An update up to its epochs: the penalty, the rollout's checks, advantages and the
     /// Lagrange multiplier's step.
-    fn prepare(&mut self, rollout_seconds: f64, episodes: Vec<Episode<E>>) -> Result<Prepared<E>, TrainError> {
+    fn prepare(&mut self, rollout_seconds: f64, mut episodes: Vec<Episode<E>>) -> Result<Prepared<E>, TrainError> {
         let start = Instant::now();
+        if self.config.algorithm.group_size().is_some() {
+            episodes = score_first_episodes(&mut self.rollout, episodes);
+        }
         let c = &self.config;
         let update = self.update + 1;
         let learning_rate = c.learning_rate_at(update);
@@ -401,6 +412,10 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             values: &r.values,
             ends: &r.ends,
             last_values: &self.last_values,
+            live: &r.live,
+            obs: &r.obs,
+            actions: &r.actions,
+            logprobs: &r.logprobs,
             num_envs: c.num_envs,
         };
         self.objective.advantages(trajectories, c, &mut r.advantages, &mut r.returns);
@@ -467,6 +482,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             lagrange_multiplier: lagrangian.then(|| self.multiplier.value()),
             episodic_cost: p.episodic_cost,
             penalty_per_step: p.penalty_per_step,
+            ref_kl: self.objective.reference_kl(),
             ..UpdateMetrics::default()
         }
         .with_losses(&stats);
@@ -541,6 +557,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         }
         let c = &self.config;
         let lagrangian = c.lagrangian.is_some();
+        let episodic = c.algorithm.group_size().is_some();
         let r = &self.rollout;
         let dev = &self.device;
         let lambda = self.multiplier.value();
@@ -558,6 +575,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
                 returns: t1(&host.returns),
                 old_values: t1(&host.old_values),
                 cost_returns: lagrangian.then(|| t1(&host.cost_returns)),
+                live: episodic.then(|| t1(&host.live)),
             }
         };
         let mask = self.mask.as_ref().map(|m| m.offsets::<B>(dev));
@@ -593,6 +611,51 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
     }
 }
 
+/// The kernel `objective` runs on when `kernel` is asked for: the hand-written kernels
+/// implement PPO's loss only, so another objective resolves [`Kernel::Auto`] to burn's update
+/// and is refused [`Kernel::Fused`] and [`Kernel::Batched`] by name.
+fn kernel_for<B: TrainBackend>(objective: &dyn Objective<B>, kernel: Kernel) -> Result<Kernel, TrainError> {
+    match kernel {
+        _ if objective.is_ppo() => Ok(kernel),
+        Kernel::Auto | Kernel::Burn => Ok(Kernel::Burn),
+        k @ (Kernel::Fused | Kernel::Batched) => Err(TrainError::Unsupported {
+            trainer: "this trainer",
+            what: format!(
+                "{}'s loss on the {k:?} kernel, which implements PPO's only (use kernel: Burn or Auto)",
+                objective.name()
+            ),
+        }),
+    }
+}
+
+/// An episodic rollout's scored episodes: each slot's first, from the restart the rollout began
+/// with. Marks the steps that belong to them as live (the steps after a slot's episode ended
+/// are not learned from); a slot whose episode had not ended by the rollout's last step is cut
+/// there (marked ended and truncated: its outcome is what it had earned; it is not reported as
+/// an episode). Returns the reported episodes, in their order.
+fn score_first_episodes<E: Environment>(r: &mut Rollout<E>, episodes: Vec<Episode<E>>) -> Vec<Episode<E>> {
+    let n = r.num_envs;
+    let mut running = vec![true; n];
+    for t in 0..r.num_steps {
+        for (i, live) in running.iter_mut().enumerate() {
+            let k = t * n + i;
+            r.live[k] = *live;
+            if *live && t + 1 == r.num_steps && !r.ends[k] {
+                (r.ends[k], r.truncated[k]) = (true, true);
+            }
+            *live &= !r.ends[k];
+        }
+    }
+    let mut seen = vec![false; n];
+    episodes
+        .into_iter()
+        .filter(|e| {
+            let i = e.slot as usize % n;
+            !std::mem::replace(&mut seen[i], true)
+        })
+        .collect()
+}
+
 /// Whether `kernel` on backend `B` is the hand-written one.
 fn uses_fused<B: TrainBackend>(kernel: Kernel) -> bool {
     match kernel {
@@ -625,8 +688,12 @@ fn gather_minibatch<E: Environment>(r: &Rollout<E>, c: &PpoConfig, lambda: f32, 
         for (a, &k) in mb.advantages.iter_mut().zip(idx) {
             *a = lagrange::combine(*a, r.cost_advantages[k], lambda);
         }
-    } else if c.norm_adv {
+    } else if c.norm_adv && c.algorithm.group_size().is_none() {
         normalize(&mut mb.advantages);
+    }
+    mb.live.clear();
+    if c.algorithm.group_size().is_some() {
+        mb.live.extend(idx.iter().map(|&k| f32::from(u8::from(r.live[k]))));
     }
     gather(&r.returns, &mut mb.returns);
     gather(&r.values, &mut mb.old_values);

@@ -32,6 +32,16 @@ pub struct Trajectories<'a> {
     pub ends: &'a [bool],
     /// The values of the observations after the last step, `[N]`.
     pub last_values: &'a [f32],
+    /// Whether each step is learned from: all of them, except in an episodic rollout (GRPO,
+    /// RLOO: [`crate::algorithms::Algorithm::group_size`]) the steps a slot takes after its
+    /// scored episode ended.
+    pub live: &'a [bool],
+    /// The observations the actions were taken in, `[T, N, obs_dim]`.
+    pub obs: &'a [f32],
+    /// The actions taken.
+    pub actions: &'a [u32],
+    /// Their log-probabilities under the acting policy.
+    pub logprobs: &'a [f32],
     /// N, the environments.
     pub num_envs: usize,
 }
@@ -58,9 +68,16 @@ pub trait Objective<B: AutodiffBackend + PolicyBackend>: Send {
         mask: Option<&Tensor<B, 2>>,
     ) -> (Tensor<B, 1>, EpochStats);
 
-    /// Whether this is PPO's objective, which the hand-written kernels implement too.
+    /// Whether its loss is PPO's ([`ppo_loss`]), which the hand-written kernels implement too
+    /// (then they run it, with this objective's advantages).
     fn is_ppo(&self) -> bool {
         false
+    }
+
+    /// The objective's latest estimate of the KL from the policy to its reference, for one with
+    /// a KL term (`None` without).
+    fn reference_kl(&self) -> Option<f32> {
+        None
     }
 }
 

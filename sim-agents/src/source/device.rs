@@ -184,6 +184,13 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> DeviceSource<B, D> {
             .collect()
     }
 
+    /// [`RolloutSource::restart`] for every run's environments: groups never straddle two runs
+    /// (a run's `N` is a multiple of `group_size`), and every run's running episodes are dropped.
+    pub fn restart_runs(&mut self, group_size: usize) {
+        self.env.restart(&StreamKey::grouped(&self.env_keys, group_size), &self.device);
+        self.logs.iter_mut().for_each(|log| *log = EpisodeLog::new(self.num_envs));
+    }
+
     /// One row of `width` values per run (`per_run`), repeated over the run's environments:
     /// `[R * N, width]` on the device.
     fn per_env(&self, per_run: impl Iterator<Item = Vec<f32>>, width: usize) -> Tensor<B::InnerBackend, 2> {
@@ -263,6 +270,10 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend>> RolloutSource<D::Native, B>
         assert_eq!(self.runs(), 1, "a population's rollouts are collected by collect_runs");
         let mut out = [RunBuffers { rollout, last_values, last_cost_values }];
         self.collect_runs(std::slice::from_ref(acting), &mut out).pop().expect("one run")
+    }
+
+    fn restart(&mut self, group_size: usize) {
+        self.restart_runs(group_size);
     }
 
     fn snapshot(&self) -> SourceState<D::Native> {

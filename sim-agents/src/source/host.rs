@@ -88,6 +88,11 @@ impl<E: Environment, B: TrainBackend> RolloutSource<E, B> for HostSource<E> {
         episodes
     }
 
+    fn restart(&mut self, group_size: usize) {
+        let keys = StreamKey::envs(self.runner.seed(), self.runner.num_envs());
+        self.runner.restart(&StreamKey::grouped(&keys, group_size), &mut self.buffers);
+    }
+
     fn snapshot(&self) -> SourceState<E> {
         SourceState::Host { runner: self.runner.snapshot(), obs: self.buffers.obs.clone() }
     }

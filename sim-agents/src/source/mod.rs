@@ -55,6 +55,12 @@ pub trait RolloutSource<E: Environment, B: TrainBackend> {
         last_cost_values: &mut [f32],
     ) -> Vec<Episode<E>>;
 
+    /// Ends every environment's running episode unreported and starts a new one, the slots of
+    /// each group of `group_size` consecutive slots from the same state (their steps still draw
+    /// from their own streams): what an outcome-reward algorithm's episodic rollouts start
+    /// with ([`crate::algorithms::Algorithm::group_size`]).
+    fn restart(&mut self, group_size: usize);
+
     /// Everything needed to continue exactly, for checkpoints.
     fn snapshot(&self) -> SourceState<E>;
 

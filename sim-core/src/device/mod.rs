@@ -166,6 +166,10 @@ pub trait DeviceEnv<B: Backend>: Sized {
     fn read_states(states: &Self::States) -> Vec<<Self::Native as Environment>::State>;
     /// Steps taken so far (the counter the step and reset draws are taken at).
     fn steps(&self) -> u32;
+    /// Ends every environment's episode and starts a new one, environment `i` from
+    /// `sim_core::runner::restart_draws(keys[i], steps())`, as `BatchRunner::restart` does;
+    /// the clock does not advance and the final states become the new ones.
+    fn restart(&mut self, keys: &[StreamKey], device: &B::Device);
     /// Environments created from `keys` as [`DeviceEnv::create`] creates them, continuing after
     /// `steps` steps from `states` (one per key, as [`DeviceEnv::read_states`] gave them): they
     /// step on exactly as the environments the states were read from.

@@ -45,6 +45,10 @@ pub const CHUNK: usize = 256;
 /// Salt of the reset generator, so reset draws never coincide with step draws of the same counter.
 pub const RESET_SALT: u32 = 0x5eed_0001;
 
+/// Salt of the restart generator ([`BatchRunner::restart`]), so a restart's draws never coincide
+/// with an autoreset's or a step's at the same counter.
+pub const RESTART_SALT: u32 = 0x5eed_0002;
+
 /// The reward channel of one batched step, owned by the caller: flat, one entry (or one
 /// observation row) per environment slot.
 #[derive(Clone, Debug)]
@@ -314,6 +318,33 @@ impl<E: Environment> BatchRunner<E> {
         self.blocks[i / CHUNK].state(i % CHUNK)
     }
 
+    /// Ends every slot's running episode unreported and starts a new one, slot `i` from
+    /// [`restart_draws`]`(keys[i], steps())`, writing the first observations into
+    /// `buffers.obs`. Slots given the same key start in the same state (groups of an
+    /// outcome-reward algorithm: [`StreamKey::grouped`]) while their steps still draw from their
+    /// own streams, so their episodes then differ. The clock does not advance.
+    pub fn restart(&mut self, keys: &[StreamKey], buffers: &mut StepBuffers) {
+        let n = self.keys.len();
+        assert_eq!(keys.len(), n, "one restart key per environment slot");
+        check_buffers(self.spaces, n, buffers);
+        let dim = self.spaces.obs_dim;
+        for (i, &key) in keys.iter().enumerate() {
+            let state =
+                E::reset(&self.params, &restart_draws(key, self.step), &mut buffers.obs[i * dim..(i + 1) * dim]);
+            self.blocks[i / CHUNK].set_state(i % CHUNK, state);
+        }
+        self.running.ret.fill(0.0);
+        self.running.length.fill(0);
+        self.running.invalid_actions.fill(0);
+        self.tallies.fill(SafetyTally::<E>::default());
+        for queue in &mut self.finished {
+            queue.clear();
+        }
+        buffers.rewards.fill(0.0);
+        buffers.terminated.fill(false);
+        buffers.truncated.fill(false);
+    }
+
     /// Steps every slot with `actions[i]`, writing the reward channel into `buffers` and the
     /// safety channel into `safety`. Allocates nothing (finished-episode queues keep their
     /// capacity between drains).
@@ -547,6 +578,12 @@ fn check_buffers(spaces: Spaces, n: usize, b: &StepBuffers) {
 #[inline(always)]
 pub fn reset_draws(key: StreamKey, counter: u32) -> Draws {
     Draws::new(StreamKey([key.0[0] ^ RESET_SALT, key.0[1]]), counter)
+}
+
+/// The draws a restart ([`BatchRunner::restart`]) at counter value `counter` uses.
+#[inline(always)]
+pub fn restart_draws(key: StreamKey, counter: u32) -> Draws {
+    Draws::new(StreamKey([key.0[0] ^ RESTART_SALT, key.0[1]]), counter)
 }
 
 /// The slices of one chunk.

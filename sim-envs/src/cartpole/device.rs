@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor};
 use sim_core::device::rng::Keys;
 use sim_core::device::{DeviceEnv, DeviceSafety, DeviceTransition, Tensors};
 use sim_core::rng::StreamKey;
-use sim_core::runner::RESET_SALT;
+use sim_core::runner::{RESET_SALT, RESTART_SALT};
 
 use super::{
     CartPole, CartPoleLanes, CartPoleParams, CartPoleState, advance, observe_lanes, reset_lanes, sin_cos_lanes,
@@ -37,6 +37,14 @@ impl<B: Backend> DeviceCartPole<B> {
         let keys = Keys::new(keys, RESET_SALT, device);
         let state = reset_lanes::<Tensors<B>>(&params, &keys.base(0));
         DeviceCartPole { params, keys, step: 0, last: state.clone(), state }
+    }
+
+    /// Starts every environment's episode afresh, environment `i` from the restart draws of
+    /// `keys[i]` at the current step (see [`DeviceEnv::restart`]).
+    pub fn restart(&mut self, keys: &[StreamKey], device: &B::Device) {
+        let restart = Keys::new(keys, RESTART_SALT, device);
+        self.state = reset_lanes::<Tensors<B>>(&self.params, &restart.base(self.step));
+        self.last = self.state.clone();
     }
 
     /// Environments created from `keys` as [`DeviceCartPole::with_keys`] creates them, continuing
@@ -129,6 +137,10 @@ impl<B: Backend> DeviceEnv<B> for DeviceCartPole<B> {
 
     fn steps(&self) -> u32 {
         self.step
+    }
+
+    fn restart(&mut self, keys: &[StreamKey], device: &B::Device) {
+        DeviceCartPole::restart(self, keys, device);
     }
 
     fn restore(

@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor};
 use sim_core::device::rng::Keys;
 use sim_core::device::{DeviceEnv, DeviceSafety, DeviceTransition, Tensors};
 use sim_core::rng::StreamKey;
-use sim_core::runner::RESET_SALT;
+use sim_core::runner::{RESET_SALT, RESTART_SALT};
 
 use super::dynamics::{self, CloudLanes};
 use super::{CloudParams, CloudState, OBS_DIM, ToyCloud};
@@ -78,6 +78,14 @@ impl<B: Backend> DeviceToyCloud<B> {
         rows(dynamics::observe(&self.params, &self.state))
     }
 
+    /// Starts every environment's episode afresh, environment `i` from the restart draws of
+    /// `keys[i]` at the current step (see [`DeviceEnv::restart`]).
+    pub fn restart(&mut self, keys: &[StreamKey], device: &B::Device) {
+        let restart = Keys::new(keys, RESTART_SALT, device);
+        self.state = dynamics::reset::<Tensors<B>>(&self.params, &restart.base(self.step));
+        self.last = self.state.clone();
+    }
+
     /// Steps every environment with `actions` (`[N]`, indices of `CloudAction`; anything out of
     /// range waits, as the native fallback does).
     pub fn step(&mut self, actions: Tensor<B, 1, Int>) -> DeviceTransition<B, ToyCloud> {
@@ -134,6 +142,10 @@ impl<B: Backend> DeviceEnv<B> for DeviceToyCloud<B> {
 
     fn steps(&self) -> u32 {
         self.step
+    }
+
+    fn restart(&mut self, keys: &[StreamKey], device: &B::Device) {
+        DeviceToyCloud::restart(self, keys, device);
     }
 
     fn restore(
