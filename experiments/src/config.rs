@@ -42,3 +42,31 @@ impl<R: Registry> TrainConfig<R> {
         load_ron(path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sim_agents::algorithms::Algorithm;
+
+    use super::*;
+
+    /// The committed CartPole config of every algorithm loads, validates and names its
+    /// algorithm (their results are in the book's algorithm guide).
+    #[test]
+    fn every_algorithms_cartpole_config_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+        for (file, want) in [
+            ("cartpole_ppo.ron", "Ppo"),
+            ("cartpole_ppo_kl.ron", "PpoKl"),
+            ("cartpole_reinforce.ron", "Reinforce"),
+            ("cartpole_grpo.ron", "Grpo"),
+            ("cartpole_rloo.ron", "Rloo"),
+        ] {
+            let c = TrainConfig::<EnvConfig>::load(&dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(format!("{:?}", c.ppo.algorithm).starts_with(want), "{file}: {:?}", c.ppo.algorithm);
+            if let Algorithm::Grpo { group_size, .. } | Algorithm::Rloo { group_size, .. } = c.ppo.algorithm {
+                assert_eq!(c.ppo.num_steps, 500, "{file}: one whole CartPole episode per slot and rollout");
+                assert_eq!(c.ppo.num_envs % group_size, 0);
+            }
+        }
+    }
+}
