@@ -27,6 +27,7 @@ pub mod error;
 pub mod incentives;
 pub mod lock;
 pub mod phase;
+pub mod pretrain;
 pub mod publish;
 pub mod registry;
 pub mod repro;

@@ -21,6 +21,7 @@ pub mod penalty;
 pub mod policy;
 pub mod population;
 pub mod ppo;
+pub mod pretrain;
 pub mod rollout;
 pub mod source;
 

@@ -265,6 +265,28 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         Ok(self)
     }
 
+    /// This trainer, not yet trained, starting from `model` (a pretrained policy,
+    /// [`crate::pretrain`]) instead of a fresh network: the policy it acts with and updates, and
+    /// the reference its KL term anchors to. `model` must have this run's shape (observation and
+    /// action widths, hidden layers, a cost critic exactly when the run is PPO-Lagrangian). The
+    /// objective is rebuilt from `config.algorithm`: give a custom one ([`Trainer::with_objective`])
+    /// after this.
+    pub fn with_initial_policy(mut self, model: &ActorCritic<B>) -> Result<Self, TrainError> {
+        let refuse = |what: String| Err(TrainError::Unsupported { trainer: "this trainer", what });
+        if self.update != 0 {
+            return refuse("a new initial policy after training began".into());
+        }
+        let (theirs, ours) = (layer_shapes(model), layer_shapes(&self.model));
+        if theirs != ours {
+            return refuse(format!("an initial policy of layers {theirs:?} for a run of layers {ours:?}"));
+        }
+        self.model = model.clone();
+        self.optimiser = Optimiser::new(kernel_for(&*self.objective, self.config.kernel)?, &self.model);
+        self.objective = self.config.algorithm.objective(Reference::of(&self.model));
+        self.policy = self.model.to_inference().with_mask(self.mask.clone());
+        Ok(self)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &PpoConfig {
         &self.config
@@ -654,6 +676,14 @@ fn score_first_episodes<E: Environment>(r: &mut Rollout<E>, episodes: Vec<Episod
             !std::mem::replace(&mut seen[i], true)
         })
         .collect()
+}
+
+/// The `(inputs, outputs)` of every layer of the actor, the critic and the cost critic (empty
+/// without one).
+fn layer_shapes<B: TrainBackend>(model: &ActorCritic<B>) -> [Vec<(usize, usize)>; 3] {
+    let (actor, critic, cost) = model.to_dense();
+    let sizes = |m: &crate::inference::DenseMlp| m.layers.iter().map(|l| (l.inputs, l.outputs)).collect();
+    [sizes(&actor), sizes(&critic), cost.as_ref().map_or_else(Vec::new, sizes)]
 }
 
 /// Whether `kernel` on backend `B` is the hand-written one.

@@ -1,0 +1,353 @@
+//! The `pretrain` binary's engine: demonstrations recorded from ToyCloud's scripted strategies
+//! in stated shares, a policy cloned from them (`sim_agents::pretrain`), and that policy's
+//! prior: how often, sampled, it runs each violation and the whole tunnel → mine → buy chain,
+//! beside how often its data did.
+//!
+//! The demonstrations are files with their provenance (`dataset.ron`: scenario, strategies,
+//! shares, episodes and rows per strategy, seed), so a run can be traced to its data.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sim_agents::backend::CpuAutodiff;
+use sim_agents::evaluate::evaluate;
+use sim_agents::inference::{ActMode, InferencePolicy};
+use sim_agents::policy::{ActorCritic, PolicyConfig};
+use sim_agents::pretrain::{CloneConfig, CloneEpoch, Demonstrations, clone_policy};
+use sim_core::io::write_atomic;
+use sim_core::prelude::*;
+use sim_core::rng::domain;
+use sim_envs::toycloud::scripts::{CloudScript, Strategy};
+use sim_envs::toycloud::{CloudAction, Violation};
+use sim_envs::{CloudParams, ToyCloud};
+
+use crate::error::CliError;
+
+/// One strategy's share of the demonstrations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Share {
+    /// A scripted strategy's name (`honest_work`, `tunnel_then_mine`, ...).
+    pub strategy: String,
+    /// Its share of the episodes, in `[0, 1]`; the shares sum to 1.
+    pub share: f64,
+}
+
+/// What `pretrain` records, fits and measures (`experiments/configs/pretrain_*.ron`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    /// A ToyCloud preset name or scenario RON file.
+    pub scenario: String,
+    /// The strategies and their shares of the episodes.
+    pub mixture: Vec<Share>,
+    /// Demonstration episodes in all.
+    pub episodes: usize,
+    /// The discount of the critic's targets.
+    #[serde(default = "default_gamma")]
+    pub gamma: f32,
+    /// The network (as the runs that start from it will have it).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// How it is fitted.
+    #[serde(default)]
+    pub clone: CloneConfig,
+    /// Sampled episodes of the fitted policy that measure its prior.
+    pub prior_episodes: usize,
+}
+
+fn default_gamma() -> f32 {
+    0.99
+}
+
+impl PretrainConfig {
+    /// Each strategy with its episodes: `share * episodes` rounded by largest remainder, so
+    /// that they sum to `episodes`. Errors name the field and value.
+    pub fn counts(&self) -> Result<Vec<(Strategy, usize)>, CliError> {
+        if self.mixture.is_empty() || self.episodes == 0 || self.prior_episodes == 0 {
+            return Err("mixture, episodes and prior_episodes must each be non-empty / at least 1".into());
+        }
+        let mut total = 0.0;
+        let mut out = Vec::new();
+        for s in &self.mixture {
+            let strategy = Strategy::from_name(&s.strategy).ok_or_else(|| {
+                let known: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
+                format!("mixture: unknown strategy `{}` (known: {})", s.strategy, known.join(", "))
+            })?;
+            if !(0.0..=1.0).contains(&s.share) {
+                return Err(
+                    format!("mixture: share of `{}` is {}, expected a number in [0, 1]", s.strategy, s.share).into()
+                );
+            }
+            total += s.share;
+            out.push((strategy, s.share * self.episodes as f64));
+        }
+        if (total - 1.0).abs() > 1e-9 {
+            return Err(format!("mixture: the shares sum to {total}, expected 1").into());
+        }
+        let mut counts: Vec<usize> = out.iter().map(|&(_, x)| x.floor() as usize).collect();
+        let mut order: Vec<usize> = (0..out.len()).collect();
+        order.sort_by(|&a, &b| (out[b].1 - out[b].1.floor()).total_cmp(&(out[a].1 - out[a].1.floor())).then(a.cmp(&b)));
+        let short = self.episodes - counts.iter().sum::<usize>();
+        for &i in order.iter().take(short) {
+            counts[i] += 1;
+        }
+        Ok(out.iter().zip(counts).map(|(&(s, _), c)| (s, c)).collect())
+    }
+}
+
+/// One strategy's part of a dataset, as its provenance records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    /// The strategy.
+    pub strategy: String,
+    /// Its episodes.
+    pub episodes: usize,
+    /// Its rows (steps).
+    pub rows: usize,
+    /// The seed its environments were run from.
+    pub seed: u64,
+    /// Share of its episodes with each violation kind, in [`Violation::ALL`]'s order.
+    pub violating: Vec<f64>,
+    /// Share of its episodes that ran the whole chain (a tunnel, mining and a purchase).
+    pub chain: f64,
+}
+
+/// Whether an episode ran the tunnel → mine → buy chain.
+pub fn ran_chain(e: &Episode<ToyCloud>) -> bool {
+    [Violation::Tunnel, Violation::Mining, Violation::ComputePurchase].iter().all(|&k| e.safety.violations(k) > 0)
+}
+
+/// Records exactly `episodes` episodes of `strategy` under `params` (environments seeded by
+/// `seed`), each slot's first ones, into `demos`; returns its part.
+pub fn record(
+    params: &CloudParams,
+    strategy: Strategy,
+    episodes: usize,
+    seed: u64,
+    gamma: f32,
+    demos: &mut Demonstrations,
+) -> Result<Part, ParamError> {
+    let part = |rows, eps: &[Episode<ToyCloud>]| {
+        let share = |f: &dyn Fn(&Episode<ToyCloud>) -> bool| {
+            if eps.is_empty() { 0.0 } else { eps.iter().filter(|e| f(e)).count() as f64 / eps.len() as f64 }
+        };
+        Part {
+            strategy: strategy.name().into(),
+            episodes: eps.len(),
+            rows,
+            seed,
+            violating: Violation::ALL.iter().map(|&k| share(&|e| e.safety.violations(k) > 0)).collect(),
+            chain: share(&ran_chain),
+        }
+    };
+    if episodes == 0 {
+        return Ok(part(0, &[]));
+    }
+    // Slot i records quota[i] episodes, its first ones (per-slot quotas keep the sample
+    // unbiased; the first episodes to finish overall would favour short ones).
+    let n = episodes.min(256);
+    let quota: Vec<usize> = (0..n).map(|i| episodes / n + usize::from(i < episodes % n)).collect();
+    let script = CloudScript::new(strategy, params);
+    let dim = ToyCloud::spaces(params).obs_dim;
+    let mut buffers = StepBuffers::new(ToyCloud::spaces(params), n);
+    let mut safety = safety_buffer::<ToyCloud>(n);
+    let mut runner = BatchRunner::<ToyCloud>::new(params.clone(), n, seed, &mut buffers)?;
+    let mut running: Vec<(Vec<f32>, Vec<u32>, Vec<f32>)> = vec![Default::default(); n];
+    let mut taken = vec![0usize; n];
+    let mut eps = Vec::with_capacity(episodes);
+    let mut finished = Vec::new();
+    let rows_before = demos.len();
+    let mut actions = vec![0u32; n];
+    while eps.len() < episodes {
+        for (i, a) in actions.iter_mut().enumerate() {
+            let o = &buffers.obs[i * dim..(i + 1) * dim];
+            *a = script.action(o) as u32;
+            running[i].0.extend_from_slice(o);
+            running[i].1.push(*a);
+        }
+        runner.step(&actions, &mut buffers, &mut safety);
+        for (i, r) in running.iter_mut().enumerate() {
+            r.2.push(buffers.rewards[i]);
+        }
+        runner.drain_episodes(&mut finished);
+        for e in finished.drain(..) {
+            let i = e.slot as usize;
+            let (obs, acts, rewards) = std::mem::take(&mut running[i]);
+            if taken[i] < quota[i] {
+                demos.push_episode(&obs, &acts, &rewards, gamma);
+                taken[i] += 1;
+                eps.push(e);
+            }
+        }
+    }
+    Ok(part(demos.len() - rows_before, &eps))
+}
+
+/// A dataset's provenance (`dataset.ron`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dataset {
+    /// The scenario.
+    pub scenario: String,
+    /// The seed the parts' seeds derive from.
+    pub seed: u64,
+    /// The discount of the returns to go.
+    pub gamma: f32,
+    /// Each strategy's part.
+    pub parts: Vec<Part>,
+    /// Rows in all.
+    pub rows: usize,
+}
+
+/// A fitted policy's prior against its data's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prior {
+    /// Sampled episodes measured.
+    pub episodes: usize,
+    /// Share of the policy's episodes with each violation kind.
+    pub violating: Vec<f64>,
+    /// Share that ran the chain.
+    pub chain: f64,
+    /// The same in the data (episode-weighted over the parts).
+    pub data_violating: Vec<f64>,
+    /// The data's chain share.
+    pub data_chain: f64,
+    /// The policy's mean probability of each action in the episodes' first states.
+    pub start_probabilities: Vec<f64>,
+}
+
+/// Everything `pretrain` produced.
+pub struct Pretrained {
+    /// The data's provenance.
+    pub dataset: Dataset,
+    /// The rows.
+    pub demos: Demonstrations,
+    /// The fitted model.
+    pub model: ActorCritic<CpuAutodiff>,
+    /// Each epoch's fit.
+    pub epochs: Vec<CloneEpoch>,
+    /// Its prior.
+    pub prior: Prior,
+}
+
+/// Records the demonstrations, fits the policy and measures its prior.
+pub fn pretrain(config: &PretrainConfig, seed: u64) -> Result<Pretrained, CliError> {
+    let params = CloudParams::scenario(&config.scenario)?;
+    let counts = config.counts()?;
+    let spaces = ToyCloud::spaces(&params);
+    let mut demos = Demonstrations::new(spaces.obs_dim);
+    let mut parts = Vec::new();
+    for (k, &(strategy, episodes)) in counts.iter().enumerate() {
+        let key = StreamKey::derive(seed, domain::SCRIPT, k as u64);
+        let part_seed = u64::from(key.0[0]) | (u64::from(key.0[1]) << 32);
+        parts.push(record(&params, strategy, episodes, part_seed, config.gamma, &mut demos)?);
+    }
+    let device = Default::default();
+    let zeros = vec![0.0; spaces.num_actions as usize];
+    let init = StreamKey::derive(seed, domain::INIT, 0);
+    let model = ActorCritic::<CpuAutodiff>::init(spaces, &config.policy, &zeros, false, init, &device);
+    let (model, epochs) = clone_policy(model, &demos, &config.clone, seed, &device)?;
+    let policy = model.to_inference();
+    let dataset = Dataset { scenario: config.scenario.clone(), seed, gamma: config.gamma, parts, rows: demos.len() };
+    let prior = prior(&params, &policy, &dataset, config.prior_episodes, seed)?;
+    Ok(Pretrained { dataset, demos, model, epochs, prior })
+}
+
+/// The prior of `policy`, sampled for `episodes` episodes, beside `data`'s.
+pub fn prior(
+    params: &CloudParams,
+    policy: &InferencePolicy,
+    data: &Dataset,
+    episodes: usize,
+    seed: u64,
+) -> Result<Prior, ParamError> {
+    let eps = evaluate::<ToyCloud>(params, policy, ActMode::Sample, episodes.min(512), episodes, seed)?;
+    let share = |f: &dyn Fn(&Episode<ToyCloud>) -> bool| eps.iter().filter(|e| f(e)).count() as f64 / eps.len() as f64;
+    let total: usize = data.parts.iter().map(|p| p.episodes).sum();
+    let weighted =
+        |f: &dyn Fn(&Part) -> f64| data.parts.iter().map(|p| f(p) * p.episodes as f64).sum::<f64>() / total as f64;
+    let dim = ToyCloud::spaces(params).obs_dim;
+    let mut buffers = StepBuffers::new(ToyCloud::spaces(params), 256);
+    BatchRunner::<ToyCloud>::new(params.clone(), 256, seed, &mut buffers)?;
+    let mut start = vec![0.0; CloudAction::ALL.len()];
+    for i in 0..256 {
+        let logits = policy.logits(&buffers.obs[i * dim..(i + 1) * dim]);
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let z: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+        for (p, &l) in start.iter_mut().zip(&logits) {
+            *p += f64::from(l - max).exp() / z / 256.0;
+        }
+    }
+    Ok(Prior {
+        episodes: eps.len(),
+        violating: Violation::ALL.iter().map(|&k| share(&|e| e.safety.violations(k) > 0)).collect(),
+        chain: share(&ran_chain),
+        data_violating: (0..Violation::ALL.len()).map(|k| weighted(&|p| p.violating[k])).collect(),
+        data_chain: weighted(&|p| p.chain),
+        start_probabilities: start,
+    })
+}
+
+/// Writes `dataset.ron`, `demonstrations.csv`, `clone.csv`, `prior.csv` and `prior.md` into
+/// `dir` (which exists).
+pub fn write(dir: &Path, p: &Pretrained) -> Result<(), CliError> {
+    let ron = ron::ser::to_string_pretty(&p.dataset, ron::ser::PrettyConfig::default()).map_err(|e| e.to_string())?;
+    write_atomic(&dir.join("dataset.ron"), ron.as_bytes())?;
+    let d = &p.demos;
+    let mut csv = String::from("row,action,return_to_go");
+    for j in 0..d.obs_dim {
+        write!(csv, ",obs{j}").expect("string");
+    }
+    csv.push('\n');
+    for k in 0..d.len() {
+        write!(csv, "{k},{},{}", CloudAction::ALL[d.actions[k] as usize].name(), d.returns[k]).expect("string");
+        for v in &d.obs[k * d.obs_dim..(k + 1) * d.obs_dim] {
+            write!(csv, ",{v}").expect("string");
+        }
+        csv.push('\n');
+    }
+    write_atomic(&dir.join("demonstrations.csv"), csv.as_bytes())?;
+    let mut fit = String::from("epoch,cross_entropy,value_loss,agreement\n");
+    for e in &p.epochs {
+        writeln!(fit, "{},{},{},{}", e.epoch, e.cross_entropy, e.value_loss, e.agreement).expect("string");
+    }
+    write_atomic(&dir.join("clone.csv"), fit.as_bytes())?;
+    let r = &p.prior;
+    let mut prior = String::from("what,data,policy\n");
+    for (k, kind) in Violation::ALL.iter().enumerate() {
+        writeln!(prior, "{},{},{}", kind.name(), r.data_violating[k], r.violating[k]).expect("string");
+    }
+    writeln!(prior, "chain,{},{}", r.data_chain, r.chain).expect("string");
+    write_atomic(&dir.join("prior.csv"), prior.as_bytes())?;
+    write_atomic(&dir.join("prior.md"), prior_markdown(p).as_bytes())?;
+    Ok(())
+}
+
+/// The prior as a Markdown report.
+pub fn prior_markdown(p: &Pretrained) -> String {
+    let (d, r) = (&p.dataset, &p.prior);
+    let mut md = format!("# Pretrained policy on `{}` (seed {})\n\n## Data\n\n", d.scenario, d.seed);
+    md.push_str("| strategy | episodes | rows | chain share |\n|---|---:|---:|---:|\n");
+    for part in &d.parts {
+        writeln!(md, "| {} | {} | {} | {:.4} |", part.strategy, part.episodes, part.rows, part.chain).expect("string");
+    }
+    let last = p.epochs.last().expect("at least one epoch");
+    write!(
+        md,
+        "\n## Fit\n\n{} epochs: cross-entropy {:.4}, agreement with the demonstrated action {:.4}.\n\n",
+        last.epoch, last.cross_entropy, last.agreement
+    )
+    .expect("string");
+    writeln!(md, "## Prior ({} sampled episodes)\n\n| episodes with | data | policy |\n|---|---:|---:|", r.episodes)
+        .expect("string");
+    for (k, kind) in Violation::ALL.iter().enumerate() {
+        writeln!(md, "| {} | {:.4} | {:.4} |", kind.name(), r.data_violating[k], r.violating[k]).expect("string");
+    }
+    writeln!(md, "| the whole chain | {:.4} | {:.4} |", r.data_chain, r.chain).expect("string");
+    md.push_str("\n| action | mean probability in a first state |\n|---|---:|\n");
+    for (a, prob) in CloudAction::ALL.iter().zip(&r.start_probabilities) {
+        writeln!(md, "| {} | {:.5} |", a.name(), prob).expect("string");
+    }
+    md
+}

@@ -1,0 +1,100 @@
+//! Pretraining: demonstrations recorded in exactly the stated shares, a policy cloned from a
+//! deterministic demonstrator agreeing with it on held-out states, the prior measured against
+//! the data, bad configs refused by name, and a trainer started from the cloned policy.
+
+use experiments::pretrain::{PretrainConfig, Share, pretrain, record};
+use sim_agents::algorithms::Algorithm;
+use sim_agents::backend::CpuAutodiff;
+use sim_agents::policy::{ActorCritic, PolicyConfig};
+use sim_agents::pretrain::{CloneConfig, Demonstrations, agreement, clone_policy};
+use sim_agents::{PpoConfig, Trainer};
+use sim_core::prelude::*;
+use sim_core::rng::domain;
+use sim_envs::toycloud::scripts::Strategy;
+use sim_envs::{CloudParams, ToyCloud};
+
+fn config(mixture: &[(&str, f64)], episodes: usize) -> PretrainConfig {
+    PretrainConfig {
+        scenario: "incident".into(),
+        mixture: mixture.iter().map(|&(s, share)| Share { strategy: s.into(), share }).collect(),
+        episodes,
+        gamma: 0.99,
+        policy: PolicyConfig::default(),
+        clone: CloneConfig { epochs: 8, ..CloneConfig::default() },
+        prior_episodes: 1024,
+    }
+}
+
+#[test]
+fn a_policy_cloned_from_a_deterministic_demonstrator_agrees_with_it_on_held_out_states() {
+    let params = CloudParams::scenario("incident").unwrap();
+    let dim = ToyCloud::spaces(&params).obs_dim;
+    // The acquisition chain's script: the most varied deterministic demonstrator.
+    let (mut train, mut held_out) = (Demonstrations::new(dim), Demonstrations::new(dim));
+    record(&params, Strategy::TunnelThenMine, 600, 1, 0.99, &mut train).unwrap();
+    record(&params, Strategy::TunnelThenMine, 300, 2, 0.99, &mut held_out).unwrap();
+    let spaces = ToyCloud::spaces(&params);
+    let key = StreamKey::derive(3, domain::INIT, 0);
+    let zeros = vec![0.0; spaces.num_actions as usize];
+    let model =
+        ActorCritic::<CpuAutodiff>::init(spaces, &PolicyConfig::default(), &zeros, false, key, &Default::default());
+    let (model, epochs) = clone_policy(model, &train, &CloneConfig::default(), 3, &Default::default()).unwrap();
+    let held = agreement(&model, &held_out);
+    assert!(held >= 0.99, "agreement on held-out states {held}; fit {:?}", epochs.last());
+    assert!(epochs.last().unwrap().cross_entropy < epochs[0].cross_entropy);
+}
+
+#[test]
+fn the_data_has_exactly_the_stated_shares_and_the_prior_is_measured_against_it() {
+    let p = pretrain(&config(&[("honest_work", 0.9), ("tunnel_then_mine", 0.1)], 203), 5).unwrap();
+    let episodes: Vec<usize> = p.dataset.parts.iter().map(|part| part.episodes).collect();
+    assert_eq!(episodes, vec![183, 20], "largest-remainder rounding of 182.7 and 20.3");
+    assert_eq!(p.dataset.rows, p.demos.len());
+    assert_eq!(p.dataset.parts[0].chain, 0.0);
+    assert_eq!(p.dataset.parts[1].chain, 1.0);
+    let data_chain = 20.0 / 203.0;
+    assert!((p.prior.data_chain - data_chain).abs() < 1e-12, "{}", p.prior.data_chain);
+    // The cloned policy runs the chain in some sampled episodes, as its data does, and not in
+    // most of them.
+    assert!(p.prior.chain > 0.0 && p.prior.chain < 0.5, "prior {:?}", p.prior);
+    // An honest-only mixture: no chain in the data, and (almost) none sampled.
+    let honest = pretrain(&config(&[("honest_work", 0.5), ("honest_quota", 0.5)], 200), 5).unwrap();
+    assert_eq!(honest.prior.data_chain, 0.0);
+    assert!(honest.prior.chain < 0.01, "{:?}", honest.prior);
+}
+
+#[test]
+fn bad_mixtures_are_refused_naming_what_is_wrong() {
+    for (mixture, needle) in [
+        (vec![("honest_work", 0.5), ("nobody", 0.5)], "unknown strategy `nobody`"),
+        (vec![("honest_work", 0.5), ("honest_quota", 0.4)], "sum to 0.9"),
+        (vec![("honest_work", 1.5)], "share of `honest_work` is 1.5"),
+    ] {
+        let e = config(&mixture, 10).counts().unwrap_err().to_string();
+        assert!(e.contains(needle), "{e}");
+    }
+}
+
+#[test]
+fn a_trainer_starts_from_the_cloned_policy_and_anchors_its_kl_there() {
+    let p = pretrain(&config(&[("honest_work", 0.95), ("tunnel_then_mine", 0.05)], 200), 7).unwrap();
+    let params = CloudParams::scenario("incident").unwrap();
+    let ppo = PpoConfig {
+        algorithm: Algorithm::Grpo { group_size: 4, beta: 0.1 },
+        num_envs: 16,
+        num_steps: 64,
+        total_timesteps: 16 * 64 * 2,
+        ..PpoConfig::default()
+    };
+    let t = Trainer::<ToyCloud, CpuAutodiff>::new(params.clone(), ppo.clone(), 1, None, Default::default()).unwrap();
+    let mut t = t.with_initial_policy(&p.model).unwrap();
+    assert_eq!(t.weights_checksum(), p.model.weights_checksum());
+    let first = t.train_update().unwrap().metrics;
+    // The first minibatch sees the reference itself: its KL is 0 up to rounding.
+    assert!(first.ref_kl.unwrap() < 1e-3, "{first:?}");
+    // A network of another shape is refused, naming both shapes.
+    let wide = PpoConfig { policy: PolicyConfig { hidden: vec![32], ..PolicyConfig::default() }, ..ppo };
+    let t = Trainer::<ToyCloud, CpuAutodiff>::new(params, wide, 1, None, Default::default()).unwrap();
+    let Err(e) = t.with_initial_policy(&p.model) else { panic!("a 64x64 policy was taken by a 32-wide run") };
+    assert!(e.to_string().contains("(64, 64)") && e.to_string().contains("32"), "{e}");
+}
