@@ -209,6 +209,13 @@ impl<B: PolicyBackend> ActorCritic<B> {
         PolicyOutput { logits, values, cost_values }
     }
 
+    /// Action logits of `[batch, obs_dim]` observations: the actor alone. A loss without a
+    /// critic term uses this, not [`ActorCritic::forward`]: under autodiff, a critic's output
+    /// that no loss consumes would leave its graph behind at every step.
+    pub fn logits(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.actor.forward(obs)
+    }
+
     /// State values of `[batch, obs_dim]` observations, `[batch]`: the critic alone.
     pub fn values(&self, obs: Tensor<B, 2>) -> Tensor<B, 1> {
         let [batch, _] = obs.dims();

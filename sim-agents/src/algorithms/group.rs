@@ -120,7 +120,7 @@ impl<B: TrainBackend> Objective<B> for GroupObjective<B> {
         let scored = weights.clone().sum().clamp_min(1.0);
         let mean = |x: Tensor<B, 1>| (x * weights.clone()).sum() / scored.clone();
 
-        let logits = model.forward(m.obs.clone()).logits;
+        let logits = model.logits(m.obs.clone());
         let log_probs = log_softmax(masked(logits, mask), 1);
         let taken = |lp: Tensor<B, 2>| lp.gather(1, m.actions.clone().reshape([n, 1])).reshape([n]);
         let new_logprobs = taken(log_probs.clone());
