@@ -162,6 +162,8 @@ impl Grid {
                     lagrangian: None,
                     knob: None,
                     actions: Default::default(),
+                    algorithm: Default::default(),
+                    pretrain: None,
                 })
                 .collect(),
             train_loop: Default::default(),

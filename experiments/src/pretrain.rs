@@ -10,7 +10,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use sim_agents::backend::CpuAutodiff;
+use sim_agents::TrainError;
+use sim_agents::backend::{CpuAutodiff, TrainBackend};
 use sim_agents::evaluate::evaluate;
 use sim_agents::inference::{ActMode, InferencePolicy};
 use sim_agents::policy::{ActorCritic, PolicyConfig};
@@ -62,39 +63,51 @@ fn default_gamma() -> f32 {
 }
 
 impl PretrainConfig {
-    /// Each strategy with its episodes: `share * episodes` rounded by largest remainder, so
-    /// that they sum to `episodes`. Errors name the field and value.
+    /// Each strategy with its episodes ([`counts`]); also checks `prior_episodes`.
     pub fn counts(&self) -> Result<Vec<(Strategy, usize)>, CliError> {
-        if self.mixture.is_empty() || self.episodes == 0 || self.prior_episodes == 0 {
-            return Err("mixture, episodes and prior_episodes must each be non-empty / at least 1".into());
+        if self.prior_episodes == 0 {
+            return Err("prior_episodes is 0, expected at least 1".into());
         }
-        let mut total = 0.0;
-        let mut out = Vec::new();
-        for s in &self.mixture {
-            let strategy = Strategy::from_name(&s.strategy).ok_or_else(|| {
-                let known: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
-                format!("mixture: unknown strategy `{}` (known: {})", s.strategy, known.join(", "))
-            })?;
-            if !(0.0..=1.0).contains(&s.share) {
-                return Err(
-                    format!("mixture: share of `{}` is {}, expected a number in [0, 1]", s.strategy, s.share).into()
-                );
-            }
-            total += s.share;
-            out.push((strategy, s.share * self.episodes as f64));
-        }
-        if (total - 1.0).abs() > 1e-9 {
-            return Err(format!("mixture: the shares sum to {total}, expected 1").into());
-        }
-        let mut counts: Vec<usize> = out.iter().map(|&(_, x)| x.floor() as usize).collect();
-        let mut order: Vec<usize> = (0..out.len()).collect();
-        order.sort_by(|&a, &b| (out[b].1 - out[b].1.floor()).total_cmp(&(out[a].1 - out[a].1.floor())).then(a.cmp(&b)));
-        let short = self.episodes - counts.iter().sum::<usize>();
-        for &i in order.iter().take(short) {
-            counts[i] += 1;
-        }
-        Ok(out.iter().zip(counts).map(|(&(s, _), c)| (s, c)).collect())
+        counts(&self.mixture, self.episodes)
     }
+}
+
+/// Each strategy of `mixture` with its episodes: `share * episodes` rounded by largest
+/// remainder, so that they sum to `episodes`. Errors name the field and value.
+pub fn counts(mixture: &[Share], episodes: usize) -> Result<Vec<(Strategy, usize)>, CliError> {
+    if mixture.is_empty() || episodes == 0 {
+        return Err(format!(
+            "mixture has {} strategies and episodes is {episodes}, expected at least 1 each",
+            mixture.len()
+        )
+        .into());
+    }
+    let mut total = 0.0;
+    let mut out = Vec::new();
+    for s in mixture {
+        let strategy = Strategy::from_name(&s.strategy).ok_or_else(|| {
+            let known: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
+            format!("mixture: unknown strategy `{}` (known: {})", s.strategy, known.join(", "))
+        })?;
+        if !(0.0..=1.0).contains(&s.share) {
+            return Err(
+                format!("mixture: share of `{}` is {}, expected a number in [0, 1]", s.strategy, s.share).into()
+            );
+        }
+        total += s.share;
+        out.push((strategy, s.share * episodes as f64));
+    }
+    if (total - 1.0).abs() > 1e-9 {
+        return Err(format!("mixture: the shares sum to {total}, expected 1").into());
+    }
+    let mut counts: Vec<usize> = out.iter().map(|&(_, x)| x.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_by(|&a, &b| (out[b].1 - out[b].1.floor()).total_cmp(&(out[a].1 - out[a].1.floor())).then(a.cmp(&b)));
+    let short = episodes - counts.iter().sum::<usize>();
+    for &i in order.iter().take(short) {
+        counts[i] += 1;
+    }
+    Ok(out.iter().zip(counts).map(|(&(s, _), c)| (s, c)).collect())
 }
 
 /// One strategy's part of a dataset, as its provenance records it.
@@ -231,25 +244,81 @@ pub struct Pretrained {
     pub prior: Prior,
 }
 
-/// Records the demonstrations, fits the policy and measures its prior.
-pub fn pretrain(config: &PretrainConfig, seed: u64) -> Result<Pretrained, CliError> {
-    let params = CloudParams::scenario(&config.scenario)?;
-    let counts = config.counts()?;
-    let spaces = ToyCloud::spaces(&params);
-    let mut demos = Demonstrations::new(spaces.obs_dim);
+/// What a pretrained start is fitted to: demonstrations in stated shares, and how the policy
+/// is fitted (a `rome_repro` condition's `pretrain:`; the scenario, network and discount are the
+/// run's).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainSpec {
+    /// The strategies and their shares of the episodes.
+    pub mixture: Vec<Share>,
+    /// Demonstration episodes in all.
+    pub episodes: usize,
+    /// How the policy is fitted.
+    #[serde(default)]
+    pub clone: CloneConfig,
+}
+
+/// The demonstrations of `mixture` under `params` from `seed`, and their provenance.
+pub fn demonstrations(
+    scenario: &str,
+    params: &CloudParams,
+    counts: &[(Strategy, usize)],
+    gamma: f32,
+    seed: u64,
+) -> Result<(Demonstrations, Dataset), ParamError> {
+    let mut demos = Demonstrations::new(ToyCloud::spaces(params).obs_dim);
     let mut parts = Vec::new();
     for (k, &(strategy, episodes)) in counts.iter().enumerate() {
         let key = StreamKey::derive(seed, domain::SCRIPT, k as u64);
         let part_seed = u64::from(key.0[0]) | (u64::from(key.0[1]) << 32);
-        parts.push(record(&params, strategy, episodes, part_seed, config.gamma, &mut demos)?);
+        parts.push(record(params, strategy, episodes, part_seed, gamma, &mut demos)?);
     }
-    let device = Default::default();
+    let dataset = Dataset { scenario: scenario.into(), seed, gamma, parts, rows: demos.len() };
+    Ok((demos, dataset))
+}
+
+/// A network shaped by `policy` for `params`, initialised from `seed` as a trainer initialises
+/// its own, fitted to `demos`.
+pub fn fit<B: TrainBackend>(
+    params: &CloudParams,
+    policy: &PolicyConfig,
+    demos: &Demonstrations,
+    clone: &CloneConfig,
+    seed: u64,
+    device: &B::Device,
+) -> Result<(ActorCritic<B>, Vec<CloneEpoch>), TrainError> {
+    let spaces = ToyCloud::spaces(params);
     let zeros = vec![0.0; spaces.num_actions as usize];
     let init = StreamKey::derive(seed, domain::INIT, 0);
-    let model = ActorCritic::<CpuAutodiff>::init(spaces, &config.policy, &zeros, false, init, &device);
-    let (model, epochs) = clone_policy(model, &demos, &config.clone, seed, &device)?;
+    let model = ActorCritic::<B>::init(spaces, policy, &zeros, false, init, device);
+    clone_policy(model, demos, clone, seed, device)
+}
+
+/// The pretrained start of a run under `params` with `seed`: `spec`'s demonstrations, recorded
+/// from `seed`, and the policy fitted to them.
+pub fn pretrained_start<B: TrainBackend>(
+    spec: &PretrainSpec,
+    params: &CloudParams,
+    policy: &PolicyConfig,
+    gamma: f32,
+    seed: u64,
+    device: &B::Device,
+) -> Result<ActorCritic<B>, TrainError> {
+    let counts =
+        counts(&spec.mixture, spec.episodes).map_err(|e| ParamError::new("pretrain", "its mixture", e.to_string()))?;
+    let (demos, _) = demonstrations("", params, &counts, gamma, seed)?;
+    Ok(fit(params, policy, &demos, &spec.clone, seed, device)?.0)
+}
+
+/// Records the demonstrations, fits the policy and measures its prior.
+pub fn pretrain(config: &PretrainConfig, seed: u64) -> Result<Pretrained, CliError> {
+    let params = CloudParams::scenario(&config.scenario)?;
+    let counts = config.counts()?;
+    let (demos, dataset) = demonstrations(&config.scenario, &params, &counts, config.gamma, seed)?;
+    let (model, epochs) =
+        fit::<CpuAutodiff>(&params, &config.policy, &demos, &config.clone, seed, &Default::default())?;
     let policy = model.to_inference();
-    let dataset = Dataset { scenario: config.scenario.clone(), seed, gamma: config.gamma, parts, rows: demos.len() };
     let prior = prior(&params, &policy, &dataset, config.prior_episodes, seed)?;
     Ok(Pretrained { dataset, demos, model, epochs, prior })
 }

@@ -98,3 +98,91 @@ fn a_trainer_starts_from_the_cloned_policy_and_anchors_its_kl_there() {
     let Err(e) = t.with_initial_policy(&p.model) else { panic!("a 64x64 policy was taken by a 32-wide run") };
     assert!(e.to_string().contains("(64, 64)") && e.to_string().contains("32"), "{e}");
 }
+
+/// A rome_repro condition with `pretrain:` starts from the cloned policy: one cloned from the
+/// chain's script runs the chain in its first (pre-training) evaluation, greedily, while the
+/// same condition without it does not; both then train through the unchanged matrix runner.
+#[test]
+fn a_matrix_condition_starts_from_its_pretrained_policy() {
+    let text = r#"(
+        name: "pretrain_test",
+        base_scenario: "smoke",
+        seeds: [101],
+        tuning_seeds: [1],
+        ppo: (total_timesteps: 1024, num_envs: 16, num_steps: 32, num_minibatches: 2,
+              policy: (hidden: [64, 64], initial_logits: {"work": 1.0})),
+        eval: (every: 1, curve_episodes: 64, final_episodes: 64, envs: 64, greedy: true),
+        bootstrap: (resamples: 100, confidence: 0.95),
+        conditions: [
+            (name: "fresh", family: Baseline),
+            (name: "cloned", family: Algorithm, algorithm: Grpo(group_size: 4, beta: 0.1),
+             pretrain: Some((mixture: [(strategy: "tunnel_then_mine", share: 1.0)], episodes: 200))),
+        ],
+    )"#;
+    let (config, _, scenarios) = experiments::repro::config::ReproConfig::parse(text, "test").unwrap();
+    let dir = std::env::temp_dir().join(format!("pretrain_matrix_{}", std::process::id()));
+    let first_eval = |i: usize| {
+        let run_dir = dir.join(&config.conditions[i].name);
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let result = experiments::repro::run::run::<CpuAutodiff>(
+            &config,
+            &config.conditions[i],
+            &scenarios[i],
+            101,
+            &run_dir,
+            Default::default(),
+            |_| {},
+        )
+        .unwrap()
+        .unwrap();
+        result.curve[0].eval_violation_rate
+    };
+    let (fresh, cloned) = (first_eval(0), first_eval(1));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(fresh < 0.05 && cloned > 0.95, "first evaluation's violation rate: fresh {fresh}, cloned {cloned}");
+    // A bad mixture is refused when the matrix is read, naming the condition.
+    let bad = text.replace("share: 1.0", "share: 0.5");
+    let e = experiments::repro::config::ReproConfig::parse(&bad, "test").unwrap_err().to_string();
+    assert!(e.contains("cloned") && e.contains("sum to 0.5"), "{e}");
+}
+
+/// The same on the device loop, as a population (CPU backend): each seed's run starts from its
+/// own pretrained policy.
+#[test]
+fn a_population_starts_each_run_from_its_pretrained_policy() {
+    let text = r#"(
+        name: "pretrain_population_test",
+        base_scenario: "smoke",
+        seeds: [101, 102],
+        tuning_seeds: [1],
+        ppo: (total_timesteps: 1024, num_envs: 16, num_steps: 32, num_minibatches: 2),
+        eval: (every: 1, curve_episodes: 64, final_episodes: 64, envs: 64, greedy: true),
+        bootstrap: (resamples: 100, confidence: 0.95),
+        conditions: [
+            (name: "cloned", family: Algorithm, algorithm: PpoKl(beta: 0.1),
+             pretrain: Some((mixture: [(strategy: "tunnel_then_mine", share: 1.0)], episodes: 200))),
+        ],
+        train_loop: Device,
+    )"#;
+    let (config, _, scenarios) = experiments::repro::config::ReproConfig::parse(text, "test").unwrap();
+    let dir = std::env::temp_dir().join(format!("pretrain_population_{}", std::process::id()));
+    let dirs: Vec<_> = [101u64, 102].iter().map(|s| dir.join(s.to_string())).collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let results = experiments::repro::run::run_population::<CpuAutodiff>(
+        &config,
+        &config.conditions[0],
+        &scenarios[0],
+        &[101, 102],
+        &dirs,
+        Default::default(),
+        |_, _| {},
+    )
+    .unwrap()
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    for r in &results {
+        assert!(r.curve[0].eval_violation_rate > 0.95, "{:?}", r.curve[0]);
+    }
+}

@@ -33,6 +33,7 @@ use sim_core::params::{ParamError, Validate};
 use crate::backend::TrainBackend;
 use crate::error::{TrainError, in_state};
 use crate::penalty::Penalty;
+use crate::policy::ActorCritic;
 use crate::ppo::{Kernel, PpoConfig, Trainer, UpdateReport};
 use crate::source::{DeviceSource, SourceState};
 
@@ -164,6 +165,26 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
     /// Updates in the whole run (the same for every run).
     pub fn num_updates(&self) -> usize {
         self.runs[0].num_updates()
+    }
+
+    /// This population, not yet trained, each run `r` starting from `models[r]`
+    /// ([`Trainer::with_initial_policy`]).
+    pub fn with_initial_policies(mut self, models: &[ActorCritic<B>]) -> Result<Self, TrainError> {
+        if models.len() != self.runs.len() {
+            return Err(TrainError::Unsupported {
+                trainer: "a population",
+                what: format!("{} initial policies for {} runs", models.len(), self.runs.len()),
+            });
+        }
+        self.runs = std::mem::take(&mut self.runs)
+            .into_iter()
+            .zip(models)
+            .map(|(run, model)| {
+                let seed = run.seed();
+                run.with_initial_policy(model).map_err(|e| TrainError::InRun { seed, source: Box::new(e) })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(self)
     }
 
     /// Collects one rollout for every run in one batch, then runs each run's PPO update on its

@@ -45,7 +45,7 @@ struct Args {
     #[arg(long, conflicts_with = "config")]
     quick: bool,
     /// A matrix file (RON), or a preset name: default, quick, draws, penalty_sweep, controls,
-    /// penalties, p1_dose, tuning.
+    /// penalties, p1_dose, tuning, algorithms.
     #[arg(long)]
     config: Option<String>,
     /// Replace the matrix's base scenario (a preset, a scenario file, or `space.ron@N`); with

@@ -7,6 +7,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sim_agents::PpoConfig;
+use sim_agents::algorithms::Algorithm;
+
+use crate::pretrain::PretrainSpec;
 use sim_agents::penalty::PenaltyConfig;
 use sim_agents::ppo::LagrangianConfig;
 use sim_core::env::ActionSet;
@@ -49,6 +52,9 @@ pub enum Family {
     Response,
     /// A penalty on detected violations outside the evasion set-up.
     Detected,
+    /// Another learning algorithm than PPO on the base, task reward only (GRPO, RLOO,
+    /// REINFORCE, PPO-KL: `algorithm:`), for their learning curves beside PPO's baseline.
+    Algorithm,
 }
 
 impl Family {
@@ -68,6 +74,7 @@ impl Family {
             Family::Aup => "aup",
             Family::Control => "control",
             Family::Response => "response",
+            Family::Algorithm => "algorithm",
             Family::Detected => "detected",
         }
     }
@@ -163,6 +170,14 @@ pub struct Condition {
     /// Lift the action restriction after this many environment steps (emergence).
     #[serde(default)]
     pub lift_mask_at: Option<u64>,
+    /// The learning algorithm (PPO unless stated; [`sim_agents::algorithms`]).
+    #[serde(default)]
+    pub algorithm: Algorithm,
+    /// Start from a policy pretrained on demonstrations (recorded on this condition's scenario
+    /// from the run's seed, fitted by behaviour cloning; [`crate::pretrain`]) instead of a fresh
+    /// network: the policy trained and the reference of a KL term.
+    #[serde(default)]
+    pub pretrain: Option<PretrainSpec>,
 }
 
 /// How policies are evaluated.
@@ -270,6 +285,15 @@ impl Validate for ReproConfig {
                     "a unique name of letters, digits, `_`, `.` and `-`",
                 ));
             }
+            if let Some(spec) = &c.pretrain {
+                crate::pretrain::counts(&spec.mixture, spec.episodes).map_err(|e| {
+                    ParamError::new(format!("pretrain (of condition `{}`)", c.name), "its mixture", e.to_string())
+                })?;
+                spec.clone.validate().map_err(|e| ParamError {
+                    field: format!("pretrain.{} (of condition `{}`)", e.field, c.name),
+                    ..e
+                })?;
+            }
             let ppo = self.ppo_for(c);
             ppo.validate()
                 .map_err(|e| ParamError { field: format!("{} (of condition `{}`)", e.field, c.name), ..e })?;
@@ -286,6 +310,7 @@ impl ReproConfig {
             lagrangian: c.lagrangian.clone(),
             actions: c.actions,
             lift_mask_at: c.lift_mask_at,
+            algorithm: c.algorithm.clone(),
             ..self.ppo.clone()
         }
     }
@@ -384,7 +409,7 @@ impl ReproConfig {
 /// seeds' sweep of the penalties' settings), `controls` (P6's controls × responses factorial) and
 /// `p1_dose` (task-only agents on the base and its twin, for `--sensitivity`'s dose–response),
 /// `tuning` (the learner's competence on the tuning seeds and a tuning base, for choosing PPO's
-/// settings).
+/// settings), `algorithms` (every learning algorithm's curves beside PPO's, no verdicts).
 pub const PRESETS: &[(&str, &str)] = &[
     ("default", include_str!("../../configs/rome_repro.ron")),
     ("quick", include_str!("../../configs/rome_repro_quick.ron")),
@@ -394,6 +419,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("penalties", include_str!("../../configs/rome_repro_penalties.ron")),
     ("p1_dose", include_str!("../../configs/rome_repro_p1_dose.ron")),
     ("tuning", include_str!("../../configs/rome_repro_tuning.ron")),
+    ("algorithms", include_str!("../../configs/rome_repro_algorithms.ron")),
 ];
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ use sim_envs::{CloudParams, ToyCloud};
 use super::config::{Condition, ReproConfig};
 use crate::describe::share;
 use crate::device::OnBackend;
+use crate::pretrain::pretrained_start;
 
 /// One point of a learning curve.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -401,7 +402,13 @@ pub fn run<B: TrainBackend>(
     mut on_update: impl FnMut(u64),
 ) -> Result<Option<RunResult>, TrainError> {
     let ppo = config.ppo_for(condition);
-    let trainer = config.train_loop.trainer::<ToyCloud, B>(params.clone(), ppo, seed, device)?;
+    let mut trainer = config.train_loop.trainer::<ToyCloud, B>(params.clone(), ppo.clone(), seed, device.clone())?;
+    if let Some(spec) = &condition.pretrain {
+        // Deterministic from the seed, so a resumed run rebuilds the same reference; its
+        // checkpoint then restores the weights it had reached.
+        let start = pretrained_start::<B>(spec, params, &ppo.policy, ppo.gamma, seed, &device)?;
+        trainer = trainer.with_initial_policy(&start)?;
+    }
     let (mut trainer, mut progress) = if interrupted(dir) {
         (trainer.continue_from(&dir.join(CHECKPOINT))?, Progress::load(dir)?)
     } else {
@@ -441,8 +448,17 @@ pub fn run_population<B: TrainBackend>(
     let ppo = config.ppo_for(condition);
     let first = seeds[0];
     let runs = seeds.iter().map(|&seed| Run::new(ppo.clone(), seed)).collect();
-    let population =
-        Population::<B, DeviceToyCloud<B::InnerBackend>>::new(params.clone(), runs, device).map_err(|e| (first, e))?;
+    let mut population = Population::<B, DeviceToyCloud<B::InnerBackend>>::new(params.clone(), runs, device.clone())
+        .map_err(|e| (first, e))?;
+    if let Some(spec) = &condition.pretrain {
+        let mut starts = Vec::with_capacity(seeds.len());
+        for &seed in seeds {
+            starts.push(
+                pretrained_start::<B>(spec, params, &ppo.policy, ppo.gamma, seed, &device).map_err(|e| (seed, e))?,
+            );
+        }
+        population = population.with_initial_policies(&starts).map_err(|e| (first, e))?;
+    }
     let checkpoints: Vec<PathBuf> = dirs.iter().map(|d| d.join(CHECKPOINT)).collect();
     let (mut population, mut progress) = if dirs.iter().all(|d| interrupted(d)) {
         let progress: Vec<Progress> = dirs
