@@ -76,22 +76,29 @@ const PANELS: &[(&str, &[Family])] = &[
     ("controls and responses", &[Family::Baseline, Family::Control, Family::Response]),
 ];
 
+/// The panel of other algorithms beside PPO's baseline, drawn only for a matrix that has them.
+const ALGORITHMS_PANEL: (&str, &[Family]) = ("algorithms beside PPO", &[Family::Baseline, Family::Algorithm]);
+
 /// Learning curves of evaluated return and violation rate: IQM over seeds with its interval.
 pub fn learning_curves(config: &ReproConfig, results: &[&RunResult], b: &Bootstrap) -> PlotResult {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (380 * PANELS.len() as u32, 720)).into_drawing_area();
+        let mut panels = PANELS.to_vec();
+        if config.conditions.iter().any(|c| c.family == Family::Algorithm) {
+            panels.push(ALGORITHMS_PANEL);
+        }
+        let root = SVGBackend::with_string(&mut svg, (380 * panels.len() as u32, 720)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let areas = root.split_evenly((2, PANELS.len()));
+        let areas = root.split_evenly((2, panels.len()));
         let max_step = results.iter().flat_map(|r| r.curve.iter().map(|p| p.global_step)).max().unwrap_or(1) as f64;
         let max_return = results.iter().flat_map(|r| r.curve.iter().map(|p| p.eval_return)).fold(0.1f64, f64::max);
-        for (col, (title, families)) in PANELS.iter().enumerate() {
+        for (col, (title, families)) in panels.iter().enumerate() {
             let conditions: Vec<&Condition> =
                 config.conditions.iter().filter(|c| families.contains(&c.family)).collect();
             for (row, (label, y_max)) in
                 [("eval return", max_return * 1.05), ("eval violation rate", 1.05)].into_iter().enumerate()
             {
-                let area = &areas[row * PANELS.len() + col];
+                let area = &areas[row * panels.len() + col];
                 let mut chart = ChartBuilder::on(area)
                     .caption(if row == 0 { *title } else { "" }, ("sans-serif", 15))
                     .margin(8)
