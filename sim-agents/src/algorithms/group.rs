@@ -15,13 +15,11 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use burn::tensor::Tensor;
-use burn::tensor::activation::log_softmax;
 
 use super::Reference;
 use crate::backend::TrainBackend;
-use crate::mask::masked;
 use crate::policy::ActorCritic;
-use crate::ppo::{EpochStats, Minibatch, Objective, PpoConfig, Trajectories, read_scalars};
+use crate::ppo::{EpochStats, Minibatch, Objective, PpoConfig, Trajectories, policy_terms, read_scalars};
 
 /// How an episode's return is compared with its group's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,11 +118,8 @@ impl<B: TrainBackend> Objective<B> for GroupObjective<B> {
         let scored = weights.clone().sum().clamp_min(1.0);
         let mean = |x: Tensor<B, 1>| (x * weights.clone()).sum() / scored.clone();
 
-        let logits = model.logits(m.obs.clone());
-        let log_probs = log_softmax(masked(logits, mask), 1);
-        let taken = |lp: Tensor<B, 2>| lp.gather(1, m.actions.clone().reshape([n, 1])).reshape([n]);
-        let new_logprobs = taken(log_probs.clone());
-        let entropy = mean(-(log_probs.clone().exp() * log_probs).sum_dim(1).reshape([n]));
+        let (new_logprobs, entropy) = policy_terms(model.logits(m.obs.clone()), m.actions.clone(), mask);
+        let entropy = mean(entropy);
         let log_ratio = new_logprobs.clone() - m.old_logprobs;
         let ratio = log_ratio.clone().exp();
         let pg1 = -m.advantages.clone() * ratio.clone();
@@ -132,7 +127,8 @@ impl<B: TrainBackend> Objective<B> for GroupObjective<B> {
         let policy_loss = mean(pg1.max_pair(pg2));
         let mut loss = policy_loss.clone() - entropy.clone() * c.ent_coef;
         let ref_kl = if self.beta > 0.0 {
-            let log_r = taken(self.reference.log_probs(m.obs)) - new_logprobs;
+            let ref_logprobs = self.reference.log_probs(m.obs).gather(1, m.actions.reshape([n, 1])).reshape([n]);
+            let log_r = ref_logprobs - new_logprobs;
             let kl = mean(log_r.clone().exp() - log_r - 1.0);
             loss = loss + kl.clone() * self.beta;
             kl.detach()

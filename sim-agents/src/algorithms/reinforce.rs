@@ -3,12 +3,10 @@
 //! own algorithm" reads it from here.
 
 use burn::tensor::Tensor;
-use burn::tensor::activation::log_softmax;
 
 use crate::backend::TrainBackend;
-use crate::mask::masked;
 use crate::policy::ActorCritic;
-use crate::ppo::{EpochStats, Minibatch, Objective, PpoConfig, Trajectories, read_scalars};
+use crate::ppo::{EpochStats, Minibatch, Objective, PpoConfig, Trajectories, policy_terms, read_scalars};
 use crate::rollout::gae;
 
 // ANCHOR: objective
@@ -33,11 +31,9 @@ impl<B: TrainBackend> Objective<B> for Reinforce {
         c: &PpoConfig,
         mask: Option<&Tensor<B, 2>>,
     ) -> (Tensor<B, 1>, EpochStats) {
-        let [n] = m.old_logprobs.dims();
         let out = model.forward(m.obs);
-        let log_probs = log_softmax(masked(out.logits, mask), 1);
-        let taken = log_probs.clone().gather(1, m.actions.reshape([n, 1])).reshape([n]);
-        let entropy = -(log_probs.clone().exp() * log_probs).sum_dim(1).mean();
+        let (taken, entropy) = policy_terms(out.logits, m.actions, mask);
+        let entropy = entropy.mean();
         let policy_loss = -(m.advantages * taken).mean();
         let value_loss = (out.values - m.returns).powi_scalar(2).mean() * 0.5;
         let loss = policy_loss.clone() - entropy.clone() * c.ent_coef + value_loss.clone() * c.vf_coef;

@@ -56,6 +56,20 @@ pub fn read_scalars<B: burn::tensor::backend::Backend>(scalars: Vec<Tensor<B, 1>
     Tensor::cat(scalars, 0).into_data().convert::<f32>().to_vec::<f32>().expect("f32 scalars")
 }
 
+/// A policy's terms on a minibatch from its `logits` (`[n, actions]`, the mask's offsets added
+/// when given): the log-probability of each action taken (`[n]`) and each row's entropy (`[n]`).
+pub fn policy_terms<B: AutodiffBackend>(
+    logits: Tensor<B, 2>,
+    actions: Tensor<B, 1, Int>,
+    mask: Option<&Tensor<B, 2>>,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let [n] = actions.dims();
+    let log_probs = log_softmax(masked(logits, mask), 1);
+    let taken = log_probs.clone().gather(1, actions.reshape([n, 1])).reshape([n]);
+    let entropy = -(log_probs.clone().exp() * log_probs).sum_dim(1).reshape([n]);
+    (taken, entropy)
+}
+
 /// PPO's loss on one minibatch, and its scalars (read back in one transfer): CleanRL's clipped
 /// surrogate, clipped value loss and entropy bonus (and the cost critic's value loss when the
 /// model has one). An objective that adds a term to PPO's (a KL leash, say) calls this and adds it.
@@ -65,11 +79,8 @@ pub fn ppo_loss<B: AutodiffBackend + PolicyBackend>(
     c: &PpoConfig,
     mask: Option<&Tensor<B, 2>>,
 ) -> (Tensor<B, 1>, EpochStats) {
-    let [n] = m.old_logprobs.dims();
     let out = model.forward(m.obs);
-    let log_probs = log_softmax(masked(out.logits, mask), 1); // [n, A]
-    let new_logprobs = log_probs.clone().gather(1, m.actions.reshape([n, 1])).reshape([n]);
-    let entropy = -(log_probs.clone().exp() * log_probs).sum_dim(1).reshape([n]);
+    let (new_logprobs, entropy) = policy_terms(out.logits, m.actions, mask);
     let log_ratio = new_logprobs - m.old_logprobs;
     let ratio = log_ratio.clone().exp();
 

@@ -33,7 +33,7 @@ mod resume;
 pub use config::{Kernel, LagrangianConfig, PpoConfig};
 pub use lagrange::{DEVIATIONS as LAGRANGIAN_DEVIATIONS, Multiplier};
 pub(crate) use learner::shuffle;
-pub use loss::{EpochStats, Minibatch, ppo_loss, read_scalars};
+pub use loss::{EpochStats, Minibatch, policy_terms, ppo_loss, read_scalars};
 pub use metrics::{UpdateMetrics, UpdateReport, UpdateTimings};
 pub use objective::{Objective, Ppo, Trajectories};
 pub use optim::adam;
