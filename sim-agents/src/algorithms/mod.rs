@@ -11,7 +11,7 @@
 //!   estimator, [`k3`]).
 //!
 //! The reference ([`Reference`]) is the policy the run started from: a fresh network, or a
-//! pretrained one given to [`crate::Trainer::with_reference`].
+//! pretrained one given to [`crate::Trainer::with_initial_policy`].
 
 pub mod group;
 pub mod ppo_kl;
