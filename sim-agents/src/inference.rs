@@ -376,16 +376,28 @@ pub(crate) fn choose(logits: &[f32], draws: &Draws, mode: ActMode) -> (u32, f32)
     choose_with(logits, if mode == ActMode::Sample { draws.uniform(0) } else { 0.0 }, mode)
 }
 
-/// [`choose`] with the sampling uniform `u` in `[0, 1)` given.
-pub(crate) fn choose_with(logits: &[f32], u: f32, mode: ActMode) -> (u32, f32) {
+/// The largest of `logits` and `Σ exp(l − max)` over them (masked actions, at −∞, add nothing):
+/// the log-softmax's normaliser is `max + ln(sum)`.
+pub fn exp_sum(logits: &[f32]) -> (f32, f32) {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0f32;
     for &l in logits {
         sum += (l - max).exp();
     }
+    (max, sum)
+}
+
+/// The most probable action of `logits` (the first of equal ones): the greedy choice.
+pub fn greedy(logits: &[f32]) -> u32 {
+    logits.iter().enumerate().fold(0, |best, (i, &l)| if l > logits[best] { i } else { best }) as u32
+}
+
+/// [`choose`] with the sampling uniform `u` in `[0, 1)` given.
+pub(crate) fn choose_with(logits: &[f32], u: f32, mode: ActMode) -> (u32, f32) {
+    let (max, sum) = exp_sum(logits);
     let log_norm = max + sum.ln();
     let action = match mode {
-        ActMode::Greedy => logits.iter().enumerate().fold(0, |best, (i, &l)| if l > logits[best] { i } else { best }),
+        ActMode::Greedy => greedy(logits) as usize,
         ActMode::Sample => {
             let target = u * sum;
             let mut acc = 0.0f32;

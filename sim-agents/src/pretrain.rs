@@ -17,6 +17,7 @@ use sim_core::rng::{StreamKey, domain};
 
 use crate::backend::TrainBackend;
 use crate::error::TrainError;
+use crate::inference::greedy;
 use crate::policy::ActorCritic;
 use crate::ppo::{adam, read_scalars, shuffle};
 
@@ -169,11 +170,7 @@ pub fn agreement<B: TrainBackend>(model: &ActorCritic<B>, demos: &Demonstrations
     let policy = model.to_inference();
     let dim = demos.obs_dim;
     let agree = (0..demos.len())
-        .filter(|&k| {
-            let logits = policy.logits(&demos.obs[k * dim..(k + 1) * dim]);
-            let best = (0..logits.len()).fold(0, |b, a| if logits[a] > logits[b] { a } else { b });
-            best as u32 == demos.actions[k]
-        })
+        .filter(|&k| greedy(&policy.logits(&demos.obs[k * dim..(k + 1) * dim])) == demos.actions[k])
         .count();
     agree as f64 / demos.len() as f64
 }

@@ -6,7 +6,7 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use sim_agents::algorithms::{
-    Algorithm, Baseline, GroupObjective, PpoKl, Reference, STD_EPS, group_advantages, k3, outcome_returns,
+    Algorithm, Baseline, GroupObjective, PpoKl, STD_EPS, group_advantages, k3, outcome_returns,
 };
 use sim_agents::backend::CpuAutodiff;
 use sim_agents::policy::{ActorCritic, PolicyConfig};
@@ -97,7 +97,7 @@ fn the_group_losss_kl_term_is_the_mean_k3_over_scored_rows() {
         ActorCritic::<B>::init(spaces, &PolicyConfig::default(), &logits, false, key, &Default::default())
     };
     let (model, reference) = (init(1, [0.5, -0.5]), init(2, [-0.3, 0.3]));
-    let objective = GroupObjective::new("GRPO", Baseline::Standardised, 2, 0.5, Reference::of(&reference));
+    let objective = GroupObjective::new("GRPO", Baseline::Standardised, 2, 0.5, &reference);
     let obs: Vec<f32> = (0..16).map(|i| (i as f32 * 0.37).sin()).collect();
     let (actions, live) = ([0i64, 1, 1, 0], [1.0f32, 1.0, 0.0, 1.0]);
     let dev = Default::default();

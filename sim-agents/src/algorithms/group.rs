@@ -14,9 +14,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
+use burn::tensor::activation::log_softmax;
 
-use super::Reference;
 use crate::backend::TrainBackend;
 use crate::policy::ActorCritic;
 use crate::ppo::{EpochStats, Minibatch, Objective, PpoConfig, Trajectories, policy_terms, read_scalars};
@@ -72,14 +73,23 @@ pub struct GroupObjective<B: TrainBackend> {
     baseline: Baseline,
     group_size: usize,
     beta: f32,
-    reference: Reference<B>,
+    /// The reference, frozen, without its autodiff graph.
+    reference: ActorCritic<B::InnerBackend>,
     /// The last minibatch's k3 estimate (f32 bits), for the metrics.
     last_kl: AtomicU32,
 }
 
 impl<B: TrainBackend> GroupObjective<B> {
-    /// `name`'s objective: groups of `group_size`, KL coefficient `beta` to `reference`.
-    pub fn new(name: &'static str, baseline: Baseline, group_size: usize, beta: f32, reference: Reference<B>) -> Self {
+    /// `name`'s objective: groups of `group_size`, KL coefficient `beta` to `reference` (frozen
+    /// as it is now).
+    pub fn new(
+        name: &'static str,
+        baseline: Baseline,
+        group_size: usize,
+        beta: f32,
+        reference: &ActorCritic<B>,
+    ) -> Self {
+        let reference = reference.valid();
         GroupObjective { name, baseline, group_size, beta, reference, last_kl: AtomicU32::new(0) }
     }
 }
@@ -127,7 +137,9 @@ impl<B: TrainBackend> Objective<B> for GroupObjective<B> {
         let policy_loss = mean(pg1.max_pair(pg2));
         let mut loss = policy_loss.clone() - entropy.clone() * c.ent_coef;
         let ref_kl = if self.beta > 0.0 {
-            let ref_logprobs = self.reference.log_probs(m.obs).gather(1, m.actions.reshape([n, 1])).reshape([n]);
+            // The reference's log-probabilities, off the graph.
+            let ref_log_probs = Tensor::from_inner(log_softmax(self.reference.logits(m.obs.inner()), 1));
+            let ref_logprobs = ref_log_probs.gather(1, m.actions.reshape([n, 1])).reshape([n]);
             let log_r = ref_logprobs - new_logprobs;
             let kl = mean(log_r.clone().exp() - log_r - 1.0);
             loss = loss + kl.clone() * self.beta;

@@ -10,21 +10,18 @@
 //!   its group's, PPO's clipped ratio per step and a KL term to the reference (the k3
 //!   estimator, [`k3`]).
 //!
-//! The reference ([`Reference`]) is the policy the run started from: a fresh network, or a
-//! pretrained one given to [`crate::Trainer::with_initial_policy`].
+//! The reference is the policy the run started from, frozen (unmasked): a fresh network, or a
+//! pretrained one given to [`crate::Trainer::with_initial_policy`]. A loss's KL term reads it on
+//! the training device ([`GroupObjective`]), PPO-KL's reward shaping on the host ([`PpoKl`]).
 
 pub mod group;
 pub mod ppo_kl;
 pub mod reinforce;
 
-use burn::module::AutodiffModule;
-use burn::tensor::Tensor;
-use burn::tensor::activation::log_softmax;
 use serde::{Deserialize, Serialize};
 use sim_core::params::{ParamError, check_at_least, check_non_negative};
 
 use crate::backend::TrainBackend;
-use crate::inference::InferencePolicy;
 use crate::policy::ActorCritic;
 use crate::ppo::{Objective, Ppo};
 
@@ -95,8 +92,8 @@ impl Algorithm {
         }
     }
 
-    /// The objective, with `reference` as its KL anchor where it has one.
-    pub fn objective<B: TrainBackend>(&self, reference: Reference<B>) -> Box<dyn Objective<B>> {
+    /// The objective, with `reference` (frozen as it is now) as its KL anchor where it has one.
+    pub fn objective<B: TrainBackend>(&self, reference: &ActorCritic<B>) -> Box<dyn Objective<B>> {
         match *self {
             Algorithm::Ppo => Box::new(Ppo),
             Algorithm::PpoKl { beta } => Box::new(PpoKl::new(beta, reference)),
@@ -108,43 +105,6 @@ impl Algorithm {
                 Box::new(GroupObjective::new("RLOO", Baseline::LeaveOneOut, group_size, beta, reference))
             }
         }
-    }
-}
-
-/// The frozen policy a KL term anchors to, in both forms: on the training device (for a loss)
-/// and on the host (for rewards shaped before the advantages).
-pub struct Reference<B: TrainBackend> {
-    /// Without its autodiff graph.
-    model: ActorCritic<B::InnerBackend>,
-    host: InferencePolicy,
-}
-
-impl<B: TrainBackend> Reference<B> {
-    /// `model`, frozen as it is now (unmasked).
-    pub fn of(model: &ActorCritic<B>) -> Self {
-        Reference { model: model.valid(), host: model.to_inference() }
-    }
-
-    /// Log-probabilities of every action under the reference, `[rows, actions]`, off the graph.
-    pub fn log_probs(&self, obs: Tensor<B, 2>) -> Tensor<B, 2> {
-        let logits = self.model.forward(obs.inner()).logits;
-        Tensor::from_inner(log_softmax(logits, 1))
-    }
-
-    /// The reference's log-probability of `actions[k]` in observation row `k` of `obs`
-    /// (`[rows, obs_dim]` flat), on the host.
-    pub fn host_logprobs(&self, obs: &[f32], actions: &[u32]) -> Vec<f32> {
-        let dim = self.host.obs_dim();
-        actions
-            .iter()
-            .enumerate()
-            .map(|(k, &a)| {
-                let logits = self.host.logits(&obs[k * dim..(k + 1) * dim]);
-                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f32 = logits.iter().map(|&l| (l - max).exp()).sum();
-                logits[a as usize] - max - sum.ln()
-            })
-            .collect()
     }
 }
 

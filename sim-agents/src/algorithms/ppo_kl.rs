@@ -5,12 +5,13 @@
 //! and GAE and PPO's loss run on the shaped rewards. Its loss is PPO's, so the hand-written
 //! kernels run it too.
 
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use burn::tensor::Tensor;
 
-use super::Reference;
 use crate::backend::TrainBackend;
+use crate::inference::{InferencePolicy, exp_sum};
 use crate::policy::ActorCritic;
 use crate::ppo::{EpochStats, Minibatch, Objective, PpoConfig, Trajectories, ppo_loss};
 use crate::rollout::gae;
@@ -18,15 +19,29 @@ use crate::rollout::gae;
 /// PPO with the KL penalty `beta` to `reference` in the reward.
 pub struct PpoKl<B: TrainBackend> {
     beta: f32,
-    reference: Reference<B>,
+    /// The reference, frozen, on the host.
+    reference: InferencePolicy,
     /// The last rollout's mean log-ratio to the reference (f32 bits), for the metrics.
     last_kl: AtomicU32,
+    backend: PhantomData<fn() -> B>,
 }
 
 impl<B: TrainBackend> PpoKl<B> {
-    /// The objective with coefficient `beta`.
-    pub fn new(beta: f32, reference: Reference<B>) -> Self {
-        PpoKl { beta, reference, last_kl: AtomicU32::new(0) }
+    /// The objective with coefficient `beta` to `reference` (frozen as it is now).
+    pub fn new(beta: f32, reference: &ActorCritic<B>) -> Self {
+        PpoKl { beta, reference: reference.to_inference(), last_kl: AtomicU32::new(0), backend: PhantomData }
+    }
+
+    /// The reference's log-probability of `actions[k]` in observation row `k` of `obs`
+    /// (`[rows, obs_dim]` flat).
+    fn ref_logprobs(&self, obs: &[f32], actions: &[u32]) -> Vec<f32> {
+        let dim = self.reference.obs_dim();
+        let row = |k: usize| {
+            let logits = self.reference.logits(&obs[k * dim..(k + 1) * dim]);
+            let (max, sum) = exp_sum(&logits);
+            logits[actions[k] as usize] - max - sum.ln()
+        };
+        (0..actions.len()).map(row).collect()
     }
 
     /// `rewards` shaped by the KL penalty: `r - beta * (logprob - ref_logprob)` per step, and
@@ -51,7 +66,7 @@ impl<B: TrainBackend> Objective<B> for PpoKl<B> {
     }
 
     fn advantages(&self, t: Trajectories<'_>, c: &PpoConfig, advantages: &mut [f32], returns: &mut [f32]) {
-        let ref_logprobs = self.reference.host_logprobs(t.obs, t.actions);
+        let ref_logprobs = self.ref_logprobs(t.obs, t.actions);
         let (shaped, kl) = Self::shape(self.beta, t.rewards, t.logprobs, &ref_logprobs);
         self.last_kl.store(kl.to_bits(), Ordering::Relaxed);
         gae(&shaped, t.values, t.ends, t.last_values, t.num_envs, c.gamma, c.gae_lambda, advantages, returns);

@@ -52,7 +52,6 @@ use sim_core::params::Validate;
 use sim_core::rng::{StreamKey, domain};
 use sim_core::runner::Episode;
 
-use crate::algorithms::Reference;
 use crate::backend::{PolicyBackend, TrainBackend};
 use crate::error::TrainError;
 use crate::inference::InferencePolicy;
@@ -206,7 +205,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             StreamKey::derive(seed, domain::INIT, 0),
             &device,
         );
-        let objective = config.algorithm.objective(Reference::of(&model));
+        let objective = config.algorithm.objective(&model);
         let optimiser = Optimiser::new(kernel_for(&*objective, config.kernel)?, &model);
         let mask = ActionMask::of::<E>(config.actions, &params);
         let policy = model.to_inference().with_mask(mask.clone());
@@ -282,7 +281,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         }
         self.model = model.clone();
         self.optimiser = Optimiser::new(kernel_for(&*self.objective, self.config.kernel)?, &self.model);
-        self.objective = self.config.algorithm.objective(Reference::of(&self.model));
+        self.objective = self.config.algorithm.objective(&self.model);
         self.policy = self.model.to_inference().with_mask(self.mask.clone());
         Ok(self)
     }
