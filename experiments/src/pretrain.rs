@@ -19,6 +19,7 @@ use sim_agents::pretrain::{CloneConfig, CloneEpoch, Demonstrations, clone_policy
 use sim_core::io::write_atomic;
 use sim_core::prelude::*;
 use sim_core::rng::domain;
+use sim_core::runner::PerSlotQuota;
 use sim_envs::toycloud::scripts::{CloudScript, Strategy};
 use sim_envs::toycloud::{CloudAction, Violation};
 use sim_envs::{CloudParams, ToyCloud};
@@ -158,22 +159,20 @@ pub fn record(
     if episodes == 0 {
         return Ok(part(0, &[]));
     }
-    // Slot i records quota[i] episodes, its first ones (per-slot quotas keep the sample
-    // unbiased; the first episodes to finish overall would favour short ones).
+    // Each slot's first episodes (per-slot quotas keep the sample unbiased; the first episodes
+    // to finish overall would favour short ones).
     let n = episodes.min(256);
-    let quota: Vec<usize> = (0..n).map(|i| episodes / n + usize::from(i < episodes % n)).collect();
     let script = CloudScript::new(strategy, params);
     let dim = ToyCloud::spaces(params).obs_dim;
     let mut buffers = StepBuffers::new(ToyCloud::spaces(params), n);
     let mut safety = safety_buffer::<ToyCloud>(n);
     let mut runner = BatchRunner::<ToyCloud>::new(params.clone(), n, seed, &mut buffers)?;
     let mut running: Vec<(Vec<f32>, Vec<u32>, Vec<f32>)> = vec![Default::default(); n];
-    let mut taken = vec![0usize; n];
-    let mut eps = Vec::with_capacity(episodes);
+    let mut quota = PerSlotQuota::exact(n, episodes);
     let mut finished = Vec::new();
     let rows_before = demos.len();
     let mut actions = vec![0u32; n];
-    while eps.len() < episodes {
+    while !quota.full() {
         for (i, a) in actions.iter_mut().enumerate() {
             let o = &buffers.obs[i * dim..(i + 1) * dim];
             *a = script.action(o) as u32;
@@ -186,15 +185,13 @@ pub fn record(
         }
         runner.drain_episodes(&mut finished);
         for e in finished.drain(..) {
-            let i = e.slot as usize;
-            let (obs, acts, rewards) = std::mem::take(&mut running[i]);
-            if taken[i] < quota[i] {
+            let (obs, acts, rewards) = std::mem::take(&mut running[e.slot as usize]);
+            if quota.keep(e) {
                 demos.push_episode(&obs, &acts, &rewards, gamma);
-                taken[i] += 1;
-                eps.push(e);
             }
         }
     }
+    let eps = quota.into_episodes();
     Ok(part(demos.len() - rows_before, &eps))
 }
 

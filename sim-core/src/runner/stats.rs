@@ -106,7 +106,8 @@ impl std::fmt::Display for EpisodeStats {
 /// Collects the first `per_slot` finished episodes of every slot (an unbiased evaluation
 /// sample: the first episodes to finish overall would favour short ones).
 pub struct PerSlotQuota<E: Environment> {
-    per_slot: usize,
+    /// Each slot's quota.
+    quotas: Vec<usize>,
     counts: Vec<usize>,
     remaining: usize,
     kept: Vec<Episode<E>>,
@@ -116,18 +117,36 @@ impl<E: Environment> PerSlotQuota<E> {
     /// A quota of `ceil(episodes / num_envs)` episodes for each of `num_envs` slots.
     pub fn new(num_envs: usize, episodes: usize) -> Self {
         let per_slot = episodes.div_ceil(num_envs.max(1)).max(1);
-        PerSlotQuota { per_slot, counts: vec![0; num_envs], remaining: per_slot * num_envs, kept: Vec::new() }
+        Self::with_quotas(vec![per_slot; num_envs])
+    }
+
+    /// Exactly `episodes` episodes over `num_envs` slots: `episodes / num_envs` from each, one
+    /// more from each of the first `episodes % num_envs`.
+    pub fn exact(num_envs: usize, episodes: usize) -> Self {
+        Self::with_quotas((0..num_envs).map(|i| episodes / num_envs + usize::from(i < episodes % num_envs)).collect())
+    }
+
+    fn with_quotas(quotas: Vec<usize>) -> Self {
+        let remaining = quotas.iter().sum();
+        PerSlotQuota { counts: vec![0; quotas.len()], quotas, remaining, kept: Vec::new() }
+    }
+
+    /// Keeps `e` if it falls within its slot's quota; returns whether it did.
+    pub fn keep(&mut self, e: Episode<E>) -> bool {
+        let slot = e.slot as usize;
+        let within = self.counts[slot] < self.quotas[slot];
+        if within {
+            self.counts[slot] += 1;
+            self.remaining -= 1;
+            self.kept.push(e);
+        }
+        within
     }
 
     /// Keeps the episodes of `finished` that fall within their slot's quota (and empties it).
     pub fn take(&mut self, finished: &mut Vec<Episode<E>>) {
         for e in finished.drain(..) {
-            let count = &mut self.counts[e.slot as usize];
-            if *count < self.per_slot {
-                *count += 1;
-                self.remaining -= 1;
-                self.kept.push(e);
-            }
+            self.keep(e);
         }
     }
 
