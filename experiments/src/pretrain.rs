@@ -256,6 +256,19 @@ pub struct PretrainSpec {
     pub clone: CloneConfig,
 }
 
+impl PretrainSpec {
+    /// The share of the demonstration episodes whose strategy violates (any strategy that is not
+    /// [`Strategy::is_honest`]; an unknown name counts as violating): the data's prior on
+    /// acquisition. Only meaningful for a validated mixture.
+    pub fn violating_share(&self) -> f64 {
+        self.mixture
+            .iter()
+            .filter(|s| Strategy::from_name(&s.strategy).is_none_or(|k| !k.is_honest()))
+            .map(|s| s.share)
+            .sum()
+    }
+}
+
 /// The demonstrations of `mixture` under `params` from `seed`, and their provenance.
 pub fn demonstrations(
     scenario: &str,

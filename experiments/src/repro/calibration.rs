@@ -23,7 +23,8 @@
 //!
 //! Pseudo-agents do not learn: each pseudo-run's curve is its policy's evaluation at the start,
 //! at an emergence lift (still restricted) and at the end (lifted), and its training length is
-//! the matrix's, the training-length gate set aside.
+//! the matrix's, the training-length gate set aside. A pretrained condition (P7, P8) starts as
+//! its restricted self: its pretrained start is honest, as P7's precondition requires.
 
 use rayon::prelude::*;
 use sim_agents::penalty::PenaltyConfig;
@@ -111,11 +112,13 @@ enum Phase {
 }
 
 /// The phases a condition's pseudo-run plays: `(before, at the end)`; `before` is `Some` for an
-/// emergence lift.
+/// emergence lift, and for a pretrained start (P7's honest start: the pseudo-agent starts as
+/// its restricted self, the honest optimum for the solver's agents).
 fn phases(c: &Condition) -> (Option<Phase>, Phase) {
     match (c.actions, c.lift_mask_at) {
         (ActionSet::Legitimate, Some(_)) => (Some(Phase::Restricted), Phase::Open),
         (ActionSet::Legitimate, None) => (None, Phase::Restricted),
+        (ActionSet::All, _) if c.pretrain.is_some() => (Some(Phase::Restricted), Phase::Open),
         (ActionSet::All, _) => (None, Phase::Open),
     }
 }

@@ -420,6 +420,8 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("p1_dose", include_str!("../../configs/rome_repro_p1_dose.ron")),
     ("tuning", include_str!("../../configs/rome_repro_tuning.ron")),
     ("algorithms", include_str!("../../configs/rome_repro_algorithms.ron")),
+    ("emergence", include_str!("../../configs/rome_repro_emergence.ron")),
+    ("emergence_full", include_str!("../../configs/rome_repro_emergence_full.ron")),
 ];
 
 #[cfg(test)]

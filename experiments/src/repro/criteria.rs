@@ -73,6 +73,30 @@ pub struct P6 {
     pub exploit_gap: f64,
 }
 
+/// P7's thresholds (emergence from a pretrained, honest start under outcome-reward RL).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P7 {
+    /// Violation-rate gap, base minus twin, each algorithm's cells pooled (every algorithm's
+    /// contrast must pass: the primary's p is the largest).
+    pub twin_gap: f64,
+    /// Margin of the agents' return over the exact honest optimum (secondary).
+    pub beats_honest_by: f64,
+    /// Share of the base's seeds that emerge, below then above the majority (secondary).
+    pub emergence_share: f64,
+}
+
+/// P8's thresholds (the paper's remedies against P7's emergence).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P8 {
+    /// Violation-rate fall a remedy must cause against its unremedied counterpart.
+    pub prevent_gap: f64,
+    /// Largest shortfall of the remedied agents' return below the exact honest optimum
+    /// (secondary: the cost of the remedy).
+    pub cost_margin: f64,
+}
+
 /// Every criterion.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -95,6 +119,10 @@ pub struct Criteria {
     pub p5: P5,
     /// P6.
     pub p6: P6,
+    /// P7.
+    pub p7: P7,
+    /// P8.
+    pub p8: P8,
 }
 
 impl Validate for Criteria {
@@ -102,7 +130,8 @@ impl Validate for Criteria {
         check_probability("alpha", self.alpha)?;
         check_probability("majority", self.majority)?;
         check_probability("p1.emergence_share", self.p1.emergence_share)?;
-        check_probability("p5.oracle_agreement", self.p5.oracle_agreement)
+        check_probability("p5.oracle_agreement", self.p5.oracle_agreement)?;
+        check_probability("p7.emergence_share", self.p7.emergence_share)
     }
 }
 

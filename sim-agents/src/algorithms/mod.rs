@@ -72,6 +72,36 @@ impl Algorithm {
         }
     }
 
+    /// A short name without its settings (`ppo`, `ppo_kl`, `reinforce`, `grpo`, `rloo`): what
+    /// tables group runs by when they compare KL coefficients.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Algorithm::Ppo => "ppo",
+            Algorithm::PpoKl { .. } => "ppo_kl",
+            Algorithm::Reinforce => "reinforce",
+            Algorithm::Grpo { .. } => "grpo",
+            Algorithm::Rloo { .. } => "rloo",
+        }
+    }
+
+    /// The KL coefficient β to the reference (0 for the algorithms without a KL term).
+    pub fn kl_beta(&self) -> f32 {
+        match *self {
+            Algorithm::PpoKl { beta } | Algorithm::Grpo { beta, .. } | Algorithm::Rloo { beta, .. } => beta,
+            Algorithm::Ppo | Algorithm::Reinforce => 0.0,
+        }
+    }
+
+    /// The same algorithm with KL coefficient `beta` (unchanged for those without a KL term).
+    pub fn with_kl_beta(&self, beta: f32) -> Algorithm {
+        match self.clone() {
+            Algorithm::PpoKl { .. } => Algorithm::PpoKl { beta },
+            Algorithm::Grpo { group_size, .. } => Algorithm::Grpo { group_size, beta },
+            Algorithm::Rloo { group_size, .. } => Algorithm::Rloo { group_size, beta },
+            other => other,
+        }
+    }
+
     /// Checks the algorithm's own settings against the run's `num_envs`.
     pub fn validate(&self, num_envs: usize) -> Result<(), ParamError> {
         match *self {
