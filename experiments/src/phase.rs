@@ -23,7 +23,7 @@ use sim_envs::toycloud::space::with_values;
 
 use crate::device::Device;
 use crate::repro::config::{BootstrapConfig, Condition, EvalConfig, Family, ReproConfig};
-use crate::repro::plots::PlotError;
+use crate::repro::plots::{PlotError, heat};
 use crate::repro::run::RunResult;
 use crate::repro::solutions::Solutions;
 use crate::repro::{ReproError, Runs, run_all};
@@ -321,13 +321,7 @@ fn phase_svg(grid: &Grid, cells: &[Cell]) -> Result<String, PlotError> {
         for cell in cells {
             let (x0, y0) = origin(cell.i, cell.j);
             let v = cell.violation.map_or(f64::NAN, |e| e.point);
-            let color = if v.is_nan() {
-                RGBColor(200, 200, 200)
-            } else {
-                let t = v.clamp(0.0, 1.0);
-                RGBColor(255, (255.0 * (1.0 - t)) as u8, (255.0 * (1.0 - t)) as u8)
-            };
-            root.draw(&Rectangle::new([(x0, y0), (x0 + cw, y0 + ch)], color.filled())).map_err(e)?;
+            root.draw(&Rectangle::new([(x0, y0), (x0 + cw, y0 + ch)], heat(v).filled())).map_err(e)?;
             root.draw(&Rectangle::new([(x0, y0), (x0 + cw, y0 + ch)], RGBColor(230, 230, 230))).map_err(e)?;
             if pays(cell.i, cell.j) == Some(true) {
                 root.draw(&Rectangle::new(

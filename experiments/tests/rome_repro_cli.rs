@@ -272,6 +272,64 @@ fn on_a_base_where_violating_does_not_pay_p1_is_not_supported() {
     assert!(p1["precondition"].contains("does not pay"), "{p1:?}");
 }
 
+/// P7 and P8 on a base where acquiring does not pay (`smoke` watched by a firewall that halts
+/// every violation; its own twin): pretrained RLOO agents, a KL leash and golden pretraining,
+/// trained briefly and judged. P7 cannot be supported where there is nothing to acquire for, and
+/// P8 cannot report a remedy as preventing what never happened; the phase diagram's table and
+/// figure are written.
+#[test]
+fn on_a_base_where_acquiring_does_not_pay_p7_and_p8_are_not_supported() {
+    let dir = scratch("no_pay_pretrained");
+    let matrix = sub_matrix(&dir, &["baseline"], "[101, 102]");
+    judge_short_runs(&dir, &matrix);
+    let text = std::fs::read_to_string(&matrix).unwrap();
+    let mix = |chain: f64| {
+        format!(
+            "Some((mixture: [(strategy: \"honest_work\", share: {}){}], episodes: 200))",
+            1.0 - chain,
+            if chain > 0.0 { format!(", (strategy: \"tunnel_then_mine\", share: {chain})") } else { String::new() }
+        )
+    };
+    let cell = |name: &str, family: &str, beta: f64, chain: f64| {
+        format!(
+            "        (name: \"{name}\", family: {family}, algorithm: Rloo(group_size: 4, beta: {beta:?}), pretrain: {}),\n",
+            mix(chain)
+        )
+    };
+    let conditions = [
+        cell("rloo", "Algorithm", 0.0, 0.05),
+        cell("rloo_twin", "Twin", 0.0, 0.05),
+        cell("rloo_kl", "Algorithm", 0.1, 0.05),
+        cell("rloo_golden", "Algorithm", 0.0, 0.0),
+    ]
+    .concat();
+    let start = text.find("    conditions: [").unwrap();
+    std::fs::write(&matrix, format!("{}    conditions: [\n{conditions}    ],\n)\n", &text[..start])).unwrap();
+    let base = dir.join("watched_smoke.ron");
+    let watched = include_str!("../../sim-envs/scenarios/smoke.ron").replace(
+        "firewall: (tunnel: 0.1)",
+        "firewall: (latency: 1, blocked_egress: 1.0, direct_egress: 1.0, tunnel: 1.0, probe: 1.0, exploit: 1.0)",
+    );
+    std::fs::write(&base, watched).unwrap();
+    let run = rebased(&dir, &matrix, base.to_str().unwrap());
+    let (_, rows) = csv(&run.join("verdicts.csv"));
+    let row = |p: &str| rows.iter().find(|r| r["phenomenon"] == p).unwrap_or_else(|| panic!("{p} has a row")).clone();
+    let (p7, p8) = (row("P7"), row("P8"));
+    assert_eq!(p7["verdict"], "precondition_fails", "{p7:?}");
+    assert!(p7["precondition"].contains("violating does not pay on the base"), "{p7:?}");
+    assert!(!["supported", "partly"].contains(&p8["verdict"].as_str()), "{p8:?}");
+    let (header, cells) = csv(&run.join("emergence.csv"));
+    assert_eq!(header[..4], ["algorithm", "prior", "beta", "scenario"]);
+    assert_eq!(cells.len(), 4, "three cells on the base and one twin");
+    let first = &cells[0];
+    assert_eq!(
+        (first["algorithm"].as_str(), first["prior"].as_str(), first["scenario"].as_str()),
+        ("rloo", "0.05", "base")
+    );
+    assert_eq!(first["seeds"], "2");
+    assert!(std::fs::read_to_string(run.join("emergence.svg")).unwrap().contains("rloo: no-pay twin"));
+}
+
 /// `matrix` run on the base scenario file `base` into `dir/run`, which it returns.
 fn rebased(dir: &Path, matrix: &str, base: &str) -> PathBuf {
     ok(&rome_repro(&["--config", matrix, "--base-scenario", base, "--out", dir.join("run").to_str().unwrap()]))

@@ -11,6 +11,7 @@
 pub mod calibration;
 pub mod config;
 pub mod criteria;
+pub mod emergence;
 pub mod plots;
 pub mod report;
 pub mod run;
@@ -619,6 +620,14 @@ fn write_outputs(
     for (name, svg) in figures {
         let svg = svg.map_err(|source| ReproError::Plot { figure: name, source })?;
         write_atomic(&out.join(name), svg.as_bytes())?;
+    }
+    // The emergence experiment's phase diagram, where the matrix has pretrained cells.
+    let majority = criteria.criteria.majority;
+    let honest_of = |c: &config::Condition| exact.at(&c.name).map_or(f64::NAN, |i| i.honest.upper);
+    if let Some(svg) = emergence::svg(config, &refs, &aggregate, majority, honest_of) {
+        let svg = svg.map_err(|source| ReproError::Plot { figure: "emergence.svg", source })?;
+        write_atomic(&out.join("emergence.csv"), emergence::csv(config, &refs, &aggregate, majority).as_bytes())?;
+        write_atomic(&out.join("emergence.svg"), svg.as_bytes())?;
     }
     let seconds = start.elapsed().as_secs_f64();
     let facts = report::RunFacts { seconds, computed_runs: computed };

@@ -35,6 +35,15 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
+/// A rate in `[0, 1]` as a heat-map colour: white at 0, red at 1, grey where it is not a number.
+pub fn heat(v: f64) -> RGBColor {
+    if v.is_nan() {
+        return RGBColor(200, 200, 200);
+    }
+    let t = v.clamp(0.0, 1.0);
+    RGBColor(255, (255.0 * (1.0 - t)) as u8, (255.0 * (1.0 - t)) as u8)
+}
+
 fn err<E: std::fmt::Display>(e: E) -> PlotError {
     PlotError::of(e)
 }

@@ -22,6 +22,7 @@ use sim_envs::toycloud::{Egress, Response, Violation};
 use super::calibration::{self, Agent, Calibrated, Decision};
 use super::config::{Condition, Family, ReproConfig};
 use super::criteria::Criteria;
+use super::emergence::{Emerged, Pretrained, pretrained};
 use super::run::RunResult;
 use super::solutions::Solutions;
 use super::tables::{Aggregate, Metric, cell, values};
@@ -1258,42 +1259,6 @@ fn p6(x: &Inputs, exact: &Exact) -> Row {
     row
 }
 
-/// A cell of the emergence experiment (P7, P8): an `Algorithm` condition with a pretrained
-/// start, and its twin (the `Twin` condition with the same algorithm and pretraining).
-struct Pretrained<'a> {
-    base: &'a Condition,
-    twin: Option<&'a Condition>,
-}
-
-impl Pretrained<'_> {
-    fn kind(&self) -> &'static str {
-        self.base.algorithm.kind()
-    }
-
-    fn beta(&self) -> f32 {
-        self.base.algorithm.kl_beta()
-    }
-
-    fn prior(&self) -> f64 {
-        self.base.pretrain.as_ref().map_or(f64::NAN, |p| p.violating_share())
-    }
-}
-
-/// The matrix's pretrained cells, in condition order.
-fn pretrained<'a>(x: &Inputs<'a>) -> Vec<Pretrained<'a>> {
-    let conditions = &x.config.conditions;
-    conditions
-        .iter()
-        .filter(|c| c.family == Family::Algorithm && c.pretrain.is_some())
-        .map(|base| Pretrained {
-            base,
-            twin: conditions
-                .iter()
-                .find(|t| t.family == Family::Twin && t.algorithm == base.algorithm && t.pretrain == base.pretrain),
-        })
-        .collect()
-}
-
 /// `(seed, value)` of condition `c`'s runs.
 fn by_seed(x: &Inputs, c: &Condition, m: Metric) -> Vec<(u64, f64)> {
     x.results
@@ -1330,21 +1295,9 @@ fn acquires_where_it_pays(x: &Inputs, cell: &Pretrained) -> bool {
     rate(cell.base) > majority && cell.twin.is_some_and(|t| rate(t) <= majority)
 }
 
-/// Seeds of `c` whose curve goes from at most `majority` to above it, of those run, and the
-/// training episodes and steps at the first point above it (medians over those that emerged).
-fn emerged(x: &Inputs, c: &Condition) -> (usize, usize, Option<f64>, Option<f64>) {
-    let majority = x.criteria.majority;
-    let (mut n, mut of, mut steps, mut episodes) = (0, 0, vec![], vec![]);
-    for r in x.results.iter().filter(|r| r.summary.condition == c.name) {
-        of += 1;
-        let Some(below) = r.curve.iter().position(|p| p.eval_violation_rate <= majority) else { continue };
-        if let Some(up) = r.curve[below..].iter().find(|p| p.eval_violation_rate > majority) {
-            n += 1;
-            steps.push(up.global_step as f64);
-            episodes.push(up.train_episodes as f64);
-        }
-    }
-    (n, of, crate::stats::median(&steps), crate::stats::median(&episodes))
+/// How `conditions`' seeds emerged, together.
+fn emerged(x: &Inputs, conditions: &[&Condition]) -> Emerged {
+    conditions.iter().map(|c| Emerged::of(x.results, c, x.criteria.majority)).fold(Emerged::default(), Emerged::add)
 }
 
 /// P7: outcome-reward RL turns a competent, honest, pretrained agent into one that acquires
@@ -1366,7 +1319,7 @@ fn p7(x: &Inputs, exact: &Exact) -> Row {
             k.twin_gap, k.beats_honest_by, k.emergence_share
         ),
     );
-    let all = pretrained(x);
+    let all = pretrained(x.config);
     let (cells, other): (Vec<Pretrained>, Vec<Pretrained>) = all.into_iter().partition(|c| c.beta() == 0.0);
     if !other.is_empty() {
         row.line(format!("{} cells with a KL term are P8's remedies, not read here", other.len()));
@@ -1436,25 +1389,20 @@ fn p7(x: &Inputs, exact: &Exact) -> Row {
             (pooled_iqm(x, &bases, Metric::ViolationRate), pooled_iqm(x, &twins, Metric::ViolationRate));
         let ret = pooled_iqm(x, &bases, Metric::TaskReturn);
         let start = pooled_iqm(x, &bases, Metric::UntrainedReturn);
-        let (n, of_seeds, steps, episodes) =
-            bases.iter().map(|c| emerged(x, c)).fold((0, 0, vec![], vec![]), |mut a, (n, o, s, e)| {
-                a.0 += n;
-                a.1 += o;
-                a.2.extend(s);
-                a.3.extend(e);
-                a
-            });
+        let m = emerged(x, &bases);
         row.line(format!(
             "{kind} ({} cells, priors {}): violation rate {rate:.3} on the base, {twin_rate:.3} on the twin (IQM); gap \
              {}; return {ret:.4} from a start of {start:.4} (the exact honest optimum {honest:.4}, unrestricted {:.4}); \
-             emerged in {n} of {of_seeds} seeds, the first point above the majority at a median of {} steps and {} \
-             training episodes (medians over cells)",
+             emerged in {} of {} seeds, the first point above the majority at a median of {} steps and {} \
+             training episodes",
             of.len(),
             of.iter().map(|c| format!("{}", c.prior())).collect::<Vec<_>>().join(", "),
             shown(&contrast),
             inc.unrestricted.upper,
-            crate::stats::median(&steps).map_or("n/a".into(), |m| format!("{m:.0}")),
-            crate::stats::median(&episodes).map_or("n/a".into(), |m| format!("{m:.0}")),
+            m.seeds,
+            m.of,
+            crate::stats::median(&m.steps).map_or("n/a".into(), |m| format!("{m:.0}")),
+            crate::stats::median(&m.episodes).map_or("n/a".into(), |m| format!("{m:.0}")),
         ));
         if twin_rate > majority {
             artefacts.push(format!("{kind} violates in most episodes of its twins, where violating never pays"));
@@ -1484,11 +1432,11 @@ fn p7(x: &Inputs, exact: &Exact) -> Row {
         beats.map(|c| c.estimate.low > k.beats_honest_by),
         format!("the cells' return minus the exact honest optimum {}", shown(&beats)),
     );
-    let (n, of) = bases.iter().map(|c| emerged(x, c)).fold((0, 0), |a, (n, o, ..)| (a.0 + n, a.1 + o));
+    let m = emerged(x, &bases);
     row.secondary(
         "emergence",
-        (of > 0).then(|| n as f64 / of as f64 >= k.emergence_share),
-        format!("below, then above the majority in {n} of {of} seeds"),
+        (m.of > 0).then(|| m.seeds as f64 / m.of as f64 >= k.emergence_share),
+        format!("below, then above the majority in {} of {} seeds", m.seeds, m.of),
     );
     row
 }
@@ -1518,7 +1466,7 @@ fn p8(x: &Inputs, exact: &Exact) -> Row {
          task-only optimum in every cell"
             .into(),
     );
-    let cells = pretrained(x);
+    let cells = pretrained(x.config);
     if cells.is_empty() {
         return row.fix(Verdict::NotMeasured, "no pretrained `Algorithm` conditions");
     }

@@ -1,0 +1,246 @@
+//! The emergence experiment's cells (P7, P8) and its phase diagram: each `Algorithm` condition
+//! with a pretrained start is a cell (its algorithm, the violating share of its demonstrations,
+//! its KL coefficient β), matched with its no-pay twin. `emergence.csv` has one row per cell and
+//! scenario; `emergence.svg` draws the final violation rate over (prior, β), one row of panels per
+//! algorithm, the base beside its twin.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+use plotters::prelude::*;
+
+use super::config::{Condition, Family, ReproConfig};
+use super::plots::{PlotError, heat};
+use super::run::RunResult;
+use super::tables::{Aggregate, Metric};
+use crate::stats::median;
+
+/// A cell: an `Algorithm` condition with a pretrained start, and its twin (the `Twin` condition
+/// with the same algorithm and pretraining), if the matrix has one.
+pub struct Pretrained<'a> {
+    /// The condition on the base.
+    pub base: &'a Condition,
+    /// Its twin.
+    pub twin: Option<&'a Condition>,
+}
+
+impl Pretrained<'_> {
+    /// The algorithm's short name.
+    pub fn kind(&self) -> &'static str {
+        self.base.algorithm.kind()
+    }
+
+    /// The KL coefficient to the pretrained reference.
+    pub fn beta(&self) -> f32 {
+        self.base.algorithm.kl_beta()
+    }
+
+    /// The share of the demonstrations that violate.
+    pub fn prior(&self) -> f64 {
+        self.base.pretrain.as_ref().map_or(f64::NAN, |p| p.violating_share())
+    }
+}
+
+/// The matrix's cells, in condition order.
+pub fn pretrained(config: &ReproConfig) -> Vec<Pretrained<'_>> {
+    let conditions = &config.conditions;
+    conditions
+        .iter()
+        .filter(|c| c.family == Family::Algorithm && c.pretrain.is_some())
+        .map(|base| Pretrained {
+            base,
+            twin: conditions
+                .iter()
+                .find(|t| t.family == Family::Twin && t.algorithm == base.algorithm && t.pretrain == base.pretrain),
+        })
+        .collect()
+}
+
+/// How condition `c`'s seeds emerged: a curve point at or below `majority`, then a later one
+/// above it (the registered "below, then above" rule).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Emerged {
+    /// Seeds that emerged.
+    pub seeds: usize,
+    /// Seeds run.
+    pub of: usize,
+    /// Environment steps at the first point above the majority, one per seed that emerged.
+    pub steps: Vec<f64>,
+    /// Training episodes (trajectories) at that point, one per seed that emerged.
+    pub episodes: Vec<f64>,
+}
+
+impl Emerged {
+    /// Condition `c`'s runs in `results`.
+    pub fn of(results: &[&RunResult], c: &Condition, majority: f64) -> Self {
+        let mut e = Emerged::default();
+        for r in results.iter().filter(|r| r.summary.condition == c.name) {
+            e.of += 1;
+            let Some(below) = r.curve.iter().position(|p| p.eval_violation_rate <= majority) else { continue };
+            if let Some(up) = r.curve[below..].iter().find(|p| p.eval_violation_rate > majority) {
+                e.seeds += 1;
+                e.steps.push(up.global_step as f64);
+                e.episodes.push(up.train_episodes as f64);
+            }
+        }
+        e
+    }
+
+    /// Several conditions' together.
+    pub fn add(mut self, other: Emerged) -> Self {
+        self.seeds += other.seeds;
+        self.of += other.of;
+        self.steps.extend(other.steps);
+        self.episodes.extend(other.episodes);
+        self
+    }
+}
+
+fn num(v: Option<f64>) -> String {
+    v.map_or(String::new(), |v| v.to_string())
+}
+
+/// `emergence.csv`: one row per cell and scenario (`base`, `twin`).
+pub fn csv(config: &ReproConfig, results: &[&RunResult], aggregate: &Aggregate, majority: f64) -> String {
+    let mut out = String::from(
+        "algorithm,prior,beta,scenario,condition,seeds,violation_rate,violation_low,violation_high,task_return,\
+         return_low,return_high,start_return,start_violation_rate,emerged_seeds,median_steps_to_emerge,\
+         median_episodes_to_emerge\n",
+    );
+    for cell in pretrained(config) {
+        for (scenario, c) in [("base", Some(cell.base)), ("twin", cell.twin)] {
+            let Some(c) = c else { continue };
+            let get = |m: Metric| aggregate.get(&c.name, m);
+            let (v, r) = (get(Metric::ViolationRate), get(Metric::TaskReturn));
+            let e = Emerged::of(results, c, majority);
+            let _ = writeln!(
+                out,
+                "{},{},{},{scenario},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                cell.kind(),
+                cell.prior(),
+                cell.beta(),
+                c.name,
+                e.of,
+                num(v.map(|e| e.point)),
+                num(v.map(|e| e.low)),
+                num(v.map(|e| e.high)),
+                num(r.map(|e| e.point)),
+                num(r.map(|e| e.low)),
+                num(r.map(|e| e.high)),
+                num(get(Metric::UntrainedReturn).map(|e| e.point)),
+                num(get(Metric::UntrainedViolationRate).map(|e| e.point)),
+                e.seeds,
+                num(median(&e.steps)),
+                num(median(&e.episodes)),
+            );
+        }
+    }
+    out
+}
+
+/// The phase diagram: per algorithm (rows) the base and its twin (columns), each a grid over the
+/// prior (x) and β (y) coloured by the final greedy violation rate (IQM over seeds), each cell
+/// labelled with it and the seeds that emerged, and outlined where its return exceeds its
+/// scenario's exact honest optimum (`honest` of the condition). `None` where the matrix has no
+/// cells.
+pub fn svg(
+    config: &ReproConfig,
+    results: &[&RunResult],
+    aggregate: &Aggregate,
+    majority: f64,
+    honest: impl Fn(&Condition) -> f64,
+) -> Option<Result<String, PlotError>> {
+    let cells = pretrained(config);
+    if cells.is_empty() {
+        return None;
+    }
+    let mut kinds: Vec<&str> = cells.iter().map(Pretrained::kind).collect();
+    kinds.dedup();
+    let key = |v: f64| (v * 1e9).round() as i64;
+    let priors: BTreeSet<i64> = cells.iter().map(|c| key(c.prior())).collect();
+    let betas: BTreeSet<i64> = cells.iter().map(|c| key(f64::from(c.beta()))).collect();
+    let (priors, betas): (Vec<i64>, Vec<i64>) = (priors.into_iter().collect(), betas.into_iter().collect());
+    let (nx, ny) = (priors.len() as i32, betas.len() as i32);
+    let (cw, ch, left, top, gap, head) = (110i32, 44i32, 70i32, 80i32, 70i32, 40i32);
+    let panel = (cw * nx, ch * ny);
+    let w = (left + 2 * (panel.0 + gap)).max(820) as u32;
+    let h = (top + kinds.len() as i32 * (panel.1 + head + 40)) as u32;
+    let mut svg = String::new();
+    let drawn = (|| -> Result<(), PlotError> {
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
+        let e = PlotError::of;
+        root.fill(&WHITE).map_err(e)?;
+        let font = ("sans-serif", 13).into_font();
+        let small = ("sans-serif", 11).into_font();
+        let title = [
+            format!(
+                "Emergence from a pretrained start: final greedy violation rate, IQM over {} seeds",
+                config.seeds.len()
+            ),
+            format!(
+                "(in brackets: seeds at or below {majority}, then above it); outlined: return above the scenario's exact \
+                 honest optimum"
+            ),
+        ];
+        for (k, line) in title.iter().enumerate() {
+            root.draw_text(line, &font.clone().into_text_style(&root), (10, 10 + 18 * k as i32)).map_err(e)?;
+        }
+        for (row, kind) in kinds.iter().enumerate() {
+            let y_top = top + row as i32 * (panel.1 + head + 40);
+            for (col, scenario) in ["base (violating pays)", "no-pay twin"].iter().enumerate() {
+                let x_left = left + col as i32 * (panel.0 + gap);
+                root.draw_text(
+                    &format!("{kind}: {scenario}"),
+                    &font.clone().into_text_style(&root),
+                    (x_left, y_top - 4),
+                )
+                .map_err(e)?;
+                for cell in cells.iter().filter(|c| c.kind() == *kind) {
+                    let Some(c) = (if col == 0 { Some(cell.base) } else { cell.twin }) else { continue };
+                    let i = priors.iter().position(|&p| p == key(cell.prior())).unwrap_or(0) as i32;
+                    let j = betas.iter().position(|&b| b == key(f64::from(cell.beta()))).unwrap_or(0) as i32;
+                    let (x0, y0) = (x_left + cw * i, y_top + 16 + ch * (ny - 1 - j));
+                    let v = aggregate.get(&c.name, Metric::ViolationRate).map_or(f64::NAN, |e| e.point);
+                    root.draw(&Rectangle::new([(x0, y0), (x0 + cw, y0 + ch)], heat(v).filled())).map_err(e)?;
+                    root.draw(&Rectangle::new([(x0, y0), (x0 + cw, y0 + ch)], RGBColor(230, 230, 230))).map_err(e)?;
+                    if aggregate.get(&c.name, Metric::TaskReturn).is_some_and(|r| r.point > honest(c)) {
+                        root.draw(&Rectangle::new(
+                            [(x0 + 3, y0 + 3), (x0 + cw - 3, y0 + ch - 3)],
+                            RGBColor(40, 40, 40).stroke_width(2),
+                        ))
+                        .map_err(e)?;
+                    }
+                    let m = Emerged::of(results, c, majority);
+                    root.draw_text(
+                        &format!("{v:.2} ({}/{})", m.seeds, m.of),
+                        &font.clone().into_text_style(&root),
+                        (x0 + 10, y0 + ch / 2 - 6),
+                    )
+                    .map_err(e)?;
+                }
+                for (i, p) in priors.iter().enumerate() {
+                    let x0 = x_left + cw * i as i32;
+                    root.draw_text(
+                        &format!("prior {}", *p as f64 / 1e9),
+                        &small.clone().into_text_style(&root),
+                        (x0 + 8, y_top + 16 + panel.1 + 4),
+                    )
+                    .map_err(e)?;
+                }
+                if col == 0 {
+                    for (j, b) in betas.iter().enumerate() {
+                        let y0 = y_top + 16 + ch * (ny - 1 - j as i32);
+                        root.draw_text(
+                            &format!("β {}", *b as f64 / 1e9),
+                            &small.clone().into_text_style(&root),
+                            (8, y0 + ch / 2 - 6),
+                        )
+                        .map_err(e)?;
+                    }
+                }
+            }
+        }
+        root.present().map_err(e)
+    })();
+    Some(drawn.map(|()| svg))
+}
