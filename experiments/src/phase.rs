@@ -164,6 +164,7 @@ impl Grid {
                     actions: Default::default(),
                     algorithm: Default::default(),
                     pretrain: None,
+                    golden_rl: None,
                 })
                 .collect(),
             train_loop: Default::default(),

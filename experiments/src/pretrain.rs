@@ -256,6 +256,47 @@ pub struct PretrainSpec {
     pub clone: CloneConfig,
 }
 
+/// Golden trajectories in RL (a `rome_repro` condition's `golden_rl:`): clean demonstrations,
+/// recorded on the condition's scenario from the run's seed (apart from its pretraining's), whose
+/// cross-entropy is added to every minibatch's loss with `weight`
+/// ([`sim_agents::algorithms::golden`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoldenRl {
+    /// The behaviour-cloning term's weight.
+    pub weight: f32,
+    /// The honest strategies and their shares of the episodes (no violating strategy).
+    pub mixture: Vec<Share>,
+    /// Demonstration episodes in all.
+    pub episodes: usize,
+}
+
+/// Where golden demonstrations' seeds part from pretraining's: the same run seed records other
+/// episodes.
+const GOLDEN_SALT: u64 = 0x601d_e11e_7a5c_0001;
+
+impl GoldenRl {
+    /// Checks the mixture and the weight; errors name the field and value.
+    pub fn check(&self) -> Result<(), CliError> {
+        counts(&self.mixture, self.episodes)?;
+        if let Some(s) = self.mixture.iter().find(|s| Strategy::from_name(&s.strategy).is_some_and(|k| !k.is_honest()))
+        {
+            return Err(format!("mixture: `{}` violates; golden trajectories are honest", s.strategy).into());
+        }
+        if !(self.weight.is_finite() && self.weight >= 0.0) {
+            return Err(format!("weight is {}, expected a number >= 0", self.weight).into());
+        }
+        Ok(())
+    }
+
+    /// The demonstrations of a run with `seed` on `params`.
+    pub fn demonstrations(&self, params: &CloudParams, gamma: f32, seed: u64) -> Result<Demonstrations, TrainError> {
+        let counts = counts(&self.mixture, self.episodes)
+            .map_err(|e| ParamError::new("golden_rl", "its mixture", e.to_string()))?;
+        Ok(demonstrations("", params, &counts, gamma, seed ^ GOLDEN_SALT)?.0)
+    }
+}
+
 impl PretrainSpec {
     /// The share of the demonstration episodes whose strategy violates (any strategy that is not
     /// [`Strategy::is_honest`]; an unknown name counts as violating): the data's prior on
@@ -265,7 +306,8 @@ impl PretrainSpec {
             .iter()
             .filter(|s| Strategy::from_name(&s.strategy).is_none_or(|k| !k.is_honest()))
             .map(|s| s.share)
-            .sum()
+            .sum::<f64>()
+            + 0.0 // an empty sum is -0.0
     }
 }
 

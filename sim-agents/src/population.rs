@@ -35,6 +35,7 @@ use crate::error::{TrainError, in_state};
 use crate::penalty::Penalty;
 use crate::policy::ActorCritic;
 use crate::ppo::{Kernel, PpoConfig, Trainer, UpdateReport};
+use crate::pretrain::Demonstrations;
 use crate::source::{DeviceSource, SourceState};
 
 /// One run of a population: its configuration, seed and penalty (`None`: `config.penalty`).
@@ -182,6 +183,26 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
             .map(|(run, model)| {
                 let seed = run.seed();
                 run.with_initial_policy(model).map_err(|e| TrainError::InRun { seed, source: Box::new(e) })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(self)
+    }
+
+    /// The population with a behaviour-cloning term of `weight` on each run's demonstrations
+    /// (`demos[r]` for run `r`; [`Trainer::with_demonstrations`]).
+    pub fn with_demonstrations(mut self, demos: Vec<Demonstrations>, weight: f32) -> Result<Self, TrainError> {
+        if demos.len() != self.runs.len() {
+            return Err(TrainError::Unsupported {
+                trainer: "a population",
+                what: format!("{} demonstration sets for {} runs", demos.len(), self.runs.len()),
+            });
+        }
+        self.runs = std::mem::take(&mut self.runs)
+            .into_iter()
+            .zip(demos)
+            .map(|(run, d)| {
+                let seed = run.seed();
+                run.with_demonstrations(d, weight).map_err(|e| TrainError::InRun { seed, source: Box::new(e) })
             })
             .collect::<Result<_, _>>()?;
         Ok(self)

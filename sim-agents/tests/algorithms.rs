@@ -83,6 +83,7 @@ fn an_outcome_is_the_sum_of_a_slots_scored_rewards() {
         actions: &[0; 6],
         logprobs: &zeros,
         num_envs: 2,
+        update: 0,
     };
     assert_eq!(outcome_returns(&t), vec![7.0, 30.0]);
 }

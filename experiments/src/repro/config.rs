@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sim_agents::PpoConfig;
 use sim_agents::algorithms::Algorithm;
 
-use crate::pretrain::PretrainSpec;
+use crate::pretrain::{GoldenRl, PretrainSpec};
 use sim_agents::penalty::PenaltyConfig;
 use sim_agents::ppo::LagrangianConfig;
 use sim_core::env::ActionSet;
@@ -178,6 +178,10 @@ pub struct Condition {
     /// network: the policy trained and the reference of a KL term.
     #[serde(default)]
     pub pretrain: Option<PretrainSpec>,
+    /// Golden trajectories in RL: a behaviour-cloning term on clean demonstrations in every
+    /// update ([`crate::pretrain::GoldenRl`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub golden_rl: Option<GoldenRl>,
 }
 
 /// How policies are evaluated.
@@ -292,6 +296,11 @@ impl Validate for ReproConfig {
                 spec.clone.validate().map_err(|e| ParamError {
                     field: format!("pretrain.{} (of condition `{}`)", e.field, c.name),
                     ..e
+                })?;
+            }
+            if let Some(g) = &c.golden_rl {
+                g.check().map_err(|e| {
+                    ParamError::new(format!("golden_rl (of condition `{}`)", c.name), "its settings", e.to_string())
                 })?;
             }
             let ppo = self.ppo_for(c);

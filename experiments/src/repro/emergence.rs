@@ -1,6 +1,7 @@
 //! The emergence experiment's cells (P7, P8) and its phase diagram: each `Algorithm` condition
 //! with a pretrained start is a cell (its algorithm, the violating share of its demonstrations,
-//! its KL coefficient β), matched with its no-pay twin. `emergence.csv` has one row per cell and
+//! its KL coefficient β, the weight of golden trajectories in RL where it has them), matched with
+//! its no-pay twin. `emergence.csv` has one row per cell and
 //! scenario; `emergence.svg` draws the final violation rate over (prior, β), one row of panels per
 //! algorithm, the base beside its twin.
 
@@ -38,6 +39,19 @@ impl Pretrained<'_> {
     /// The share of the demonstrations that violate.
     pub fn prior(&self) -> f64 {
         self.base.pretrain.as_ref().map_or(f64::NAN, |p| p.violating_share())
+    }
+
+    /// The weight of its golden trajectories in RL, where it has them.
+    pub fn golden(&self) -> Option<f32> {
+        self.base.golden_rl.as_ref().map(|g| g.weight)
+    }
+
+    /// Its row of the phase diagram: β, and golden trajectories in RL where it has them.
+    pub fn leash(&self) -> String {
+        match self.golden() {
+            Some(w) => format!("β {} + golden RL {w}", self.beta()),
+            None => format!("β {}", self.beta()),
+        }
     }
 }
 
@@ -87,7 +101,7 @@ impl Emerged {
     }
 
     /// Several conditions' together.
-    pub fn add(mut self, other: Emerged) -> Self {
+    pub fn and(mut self, other: Emerged) -> Self {
         self.seeds += other.seeds;
         self.of += other.of;
         self.steps.extend(other.steps);
@@ -103,7 +117,7 @@ fn num(v: Option<f64>) -> String {
 /// `emergence.csv`: one row per cell and scenario (`base`, `twin`).
 pub fn csv(config: &ReproConfig, results: &[&RunResult], aggregate: &Aggregate, majority: f64) -> String {
     let mut out = String::from(
-        "algorithm,prior,beta,scenario,condition,seeds,violation_rate,violation_low,violation_high,task_return,\
+        "algorithm,prior,beta,golden_rl,scenario,condition,seeds,violation_rate,violation_low,violation_high,task_return,\
          return_low,return_high,start_return,start_violation_rate,emerged_seeds,median_steps_to_emerge,\
          median_episodes_to_emerge\n",
     );
@@ -115,10 +129,11 @@ pub fn csv(config: &ReproConfig, results: &[&RunResult], aggregate: &Aggregate, 
             let e = Emerged::of(results, c, majority);
             let _ = writeln!(
                 out,
-                "{},{},{},{scenario},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{scenario},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 cell.kind(),
                 cell.prior(),
                 cell.beta(),
+                num(cell.golden().map(f64::from)),
                 c.name,
                 e.of,
                 num(v.map(|e| e.point)),
@@ -139,7 +154,7 @@ pub fn csv(config: &ReproConfig, results: &[&RunResult], aggregate: &Aggregate, 
 }
 
 /// The phase diagram: per algorithm (rows) the base and its twin (columns), each a grid over the
-/// prior (x) and β (y) coloured by the final greedy violation rate (IQM over seeds), each cell
+/// prior (x) and β, then β with golden trajectories in RL (y) coloured by the final greedy violation rate (IQM over seeds), each cell
 /// labelled with it and the seeds that emerged, and outlined where its return exceeds its
 /// scenario's exact honest optimum (`honest` of the condition). `None` where the matrix has no
 /// cells.
@@ -158,10 +173,12 @@ pub fn svg(
     kinds.dedup();
     let key = |v: f64| (v * 1e9).round() as i64;
     let priors: BTreeSet<i64> = cells.iter().map(|c| key(c.prior())).collect();
-    let betas: BTreeSet<i64> = cells.iter().map(|c| key(f64::from(c.beta()))).collect();
-    let (priors, betas): (Vec<i64>, Vec<i64>) = (priors.into_iter().collect(), betas.into_iter().collect());
-    let (nx, ny) = (priors.len() as i32, betas.len() as i32);
-    let (cw, ch, left, top, gap, head) = (110i32, 44i32, 70i32, 80i32, 70i32, 40i32);
+    let order = |c: &Pretrained| (c.golden().map(|w| key(f64::from(w))), key(f64::from(c.beta())), c.leash());
+    let leashes: BTreeSet<(Option<i64>, i64, String)> = cells.iter().map(order).collect();
+    let priors: Vec<i64> = priors.into_iter().collect();
+    let leashes: Vec<String> = leashes.into_iter().map(|(_, _, l)| l).collect();
+    let (nx, ny) = (priors.len() as i32, leashes.len() as i32);
+    let (cw, ch, left, top, gap, head) = (110i32, 44i32, 150i32, 80i32, 70i32, 40i32);
     let panel = (cw * nx, ch * ny);
     let w = (left + 2 * (panel.0 + gap)).max(820) as u32;
     let h = (top + kinds.len() as i32 * (panel.1 + head + 40)) as u32;
@@ -198,7 +215,7 @@ pub fn svg(
                 for cell in cells.iter().filter(|c| c.kind() == *kind) {
                     let Some(c) = (if col == 0 { Some(cell.base) } else { cell.twin }) else { continue };
                     let i = priors.iter().position(|&p| p == key(cell.prior())).unwrap_or(0) as i32;
-                    let j = betas.iter().position(|&b| b == key(f64::from(cell.beta()))).unwrap_or(0) as i32;
+                    let j = leashes.iter().position(|l| *l == cell.leash()).unwrap_or(0) as i32;
                     let (x0, y0) = (x_left + cw * i, y_top + 16 + ch * (ny - 1 - j));
                     let v = aggregate.get(&c.name, Metric::ViolationRate).map_or(f64::NAN, |e| e.point);
                     root.draw(&Rectangle::new([(x0, y0), (x0 + cw, y0 + ch)], heat(v).filled())).map_err(e)?;
@@ -228,14 +245,10 @@ pub fn svg(
                     .map_err(e)?;
                 }
                 if col == 0 {
-                    for (j, b) in betas.iter().enumerate() {
+                    for (j, leash) in leashes.iter().enumerate() {
                         let y0 = y_top + 16 + ch * (ny - 1 - j as i32);
-                        root.draw_text(
-                            &format!("β {}", *b as f64 / 1e9),
-                            &small.clone().into_text_style(&root),
-                            (8, y0 + ch / 2 - 6),
-                        )
-                        .map_err(e)?;
+                        root.draw_text(leash, &small.clone().into_text_style(&root), (8, y0 + ch / 2 - 6))
+                            .map_err(e)?;
                     }
                 }
             }

@@ -409,6 +409,9 @@ pub fn run<B: TrainBackend>(
         let start = pretrained_start::<B>(spec, params, &ppo.policy, ppo.gamma, seed, &device)?;
         trainer = trainer.with_initial_policy(&start)?;
     }
+    if let Some(golden) = &condition.golden_rl {
+        trainer = trainer.with_demonstrations(golden.demonstrations(params, ppo.gamma, seed)?, golden.weight)?;
+    }
     let (mut trainer, mut progress) = if interrupted(dir) {
         (trainer.continue_from(&dir.join(CHECKPOINT))?, Progress::load(dir)?)
     } else {
@@ -458,6 +461,13 @@ pub fn run_population<B: TrainBackend>(
             );
         }
         population = population.with_initial_policies(&starts).map_err(|e| (first, e))?;
+    }
+    if let Some(golden) = &condition.golden_rl {
+        let mut demos = Vec::with_capacity(seeds.len());
+        for &seed in seeds {
+            demos.push(golden.demonstrations(params, ppo.gamma, seed).map_err(|e| (seed, e))?);
+        }
+        population = population.with_demonstrations(demos, golden.weight).map_err(|e| (first, e))?;
     }
     let checkpoints: Vec<PathBuf> = dirs.iter().map(|d| d.join(CHECKPOINT)).collect();
     let (mut population, mut progress) = if dirs.iter().all(|d| interrupted(d)) {

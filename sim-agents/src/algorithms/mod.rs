@@ -10,10 +10,14 @@
 //!   its group's, PPO's clipped ratio per step and a KL term to the reference (the k3
 //!   estimator, [`k3`]).
 //!
+//! Any of them may carry a behaviour-cloning term on clean demonstrations ("golden
+//! trajectories in RL", [`golden`]; [`crate::Trainer::with_demonstrations`]).
+//!
 //! The reference is the policy the run started from, frozen (unmasked): a fresh network, or a
 //! pretrained one given to [`crate::Trainer::with_initial_policy`]. A loss's KL term reads it on
 //! the training device ([`GroupObjective`]), PPO-KL's reward shaping on the host ([`PpoKl`]).
 
+pub mod golden;
 pub mod group;
 pub mod ppo_kl;
 pub mod reinforce;
@@ -25,6 +29,7 @@ use crate::backend::TrainBackend;
 use crate::policy::ActorCritic;
 use crate::ppo::{Objective, Ppo};
 
+pub use golden::WithDemonstrations;
 pub use group::{Baseline, GroupObjective, STD_EPS, group_advantages, outcome_returns};
 pub use ppo_kl::PpoKl;
 pub use reinforce::Reinforce;

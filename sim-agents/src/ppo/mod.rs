@@ -52,12 +52,14 @@ use sim_core::params::Validate;
 use sim_core::rng::{StreamKey, domain};
 use sim_core::runner::Episode;
 
+use crate::algorithms::WithDemonstrations;
 use crate::backend::{PolicyBackend, TrainBackend};
 use crate::error::TrainError;
 use crate::inference::InferencePolicy;
 use crate::mask::ActionMask;
 use crate::penalty::Penalty;
 use crate::policy::ActorCritic;
+use crate::pretrain::Demonstrations;
 use crate::rollout::{Rollout, gae};
 use crate::source::{Acting, DeviceSource, HostSource, RolloutSource, RunBuffers};
 use fused::{FusedLearner, HostMinibatch};
@@ -286,6 +288,33 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
         Ok(self)
     }
 
+    /// This trainer, not yet trained, with a behaviour-cloning term of `weight` on `demos` added
+    /// to its objective's loss ("golden trajectories in RL", [`crate::algorithms::golden`]);
+    /// after [`Trainer::with_initial_policy`] and [`Trainer::with_objective`], which replace the
+    /// objective. The loss is no longer PPO's alone: [`Kernel::Auto`] resolves to burn's update.
+    pub fn with_demonstrations(mut self, demos: Demonstrations, weight: f32) -> Result<Self, TrainError> {
+        let refuse = |what: String| Err(TrainError::Unsupported { trainer: "this trainer", what });
+        if self.update != 0 {
+            return refuse("demonstrations after training began".into());
+        }
+        if demos.is_empty() || demos.obs_dim != self.policy.obs_dim() {
+            return refuse(format!(
+                "{} demonstration rows of observations {} wide for a policy of observations {} wide",
+                demos.len(),
+                demos.obs_dim,
+                self.policy.obs_dim()
+            ));
+        }
+        if !(weight.is_finite() && weight >= 0.0) {
+            return refuse(format!("a demonstration weight of {weight}"));
+        }
+        let inner = std::mem::replace(&mut self.objective, Box::new(Ppo));
+        let objective: Box<dyn Objective<B>> = Box::new(WithDemonstrations::new(inner, demos, weight));
+        self.optimiser = Optimiser::new(kernel_for(&*objective, self.config.kernel)?, &self.model);
+        self.objective = objective;
+        Ok(self)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &PpoConfig {
         &self.config
@@ -438,6 +467,7 @@ impl<E: Environment, B: TrainBackend> Trainer<E, B> {
             actions: &r.actions,
             logprobs: &r.logprobs,
             num_envs: c.num_envs,
+            update: self.update,
         };
         self.objective.advantages(trajectories, c, &mut r.advantages, &mut r.returns);
         let mut episodic_cost = None;

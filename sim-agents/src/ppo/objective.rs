@@ -44,6 +44,8 @@ pub struct Trajectories<'a> {
     pub logprobs: &'a [f32],
     /// N, the environments.
     pub num_envs: usize,
+    /// The update the rollout is for (0 for the first), for objectives whose terms follow it.
+    pub update: usize,
 }
 
 /// An algorithm the trainer runs: the advantages it ascends and the loss it minimises.
