@@ -15,7 +15,12 @@ use crate::repro::plots::{ContrastRow, PlotError, contrast, verdict_grid};
 pub const PROVENANCE: &str = "provenance.txt";
 
 /// The figures of a `rome_repro` run directory a results page shows, with their captions.
-pub const FIGURES: [(&str, &str); 4] = [
+pub const FIGURES: [(&str, &str); 5] = [
+    (
+        "emergence.svg",
+        "The emergence phase diagram: each pretrained cell's final violation rate over (prior, β) per algorithm, the \
+         base beside its no-pay twin",
+    ),
     ("learning_curves.svg", "Learning curves: evaluation return and violation rate per condition over training"),
     ("frontier.svg", "Return against violation rate per condition, with the exact honest optimum"),
     ("detection_latency.svg", "Steps from a violation to its alert"),

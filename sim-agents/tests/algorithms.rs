@@ -1,16 +1,19 @@
 //! The algorithms beside PPO (`sim_agents::algorithms`) against numbers computed by hand: GRPO's
 //! and RLOO's group advantages, the k3 KL estimator, PPO-KL's shaped rewards, the group loss's
-//! KL term over the scored steps only; and the episodic rollouts they train on: slots of a
-//! group restart from one state and then part, every slot scores one episode per rollout.
+//! KL term over the scored steps only, golden trajectories' cross-entropy term; and the episodic
+//! rollouts they train on: slots of a group restart from one state and then part, every slot
+//! scores one episode per rollout.
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 use sim_agents::algorithms::{
-    Algorithm, Baseline, GroupObjective, PpoKl, STD_EPS, group_advantages, k3, outcome_returns,
+    Algorithm, Baseline, GroupObjective, PpoKl, STD_EPS, WithDemonstrations, group_advantages, k3, outcome_returns,
 };
 use sim_agents::backend::CpuAutodiff;
+use sim_agents::inference::exp_sum;
 use sim_agents::policy::{ActorCritic, PolicyConfig};
-use sim_agents::ppo::{Minibatch, Objective, Trajectories};
+use sim_agents::ppo::{Minibatch, Objective, Ppo, Trajectories};
+use sim_agents::pretrain::Demonstrations;
 use sim_agents::{PpoConfig, TrainError, Trainer};
 use sim_core::prelude::*;
 use sim_core::rng::domain;
@@ -212,15 +215,23 @@ fn group_settings_that_cannot_work_are_refused_by_name() {
 }
 
 /// Same config and seed, same weights and metrics, on 1, 2 or 5 threads, for every algorithm
-/// (ToyCloud, whose steps draw; 300 slots, so that the runner splits its chunks over threads).
+/// and with golden trajectories in RL (ToyCloud, whose steps draw; 300 slots, so that the runner splits its chunks over threads).
 #[test]
 fn every_algorithm_gives_the_same_numbers_on_any_thread_count() {
     let params = CloudParams::scenario("incident").unwrap();
-    for algorithm in [
-        Algorithm::Grpo { group_size: 4, beta: 0.1 },
-        Algorithm::Rloo { group_size: 6, beta: 0.05 },
-        Algorithm::Reinforce,
-        Algorithm::PpoKl { beta: 0.05 },
+    let dim = ToyCloud::spaces(&params).obs_dim;
+    let golden = {
+        let mut d = Demonstrations::new(dim);
+        let obs: Vec<f32> = (0..40 * dim).map(|i| (i as f32 * 0.13).sin().abs()).collect();
+        d.push_episode(&obs, &[0; 40], &[0.5; 40], 0.99);
+        d
+    };
+    for (algorithm, demos) in [
+        (Algorithm::Grpo { group_size: 4, beta: 0.1 }, None),
+        (Algorithm::Rloo { group_size: 6, beta: 0.05 }, None),
+        (Algorithm::Reinforce, None),
+        (Algorithm::PpoKl { beta: 0.05 }, None),
+        (Algorithm::Rloo { group_size: 6, beta: 0.0 }, Some(golden)),
     ] {
         let config = PpoConfig {
             algorithm: algorithm.clone(),
@@ -234,6 +245,9 @@ fn every_algorithm_gives_the_same_numbers_on_any_thread_count() {
             pool.install(|| {
                 let mut t =
                     Trainer::<ToyCloud, B>::new(params.clone(), config.clone(), 9, None, Default::default()).unwrap();
+                if let Some(d) = &demos {
+                    t = t.with_demonstrations(d.clone(), 0.5).unwrap();
+                }
                 let metrics: Vec<_> = (0..2).map(|_| t.train_update().unwrap().metrics).collect();
                 (t.weights_checksum(), format!("{metrics:?}"))
             })
@@ -242,4 +256,92 @@ fn every_algorithm_gives_the_same_numbers_on_any_thread_count() {
         assert_eq!(one, run(2), "{algorithm:?}");
         assert_eq!(one, run(5), "{algorithm:?}");
     }
+}
+
+/// Demonstrations of CartPole that always push left (action 0), from observations spread over
+/// the state space.
+fn push_left(rows: usize) -> Demonstrations {
+    let mut d = Demonstrations::new(4);
+    let obs: Vec<f32> = (0..rows * 4).map(|i| (i as f32 * 0.61).sin() * 0.1).collect();
+    d.push_episode(&obs, &vec![0; rows], &vec![1.0; rows], 0.99);
+    d
+}
+
+/// Golden trajectories in RL: the loss is the objective's plus weight times the cross-entropy
+/// on the demonstration rows paired with the minibatch, by hand; the rows cycle in a fixed order
+/// set by the update and the minibatch's place in it.
+#[test]
+fn the_golden_term_adds_weight_times_the_cross_entropy_on_its_paired_rows_by_hand() {
+    let spaces = CartPole::spaces(&CartPoleParams::default());
+    let key = StreamKey::derive(4, domain::INIT, 0);
+    let model = ActorCritic::<B>::init(spaces, &PolicyConfig::default(), &[0.3, -0.2], false, key, &Default::default());
+    let demos = push_left(5);
+    let golden = WithDemonstrations::<B>::new(Box::new(Ppo), demos.clone(), 0.7);
+    // 2 minibatches x 4 epochs per update, 3 rows each: update 1's second minibatch starts at row
+    // (1 * 8 + 1) * 3 = 27, which is 2 of 5.
+    assert_eq!(golden.rows(1, 8, 1, 3).collect::<Vec<_>>(), [2, 3, 4]);
+    assert_eq!(golden.rows(0, 8, 1, 4).collect::<Vec<_>>(), [4, 0, 1, 2]);
+    let dev = Default::default();
+    let obs: Vec<f32> = (0..12).map(|i| (i as f32 * 0.23).cos()).collect();
+    let o = Tensor::<B, 2>::from_data(TensorData::new(obs, [3, 4]), &dev);
+    let t1 = |v: Vec<f32>| Tensor::<B, 1>::from_data(TensorData::new(v, [3]), &dev);
+    let minibatch = || Minibatch {
+        obs: o.clone(),
+        actions: Tensor::<B, 1, Int>::from_data(TensorData::new(vec![0i64, 1, 0], [3]), &dev),
+        old_logprobs: t1(vec![-0.7; 3]),
+        advantages: t1(vec![0.5, -1.0, 0.25]),
+        returns: t1(vec![1.0; 3]),
+        old_values: t1(vec![0.0; 3]),
+        cost_returns: None,
+        live: None,
+    };
+    let c = PpoConfig { num_minibatches: 2, update_epochs: 4, ..PpoConfig::default() };
+    let scalar = |t: Tensor<B, 1>| f64::from(t.into_data().to_vec::<f32>().unwrap()[0]);
+    let plain = scalar(Ppo.loss(&model, minibatch(), &c, None).0);
+    // The first minibatch of update 0 takes demonstration rows 0, 1, 2.
+    let got = scalar(golden.loss(&model, minibatch(), &c, None).0);
+    let d = Tensor::<B, 2>::from_data(TensorData::new(demos.obs[..12].to_vec(), [3, 4]), &dev);
+    let p = log_softmax(model.logits(d), 1).into_data().to_vec::<f32>().unwrap();
+    let ce = -(0..3).map(|r| f64::from(p[r * 2])).sum::<f64>() / 3.0;
+    assert!(close(got, plain + 0.7 * ce, 1e-5), "{got} vs {plain} + 0.7 x {ce}");
+    assert!(close(f64::from(golden.last_cross_entropy()), ce, 1e-5));
+}
+
+/// A strong golden term pulls a policy to the demonstrated action; a trainer refuses
+/// demonstrations of another width or a negative weight, naming them.
+#[test]
+fn golden_trajectories_pull_the_policy_to_the_demonstrations() {
+    let config = PpoConfig {
+        total_timesteps: 8 * 128 * 6,
+        num_envs: 8,
+        num_steps: 128,
+        learning_rate: 0.01,
+        anneal_lr: false,
+        ..PpoConfig::default()
+    };
+    let left = |t: &Trainer<CartPole, B>| {
+        let logits = t.policy().logits(&[0.01, -0.02, 0.03, 0.0]);
+        let (max, sum) = exp_sum(&logits);
+        (logits[0] - max).exp() / sum
+    };
+    let mut t = grpo(config.clone(), 5).unwrap().with_demonstrations(push_left(64), 5.0).unwrap();
+    let before = left(&t);
+    for _ in 0..6 {
+        t.train_update().unwrap();
+    }
+    assert!(left(&t) > 0.9 && left(&t) > before, "P(left) {before} -> {}", left(&t));
+    // The same training without the term does not get there.
+    let mut plain = grpo(config.clone(), 5).unwrap();
+    for _ in 0..6 {
+        plain.train_update().unwrap();
+    }
+    assert!(left(&plain) < 0.8, "P(left) without demonstrations {}", left(&plain));
+    let Err(e) = grpo(config.clone(), 5).unwrap().with_demonstrations(Demonstrations::new(3), 1.0) else {
+        panic!("empty demonstrations were accepted")
+    };
+    assert!(e.to_string().contains("0 demonstration rows of observations 3 wide"), "{e}");
+    let Err(e) = grpo(config, 5).unwrap().with_demonstrations(push_left(4), -1.0) else {
+        panic!("a negative weight was accepted")
+    };
+    assert!(e.to_string().contains("a demonstration weight of -1"), "{e}");
 }

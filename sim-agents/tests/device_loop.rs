@@ -14,6 +14,7 @@ use sim_agents::backend::{Cpu, CpuAutodiff};
 use sim_agents::penalty::{AupConfig, PenaltyConfig};
 use sim_agents::policy::{ActorCritic, PolicyConfig};
 use sim_agents::ppo::LagrangianConfig;
+use sim_agents::pretrain::Demonstrations;
 use sim_agents::rollout::Rollout;
 use sim_agents::source::{Acting, DeviceSource, HostSource, RolloutSource};
 use sim_agents::{PpoConfig, Trainer, UpdateMetrics};
@@ -128,16 +129,23 @@ fn grouped_restarts_collect_the_same_on_both_loops() {
     assert!(episodes > 100 && violating > 500, "{episodes} episodes, {violating} violating steps");
 }
 
-/// Each algorithm's first update on the device loop reports what it reports on the host loop.
+/// Each algorithm's first updates on the device loop report what they report on the host loop,
+/// and so do golden trajectories in RL.
 #[test]
 fn every_algorithm_trains_on_the_device_loop_as_on_the_host() {
     let params = CloudParams::scenario("incident").unwrap();
     let small = PpoConfig { total_timesteps: 16 * 64 * 2, num_envs: 16, num_steps: 64, ..PpoConfig::default() };
-    for algorithm in [
-        Algorithm::Grpo { group_size: 4, beta: 0.1 },
-        Algorithm::Rloo { group_size: 8, beta: 0.0 },
-        Algorithm::Reinforce,
-        Algorithm::PpoKl { beta: 0.05 },
+    // Golden trajectories in RL on top of an algorithm: demonstrations of working.
+    let dim = ToyCloud::spaces(&params).obs_dim;
+    let mut golden = Demonstrations::new(dim);
+    let obs: Vec<f32> = (0..32 * dim).map(|i| (i as f32 * 0.29).cos().abs()).collect();
+    golden.push_episode(&obs, &[0; 32], &[0.5; 32], 0.99);
+    for (algorithm, demos) in [
+        (Algorithm::Grpo { group_size: 4, beta: 0.1 }, None),
+        (Algorithm::Rloo { group_size: 8, beta: 0.0 }, None),
+        (Algorithm::Reinforce, None),
+        (Algorithm::PpoKl { beta: 0.05 }, None),
+        (Algorithm::Grpo { group_size: 4, beta: 0.0 }, Some(golden)),
     ] {
         let config = PpoConfig { algorithm: algorithm.clone(), ..small.clone() };
         let mut host =
@@ -150,6 +158,10 @@ fn every_algorithm_trains_on_the_device_loop_as_on_the_host() {
             Default::default(),
         )
         .unwrap();
+        if let Some(d) = demos {
+            host = host.with_demonstrations(d.clone(), 0.5).unwrap();
+            device = device.with_demonstrations(d, 0.5).unwrap();
+        }
         for update in 0..2 {
             let (h, d) = (host.train_update().unwrap(), device.train_update().unwrap());
             let (hm, dm) = (&h.metrics, &d.metrics);

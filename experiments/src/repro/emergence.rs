@@ -14,7 +14,7 @@ use super::config::{Condition, Family, ReproConfig};
 use super::plots::{PlotError, heat};
 use super::run::RunResult;
 use super::tables::{Aggregate, Metric};
-use crate::stats::median;
+use crate::stats::{Estimate, median};
 
 /// A cell: an `Algorithm` condition with a pretrained start, and its twin (the `Twin` condition
 /// with the same algorithm and pretraining), if the matrix has one.
@@ -114,43 +114,125 @@ fn num(v: Option<f64>) -> String {
     v.map_or(String::new(), |v| v.to_string())
 }
 
-/// `emergence.csv`: one row per cell and scenario (`base`, `twin`).
-pub fn csv(config: &ReproConfig, results: &[&RunResult], aggregate: &Aggregate, majority: f64) -> String {
-    let mut out = String::from(
-        "algorithm,prior,beta,golden_rl,scenario,condition,seeds,violation_rate,violation_low,violation_high,task_return,\
-         return_low,return_high,start_return,start_violation_rate,emerged_seeds,median_steps_to_emerge,\
-         median_episodes_to_emerge\n",
-    );
-    for cell in pretrained(config) {
+/// One cell on one scenario, as the table and the report show it.
+struct Line<'a> {
+    cell: &'a Pretrained<'a>,
+    scenario: &'static str,
+    condition: &'a Condition,
+    violation: Option<Estimate>,
+    task_return: Option<Estimate>,
+    start_return: Option<f64>,
+    start_violation: Option<f64>,
+    emerged: Emerged,
+}
+
+/// Every cell on the base and (where it has one) on its twin, in condition order.
+fn lines<'a>(
+    cells: &'a [Pretrained<'a>],
+    results: &[&RunResult],
+    aggregate: &Aggregate,
+    majority: f64,
+) -> Vec<Line<'a>> {
+    let mut out = vec![];
+    for cell in cells {
         for (scenario, c) in [("base", Some(cell.base)), ("twin", cell.twin)] {
             let Some(c) = c else { continue };
             let get = |m: Metric| aggregate.get(&c.name, m);
-            let (v, r) = (get(Metric::ViolationRate), get(Metric::TaskReturn));
-            let e = Emerged::of(results, c, majority);
-            let _ = writeln!(
-                out,
-                "{},{},{},{},{scenario},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                cell.kind(),
-                cell.prior(),
-                cell.beta(),
-                num(cell.golden().map(f64::from)),
-                c.name,
-                e.of,
-                num(v.map(|e| e.point)),
-                num(v.map(|e| e.low)),
-                num(v.map(|e| e.high)),
-                num(r.map(|e| e.point)),
-                num(r.map(|e| e.low)),
-                num(r.map(|e| e.high)),
-                num(get(Metric::UntrainedReturn).map(|e| e.point)),
-                num(get(Metric::UntrainedViolationRate).map(|e| e.point)),
-                e.seeds,
-                num(median(&e.steps)),
-                num(median(&e.episodes)),
-            );
+            out.push(Line {
+                cell,
+                scenario,
+                condition: c,
+                violation: get(Metric::ViolationRate),
+                task_return: get(Metric::TaskReturn),
+                start_return: get(Metric::UntrainedReturn).map(|e| e.point),
+                start_violation: get(Metric::UntrainedViolationRate).map(|e| e.point),
+                emerged: Emerged::of(results, c, majority),
+            });
         }
     }
     out
+}
+
+/// `emergence.csv`: one row per cell and scenario (`base`, `twin`).
+pub fn csv(config: &ReproConfig, results: &[&RunResult], aggregate: &Aggregate, majority: f64) -> String {
+    let mut out = String::from(
+        "algorithm,prior,beta,golden_rl,scenario,condition,seeds,violation_rate,violation_low,violation_high,\
+         task_return,return_low,return_high,start_return,start_violation_rate,emerged_seeds,median_steps_to_emerge,\
+         median_episodes_to_emerge\n",
+    );
+    let cells = pretrained(config);
+    for l in lines(&cells, results, aggregate, majority) {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            l.cell.kind(),
+            l.cell.prior(),
+            l.cell.beta(),
+            num(l.cell.golden().map(f64::from)),
+            l.scenario,
+            l.condition.name,
+            l.emerged.of,
+            num(l.violation.map(|e| e.point)),
+            num(l.violation.map(|e| e.low)),
+            num(l.violation.map(|e| e.high)),
+            num(l.task_return.map(|e| e.point)),
+            num(l.task_return.map(|e| e.low)),
+            num(l.task_return.map(|e| e.high)),
+            num(l.start_return),
+            num(l.start_violation),
+            l.emerged.seeds,
+            num(median(&l.emerged.steps)),
+            num(median(&l.emerged.episodes)),
+        );
+    }
+    out
+}
+
+/// The report's section on the emergence experiment: every cell's line in a Markdown table, with
+/// the exact honest optimum of each scenario beside its returns; `None` without cells.
+pub fn markdown(
+    config: &ReproConfig,
+    results: &[&RunResult],
+    aggregate: &Aggregate,
+    majority: f64,
+    honest: impl Fn(&Condition) -> f64,
+) -> Option<String> {
+    let cells = pretrained(config);
+    if cells.is_empty() {
+        return None;
+    }
+    let mut o = format!(
+        "## Emergence from a pretrained start\n\nEach cell's final greedy violation rate and task return (IQM \
+         [BCa interval] over seeds), its pretrained start's, and the seeds that went from at most {majority} to above \
+         it (\"below, then above\"), with the median environment steps and training episodes (trajectories) to the \
+         first point above. `emergence.csv` has the same; `emergence.svg` draws it.\n\n| algorithm | prior | β | \
+         golden RL | scenario | violation rate | return (honest optimum) | start: return, violation | emerged | \
+         steps | trajectories |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+    );
+    let show = |e: Option<Estimate>| e.map_or("n/a".into(), |e| e.show(3));
+    let whole = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.0}"));
+    for l in lines(&cells, results, aggregate, majority) {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} ({:.4}) | {}, {} | {} of {} | {} | {} |",
+            l.cell.kind(),
+            l.cell.prior(),
+            l.cell.beta(),
+            l.cell.golden().map_or("-".into(), |w| w.to_string()),
+            l.scenario,
+            show(l.violation),
+            show(l.task_return),
+            honest(l.condition),
+            l.start_return.map_or("n/a".into(), |v| format!("{v:.3}")),
+            l.start_violation.map_or("n/a".into(), |v| format!("{v:.3}")),
+            l.emerged.seeds,
+            l.emerged.of,
+            whole(median(&l.emerged.steps)),
+            whole(median(&l.emerged.episodes)),
+        );
+    }
+    o.push('\n');
+    Some(o)
 }
 
 /// The phase diagram: per algorithm (rows) the base and its twin (columns), each a grid over the

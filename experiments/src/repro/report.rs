@@ -8,7 +8,7 @@ use std::fmt::Write;
 use sim_envs::CloudParams;
 
 use super::calibration::{Agent, Calibrated, cells};
-use super::config::{Family, ReproConfig};
+use super::config::{Condition, Family, ReproConfig};
 use super::criteria::Registered;
 use super::run::RunResult;
 use super::tables::{Aggregate, Metric};
@@ -128,6 +128,11 @@ pub fn report(
         o.push('\n');
     }
 
+    let majority = criteria.criteria.majority;
+    let honest = |c: &Condition| exact.at(&c.name).map_or(f64::NAN, |i| i.honest.upper);
+    if let Some(section) = super::emergence::markdown(config, results, aggregate, majority, honest) {
+        o.push_str(&section);
+    }
     calibration(&mut o, rows, calibrated);
     o.push_str("## The exact incentives of the base and its no-pay twin\n\n");
     let twin = config.first(Family::Twin);

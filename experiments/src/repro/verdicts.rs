@@ -1828,6 +1828,8 @@ mod contrasts {
             (name: "rloo_twin", family: Twin, algorithm: Rloo(group_size: 4, beta: 0.0), pretrain: Some((mixture: [(strategy: "honest_work", share: 0.99), (strategy: "tunnel_then_mine", share: 0.01)], episodes: 100))),
             (name: "rloo_kl", family: Algorithm, algorithm: Rloo(group_size: 4, beta: 0.1), pretrain: Some((mixture: [(strategy: "honest_work", share: 0.99), (strategy: "tunnel_then_mine", share: 0.01)], episodes: 100))),
             (name: "rloo_golden", family: Algorithm, algorithm: Rloo(group_size: 4, beta: 0.0), pretrain: Some((mixture: [(strategy: "honest_work", share: 1.0)], episodes: 100))),
+            (name: "rloo_golden_rl", family: Algorithm, algorithm: Rloo(group_size: 4, beta: 0.0), pretrain: Some((mixture: [(strategy: "honest_work", share: 0.99), (strategy: "tunnel_then_mine", share: 0.01)], episodes: 100)),
+                golden_rl: Some((weight: 1.0, mixture: [(strategy: "honest_work", share: 1.0)], episodes: 50))),
         ],
     )"#;
 
@@ -2092,7 +2094,8 @@ mod contrasts {
         assert!(p7.precondition.contains("`rloo`'s start violates in 0.800 of episodes in seed 104"), "{p7:?}");
     }
 
-    /// P8 on the fixture's remedies (a KL leash, golden pretraining): a remedy whose agents stay
+    /// P8 on the fixture's remedies (a KL leash, golden pretraining, golden trajectories in RL): a
+    /// remedy whose agents stay
     /// honest where the unremedied ones acquire prevents it; a remedy that changes nothing is not
     /// reported as preventing; and with nothing acquired there is nothing to prevent.
     #[test]
@@ -2105,7 +2108,12 @@ mod contrasts {
         }));
         assert_eq!(verdict_of(&rows, "P8"), Verdict::Supported);
         let p8 = rows.iter().find(|r| r.phenomenon == "P8").unwrap();
-        assert_eq!(p8.precondition, "holds for 2 remedies");
+        assert_eq!(p8.precondition, "holds for 3 remedies");
+        assert!(
+            p8.evidence.iter().any(|e| e.starts_with("golden trajectories in RL weight 1 (rloo) (rloo_golden_rl)")),
+            "{:?}",
+            p8.evidence
+        );
         assert!(p8.evidence.iter().any(|e| e.starts_with("KL leash beta 0.1 (rloo) (rloo_kl)")), "{:?}", p8.evidence);
         // Remedies that change nothing: their agents acquire as the unremedied ones do.
         let unchanged = runs(|c, seed, r| {
