@@ -63,11 +63,25 @@ pub fn pretrained(config: &ReproConfig) -> Vec<Pretrained<'_>> {
         .filter(|c| c.family == Family::Algorithm && c.pretrain.is_some())
         .map(|base| Pretrained {
             base,
-            twin: conditions
-                .iter()
-                .find(|t| t.family == Family::Twin && t.algorithm == base.algorithm && t.pretrain == base.pretrain),
+            twin: conditions.iter().find(|t| {
+                t.family == Family::Twin
+                    && t.algorithm == base.algorithm
+                    && t.pretrain == base.pretrain
+                    && t.golden_rl == base.golden_rl
+            }),
         })
         .collect()
+}
+
+/// The algorithms of `cells`, each once, in order of first appearance.
+pub fn kinds(cells: &[Pretrained]) -> Vec<&'static str> {
+    let mut kinds = vec![];
+    for c in cells {
+        if !kinds.contains(&c.kind()) {
+            kinds.push(c.kind());
+        }
+    }
+    kinds
 }
 
 /// How condition `c`'s seeds emerged: a curve point at or below `majority`, then a later one
@@ -251,8 +265,7 @@ pub fn svg(
     if cells.is_empty() {
         return None;
     }
-    let mut kinds: Vec<&str> = cells.iter().map(Pretrained::kind).collect();
-    kinds.dedup();
+    let kinds = kinds(&cells);
     let key = |v: f64| (v * 1e9).round() as i64;
     let priors: BTreeSet<i64> = cells.iter().map(|c| key(c.prior())).collect();
     let order = |c: &Pretrained| (c.golden().map(|w| key(f64::from(w))), key(f64::from(c.beta())), c.leash());
@@ -338,4 +351,37 @@ pub fn svg(
         root.present().map_err(e)
     })();
     Some(drawn.map(|()| svg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cell's twin has its algorithm, pretraining and golden trajectories; remedies without a
+    /// twin of their own get none; each algorithm is listed once, in order.
+    #[test]
+    fn cells_match_their_own_twin_only() {
+        let mix = r#"Some((mixture: [(strategy: "honest_work", share: 0.9), (strategy: "tunnel_then_mine", share: 0.1)], episodes: 10))"#;
+        let text = format!(
+            r#"(name: "cells", base_scenario: "pressure", seeds: [1], ppo: (), conditions: [
+                (name: "grpo", family: Algorithm, algorithm: Grpo(group_size: 4, beta: 0.0), pretrain: {mix}),
+                (name: "rloo", family: Algorithm, algorithm: Rloo(group_size: 4, beta: 0.0), pretrain: {mix}),
+                (name: "grpo_golden", family: Algorithm, algorithm: Grpo(group_size: 4, beta: 0.0), pretrain: {mix},
+                    golden_rl: Some((weight: 0.5, mixture: [(strategy: "honest_work", share: 1.0)], episodes: 10))),
+                (name: "grpo_kl", family: Algorithm, algorithm: Grpo(group_size: 4, beta: 0.1), pretrain: {mix}),
+                (name: "grpo_twin", family: Twin, algorithm: Grpo(group_size: 4, beta: 0.0), pretrain: {mix}),
+            ])"#
+        );
+        let (config, ..) = ReproConfig::parse(&text, "cells").expect("the matrix parses");
+        let cells = pretrained(&config);
+        let twin = |name: &str| cells.iter().find(|c| c.base.name == name).unwrap().twin.map(|t| t.name.as_str());
+        assert_eq!(twin("grpo"), Some("grpo_twin"));
+        assert_eq!(twin("rloo"), None);
+        assert_eq!(twin("grpo_golden"), None);
+        assert_eq!(twin("grpo_kl"), None);
+        assert_eq!(kinds(&cells), ["grpo", "rloo"]);
+        let leash: Vec<String> = cells.iter().map(Pretrained::leash).collect();
+        assert_eq!(leash, ["β 0", "β 0", "β 0 + golden RL 0.5", "β 0.1"]);
+        assert_eq!(cells[0].prior(), 0.1);
+    }
 }

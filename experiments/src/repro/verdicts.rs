@@ -22,7 +22,7 @@ use sim_envs::toycloud::{Egress, Response, Violation};
 use super::calibration::{self, Agent, Calibrated, Decision};
 use super::config::{Condition, Family, ReproConfig};
 use super::criteria::Criteria;
-use super::emergence::{Emerged, Pretrained, pretrained};
+use super::emergence::{Emerged, Pretrained, kinds, pretrained};
 use super::run::RunResult;
 use super::solutions::Solutions;
 use super::tables::{Aggregate, Metric, cell, values};
@@ -1378,8 +1378,7 @@ fn p7(x: &Inputs, exact: &Exact) -> Row {
         pays(inc),
         pays(twin_inc)
     );
-    let mut kinds: Vec<&str> = cells.iter().map(Pretrained::kind).collect();
-    kinds.dedup();
+    let kinds = kinds(&cells);
     let mut artefacts = vec![];
     let mut weakest: Option<Contrast> = None;
     for kind in &kinds {
