@@ -9,7 +9,7 @@
 # off after 8 s, so that its time limit and projection are exercised as on the GPU.
 #
 # Stages, each under its own time limit, each writing its file in OUT as it goes (so a stage
-# that fails or runs out of time loses nothing written before it); seven files:
+# that fails or runs out of time loses nothing written before it); eight files:
 #   device.txt      nvidia-smi, the host, the commit and the binaries' sizes
 #   smoke.txt       the device found, one tiny step and one tiny update per loop (seconds; a
 #                   library or driver problem shows here, with its error, and stops the run)
@@ -20,6 +20,9 @@
 #   rome_repro.txt  a time-boxed part of the default rome_repro matrix on the device (host
 #                   loop: the update on the GPU), with the projected time of the whole matrix
 #   rome_repro_device.txt  the same on the device loop (environments and rollout on the GPU too)
+#   emergence.txt   a time-boxed part of the emergence phase diagram at GPU size (`--config
+#                   emergence_full`: pretrained starts, GRPO/RLOO/PPO-KL, the KL leash and golden
+#                   trajectories, on the device loop), with the projected time of the whole preset
 #   log.txt         every stage's command, exit status and time, and its standard error
 # Not here: purejaxrl on the same GPU (jaxlib with its CUDA plugin is hundreds of MiB; a call
 # carries at most 64 MiB).
@@ -75,6 +78,9 @@ if [ "$tiny" = 1 ]; then
     # `--quick` solves its small base (`smoke`, about 1 s) for the no-pay twin before it trains,
     # then trains 40 short runs in about 10 s on 2 cores: cut off part way, as on the GPU.
     limit_rome=8 limit_rome_device=8
+    # Two pretrained RLOO cells on `smoke` (benches/gpu/emergence_tiny.ron), a few seconds each.
+    limit_emergence=30
+    emergence_args=(--config "$(cd "$(dirname "$0")" && pwd)/emergence_tiny.ron")
     sizes=256,1024
     seconds=0.2
     ppo_cartpole=16x8x2x512,32x8x4x1024
@@ -82,10 +88,11 @@ if [ "$tiny" = 1 ]; then
     population=2 ppo_population=16x8x2x512
     rome_args=(--quick)
 else
-    # At most 80 + 2 x (40 + 45) + 4 x 35 + 70 + 45 = 505 s past the smoke stage's few seconds
-    # (each stage's SIGTERM grace of up to 15 s aside).
+    # At most 80 + 2 x (40 + 45) + 4 x 35 + 60 + 40 + 50 = 540 s past the smoke stage's few
+    # seconds (each stage's SIGTERM grace of up to 15 s aside).
     limit_smoke=60 limit_stepping=80 limit_ppo_host=40 limit_ppo_device=45 limit_ppo_population=35
-    limit_rome=70 limit_rome_device=45
+    limit_rome=60 limit_rome_device=40 limit_emergence=50
+    emergence_args=(--config emergence_full)
     sizes=65536,262144,1048576,4194304
     seconds=2
     ppo_cartpole=64x64x4x491520,256x128x8x2097152
@@ -169,7 +176,7 @@ rome() {
     local start=$SECONDS start_epoch
     start_epoch=$(date +%s)
     stage "$name" "$limit" "$scratch/$name.out" \
-        "$bin/rome_repro" "${rome_args[@]}" "$@" --device "$device" --quiet --out "$dir"
+        "$bin/rome_repro" "$@" --device "$device" --quiet --out "$dir"
     local rc=$?
     local elapsed=$((SECONDS - start))
     # The resolved matrix rome_repro wrote: one `family:` per condition, one line per seed.
@@ -182,7 +189,7 @@ rome() {
     # When the last run ended (the aggregation after it is not training time).
     last=$(find "$dir/runs" -name result.ron -exec stat -c %Y {} + 2>/dev/null | sort -n | tail -n 1)
     {
-        echo "command: rome_repro ${rome_args[*]} $* --device $device (limit ${limit}s)"
+        echo "command: rome_repro $* --device $device (limit ${limit}s)"
         echo "exit: $rc"
         echo "elapsed_s: $elapsed"
         echo "runs_finished: $done_runs of $runs"
@@ -201,8 +208,9 @@ rome() {
     if [ "$done_runs" = 0 ]; then return 2; fi
     return 0
 }
-rome rome_repro "$limit_rome" "$out/rome_repro.txt" || status=2
-rome rome_repro_device "$limit_rome_device" "$out/rome_repro_device.txt" --loop device || status=2
+rome rome_repro "$limit_rome" "$out/rome_repro.txt" "${rome_args[@]}" || status=2
+rome rome_repro_device "$limit_rome_device" "$out/rome_repro_device.txt" "${rome_args[@]}" --loop device || status=2
+rome emergence "$limit_emergence" "$out/emergence.txt" "${emergence_args[@]}" || status=2
 
 echo "run.sh: done (status $status); results in $out" | tee -a "$log"
 exit $status

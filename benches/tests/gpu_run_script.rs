@@ -111,7 +111,7 @@ fn every_stage_writes_its_results_on_the_cpu_backend() {
         positive(r, "samples_per_s");
         assert_eq!(r["weights_checksum"].len(), 16);
     }
-    for file in ["rome_repro.txt", "rome_repro_device.txt"] {
+    for (file, runs) in [("rome_repro.txt", 40), ("rome_repro_device.txt", 40), ("emergence.txt", 2)] {
         let rome = std::fs::read_to_string(out.join(file)).expect(file);
         let field = |key: &str| {
             rome.lines()
@@ -123,7 +123,8 @@ fn every_stage_writes_its_results_on_the_cpu_backend() {
         let (done, total) = finished.split_once(" of ").expect("`k of n`");
         let (done, total): (u64, u64) = (done.parse().unwrap(), total.parse().unwrap());
         assert!(done > 0 && done <= total, "{file}: {finished}");
-        assert_eq!(total, 40, "the --quick matrix: 20 conditions x 2 seeds");
+        // The --quick matrix: 20 conditions x 2 seeds; the tiny emergence matrix: a cell and its twin.
+        assert_eq!(total, runs, "{file}");
         let projected: u64 = field("projected_matrix_s").split(' ').next().unwrap().parse().expect("seconds");
         let elapsed: u64 = field("elapsed_s").parse().unwrap();
         // Every run finished: the time to the last one; some cut off: scaled up from the elapsed time.
@@ -131,7 +132,8 @@ fn every_stage_writes_its_results_on_the_cpu_backend() {
     }
     assert!(field_of(&out.join("rome_repro_device.txt"), "command").contains("--loop device"));
     assert!(std::fs::read_to_string(out.join("device.txt")).unwrap().contains("device: cpu"));
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 7, "at most 8 files; these seven");
+    assert!(field_of(&out.join("emergence.txt"), "command").contains("emergence_tiny.ron"));
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 8, "at most 8 files; these eight");
     let _ = std::fs::remove_dir_all(&out);
 }
 
