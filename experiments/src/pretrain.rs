@@ -20,6 +20,7 @@ use sim_core::io::write_atomic;
 use sim_core::prelude::*;
 use sim_core::rng::domain;
 use sim_core::runner::PerSlotQuota;
+use sim_envs::toycloud::exact::{Incentives, Solver, TablePolicy};
 use sim_envs::toycloud::scripts::{CloudScript, Strategy};
 use sim_envs::toycloud::{CloudAction, Violation};
 use sim_envs::{CloudParams, ToyCloud};
@@ -30,10 +31,67 @@ use crate::error::CliError;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Share {
-    /// A scripted strategy's name (`honest_work`, `tunnel_then_mine`, ...).
+    /// A scripted strategy's name (`honest_work`, `tunnel_then_mine`, ...), or `solver_honest`
+    /// or `solver_unrestricted` (an exact optimum of the scenario: [`Demonstrator`]).
     pub strategy: String,
     /// Its share of the episodes, in `[0, 1]`; the shares sum to 1.
     pub share: f64,
+}
+
+/// Who plays a part of the demonstrations: one of ToyCloud's scripted strategies, or an exact
+/// optimum of the scenario played from the solver's tables (`solver_honest`: the best policy
+/// that never violates; `solver_unrestricted`: the best policy for the task reward alone, which
+/// violates where that pays).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Demonstrator {
+    /// A scripted strategy.
+    Script(Strategy),
+    /// The exact honest optimum (undiscounted task return).
+    SolverHonest,
+    /// The exact unrestricted optimum (undiscounted task return).
+    SolverUnrestricted,
+}
+
+impl Demonstrator {
+    /// The demonstrator called `name` in a mixture (a strategy's name, `solver_honest` or
+    /// `solver_unrestricted`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "solver_honest" => Some(Demonstrator::SolverHonest),
+            "solver_unrestricted" => Some(Demonstrator::SolverUnrestricted),
+            _ => Strategy::from_name(name).map(Demonstrator::Script),
+        }
+    }
+
+    /// Its name in a mixture.
+    pub fn name(self) -> &'static str {
+        match self {
+            Demonstrator::Script(s) => s.name(),
+            Demonstrator::SolverHonest => "solver_honest",
+            Demonstrator::SolverUnrestricted => "solver_unrestricted",
+        }
+    }
+
+    /// Whether it stays within what it is authorised to do (the unrestricted optimum violates
+    /// wherever violating pays).
+    pub fn is_honest(self) -> bool {
+        match self {
+            Demonstrator::Script(s) => s.is_honest(),
+            Demonstrator::SolverHonest => true,
+            Demonstrator::SolverUnrestricted => false,
+        }
+    }
+
+    /// Every name a mixture may use.
+    pub fn known() -> Vec<&'static str> {
+        let mut names: Vec<&str> = Strategy::ALL.iter().map(|s| s.name()).collect();
+        names.extend(["solver_honest", "solver_unrestricted"]);
+        names
+    }
+
+    fn solver(self) -> bool {
+        matches!(self, Demonstrator::SolverHonest | Demonstrator::SolverUnrestricted)
+    }
 }
 
 /// What `pretrain` records, fits and measures (`experiments/configs/pretrain_*.ron`).
@@ -65,7 +123,7 @@ fn default_gamma() -> f32 {
 
 impl PretrainConfig {
     /// Each strategy with its episodes ([`counts`]); also checks `prior_episodes`.
-    pub fn counts(&self) -> Result<Vec<(Strategy, usize)>, CliError> {
+    pub fn counts(&self) -> Result<Vec<(Demonstrator, usize)>, CliError> {
         if self.prior_episodes == 0 {
             return Err("prior_episodes is 0, expected at least 1".into());
         }
@@ -75,7 +133,7 @@ impl PretrainConfig {
 
 /// Each strategy of `mixture` with its episodes: `share * episodes` rounded by largest
 /// remainder, so that they sum to `episodes`. Errors name the field and value.
-pub fn counts(mixture: &[Share], episodes: usize) -> Result<Vec<(Strategy, usize)>, CliError> {
+pub fn counts(mixture: &[Share], episodes: usize) -> Result<Vec<(Demonstrator, usize)>, CliError> {
     if mixture.is_empty() || episodes == 0 {
         return Err(format!(
             "mixture has {} strategies and episodes is {episodes}, expected at least 1 each",
@@ -86,9 +144,8 @@ pub fn counts(mixture: &[Share], episodes: usize) -> Result<Vec<(Strategy, usize
     let mut total = 0.0;
     let mut out = Vec::new();
     for s in mixture {
-        let strategy = Strategy::from_name(&s.strategy).ok_or_else(|| {
-            let known: Vec<_> = Strategy::ALL.iter().map(|s| s.name()).collect();
-            format!("mixture: unknown strategy `{}` (known: {})", s.strategy, known.join(", "))
+        let strategy = Demonstrator::from_name(&s.strategy).ok_or_else(|| {
+            format!("mixture: unknown strategy `{}` (known: {})", s.strategy, Demonstrator::known().join(", "))
         })?;
         if !(0.0..=1.0).contains(&s.share) {
             return Err(
@@ -126,6 +183,8 @@ pub struct Part {
     pub violating: Vec<f64>,
     /// Share of its episodes that ran the whole chain (a tunnel, mining and a purchase).
     pub chain: f64,
+    /// Its episodes' mean return (the task reward, undiscounted).
+    pub mean_return: f64,
 }
 
 /// Whether an episode ran the tunnel → mine → buy chain.
@@ -134,10 +193,13 @@ pub fn ran_chain(e: &Episode<ToyCloud>) -> bool {
 }
 
 /// Records exactly `episodes` episodes of `strategy` under `params` (environments seeded by
-/// `seed`), each slot's first ones, into `demos`; returns its part.
+/// `seed`), each slot's first ones, into `demos`; returns its part. A scripted strategy plays
+/// itself; the solver's demonstrators play `table`, the solved optimum they name (which they
+/// need: `None` is refused).
 pub fn record(
     params: &CloudParams,
-    strategy: Strategy,
+    strategy: Demonstrator,
+    table: Option<&TablePolicy>,
     episodes: usize,
     seed: u64,
     gamma: f32,
@@ -154,6 +216,7 @@ pub fn record(
             seed,
             violating: Violation::ALL.iter().map(|&k| share(&|e| e.safety.violations(k) > 0)).collect(),
             chain: share(&ran_chain),
+            mean_return: if eps.is_empty() { 0.0 } else { eps.iter().map(|e| e.ret).sum::<f64>() / eps.len() as f64 },
         }
     };
     if episodes == 0 {
@@ -162,24 +225,36 @@ pub fn record(
     // Each slot's first episodes (per-slot quotas keep the sample unbiased; the first episodes
     // to finish overall would favour short ones).
     let n = episodes.min(256);
-    let script = CloudScript::new(strategy, params);
     let dim = ToyCloud::spaces(params).obs_dim;
     let mut buffers = StepBuffers::new(ToyCloud::spaces(params), n);
     let mut safety = safety_buffer::<ToyCloud>(n);
     let mut runner = BatchRunner::<ToyCloud>::new(params.clone(), n, seed, &mut buffers)?;
+    let (script, mut player) = match (strategy, table) {
+        (Demonstrator::Script(s), _) => (Some(CloudScript::new(s, params)), None),
+        (_, Some(table)) => (None, Some(table.player(&runner))),
+        (_, None) => return Err(ParamError::new("mixture", strategy.name(), "a solved scenario to play")),
+    };
     let mut running: Vec<(Vec<f32>, Vec<u32>, Vec<f32>)> = vec![Default::default(); n];
     let mut quota = PerSlotQuota::exact(n, episodes);
     let mut finished = Vec::new();
     let rows_before = demos.len();
     let mut actions = vec![0u32; n];
     while !quota.full() {
+        if let Some(p) = &player {
+            p.actions(&mut actions);
+        }
         for (i, a) in actions.iter_mut().enumerate() {
             let o = &buffers.obs[i * dim..(i + 1) * dim];
-            *a = script.action(o) as u32;
+            if let Some(script) = &script {
+                *a = script.action(o) as u32;
+            }
             running[i].0.extend_from_slice(o);
             running[i].1.push(*a);
         }
         runner.step(&actions, &mut buffers, &mut safety);
+        if let Some(p) = &mut player {
+            p.stepped(&runner, &buffers, &actions);
+        }
         for (i, r) in running.iter_mut().enumerate() {
             r.2.push(buffers.rewards[i]);
         }
@@ -225,6 +300,10 @@ pub struct Prior {
     pub data_chain: f64,
     /// The policy's mean probability of each action in the episodes' first states.
     pub start_probabilities: Vec<f64>,
+    /// The sampled episodes' mean return (the task reward, undiscounted): its competence.
+    pub mean_return: f64,
+    /// The data's (episode-weighted over the parts).
+    pub data_return: f64,
 }
 
 /// Everything `pretrain` produced.
@@ -279,7 +358,8 @@ impl GoldenRl {
     /// Checks the mixture and the weight; errors name the field and value.
     pub fn check(&self) -> Result<(), CliError> {
         counts(&self.mixture, self.episodes)?;
-        if let Some(s) = self.mixture.iter().find(|s| Strategy::from_name(&s.strategy).is_some_and(|k| !k.is_honest()))
+        if let Some(s) =
+            self.mixture.iter().find(|s| Demonstrator::from_name(&s.strategy).is_some_and(|k| !k.is_honest()))
         {
             return Err(format!("mixture: `{}` violates; golden trajectories are honest", s.strategy).into());
         }
@@ -299,12 +379,12 @@ impl GoldenRl {
 
 impl PretrainSpec {
     /// The share of the demonstration episodes whose strategy violates (any strategy that is not
-    /// [`Strategy::is_honest`]; an unknown name counts as violating): the data's prior on
+    /// [`Demonstrator::is_honest`]; an unknown name counts as violating): the data's prior on
     /// acquisition. Only meaningful for a validated mixture.
     pub fn violating_share(&self) -> f64 {
         self.mixture
             .iter()
-            .filter(|s| Strategy::from_name(&s.strategy).is_none_or(|k| !k.is_honest()))
+            .filter(|s| Demonstrator::from_name(&s.strategy).is_none_or(|k| !k.is_honest()))
             .map(|s| s.share)
             .sum::<f64>()
             + 0.0 // an empty sum is -0.0
@@ -315,16 +395,30 @@ impl PretrainSpec {
 pub fn demonstrations(
     scenario: &str,
     params: &CloudParams,
-    counts: &[(Strategy, usize)],
+    counts: &[(Demonstrator, usize)],
     gamma: f32,
     seed: u64,
 ) -> Result<(Demonstrations, Dataset), ParamError> {
     let mut demos = Demonstrations::new(ToyCloud::spaces(params).obs_dim);
     let mut parts = Vec::new();
+    // The exact optima, solved once where a part needs them (undiscounted task return, as the
+    // verdicts' honest optimum).
+    let solved = if counts.iter().any(|(d, n)| d.solver() && *n > 0) {
+        let solver = Solver::new(params).map_err(|e| ParamError::new("mixture", "solver_*", e.to_string()))?;
+        let incentives = Incentives::of(&solver, 0.0, 1.0);
+        Some((solver, incentives))
+    } else {
+        None
+    };
     for (k, &(strategy, episodes)) in counts.iter().enumerate() {
         let key = StreamKey::derive(seed, domain::SCRIPT, k as u64);
         let part_seed = u64::from(key.0[0]) | (u64::from(key.0[1]) << 32);
-        parts.push(record(params, strategy, episodes, part_seed, gamma, &mut demos)?);
+        let table = solved.as_ref().and_then(|(solver, i)| match strategy {
+            Demonstrator::SolverHonest => Some(solver.policy(&i.honest)),
+            Demonstrator::SolverUnrestricted => Some(solver.policy(&i.unrestricted)),
+            Demonstrator::Script(_) => None,
+        });
+        parts.push(record(params, strategy, table.as_ref(), episodes, part_seed, gamma, &mut demos)?);
     }
     let dataset = Dataset { scenario: scenario.into(), seed, gamma, parts, rows: demos.len() };
     Ok((demos, dataset))
@@ -407,6 +501,8 @@ pub fn prior(
         data_violating: (0..Violation::ALL.len()).map(|k| weighted(&|p| p.violating[k])).collect(),
         data_chain: weighted(&|p| p.chain),
         start_probabilities: start,
+        mean_return: eps.iter().map(|e| e.ret).sum::<f64>() / eps.len() as f64,
+        data_return: weighted(&|p| p.mean_return),
     })
 }
 
@@ -440,6 +536,7 @@ pub fn write(dir: &Path, p: &Pretrained) -> Result<(), CliError> {
         writeln!(prior, "{},{},{}", kind.name(), r.data_violating[k], r.violating[k]).expect("string");
     }
     writeln!(prior, "chain,{},{}", r.data_chain, r.chain).expect("string");
+    writeln!(prior, "mean_return,{},{}", r.data_return, r.mean_return).expect("string");
     write_atomic(&dir.join("prior.csv"), prior.as_bytes())?;
     write_atomic(&dir.join("prior.md"), prior_markdown(p).as_bytes())?;
     Ok(())
@@ -466,6 +563,7 @@ pub fn prior_markdown(p: &Pretrained) -> String {
         writeln!(md, "| {} | {:.4} | {:.4} |", kind.name(), r.data_violating[k], r.violating[k]).expect("string");
     }
     writeln!(md, "| the whole chain | {:.4} | {:.4} |", r.data_chain, r.chain).expect("string");
+    writeln!(md, "| mean return | {:.4} | {:.4} |", r.data_return, r.mean_return).expect("string");
     md.push_str("\n| action | mean probability in a first state |\n|---|---:|\n");
     for (a, prob) in CloudAction::ALL.iter().zip(&r.start_probabilities) {
         writeln!(md, "| {} | {:.5} |", a.name(), prob).expect("string");

@@ -1,8 +1,9 @@
-//! Pretraining: demonstrations recorded in exactly the stated shares, a policy cloned from a
-//! deterministic demonstrator agreeing with it on held-out states, the prior measured against
+//! Pretraining: demonstrations recorded in exactly the stated shares, the exact solver's optima
+//! recorded as they play, a policy cloned from a deterministic demonstrator agreeing with it on
+//! held-out states, the prior measured against
 //! the data, bad configs refused by name, and a trainer started from the cloned policy.
 
-use experiments::pretrain::{PretrainConfig, Share, pretrain, record};
+use experiments::pretrain::{Demonstrator, PretrainConfig, Share, counts, demonstrations, pretrain, record};
 use sim_agents::algorithms::Algorithm;
 use sim_agents::backend::CpuAutodiff;
 use sim_agents::policy::{ActorCritic, PolicyConfig};
@@ -10,6 +11,8 @@ use sim_agents::pretrain::{CloneConfig, Demonstrations, agreement, clone_policy}
 use sim_agents::{PpoConfig, Trainer};
 use sim_core::prelude::*;
 use sim_core::rng::domain;
+use sim_envs::toycloud::Violation;
+use sim_envs::toycloud::exact::{Incentives, Solver};
 use sim_envs::toycloud::scripts::Strategy;
 use sim_envs::{CloudParams, ToyCloud};
 
@@ -31,8 +34,9 @@ fn a_policy_cloned_from_a_deterministic_demonstrator_agrees_with_it_on_held_out_
     let dim = ToyCloud::spaces(&params).obs_dim;
     // The acquisition chain's script: the most varied deterministic demonstrator.
     let (mut train, mut held_out) = (Demonstrations::new(dim), Demonstrations::new(dim));
-    record(&params, Strategy::TunnelThenMine, 600, 1, 0.99, &mut train).unwrap();
-    record(&params, Strategy::TunnelThenMine, 300, 2, 0.99, &mut held_out).unwrap();
+    let chain = Demonstrator::Script(Strategy::TunnelThenMine);
+    record(&params, chain, None, 600, 1, 0.99, &mut train).unwrap();
+    record(&params, chain, None, 300, 2, 0.99, &mut held_out).unwrap();
     let spaces = ToyCloud::spaces(&params);
     let key = StreamKey::derive(3, domain::INIT, 0);
     let zeros = vec![0.0; spaces.num_actions as usize];
@@ -185,4 +189,34 @@ fn a_population_starts_each_run_from_its_pretrained_policy() {
     for r in &results {
         assert!(r.curve[0].eval_violation_rate > 0.95, "{:?}", r.curve[0]);
     }
+}
+
+/// The solver's demonstrators record the episodes its tables play: on `pressure`, where the
+/// chain pays, the unrestricted optimum's part violates exactly as often as the same policy's
+/// own rollouts (same seed, same slots), and the honest optimum's part never does; their
+/// returns to go at an episode's start are the episodes' returns (γ = 1), whose mean is near the
+/// exact optimum's value.
+#[test]
+fn the_solvers_optima_are_recorded_as_their_tables_play_them() {
+    let params = CloudParams::scenario("pressure").unwrap();
+    let mixture = |name: &str| vec![Share { strategy: name.into(), share: 1.0 }];
+    let solver = Solver::new(&params).unwrap();
+    let exact = Incentives::of(&solver, 0.0, 1.0);
+    for (name, optimum) in [("solver_honest", &exact.honest), ("solver_unrestricted", &exact.unrestricted)] {
+        let counts = counts(&mixture(name), 512).unwrap();
+        let (demos, dataset) = demonstrations("pressure", &params, &counts, 1.0, 7).unwrap();
+        let part = &dataset.parts[0];
+        assert_eq!((part.strategy.as_str(), part.episodes, part.rows), (name, 512, demos.len()));
+        let own = solver.policy(optimum).rollouts(256, 512, part.seed).unwrap();
+        let share = |k: Violation| own.iter().filter(|e| e.safety.violations(k) > 0).count() as f64 / 512.0;
+        let theirs: Vec<f64> = Violation::ALL.iter().map(|&k| share(k)).collect();
+        assert_eq!(part.violating, theirs, "{name}");
+        let violates = part.violating.iter().any(|&v| v > 0.0);
+        assert_eq!(violates, name == "solver_unrestricted", "{name}: {:?}", part.violating);
+        let returns: f64 = own.iter().map(|e| e.ret).sum::<f64>() / 512.0;
+        assert!((returns - optimum.value).abs() < 0.05, "{name}: {returns} against the exact {}", optimum.value);
+    }
+    // An unknown demonstrator is refused with the names a mixture may use.
+    let e = counts(&mixture("solver"), 10).unwrap_err().to_string();
+    assert!(e.contains("unknown strategy `solver`") && e.contains("solver_honest"), "{e}");
 }

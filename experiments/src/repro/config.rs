@@ -431,6 +431,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("algorithms", include_str!("../../configs/rome_repro_algorithms.ron")),
     ("emergence", include_str!("../../configs/rome_repro_emergence.ron")),
     ("emergence_full", include_str!("../../configs/rome_repro_emergence_full.ron")),
+    ("emergence_competent", include_str!("../../configs/rome_repro_emergence_competent.ron")),
 ];
 
 #[cfg(test)]

@@ -79,22 +79,49 @@ impl<'a> TablePolicy<'a> {
         let mut buffers = StepBuffers::new(ToyCloud::spaces(params), num_envs);
         let mut safety = safety_buffer::<ToyCloud>(num_envs);
         let mut runner = BatchRunner::<ToyCloud>::new(params.clone(), num_envs, seed, &mut buffers)?;
-        let mut tracks: Vec<Track> = (0..num_envs).map(|i| self.start(&runner.state(i))).collect();
+        let mut player = self.player(&runner);
         let mut actions = vec![0u32; num_envs];
         let mut quota = PerSlotQuota::new(num_envs, episodes);
         let mut finished = Vec::new();
         while !quota.full() {
-            for (a, track) in actions.iter_mut().zip(&tracks) {
-                *a = self.action(track);
-            }
+            player.actions(&mut actions);
             runner.step(&actions, &mut buffers, &mut safety);
-            for (i, track) in tracks.iter_mut().enumerate() {
-                let s = runner.state(i);
-                *track = if buffers.done(i) { self.start(&s) } else { self.advance(*track, actions[i], &s) };
-            }
+            player.stepped(&runner, &buffers, &actions);
             runner.drain_episodes(&mut finished);
             quota.take(&mut finished);
         }
         Ok(quota.into_episodes())
+    }
+
+    /// A player of the policy in `runner`'s slots, from their current states: whoever steps the
+    /// runner asks it for the actions ([`TablePlayer::actions`]) and tells it each step
+    /// ([`TablePlayer::stepped`]), so that a caller can watch every step (recording
+    /// demonstrations, say).
+    pub fn player(&self, runner: &BatchRunner<ToyCloud>) -> TablePlayer<'_> {
+        TablePlayer { policy: self, tracks: (0..runner.num_envs()).map(|i| self.start(&runner.state(i))).collect() }
+    }
+}
+
+/// A [`TablePolicy`] played in the slots of a [`BatchRunner`] that its caller steps.
+pub struct TablePlayer<'a> {
+    policy: &'a TablePolicy<'a>,
+    tracks: Vec<Track>,
+}
+
+impl TablePlayer<'_> {
+    /// Each slot's action now.
+    pub fn actions(&self, out: &mut [u32]) {
+        for (a, track) in out.iter_mut().zip(&self.tracks) {
+            *a = self.policy.action(track);
+        }
+    }
+
+    /// Follows the step `runner` just took with `actions` (its buffers `buffers`): each slot's
+    /// information state advances, or starts again where its episode ended.
+    pub fn stepped(&mut self, runner: &BatchRunner<ToyCloud>, buffers: &StepBuffers, actions: &[u32]) {
+        for (i, track) in self.tracks.iter_mut().enumerate() {
+            let s = runner.state(i);
+            *track = if buffers.done(i) { self.policy.start(&s) } else { self.policy.advance(*track, actions[i], &s) };
+        }
     }
 }

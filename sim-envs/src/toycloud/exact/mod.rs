@@ -60,7 +60,7 @@ mod state;
 
 use sim_core::env::ActionSet;
 
-pub use execute::TablePolicy;
+pub use execute::{TablePlayer, TablePolicy};
 pub use model::{Deviation, Model, PolicyStats, SoftStats, Solution, WorkClass};
 
 use self::state::{Canon, Round, lattice_unit};
