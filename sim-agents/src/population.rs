@@ -170,39 +170,36 @@ impl<B: TrainBackend, D: DeviceEnv<B::InnerBackend> + 'static> Population<B, D> 
 
     /// This population, not yet trained, each run `r` starting from `models[r]`
     /// ([`Trainer::with_initial_policy`]).
-    pub fn with_initial_policies(mut self, models: &[ActorCritic<B>]) -> Result<Self, TrainError> {
-        if models.len() != self.runs.len() {
-            return Err(TrainError::Unsupported {
-                trainer: "a population",
-                what: format!("{} initial policies for {} runs", models.len(), self.runs.len()),
-            });
-        }
-        self.runs = std::mem::take(&mut self.runs)
-            .into_iter()
-            .zip(models)
-            .map(|(run, model)| {
-                let seed = run.seed();
-                run.with_initial_policy(model).map_err(|e| TrainError::InRun { seed, source: Box::new(e) })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(self)
+    pub fn with_initial_policies(self, models: &[ActorCritic<B>]) -> Result<Self, TrainError> {
+        self.each_run("initial policies", models.iter(), |run, model| run.with_initial_policy(model))
     }
 
     /// The population with a behaviour-cloning term of `weight` on each run's demonstrations
     /// (`demos[r]` for run `r`; [`Trainer::with_demonstrations`]).
-    pub fn with_demonstrations(mut self, demos: Vec<Demonstrations>, weight: f32) -> Result<Self, TrainError> {
-        if demos.len() != self.runs.len() {
+    pub fn with_demonstrations(self, demos: Vec<Demonstrations>, weight: f32) -> Result<Self, TrainError> {
+        self.each_run("demonstration sets", demos.into_iter(), |run, d| run.with_demonstrations(d, weight))
+    }
+
+    /// Each run `r` replaced by `change(run, items[r])`, one item per run (`what` names them in
+    /// the error when their count differs); a run's error names its seed.
+    fn each_run<T>(
+        mut self,
+        what: &str,
+        items: impl ExactSizeIterator<Item = T>,
+        change: impl Fn(Trainer<D::Native, B>, T) -> Result<Trainer<D::Native, B>, TrainError>,
+    ) -> Result<Self, TrainError> {
+        if items.len() != self.runs.len() {
             return Err(TrainError::Unsupported {
                 trainer: "a population",
-                what: format!("{} demonstration sets for {} runs", demos.len(), self.runs.len()),
+                what: format!("{} {what} for {} runs", items.len(), self.runs.len()),
             });
         }
         self.runs = std::mem::take(&mut self.runs)
             .into_iter()
-            .zip(demos)
-            .map(|(run, d)| {
+            .zip(items)
+            .map(|(run, item)| {
                 let seed = run.seed();
-                run.with_demonstrations(d, weight).map_err(|e| TrainError::InRun { seed, source: Box::new(e) })
+                change(run, item).map_err(|e| TrainError::InRun { seed, source: Box::new(e) })
             })
             .collect::<Result<_, _>>()?;
         Ok(self)
