@@ -220,7 +220,10 @@ fn quick_writes_every_output_with_values_in_range() {
     // A barely trained matrix supports nothing.
     let (header, rows) = csv(&run.join("verdicts.csv"));
     assert_eq!(header[..7], ["phenomenon", "verdict", "precondition", "effect", "low", "high", "criterion"]);
-    assert_eq!(rows.iter().map(|r| r["phenomenon"].as_str()).collect::<Vec<_>>(), ["P1", "P2", "P3", "P4", "P5", "P6"]);
+    assert_eq!(
+        rows.iter().map(|r| r["phenomenon"].as_str()).collect::<Vec<_>>(),
+        ["P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8"]
+    );
     for row in &rows {
         assert!(
             ["not_measured", "precondition_fails"].contains(&row["verdict"].as_str()),
@@ -229,7 +232,7 @@ fn quick_writes_every_output_with_values_in_range() {
     }
     let report = std::fs::read_to_string(run.join("report.md")).unwrap();
     assert!(report.contains("## Verdicts"));
-    for n in 1..=6 {
+    for n in 1..=8 {
         assert!(report.contains(&format!("\n### P{n}: ")), "report.md lacks phenomenon {n}");
     }
     assert!(report.contains("checksum"), "the report names the criteria's checksum");
@@ -238,7 +241,7 @@ fn quick_writes_every_output_with_values_in_range() {
     // always-violating agent reaches `supported` or `partly` on anything.
     let (header, rows) = csv(&run.join("calibration.csv"));
     assert_eq!(header, ["phenomenon", "agent", "verdict", "effect", "low", "high"]);
-    assert_eq!(rows.len(), 6 * 5);
+    assert_eq!(rows.len(), 8 * 5);
     assert!(rows.iter().any(|r| r["phenomenon"] == "P1" && r["agent"] == "optimal" && r["verdict"] == "supported"));
     for r in rows.iter().filter(|r| r["agent"] != "optimal") {
         assert!(!["supported", "partly"].contains(&r["verdict"].as_str()), "{r:?}");
@@ -319,7 +322,7 @@ fn on_a_base_where_acquiring_does_not_pay_p7_and_p8_are_not_supported() {
     assert!(p7["precondition"].contains("violating does not pay on the base"), "{p7:?}");
     assert!(!["supported", "partly"].contains(&p8["verdict"].as_str()), "{p8:?}");
     let (header, cells) = csv(&run.join("emergence.csv"));
-    assert_eq!(header[..4], ["algorithm", "prior", "beta", "scenario"]);
+    assert_eq!(header[..5], ["algorithm", "prior", "beta", "golden_rl", "scenario"]);
     assert_eq!(cells.len(), 4, "three cells on the base and one twin");
     let first = &cells[0];
     assert_eq!(
@@ -472,12 +475,12 @@ fn draws_and_sensitivity_tabulate_every_variants_verdicts() {
         out.to_str().unwrap(),
     ]));
     let (_, rows) = csv(&run.join("draws.csv"));
-    assert_eq!(rows.len(), 2 * 6, "two draws by six phenomena");
+    assert_eq!(rows.len(), 2 * 8, "two draws by eight phenomena");
     assert_eq!(rows[0]["base_scenario"], format!("{space}@0"));
     assert!(run.join("draw1").join("verdicts.csv").is_file());
     // The tally agrees with the table: per phenomenon, its two draws counted by verdict.
     let (_, tally) = csv(&run.join("draws_summary.csv"));
-    assert_eq!(tally.len(), 6, "one row per phenomenon");
+    assert_eq!(tally.len(), 8, "one row per phenomenon");
     for t in &tally {
         let of: Vec<&str> =
             rows.iter().filter(|r| r["phenomenon"] == t["phenomenon"]).map(|r| r["verdict"].as_str()).collect();
@@ -491,7 +494,7 @@ fn draws_and_sensitivity_tabulate_every_variants_verdicts() {
     let out = dir.join("sensitivity");
     let run = ok(&rome_repro(&["--config", &matrix, "--sensitivity", "--out", out.to_str().unwrap()]));
     let (_, rows) = csv(&run.join("sensitivity.csv"));
-    assert_eq!(rows.len(), 10 * 6, "five entropy coefficients, with and without the prior, by six phenomena");
+    assert_eq!(rows.len(), 10 * 8, "five entropy coefficients, with and without the prior, by eight phenomena");
     let variants: std::collections::BTreeSet<(String, String)> =
         rows.iter().map(|r| (r["ent_coef"].clone(), r["honest_prior"].clone())).collect();
     assert_eq!(variants.len(), 10, "{variants:?}");
