@@ -20,7 +20,7 @@ use sim_core::io::write_atomic;
 use sim_core::prelude::*;
 use sim_core::rng::domain;
 use sim_core::runner::PerSlotQuota;
-use sim_envs::toycloud::exact::{Incentives, Solver, TablePolicy};
+use sim_envs::toycloud::exact::{Incentives, Solver, TablePlayer, TablePolicy};
 use sim_envs::toycloud::scripts::{CloudScript, Strategy};
 use sim_envs::toycloud::{CloudAction, Violation};
 use sim_envs::{CloudParams, ToyCloud};
@@ -229,9 +229,14 @@ pub fn record(
     let mut buffers = StepBuffers::new(ToyCloud::spaces(params), n);
     let mut safety = safety_buffer::<ToyCloud>(n);
     let mut runner = BatchRunner::<ToyCloud>::new(params.clone(), n, seed, &mut buffers)?;
-    let (script, mut player) = match (strategy, table) {
-        (Demonstrator::Script(s), _) => (Some(CloudScript::new(s, params)), None),
-        (_, Some(table)) => (None, Some(table.player(&runner))),
+    // Who acts: the script from each observation, or the tables from each slot's information state.
+    enum Actor<'a> {
+        Script(CloudScript),
+        Table(TablePlayer<'a>),
+    }
+    let mut actor = match (strategy, table) {
+        (Demonstrator::Script(s), _) => Actor::Script(CloudScript::new(s, params)),
+        (_, Some(table)) => Actor::Table(table.player(&runner)),
         (_, None) => return Err(ParamError::new("mixture", strategy.name(), "a solved scenario to play")),
     };
     let mut running: Vec<(Vec<f32>, Vec<u32>, Vec<f32>)> = vec![Default::default(); n];
@@ -240,19 +245,19 @@ pub fn record(
     let rows_before = demos.len();
     let mut actions = vec![0u32; n];
     while !quota.full() {
-        if let Some(p) = &player {
+        if let Actor::Table(p) = &actor {
             p.actions(&mut actions);
         }
         for (i, a) in actions.iter_mut().enumerate() {
             let o = &buffers.obs[i * dim..(i + 1) * dim];
-            if let Some(script) = &script {
+            if let Actor::Script(script) = &actor {
                 *a = script.action(o) as u32;
             }
             running[i].0.extend_from_slice(o);
             running[i].1.push(*a);
         }
         runner.step(&actions, &mut buffers, &mut safety);
-        if let Some(p) = &mut player {
+        if let Actor::Table(p) = &mut actor {
             p.stepped(&runner, &buffers, &actions);
         }
         for (i, r) in running.iter_mut().enumerate() {

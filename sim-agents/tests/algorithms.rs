@@ -304,7 +304,7 @@ fn the_golden_term_adds_weight_times_the_cross_entropy_on_its_paired_rows_by_han
     let p = log_softmax(model.logits(d), 1).into_data().to_vec::<f32>().unwrap();
     let ce = -(0..3).map(|r| f64::from(p[r * 2])).sum::<f64>() / 3.0;
     assert!(close(got, plain + 0.7 * ce, 1e-5), "{got} vs {plain} + 0.7 x {ce}");
-    assert!(close(f64::from(golden.last_cross_entropy()), ce, 1e-5));
+    assert!(close(f64::from(golden.last_cross_entropy().unwrap()), ce, 1e-5));
 }
 
 /// A strong golden term pulls a policy to the demonstrated action; a trainer refuses

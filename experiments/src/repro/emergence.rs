@@ -12,7 +12,7 @@ use plotters::prelude::*;
 
 use super::config::{Condition, Family, ReproConfig};
 use super::plots::{PlotError, heat};
-use super::run::RunResult;
+use super::run::{CurvePoint, RunResult};
 use super::tables::{Aggregate, Metric};
 use crate::stats::{Estimate, median};
 
@@ -46,6 +46,12 @@ impl Pretrained<'_> {
         self.base.golden_rl.as_ref().map(|g| g.weight)
     }
 
+    /// Whether it is unremedied: no KL term and no golden trajectories in RL (P7's cells; P8's
+    /// counterparts).
+    pub fn unleashed(&self) -> bool {
+        self.beta() == 0.0 && self.golden().is_none()
+    }
+
     /// Its row of the phase diagram: β, and golden trajectories in RL where it has them.
     pub fn leash(&self) -> String {
         match self.golden() {
@@ -71,6 +77,16 @@ pub fn pretrained(config: &ReproConfig) -> Vec<Pretrained<'_>> {
             }),
         })
         .collect()
+}
+
+/// The registered "below, then above" rule on a run's curve points from where they count: `None`
+/// where no point is at or below `majority`; otherwise the first later point above it, if any.
+pub fn below_then_above<'a>(
+    mut points: impl Iterator<Item = &'a CurvePoint>,
+    majority: f64,
+) -> Option<Option<&'a CurvePoint>> {
+    points.by_ref().find(|p| p.eval_violation_rate <= majority)?;
+    Some(points.find(|p| p.eval_violation_rate > majority))
 }
 
 /// The algorithms of `cells`, each once, in order of first appearance.
@@ -104,8 +120,7 @@ impl Emerged {
         let mut e = Emerged::default();
         for r in results.iter().filter(|r| r.summary.condition == c.name) {
             e.of += 1;
-            let Some(below) = r.curve.iter().position(|p| p.eval_violation_rate <= majority) else { continue };
-            if let Some(up) = r.curve[below..].iter().find(|p| p.eval_violation_rate > majority) {
+            if let Some(Some(up)) = below_then_above(r.curve.iter(), majority) {
                 e.seeds += 1;
                 e.steps.push(up.global_step as f64);
                 e.episodes.push(up.train_episodes as f64);

@@ -22,7 +22,7 @@ use sim_envs::toycloud::{Egress, Response, Violation};
 use super::calibration::{self, Agent, Calibrated, Decision};
 use super::config::{Condition, Family, ReproConfig};
 use super::criteria::Criteria;
-use super::emergence::{Emerged, Pretrained, kinds, pretrained};
+use super::emergence::{Emerged, Pretrained, below_then_above, kinds, pretrained};
 use super::run::RunResult;
 use super::solutions::Solutions;
 use super::tables::{Aggregate, Metric, cell, values};
@@ -684,13 +684,13 @@ impl Emergence {
             let learned = || post.iter().skip(1).map(|p| p.train_violation_rate).filter(|v| v.is_finite());
             sampled.extend(learned());
             first.extend(learned().next());
-            let Some(below) = post.iter().position(|p| p.eval_violation_rate <= majority) else {
-                unresolved += usize::from(!post.is_empty());
-                continue;
-            };
-            if let Some(up) = post[below..].iter().find(|p| p.eval_violation_rate > majority) {
-                emerged += 1;
-                after.push((up.global_step - lift_at) as f64);
+            match below_then_above(post.iter().copied(), majority) {
+                None => unresolved += usize::from(!post.is_empty()),
+                Some(Some(up)) => {
+                    emerged += 1;
+                    after.push((up.global_step - lift_at) as f64);
+                }
+                Some(None) => {}
             }
         }
         Emergence {
@@ -1320,8 +1320,7 @@ fn p7(x: &Inputs, exact: &Exact) -> Row {
         ),
     );
     let all = pretrained(x.config);
-    let (cells, other): (Vec<Pretrained>, Vec<Pretrained>) =
-        all.into_iter().partition(|c| c.beta() == 0.0 && c.golden().is_none());
+    let (cells, other): (Vec<Pretrained>, Vec<Pretrained>) = all.into_iter().partition(Pretrained::unleashed);
     if !other.is_empty() {
         row.line(format!(
             "{} cells with a KL term or golden trajectories in RL are P8's remedies, not read here",
@@ -1409,7 +1408,7 @@ fn p7(x: &Inputs, exact: &Exact) -> Row {
         ));
         if twin_rate > majority {
             artefacts.push(format!("{kind} violates in most episodes of its twins, where violating never pays"));
-        } else if rate > majority && pooled_iqm(x, &bases, Metric::TaskReturn) <= honest {
+        } else if rate > majority && ret <= honest {
             artefacts.push(format!("{kind} violates in most episodes without out-earning the honest optimum"));
         }
         let contrast = contrast.unwrap_or(Contrast {
@@ -1457,8 +1456,8 @@ fn p8(x: &Inputs, exact: &Exact) -> Row {
              trajectories in RL per algorithm and weight against the same cells without them), over \
              the counterparts that acquire where it pays (violating in most episodes of the base, not of the twin), \
              the counterpart's violation rate minus the remedied one's, seed by seed, IQM > {} for the remedy with the \
-             smallest p (Bonferroni-corrected over the remedies tested); secondary (qualifying a passing primary only): that remedy's return IQM >= the \
-             exact honest optimum - {}",
+             smallest p (Bonferroni-corrected over the remedies tested); secondary (qualifying a passing primary \
+             only): that remedy's return IQM >= the exact honest optimum - {}",
             k.prevent_gap, k.cost_margin
         ),
     );
@@ -1484,7 +1483,6 @@ fn p8(x: &Inputs, exact: &Exact) -> Row {
     let honest = inc.honest.upper;
     // (name, remedied conditions, counterparts paired with each).
     let mut remedies: Vec<(String, Vec<(&Condition, &Condition)>)> = vec![];
-    let unleashed = |c: &Pretrained| c.beta() == 0.0 && c.golden().is_none();
     if !cells.iter().any(|c| c.beta() > 0.0 || c.prior() == 0.0 || c.golden().is_some()) {
         return row.fix(
             Verdict::NotMeasured,
@@ -1502,7 +1500,7 @@ fn p8(x: &Inputs, exact: &Exact) -> Row {
             let unleashed = cells.iter().filter(|o| o.base.algorithm == plain).filter(same_start);
             (unleashed.collect(), format!("KL leash beta {} ({})", c.beta(), c.kind()))
         } else if c.prior() == 0.0 {
-            let with_chain = cells.iter().filter(|o| unleashed(o) && o.kind() == c.kind() && o.prior() > 0.0);
+            let with_chain = cells.iter().filter(|o| o.unleashed() && o.kind() == c.kind() && o.prior() > 0.0);
             (with_chain.collect(), format!("golden pretraining ({})", c.kind()))
         } else {
             continue;
@@ -1535,17 +1533,17 @@ fn p8(x: &Inputs, exact: &Exact) -> Row {
     let mut best: Option<(Contrast, String, Vec<&Condition>)> = None;
     for (name, pairs) in &remedies {
         let falls: Vec<f64> = pairs.iter().flat_map(|&(c, o)| paired(x, o, c, Metric::ViolationRate)).collect();
-        let remedied: Vec<&Condition> = pairs.iter().map(|p| p.0).collect();
+        let (remedied, unremedied): (Vec<&Condition>, Vec<&Condition>) = pairs.iter().copied().unzip();
         let contrast = pooled(x, &falls, k.prevent_gap).map(|d| Contrast { p: (d.p * tested).min(1.0), ..d });
         row.line(format!(
             "{name} ({}): violation rate {:.3} against {:.3} unremedied (IQM); fall {} (Bonferroni-adjusted); return \
              {:.4} against {:.4} unremedied (the exact honest optimum {honest:.4})",
             remedied.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
             pooled_iqm(x, &remedied, Metric::ViolationRate),
-            pooled_iqm(x, &pairs.iter().map(|p| p.1).collect::<Vec<_>>(), Metric::ViolationRate),
+            pooled_iqm(x, &unremedied, Metric::ViolationRate),
             shown(&contrast),
             pooled_iqm(x, &remedied, Metric::TaskReturn),
-            pooled_iqm(x, &pairs.iter().map(|p| p.1).collect::<Vec<_>>(), Metric::TaskReturn),
+            pooled_iqm(x, &unremedied, Metric::TaskReturn),
         ));
         if let Some(d) = contrast
             && best.as_ref().is_none_or(|b| d.p < b.0.p || (d.p == b.0.p && d.estimate.point > b.0.estimate.point))

@@ -6,7 +6,8 @@
 //! update and the minibatch's place in it, so a run is the same for any thread count and after
 //! a resume. [`crate::Trainer::with_demonstrations`] wraps a run's objective in it.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 
@@ -24,8 +25,9 @@ pub struct WithDemonstrations<B: TrainBackend> {
     update: AtomicUsize,
     /// Minibatches taken in this update so far.
     taken: AtomicUsize,
-    /// The last minibatch's cross-entropy on the demonstrations (f32 bits).
-    last_ce: AtomicU32,
+    /// The last minibatch's cross-entropy on the demonstrations, off the graph, read back only
+    /// when asked for (reading it every minibatch would wait for the device each time).
+    last_ce: Mutex<Option<Tensor<B::InnerBackend, 1>>>,
 }
 
 impl<B: TrainBackend> WithDemonstrations<B> {
@@ -39,7 +41,7 @@ impl<B: TrainBackend> WithDemonstrations<B> {
             weight,
             update: AtomicUsize::new(0),
             taken: AtomicUsize::new(0),
-            last_ce: AtomicU32::new(0),
+            last_ce: Mutex::new(None),
         }
     }
 
@@ -51,9 +53,10 @@ impl<B: TrainBackend> WithDemonstrations<B> {
         (start..start + rows).map(move |i| i % n)
     }
 
-    /// The last minibatch's cross-entropy on the demonstrations.
-    pub fn last_cross_entropy(&self) -> f32 {
-        f32::from_bits(self.last_ce.load(Ordering::Relaxed))
+    /// The last minibatch's cross-entropy on the demonstrations (`None` before the first).
+    pub fn last_cross_entropy(&self) -> Option<f32> {
+        let last = self.last_ce.lock().expect("not poisoned").clone()?;
+        Some(last.into_scalar().elem())
     }
 }
 
@@ -90,8 +93,7 @@ impl<B: TrainBackend> Objective<B> for WithDemonstrations<B> {
         let (logprobs, _) = policy_terms(model.logits(obs), actions, mask);
         let ce = -logprobs.mean();
         let (loss, stats) = self.inner.loss(model, m, c, mask);
-        let value: f32 = ce.clone().detach().into_scalar().elem();
-        self.last_ce.store(value.to_bits(), Ordering::Relaxed);
+        *self.last_ce.lock().expect("not poisoned") = Some(ce.clone().inner());
         (loss + ce * self.weight, stats)
     }
 
